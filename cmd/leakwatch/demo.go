@@ -1,0 +1,332 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/leakwatch/leakwatch/config"
+	"github.com/leakwatch/leakwatch/leaksim"
+	"github.com/leakwatch/leakwatch/smtpsink"
+	"github.com/leakwatch/leakwatch/storage"
+	"github.com/leakwatch/leakwatch/synth"
+	"github.com/leakwatch/leakwatch/web"
+)
+
+// demoRecipient is where the simulated forum's takedown notices go; the
+// demo's SMTP sink accepts everything.
+const demoRecipient = "abuse@leakforum.example"
+
+// runDemo runs `up` with a simulated leak forum, a synthetic reference set,
+// demo users and an SMTP sink, so a newcomer sees hits and notices at once.
+func runDemo(ctx context.Context, e *env, args []string) error {
+	fset := flag.NewFlagSet("demo", flag.ContinueOnError)
+	once := fset.Bool("once", false, "run headless: approve the first notice as the demo lawyer, exit 0 once it is delivered")
+	listen := fset.String("listen", "127.0.0.1:8080", "web UI/API address")
+	docs := fset.Int("docs", 200, "synthetic reference documents")
+	timeout := fset.Duration("timeout", 5*time.Minute, "with --once: give up after this long")
+	if _, err := e.parseFlags(fset, args); err != nil {
+		return err
+	}
+	dataDir := e.dataDir
+	if dataDir == "" {
+		if *once {
+			tmp, err := os.MkdirTemp("", "leakwatch-demo-")
+			if err != nil {
+				return fmt.Errorf("demo: %w", err)
+			}
+			defer os.RemoveAll(tmp)
+			dataDir = tmp
+		} else {
+			dataDir = filepath.Join("data", "demo")
+		}
+	}
+	if *once {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		defer cancel()
+	}
+
+	sink, err := smtpsink.Start(ctx, smtpsink.Options{Logger: quiet()})
+	if err != nil {
+		return fmt.Errorf("demo: start SMTP sink: %w", err)
+	}
+	defer sink.Close()
+
+	cfg := demoConfig(dataDir, *listen, sink.Addr())
+	if e.logLevel == "" {
+		cfg.Log.Level = "warn" // keep the demo's own output readable
+	}
+	e.dataDir = dataDir
+	e.setConfig(cfg)
+	if err := cfg.Validate(config.RequireInjunction(true)); err != nil {
+		return fmt.Errorf("demo config: %w", err)
+	}
+	store, err := e.openStore(ctx)
+	if err != nil {
+		return err
+	}
+
+	// A synthetic breach, indexed as the reference set.
+	refsDir := filepath.Join(dataDir, "demo-references")
+	refDocs, err := synth.Generate(refsDir, synth.Options{Seed: 20251230, Docs: *docs})
+	if err != nil {
+		return fmt.Errorf("demo: generate references: %w", err)
+	}
+	if _, err := addRefs(ctx, store, refsDir, false, func(p string, err error) {
+		e.log.Warn("demo reference unreadable", "path", p, "err", err)
+	}); err != nil {
+		return err
+	}
+
+	// A leak forum posting a sample of them next to unrelated files.
+	site, siteURL, err := startDemoSite(ctx, refsDir, refDocs)
+	if err != nil {
+		return err
+	}
+	src := storage.Source{Name: "demo-leak-forum", Kind: "web", URL: siteURL, EverySecs: int64((10 * time.Minute) / time.Second), Enabled: true}
+	if err := store.UpsertSource(ctx, &src); err != nil {
+		return err
+	}
+
+	users, err := demoUsers(ctx, store)
+	if err != nil {
+		return err
+	}
+
+	s, err := startStack(ctx, e, stackOptions{worker: true, web: !*once, mailbox: mailboxOf(sink)})
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+
+	if !*once {
+		fmt.Fprintf(e.stdout, "leakwatch demo is up.\n\n  open      %s\n  leak site %s (simulated, loopback only; %d files posted)\n\n  users:\n",
+			cfg.Web.BaseURL, siteURL, len(site.Attachments()))
+		for _, u := range users {
+			fmt.Fprintf(e.stdout, "    %-13s %-8s password %s\n", u.name, u.role, u.password)
+		}
+		fmt.Fprintf(e.stdout, "\nThe forum is crawled now and every 10 minutes. Log in as demo-legal to approve the drafted notice;\nsent notices appear under Mailbox. Data: %s. Ctrl-C stops.\n", dataDir)
+		return s.run(ctx)
+	}
+
+	runCtx, stopRun := context.WithCancel(ctx)
+	runErr := make(chan error, 1)
+	go func() { runErr <- s.run(runCtx) }()
+	defer func() { stopRun(); <-runErr }()
+
+	legal, err := store.UserByUsername(ctx, "demo-legal")
+	if err != nil {
+		return err
+	}
+	if err := approveFirstDraft(ctx, s, store, legal, runErr); err != nil {
+		return err
+	}
+	if _, err := sink.Wait(ctx, 1); err != nil {
+		return fmt.Errorf("demo: no notice delivered: %w", err)
+	}
+	// The sink has the mail; wait for the sender to record it too.
+	counts, err := waitFor(ctx, runErr, func() (storage.Counts, bool, error) {
+		c, err := store.Count(ctx)
+		return c, c.NoticesSent >= 1, err
+	})
+	if err != nil {
+		return err
+	}
+	line, _ := json.Marshal(counts)
+	fmt.Fprintln(e.stdout, string(line))
+	return nil
+}
+
+// approveFirstDraft waits for the crawl to produce a drafted notice and
+// approves it the way a lawyer would, through the case workflow.
+func approveFirstDraft(ctx context.Context, s *stack, store *storage.Store, legal storage.User, runErr <-chan error) error {
+	c, err := waitFor(ctx, runErr, func() (storage.Case, bool, error) {
+		cs, err := store.ListCases(ctx)
+		for _, c := range cs {
+			if c.State == storage.CaseDrafted {
+				return c, true, err
+			}
+		}
+		return storage.Case{}, false, err
+	})
+	if err != nil {
+		return fmt.Errorf("demo: waiting for a drafted notice: %w", err)
+	}
+	if err := s.cases.Approve(ctx, c.ID, 0, legal); err != nil {
+		return fmt.Errorf("demo: approve: %w", err)
+	}
+	return nil
+}
+
+// waitFor polls check until it reports done, the stack fails or ctx ends.
+func waitFor[T any](ctx context.Context, runErr <-chan error, check func() (T, bool, error)) (T, error) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		v, done, err := check()
+		if err != nil || done {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, ctx.Err()
+		case err := <-runErr:
+			if err == nil {
+				err = errors.New("stopped")
+			}
+			return v, fmt.Errorf("leakwatch stopped: %w", err)
+		case <-t.C:
+		}
+	}
+}
+
+func demoConfig(dataDir, listen, smtpAddr string) *config.Config {
+	cfg := config.Default()
+	cfg.DataDir = dataDir
+	cfg.Web.Listen = listen
+	cfg.Web.BaseURL = "http://" + listen
+	host, port, _ := net.SplitHostPort(smtpAddr)
+	cfg.SMTP.Host = host
+	cfg.SMTP.Port, _ = strconv.Atoi(port)
+	cfg.SMTP.TLS = config.TLSNone
+	cfg.SMTP.From = "Takedown Team <takedowns@claimant.example>"
+	cfg.Notices.DefaultRecipient = demoRecipient
+	cfg.Injunction = config.InjunctionConfig{
+		Court:        "High Court of New Zealand (fictional demo)",
+		FileNumber:   "CIV-2026-404-000123",
+		DateOfOrders: "2026-01-05",
+		Claimant:     "Example Health Portal Limited",
+		Defendants:   "Unknown Defendants",
+		Terms: "1. No person may access, use, disclose or publish any data taken from the claimant's systems.\n" +
+			"2. Any person who has published, or provided links to, that data must immediately delete and take down those publications and links.",
+		Contact: config.ContactConfig{Name: "Legal Team, Example Health Portal Limited", Email: "legal@claimant.example", Phone: "+64 9 555 0100"},
+	}
+	return cfg
+}
+
+// startDemoSite posts a sample of the reference set (the patients CSV, a lab
+// result, a clinical note and a photo) and three unrelated files.
+func startDemoSite(ctx context.Context, refsDir string, docs []synth.Doc) (*leaksim.Site, string, error) {
+	var files []leaksim.File
+	want := map[synth.Kind]bool{synth.KindPatients: true, synth.KindLabResult: true, synth.KindClinicalNote: true, synth.KindPhoto: true}
+	for _, d := range docs {
+		if !want[d.Kind] {
+			continue
+		}
+		delete(want, d.Kind)
+		b, err := os.ReadFile(filepath.Join(refsDir, filepath.FromSlash(d.RelPath)))
+		if err != nil {
+			return nil, "", fmt.Errorf("demo: %w", err)
+		}
+		files = append(files, leaksim.File{Name: filepath.Base(d.RelPath), Data: b, Thread: "Health portal FULL DB - samples, 48h to pay"})
+	}
+	otherDir, err := os.MkdirTemp("", "leakwatch-demo-other-")
+	if err != nil {
+		return nil, "", fmt.Errorf("demo: %w", err)
+	}
+	defer os.RemoveAll(otherDir)
+	others, err := synth.Generate(otherDir, synth.Options{Seed: 7, Patients: 3, Docs: 2})
+	if err != nil {
+		return nil, "", fmt.Errorf("demo: %w", err)
+	}
+	for _, d := range others {
+		b, err := os.ReadFile(filepath.Join(otherDir, filepath.FromSlash(d.RelPath)))
+		if err != nil {
+			return nil, "", fmt.Errorf("demo: %w", err)
+		}
+		files = append(files, leaksim.File{Name: "other-" + filepath.Base(d.RelPath), Data: b, Thread: "Random combolists (unrelated)"})
+	}
+	site := leaksim.New(leaksim.Options{Title: "LeakForum (simulated)", Files: files, Logger: quiet()})
+	addr, err := site.Serve(ctx, "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	return site, "http://" + addr.String() + "/", nil
+}
+
+type demoUser struct{ name, role, password string }
+
+// demoUsers creates (or resets the passwords of) one user per role.
+func demoUsers(ctx context.Context, store *storage.Store) ([]demoUser, error) {
+	users := []demoUser{{"demo-analyst", storage.RoleAnalyst, ""}, {"demo-legal", storage.RoleLegal, ""}, {"demo-admin", storage.RoleAdmin, ""}}
+	for i := range users {
+		u := &users[i]
+		u.password = generatePassword()
+		_, err := createUser(ctx, store, u.name, u.role, u.password)
+		if errors.Is(err, storage.ErrDuplicate) {
+			existing, lerr := store.UserByUsername(ctx, u.name)
+			if lerr != nil {
+				return nil, lerr
+			}
+			err = resetPassword(ctx, store, existing.ID, u.password)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("demo user %s: %w", u.name, err)
+		}
+	}
+	return users, nil
+}
+
+func mailboxOf(sink *smtpsink.Sink) web.MailboxFunc {
+	return func() []web.MailMessage {
+		var out []web.MailMessage
+		for _, m := range sink.Messages() {
+			out = append(out, web.MailMessage{From: m.From, To: m.To, Subject: m.Subject, Received: m.Received, Body: textBody(m.Data)})
+		}
+		return out
+	}
+}
+
+// textBody returns the text/plain part of a notice for the demo mailbox.
+func textBody(raw []byte) string {
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		return string(raw)
+	}
+	if b, ok := findText(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body); ok {
+		return b
+	}
+	return string(raw)
+}
+
+func findText(contentType, encoding string, body io.Reader) (string, bool) {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return "", false
+	}
+	if strings.HasPrefix(mt, "multipart/") {
+		mr := multipart.NewReader(body, params["boundary"])
+		for {
+			p, err := mr.NextPart()
+			if err != nil {
+				return "", false
+			}
+			if s, ok := findText(p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p); ok {
+				return s, true
+			}
+		}
+	}
+	if mt != "text/plain" {
+		return "", false
+	}
+	if strings.EqualFold(encoding, "quoted-printable") {
+		body = quotedprintable.NewReader(body)
+	}
+	b, err := io.ReadAll(body)
+	return string(b), err == nil
+}

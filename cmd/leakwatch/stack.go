@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/leakwatch/leakwatch/notices"
+	"github.com/leakwatch/leakwatch/storage"
+	"github.com/leakwatch/leakwatch/temporalproc"
+	"github.com/leakwatch/leakwatch/web"
+	"github.com/leakwatch/leakwatch/workflows"
+)
+
+// stackOptions choose which parts of leakwatch a process runs.
+type stackOptions struct {
+	worker  bool // Temporal worker, schedules and the hit dispatcher
+	web     bool
+	mailbox web.MailboxFunc // demo only
+}
+
+// stack is a running leakwatch: the embedded or external Temporal, and the
+// parts selected by stackOptions.
+type stack struct {
+	e      *env
+	server *temporalproc.Server // nil with an external cluster
+	client client.Client
+	acts   *workflows.Activities
+	cases  *workflows.Cases
+	web    *web.Server
+	unlock func()
+}
+
+// runtimeDir holds state of a running `up`: the lock and the Temporal address
+// other CLI invocations on the same data directory connect to.
+func runtimeDir(dataDir string) string { return filepath.Join(dataDir, "run") }
+
+func addrFile(dataDir string) string { return filepath.Join(runtimeDir(dataDir), "temporal.addr") }
+
+// lockDataDir makes sure one `up` owns a data directory: two embedded Temporal
+// servers on one SQLite file would corrupt each other's view.
+func lockDataDir(dataDir string) (func(), error) {
+	if err := os.MkdirAll(runtimeDir(dataDir), 0o700); err != nil {
+		return nil, fmt.Errorf("create runtime dir: %w", err)
+	}
+	p := filepath.Join(runtimeDir(dataDir), "up.lock")
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock %s: %w", p, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data directory %s is in use by another leakwatch up/demo", dataDir)
+	}
+	return func() { f.Close() }, nil
+}
+
+func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err error) {
+	cfg := e.cfg
+	s := &stack{e: e}
+	defer func() {
+		if err != nil {
+			s.stop()
+		}
+	}()
+	store, err := e.openStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, sc := range cfg.Sources {
+		src := storage.Source{Name: sc.Name, Kind: sc.Kind, URL: sc.URL, EverySecs: int64(sc.Every / time.Second), Enabled: true}
+		if err := store.UpsertSource(ctx, &src); err != nil {
+			return nil, err
+		}
+	}
+
+	addr := cfg.Temporal.Address
+	if addr == "" && opts.worker {
+		// Only a process that runs a worker owns the embedded server; `web`
+		// alone joins the one `up` started.
+		if s.unlock, err = lockDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
+		bin, err := temporalproc.FindBinary(cfg.Temporal.ServerBinary)
+		if err != nil {
+			return nil, err
+		}
+		e.log.InfoContext(ctx, "starting embedded Temporal", "binary", bin)
+		s.server, err = temporalproc.Start(ctx, temporalproc.Options{
+			Binary: bin, DBPath: filepath.Join(cfg.DataDir, "temporal.db"), Namespace: cfg.Temporal.Namespace,
+			Retention: cfg.Temporal.Retention, Logger: e.log.With("component", "temporal"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		addr = s.server.Address()
+		if err := os.WriteFile(addrFile(cfg.DataDir), []byte(addr+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("write %s: %w", addrFile(cfg.DataDir), err)
+		}
+	}
+	if s.client, err = dialTemporal(ctx, e, addr); err != nil {
+		return nil, err
+	}
+	s.cases = &workflows.Cases{Client: s.client, Store: store}
+
+	if opts.worker {
+		tmpl, err := notices.Load()
+		if err != nil {
+			return nil, err
+		}
+		mailer, err := notices.NewMailer(cfg.SMTP)
+		if err != nil {
+			return nil, err
+		}
+		s.acts = &workflows.Activities{Store: store, Config: cfg, Templates: tmpl, Mailer: mailer, Client: s.client, Logger: e.log}
+	}
+	if opts.web {
+		s.web, err = web.New(web.Options{
+			Store: store, Logger: e.log.With("component", "web"), Listen: cfg.Web.Listen, BaseURL: cfg.Web.BaseURL,
+			SessionTTL: cfg.Web.SessionTTL, MaxLoginFailures: cfg.Web.MaxLoginFailures,
+			LockoutDuration: cfg.Web.LockoutDuration, Cases: s.cases, Mailbox: opts.mailbox,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// dialTemporal connects to the cluster at addr, or — for CLI commands run
+// beside `leakwatch up` — to the embedded server that up recorded.
+func dialTemporal(ctx context.Context, e *env, addr string) (client.Client, error) {
+	if addr == "" {
+		addr = e.cfg.Temporal.Address
+	}
+	if addr == "" {
+		b, err := os.ReadFile(addrFile(e.cfg.DataDir))
+		if err != nil {
+			return nil, fmt.Errorf("no Temporal to talk to: leakwatch up is not running on data dir %s (or set temporal.address)", e.cfg.DataDir)
+		}
+		addr = strings.TrimSpace(string(b))
+	}
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort: addr, Namespace: e.cfg.Temporal.Namespace,
+		Logger: tlog.NewStructuredLogger(e.log.With("component", "temporal-sdk")),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", addr, err)
+	}
+	return c, nil
+}
+
+// run serves until ctx ends or a part fails.
+func (s *stack) run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	if s.acts != nil {
+		w := workflows.NewWorker(s.client, s.e.cfg.Temporal.TaskQueue, s.acts)
+		if err := w.Start(); err != nil {
+			return fmt.Errorf("start worker: %w", err)
+		}
+		defer w.Stop()
+		g.Go(func() error { return s.housekeeping(ctx) })
+	}
+	if s.web != nil {
+		g.Go(func() error { return s.web.ListenAndServe(ctx) })
+	}
+	if s.server != nil {
+		g.Go(func() error {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-s.server.Done():
+				return fmt.Errorf("embedded Temporal stopped: %w", s.server.Err())
+			}
+		})
+	}
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// housekeeping keeps schedules in step with sources and delivers hits that
+// have not reached their case (after a crash, or found by `leakwatch crawl`).
+func (s *stack) housekeeping(ctx context.Context) error {
+	t := time.NewTicker(15 * time.Second)
+	defer t.Stop()
+	for {
+		if err := workflows.SyncSchedules(ctx, s.client, s.e.store, s.e.cfg.Temporal.TaskQueue, s.e.log); err != nil && ctx.Err() == nil {
+			s.e.log.WarnContext(ctx, "schedule sync failed; will retry", "err", err)
+		}
+		if n, err := workflows.DispatchHits(ctx, s.e.store, s.client, s.e.cfg.Temporal.TaskQueue); err != nil && ctx.Err() == nil {
+			s.e.log.WarnContext(ctx, "hit dispatch failed; will retry", "err", err)
+		} else if n > 0 {
+			s.e.log.InfoContext(ctx, "hits delivered to cases", "hits", n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (s *stack) stop() {
+	if s.client != nil {
+		s.client.Close()
+	}
+	if s.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := s.server.Stop(ctx); err != nil {
+			s.e.log.Warn("stopping embedded Temporal", "err", err)
+		}
+		cancel()
+		os.Remove(addrFile(s.e.cfg.DataDir))
+	}
+	if s.unlock != nil {
+		s.unlock()
+	}
+}

@@ -1,0 +1,128 @@
+// Package config holds leakwatch's configuration: options with defaults, a YAML
+// parser that remembers where each field was written, LEAKWATCH_* environment
+// overrides, and validators whose errors name the field and its file line.
+package config
+
+import "time"
+
+// Config is the whole configuration. Every field has a default (see Default).
+type Config struct {
+	// DataDir holds the embedded databases, WARC/evidence files and runtime state.
+	DataDir    string           `yaml:"data_dir"`
+	Log        LogConfig        `yaml:"log"`
+	Database   DatabaseConfig   `yaml:"database"`
+	Temporal   TemporalConfig   `yaml:"temporal"`
+	Web        WebConfig        `yaml:"web"`
+	Crawler    CrawlerConfig    `yaml:"crawler"`
+	SMTP       SMTPConfig       `yaml:"smtp"`
+	Notices    NoticesConfig    `yaml:"notices"`
+	Injunction InjunctionConfig `yaml:"injunction"`
+	Sources    []SourceConfig   `yaml:"sources"`
+}
+
+// LogConfig selects the slog handler.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug|info|warn|error
+	Format string `yaml:"format"` // text|json
+}
+
+// DatabaseConfig selects the app database.
+type DatabaseConfig struct {
+	// DSN empty means SQLite at <data_dir>/leakwatch.db; "postgres://…" selects PostgreSQL;
+	// "sqlite:PATH" or a path ending in .db selects SQLite at PATH.
+	DSN string `yaml:"dsn"`
+}
+
+// TemporalConfig says where the Temporal cluster is.
+type TemporalConfig struct {
+	// Address empty means: start and supervise the embedded leakwatch-temporal.
+	Address   string `yaml:"address"`
+	Namespace string `yaml:"namespace"`
+	TaskQueue string `yaml:"task_queue"`
+	// ServerBinary is the path of leakwatch-temporal; empty means next to the leakwatch executable, then $PATH.
+	ServerBinary string `yaml:"server_binary"`
+	// Retention of closed workflows in the embedded server's namespace.
+	Retention time.Duration `yaml:"retention"`
+}
+
+// WebConfig configures the UI/API server.
+type WebConfig struct {
+	Listen  string `yaml:"listen"`   // host:port
+	BaseURL string `yaml:"base_url"` // external URL, used in links and to decide Secure cookies
+	// SessionTTL is how long a login lasts.
+	SessionTTL time.Duration `yaml:"session_ttl"`
+	// MaxLoginFailures before an account is locked for LockoutDuration.
+	MaxLoginFailures int           `yaml:"max_login_failures"`
+	LockoutDuration  time.Duration `yaml:"lockout_duration"`
+}
+
+// CrawlerConfig bounds every crawl.
+type CrawlerConfig struct {
+	UserAgent        string        `yaml:"user_agent"`
+	Proxy            string        `yaml:"proxy"` // e.g. socks5h://127.0.0.1:9050 for Tor; empty = direct
+	MaxDepth         int           `yaml:"max_depth"`
+	MaxPages         int           `yaml:"max_pages"`
+	MaxPageBytes     int64         `yaml:"max_page_bytes"`
+	MaxDownloadBytes int64         `yaml:"max_download_bytes"`
+	MaxRedirects     int           `yaml:"max_redirects"`
+	DialTimeout      time.Duration `yaml:"dial_timeout"`
+	HeaderTimeout    time.Duration `yaml:"header_timeout"`
+	IdleTimeout      time.Duration `yaml:"idle_timeout"` // no body bytes for this long aborts a download
+	Workers          int           `yaml:"workers"`
+}
+
+// SMTPConfig is the outgoing mail relay for notices.
+type SMTPConfig struct {
+	Host         string        `yaml:"host"`
+	Port         int           `yaml:"port"`
+	Username     string        `yaml:"username"`
+	Password     string        `yaml:"password"`
+	PasswordFile string        `yaml:"password_file"`
+	From         string        `yaml:"from"`
+	TLS          string        `yaml:"tls"` // starttls|implicit|none
+	Timeout      time.Duration `yaml:"timeout"`
+}
+
+// NoticesConfig governs drafting, approval and follow-up of takedown notices.
+type NoticesConfig struct {
+	// DefaultRecipient receives notices for hosts without an entry in Recipients.
+	DefaultRecipient string `yaml:"default_recipient"`
+	// Recipients maps a host (or channel) to its abuse/takedown address.
+	Recipients map[string]string `yaml:"recipients"`
+	// RemovalDeadline is the time the notice gives the host to remove the content.
+	RemovalDeadline time.Duration `yaml:"removal_deadline"`
+	// FollowUpAfter: a sent notice without confirmed removal is followed up after this long.
+	FollowUpAfter time.Duration `yaml:"follow_up_after"`
+	// TwoPersonRule: the approver must differ from the drafter.
+	TwoPersonRule bool `yaml:"two_person_rule"`
+}
+
+// InjunctionConfig describes the court orders every notice cites.
+type InjunctionConfig struct {
+	Court        string `yaml:"court"`
+	FileNumber   string `yaml:"file_number"`
+	DateOfOrders string `yaml:"date_of_orders"` // YYYY-MM-DD
+	Claimant     string `yaml:"claimant"`
+	Defendants   string `yaml:"defendants"` // e.g. "Unknown Defendants"
+	// Terms are the operative terms of the orders, quoted verbatim in notices.
+	Terms   string        `yaml:"terms"`
+	Contact ContactConfig `yaml:"contact"`
+	// OrderPDF is the sealed order to attach; empty attaches nothing.
+	OrderPDF string `yaml:"order_pdf"`
+}
+
+// ContactConfig is who recipients reply to.
+type ContactConfig struct {
+	Name    string `yaml:"name"`
+	Email   string `yaml:"email"`
+	Phone   string `yaml:"phone"`
+	Address string `yaml:"address"`
+}
+
+// SourceConfig seeds a monitored source on start (sources may also be added with the CLI/UI).
+type SourceConfig struct {
+	Name  string        `yaml:"name"`
+	Kind  string        `yaml:"kind"` // web
+	URL   string        `yaml:"url"`
+	Every time.Duration `yaml:"every"` // crawl interval; 0 = manual only
+}

@@ -1,0 +1,841 @@
+package config_test
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/leakwatch/leakwatch/config"
+)
+
+const examplePath = "../leakwatch.example.yaml"
+
+// envMap turns a map into a getenv function.
+func envMap(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// writeConfig writes body to leakwatch.yaml in a fresh directory and makes it
+// the working directory, so error origins read "leakwatch.yaml:N".
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.WriteFile(config.DefaultFileName, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return config.DefaultFileName
+}
+
+// errorLines returns the lines of a Load/Validate error, failing if it is not ValidationErrors.
+func errorLines(t *testing.T, err error) []string {
+	t.Helper()
+	if err == nil {
+		t.Fatal("expected an error, got nil")
+	}
+	var verrs config.ValidationErrors
+	if !errors.As(err, &verrs) {
+		t.Fatalf("error is %T, not ValidationErrors: %v", err, err)
+	}
+	if got := strings.Split(err.Error(), "\n"); len(got) != len(verrs) {
+		t.Fatalf("Error() has %d lines for %d errors:\n%v", len(got), len(verrs), err)
+	}
+	lines := make([]string, len(verrs))
+	for i, e := range verrs {
+		lines[i] = e.Error()
+	}
+	return lines
+}
+
+func TestDefaultValidates(t *testing.T) {
+	if err := config.Default().Validate(); err != nil {
+		t.Fatalf("defaults do not validate:\n%v", err)
+	}
+	cfg, err := config.Load("", nil)
+	if err != nil {
+		t.Fatalf("Load with no file and no env: %v", err)
+	}
+	if !reflect.DeepEqual(cfg, config.Default()) {
+		t.Fatalf("Load(\"\", nil) differs from Default()")
+	}
+}
+
+func TestDefaultsRequireInjunction(t *testing.T) {
+	lines := errorLines(t, config.Default().Validate(config.RequireInjunction(true)))
+	want := []string{
+		"injunction.court: required to draft takedown notices (set it in the config file or LEAKWATCH_INJUNCTION_COURT)",
+		"injunction.file_number: required to draft takedown notices (set it in the config file or LEAKWATCH_INJUNCTION_FILE_NUMBER)",
+		"injunction.date_of_orders: required to draft takedown notices (set it in the config file or LEAKWATCH_INJUNCTION_DATE_OF_ORDERS)",
+		"injunction.claimant: required to draft takedown notices (set it in the config file or LEAKWATCH_INJUNCTION_CLAIMANT)",
+		"injunction.terms: required to draft takedown notices (set it in the config file or LEAKWATCH_INJUNCTION_TERMS)",
+		"injunction.contact.email: required to draft takedown notices (set it in the config file or LEAKWATCH_INJUNCTION_CONTACT_EMAIL)",
+	}
+	if !slices.Equal(lines, want) {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+	if err := config.Default().Validate(config.RequireInjunction(false)); err != nil {
+		t.Fatalf("RequireInjunction(false) still required it: %v", err)
+	}
+}
+
+func TestDefaultValues(t *testing.T) {
+	c := config.Default()
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"data_dir", c.DataDir, "./data"},
+		{"log.level", c.Log.Level, "info"},
+		{"log.format", c.Log.Format, "text"},
+		{"database.dsn", c.Database.DSN, ""},
+		{"temporal.address", c.Temporal.Address, ""},
+		{"temporal.namespace", c.Temporal.Namespace, "leakwatch"},
+		{"temporal.task_queue", c.Temporal.TaskQueue, "leakwatch"},
+		{"temporal.retention", c.Temporal.Retention, 720 * time.Hour},
+		{"web.listen", c.Web.Listen, "127.0.0.1:8080"},
+		{"web.base_url", c.Web.BaseURL, "http://127.0.0.1:8080"},
+		{"web.session_ttl", c.Web.SessionTTL, 12 * time.Hour},
+		{"web.max_login_failures", c.Web.MaxLoginFailures, 5},
+		{"web.lockout_duration", c.Web.LockoutDuration, 15 * time.Minute},
+		{"crawler.user_agent", c.Crawler.UserAgent, "leakwatch/0.1 (+takedown monitoring)"},
+		{"crawler.max_depth", c.Crawler.MaxDepth, 3},
+		{"crawler.max_pages", c.Crawler.MaxPages, 500},
+		{"crawler.max_page_bytes", c.Crawler.MaxPageBytes, int64(10 << 20)},
+		{"crawler.max_download_bytes", c.Crawler.MaxDownloadBytes, int64(512 << 20)},
+		{"crawler.max_redirects", c.Crawler.MaxRedirects, 5},
+		{"crawler.dial_timeout", c.Crawler.DialTimeout, 15 * time.Second},
+		{"crawler.header_timeout", c.Crawler.HeaderTimeout, 30 * time.Second},
+		{"crawler.idle_timeout", c.Crawler.IdleTimeout, 60 * time.Second},
+		{"crawler.workers", c.Crawler.Workers, 4},
+		{"smtp.host", c.SMTP.Host, "127.0.0.1"},
+		{"smtp.port", c.SMTP.Port, 25},
+		{"smtp.tls", c.SMTP.TLS, "starttls"},
+		{"smtp.timeout", c.SMTP.Timeout, 30 * time.Second},
+		{"smtp.from", c.SMTP.From, "takedowns@localhost"},
+		{"notices.removal_deadline", c.Notices.RemovalDeadline, 48 * time.Hour},
+		{"notices.follow_up_after", c.Notices.FollowUpAfter, 72 * time.Hour},
+		{"notices.two_person_rule", c.Notices.TwoPersonRule, false},
+		{"injunction.defendants", c.Injunction.Defendants, "Unknown Defendants"},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %#v, want %#v", ch.name, ch.got, ch.want)
+		}
+	}
+	// Default must hand out independent values: callers mutate them.
+	a, b := config.Default(), config.Default()
+	a.Crawler.Workers = 99
+	if b.Crawler.Workers == 99 {
+		t.Fatal("Default() shares state between calls")
+	}
+}
+
+func TestExampleFileValidatesWithInjunction(t *testing.T) {
+	cfg, err := config.Load(examplePath, nil, config.RequireInjunction(true))
+	if err != nil {
+		t.Fatalf("example does not load:\n%v", err)
+	}
+	if m := cfg.Injunction.Missing(); m != nil {
+		t.Fatalf("example injunction incomplete: %v", m)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"injunction.court", cfg.Injunction.Court, "High Court of New Zealand"},
+		{"injunction.file_number", cfg.Injunction.FileNumber, "CIV-2026-404-000123"},
+		{"injunction.date_of_orders", cfg.Injunction.DateOfOrders, "2026-01-05"},
+		{"injunction.defendants", cfg.Injunction.Defendants, "Unknown Defendants"},
+		{"injunction.contact.email", cfg.Injunction.Contact.Email, "legal@example.org"},
+		{"recipients", cfg.Notices.Recipients["leakforum.example"], "abuse@leakforum.example"},
+		{"sources", len(cfg.Sources), 1},
+		{"sources[0].kind", cfg.Sources[0].Kind, "web"},
+		{"temporal.retention", cfg.Temporal.Retention, 720 * time.Hour},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %#v, want %#v", ch.name, ch.got, ch.want)
+		}
+	}
+	if !strings.Contains(cfg.Injunction.Terms, "immediately") || !strings.Contains(cfg.Injunction.Terms, "delete and take down") {
+		t.Errorf("terms do not quote the orders: %q", cfg.Injunction.Terms)
+	}
+}
+
+// exampleKeys collects the key paths present in a YAML document, with list
+// elements as "[]", and the key nodes so their comments can be checked.
+func exampleKeys(n *yaml.Node, path string, out map[string]*yaml.Node) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			exampleKeys(c, path, out)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			p := n.Content[i].Value
+			if path != "" {
+				p = path + "." + p
+			}
+			if _, seen := out[p]; !seen {
+				out[p] = n.Content[i]
+			}
+			exampleKeys(n.Content[i+1], p, out)
+		}
+	case yaml.SequenceNode:
+		for _, c := range n.Content {
+			exampleKeys(c, path+"[]", out)
+		}
+	}
+}
+
+func TestExampleDocumentsEveryField(t *testing.T) {
+	data, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]*yaml.Node{}
+	exampleKeys(&doc, "", keys)
+
+	// Walk the Config type independently of config.Fields, so a bug there
+	// cannot hide an undocumented key.
+	var paths []string
+	var walk func(typ reflect.Type, prefix string)
+	walk = func(typ reflect.Type, prefix string) {
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "" {
+				t.Fatalf("field %s.%s has no yaml tag", typ.Name(), f.Name)
+			}
+			p := name
+			if prefix != "" {
+				p = prefix + "." + name
+			}
+			paths = append(paths, p)
+			ft := f.Type
+			switch {
+			case ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Duration]():
+				walk(ft, p)
+			case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+				walk(ft.Elem(), p+"[]")
+			}
+		}
+	}
+	walk(reflect.TypeFor[config.Config](), "")
+	if len(paths) < 50 {
+		t.Fatalf("walked only %d paths; the walk is broken", len(paths))
+	}
+
+	for _, p := range paths {
+		k, ok := keys[p]
+		if !ok {
+			t.Errorf("leakwatch.example.yaml does not set %s", p)
+			continue
+		}
+		// Keys inside the example source share the comment above the list entry.
+		if strings.HasPrefix(p, "sources[]") {
+			continue
+		}
+		if strings.TrimSpace(k.HeadComment+k.LineComment) == "" {
+			t.Errorf("leakwatch.example.yaml:%d: %s has no comment", k.Line, p)
+		}
+	}
+	if keys["sources"] == nil || strings.TrimSpace(keys["sources"].HeadComment) == "" {
+		t.Errorf("sources has no comment")
+	}
+
+	// Fields (the public list) must agree with the independent walk.
+	var leafs []string
+	for _, f := range config.Fields() {
+		leafs = append(leafs, f.Path)
+		if !slices.Contains(paths, f.Path) {
+			t.Errorf("Fields() lists %s, which is not a key path", f.Path)
+		}
+	}
+	for _, p := range paths {
+		if !slices.Contains(leafs, p) && !slices.ContainsFunc(leafs, func(l string) bool { return strings.HasPrefix(l, p+".") || strings.HasPrefix(l, p+"[]") }) {
+			t.Errorf("Fields() misses %s", p)
+		}
+	}
+}
+
+func TestFieldsEnvNames(t *testing.T) {
+	seen := map[string]string{}
+	for _, f := range config.Fields() {
+		yamlOnly := strings.Contains(f.Path, "[]") || f.Path == "notices.recipients"
+		if yamlOnly != (f.Env == "") {
+			t.Errorf("%s: env %q, want yaml-only=%v", f.Path, f.Env, yamlOnly)
+		}
+		if f.Env == "" {
+			continue
+		}
+		if want := "LEAKWATCH_" + strings.ToUpper(strings.ReplaceAll(f.Path, ".", "_")); f.Env != want {
+			t.Errorf("%s: env %q, want %q", f.Path, f.Env, want)
+		}
+		if other, dup := seen[f.Env]; dup {
+			t.Errorf("%s and %s share %s", other, f.Path, f.Env)
+		}
+		seen[f.Env] = f.Path
+	}
+	for _, name := range []string{"LEAKWATCH_DATA_DIR", "LEAKWATCH_DATABASE_DSN", "LEAKWATCH_TEMPORAL_ADDRESS",
+		"LEAKWATCH_SMTP_PORT", "LEAKWATCH_INJUNCTION_CONTACT_EMAIL", "LEAKWATCH_WEB_BASE_URL"} {
+		if _, ok := seen[name]; !ok {
+			t.Errorf("no field is overridden by %s", name)
+		}
+	}
+}
+
+func TestBadConfigs(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		opts []config.Option
+		want []string // exact error lines, in order
+	}{
+		{
+			name: "port out of range",
+			body: "log:\n  level: info\nsmtp:\n  host: mail.example.org\n  port: 70000\n",
+			want: []string{"leakwatch.yaml:5: smtp.port: must be between 1 and 65535 (got 70000)"},
+		},
+		{
+			name: "unknown key",
+			body: "log:\n  level: info\n  colour: red\n",
+			want: []string{"leakwatch.yaml:3: log.colour: unknown key (valid keys here: level, format)"},
+		},
+		{
+			name: "unknown top-level key",
+			body: "data_dir: /srv\nsmpt:\n  port: 25\n",
+			want: []string{"leakwatch.yaml:2: smpt: unknown key (valid keys here: data_dir, log, database, temporal, web, crawler, smtp, notices, injunction, sources)"},
+		},
+		{
+			name: "duplicate key",
+			body: "web:\n  listen: 127.0.0.1:8080\n  listen: 127.0.0.1:9090\n",
+			want: []string{"leakwatch.yaml:3: web.listen: duplicate key (first set at line 2)"},
+		},
+		{
+			name: "bad types",
+			body: "crawler:\n  workers: many\n  dial_timeout: 3d\n  max_page_bytes: 99999999999999999999\nnotices:\n  two_person_rule: maybe\nsmtp: 5\n",
+			want: []string{
+				`leakwatch.yaml:2: crawler.workers: cannot parse "many" as an integer`,
+				`leakwatch.yaml:3: crawler.dial_timeout: cannot parse "3d" as a duration (use Go syntax with h, m, s: 90s, 15m, 72h)`,
+				`leakwatch.yaml:4: crawler.max_page_bytes: "99999999999999999999" is out of range for an integer`,
+				`leakwatch.yaml:6: notices.two_person_rule: cannot parse "maybe" as a boolean (use true or false)`,
+				`leakwatch.yaml:7: smtp: must be a mapping of keys to values, not the value "5"`,
+			},
+		},
+		{
+			name: "list where value expected",
+			body: "web:\n  listen:\n    - a\n",
+			want: []string{"leakwatch.yaml:3: web.listen: must be a single value, not a list"},
+		},
+		{
+			name: "enums and forms",
+			body: `log:
+  level: verbose
+  format: xml
+database:
+  dsn: mysql://root:secret@db/leakwatch
+temporal:
+  address: temporal
+  retention: 30m
+web:
+  listen: localhost
+  base_url: /leakwatch
+crawler:
+  proxy: ftp://user:pw@proxy.example:21
+  max_pages: 0
+  max_redirects: -1
+smtp:
+  from: not an address
+  tls: ssl
+  password: a
+  password_file: /run/secrets/x
+`,
+			want: []string{
+				`leakwatch.yaml:2: log.level: must be one of debug, info, warn, error (got "verbose")`,
+				`leakwatch.yaml:3: log.format: must be one of text, json (got "xml")`,
+				`leakwatch.yaml:5: database.dsn: must be empty (SQLite in data_dir), postgres://…, postgresql://… or sqlite:PATH`,
+				`leakwatch.yaml:7: temporal.address: must be host:port (got "temporal")`,
+				`leakwatch.yaml:8: temporal.retention: must be at least 1h0m0s, Temporal's minimum (got 30m0s)`,
+				`leakwatch.yaml:10: web.listen: must be host:port (got "localhost")`,
+				`leakwatch.yaml:11: web.base_url: must be an absolute http:// or https:// URL (got "/leakwatch")`,
+				`leakwatch.yaml:13: crawler.proxy: must be empty or a socks5://, socks5h://, http:// or https:// URL with a host (got scheme "ftp")`,
+				`leakwatch.yaml:14: crawler.max_pages: must be at least 1 (got 0)`,
+				`leakwatch.yaml:15: crawler.max_redirects: must be at least 0 (got -1)`,
+				`leakwatch.yaml:20: smtp.password_file: set either smtp.password or smtp.password_file, not both`,
+				`leakwatch.yaml:17: smtp.from: must be an e-mail address (got "not an address")`,
+				`leakwatch.yaml:18: smtp.tls: must be one of starttls, implicit, none (got "ssl")`,
+			},
+		},
+		{
+			name: "notices and injunction forms",
+			body: `notices:
+  default_recipient: nobody
+  recipients:
+    leakforum.example: abuse@leakforum.example
+    paste.example: "abuse at paste"
+  removal_deadline: 0s
+injunction:
+  date_of_orders: 05/01/2026
+  contact:
+    email: legal(at)example.org
+`,
+			want: []string{
+				`leakwatch.yaml:2: notices.default_recipient: must be an e-mail address (got "nobody")`,
+				`leakwatch.yaml:5: notices.recipients["paste.example"]: must be an e-mail address (got "abuse at paste")`,
+				`leakwatch.yaml:6: notices.removal_deadline: must be a positive duration such as 30s or 12h (got 0s)`,
+				`leakwatch.yaml:8: injunction.date_of_orders: must be a date as YYYY-MM-DD (got "05/01/2026")`,
+				`leakwatch.yaml:10: injunction.contact.email: must be an e-mail address (got "legal(at)example.org")`,
+			},
+		},
+		{
+			name: "injunction required and missing",
+			body: "data_dir: ./data\ninjunction:\n  court: High Court of New Zealand\n  file_number: CIV-2026-404-000123\n  date_of_orders: \"2026-01-05\"\n  claimant: Example Health Portal Limited\n  contact:\n    name: Legal\n",
+			opts: []config.Option{config.RequireInjunction(true)},
+			want: []string{
+				"leakwatch.yaml:2: injunction.terms: required to draft takedown notices (set it in the config file or LEAKWATCH_INJUNCTION_TERMS)",
+				"leakwatch.yaml:7: injunction.contact.email: required to draft takedown notices (set it in the config file or LEAKWATCH_INJUNCTION_CONTACT_EMAIL)",
+			},
+		},
+		{
+			name: "sources",
+			body: `sources:
+  - name: a
+    kind: web
+    url: https://a.example/
+    every: 6h
+  - name: a
+    kind: telegram
+    url: a.example
+    every: 30s
+  - kind: web
+`,
+			want: []string{
+				`leakwatch.yaml:6: sources[1].name: duplicate source name "a" (also sources[0])`,
+				`leakwatch.yaml:7: sources[1].kind: must be one of web (got "telegram")`,
+				`leakwatch.yaml:8: sources[1].url: must be an absolute http:// or https:// URL (got "a.example")`,
+				`leakwatch.yaml:9: sources[1].every: must be 0 (manual only) or at least 1m0s (got 30s)`,
+				`leakwatch.yaml:10: sources[2].name: must not be empty`,
+				`leakwatch.yaml:10: sources[2].url: must be an absolute http:// or https:// URL (got "")`,
+			},
+		},
+		{
+			name: "top level not a mapping",
+			body: "- a\n- b\n",
+			want: []string{"leakwatch.yaml:1: the top level must be a mapping of keys to values, not a list"},
+		},
+		{
+			name: "sources not a list",
+			body: "sources:\n  name: a\n",
+			want: []string{"leakwatch.yaml:2: sources: must be a list, not a mapping"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, tt.body)
+			cfg, err := config.Load(path, nil, tt.opts...)
+			if cfg != nil {
+				t.Errorf("Load returned a config alongside an error")
+			}
+			got := errorLines(t, err)
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+func TestSecretsNotEchoed(t *testing.T) {
+	path := writeConfig(t, "database:\n  dsn: mysql://root:hunter2@db/x\ncrawler:\n  proxy: ftp://u:hunter2@p.example\n")
+	_, err := config.Load(path, nil)
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("error missing or leaks a secret: %v", err)
+	}
+}
+
+func TestSyntaxErrorHasLine(t *testing.T) {
+	path := writeConfig(t, "log:\n  level: info\n  format: text: json\n")
+	_, err := config.Load(path, nil)
+	if err == nil || err.Error() != "leakwatch.yaml:3: invalid YAML: mapping values are not allowed in this context" {
+		t.Fatalf("got %v, want leakwatch.yaml:3: invalid YAML: …", err)
+	}
+	path = writeConfig(t, "log:\n  level: info\n---\nlog:\n  level: debug\n")
+	_, err = config.Load(path, nil)
+	if err == nil || err.Error() != "leakwatch.yaml:4: only one YAML document is allowed" {
+		t.Fatalf("got %v, want the second-document error", err)
+	}
+}
+
+func TestPartialFilesKeepDefaults(t *testing.T) {
+	for _, body := range []string{"", "# only a comment\n", "log:\n", "smtp:\n  port: 587\n"} {
+		path := writeConfig(t, body)
+		cfg, err := config.Load(path, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", body, err)
+		}
+		want := config.Default()
+		if strings.Contains(body, "587") {
+			want.SMTP.Port = 587
+		}
+		if !reflect.DeepEqual(cfg, want) {
+			t.Errorf("%q: got %+v", body, cfg)
+		}
+	}
+}
+
+func TestYAMLSpellings(t *testing.T) {
+	path := writeConfig(t, `defaults: &d
+  every: 6h
+`)
+	// Anchors are fine inside known keys; an unknown top-level key is not.
+	if _, err := config.Load(path, nil); err == nil {
+		t.Fatal("unknown key with anchor accepted")
+	}
+	path = writeConfig(t, `crawler:
+  max_page_bytes: 10_485_760
+  max_download_bytes: "1024"
+smtp:
+  port: &p 2525
+web:
+  max_login_failures: *p
+injunction:
+  file_number: 123
+  terms: |
+    line one
+    line two
+`)
+	cfg, err := config.Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Crawler.MaxPageBytes != 10485760 || cfg.Crawler.MaxDownloadBytes != 1024 || cfg.SMTP.Port != 2525 ||
+		cfg.Web.MaxLoginFailures != 2525 || cfg.Injunction.FileNumber != "123" || cfg.Injunction.Terms != "line one\nline two\n" {
+		t.Fatalf("unexpected values: %+v %+v %+v %+v", cfg.Crawler, cfg.SMTP, cfg.Web, cfg.Injunction)
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	path := writeConfig(t, "smtp:\n  port: 2525\n  host: file.example\nnotices:\n  recipients:\n    a.example: abuse@a.example\n")
+	env := map[string]string{
+		"LEAKWATCH_DATA_DIR":                 "/var/lib/leakwatch",
+		"LEAKWATCH_DATABASE_DSN":             "postgres://lw:pw@db:5432/leakwatch?sslmode=disable",
+		"LEAKWATCH_TEMPORAL_ADDRESS":         "temporal:7233",
+		"LEAKWATCH_SMTP_PORT":                "587",
+		"LEAKWATCH_INJUNCTION_CONTACT_EMAIL": "legal@example.org",
+		"LEAKWATCH_NOTICES_TWO_PERSON_RULE":  "true",
+		"LEAKWATCH_NOTICES_FOLLOW_UP_AFTER":  "96h",
+		"LEAKWATCH_CRAWLER_MAX_PAGE_BYTES":   "2048",
+		"LEAKWATCH_WEB_LISTEN":               "0.0.0.0:8080",
+		"LEAKWATCH_SMTP_HOST":                "", // empty = unset: the file value stays
+	}
+	cfg, err := config.Load(path, envMap(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"data_dir", cfg.DataDir, "/var/lib/leakwatch"},
+		{"database.dsn", cfg.Database.DSN, env["LEAKWATCH_DATABASE_DSN"]},
+		{"temporal.address", cfg.Temporal.Address, "temporal:7233"},
+		{"smtp.port (env beats file)", cfg.SMTP.Port, 587},
+		{"smtp.host (file kept)", cfg.SMTP.Host, "file.example"},
+		{"injunction.contact.email", cfg.Injunction.Contact.Email, "legal@example.org"},
+		{"notices.two_person_rule", cfg.Notices.TwoPersonRule, true},
+		{"notices.follow_up_after", cfg.Notices.FollowUpAfter, 96 * time.Hour},
+		{"crawler.max_page_bytes", cfg.Crawler.MaxPageBytes, int64(2048)},
+		{"web.listen", cfg.Web.Listen, "0.0.0.0:8080"},
+		{"notices.recipients", cfg.Notices.Recipients["a.example"], "abuse@a.example"},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %#v, want %#v", ch.name, ch.got, ch.want)
+		}
+	}
+	if driver, dsn := cfg.ResolveDatabase(); driver != config.DriverPostgres || dsn != env["LEAKWATCH_DATABASE_DSN"] {
+		t.Errorf("ResolveDatabase = %s %s", driver, dsn)
+	}
+	if cfg.Temporal.Embedded() {
+		t.Error("Embedded() with an address")
+	}
+}
+
+func TestEnvErrorsNameTheVariable(t *testing.T) {
+	path := writeConfig(t, "smtp:\n  port: 25\n")
+	env := map[string]string{
+		"LEAKWATCH_SMTP_PORT":                "70000",
+		"LEAKWATCH_CRAWLER_WORKERS":          "four",
+		"LEAKWATCH_WEB_SESSION_TTL":          "1 day",
+		"LEAKWATCH_INJUNCTION_CONTACT_EMAIL": "nobody",
+	}
+	_, err := config.Load(path, envMap(env), config.RequireInjunction(true))
+	got := errorLines(t, err)
+	want := []string{
+		`env LEAKWATCH_WEB_SESSION_TTL: web.session_ttl: cannot parse "1 day" as a duration (use Go syntax with h, m, s: 90s, 15m, 72h)`,
+		`env LEAKWATCH_CRAWLER_WORKERS: crawler.workers: cannot parse "four" as an integer`,
+		`env LEAKWATCH_SMTP_PORT: smtp.port: must be between 1 and 65535 (got 70000)`,
+		`injunction.court: required to draft takedown notices (set it in the config file or LEAKWATCH_INJUNCTION_COURT)`,
+		`injunction.file_number: required to draft takedown notices (set it in the config file or LEAKWATCH_INJUNCTION_FILE_NUMBER)`,
+		`injunction.date_of_orders: required to draft takedown notices (set it in the config file or LEAKWATCH_INJUNCTION_DATE_OF_ORDERS)`,
+		`injunction.claimant: required to draft takedown notices (set it in the config file or LEAKWATCH_INJUNCTION_CLAIMANT)`,
+		`injunction.terms: required to draft takedown notices (set it in the config file or LEAKWATCH_INJUNCTION_TERMS)`,
+		`env LEAKWATCH_INJUNCTION_CONTACT_EMAIL: injunction.contact.email: must be an e-mail address (got "nobody")`,
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestAllErrorsCollected(t *testing.T) {
+	path := writeConfig(t, `log:
+  level: loud
+  bogus: 1
+smtp:
+  port: 0
+crawler:
+  workers: x
+sources:
+  - name: s
+    kind: web
+    url: ftp://x.example/
+`)
+	_, err := config.Load(path, envMap(map[string]string{"LEAKWATCH_WEB_MAX_LOGIN_FAILURES": "0"}))
+	got := errorLines(t, err)
+	for _, want := range []string{
+		"leakwatch.yaml:3: log.bogus: unknown key",
+		"leakwatch.yaml:7: crawler.workers: cannot parse",
+		"leakwatch.yaml:2: log.level: must be one of",
+		"env LEAKWATCH_WEB_MAX_LOGIN_FAILURES: web.max_login_failures: must be at least 1 (got 0)",
+		"leakwatch.yaml:5: smtp.port: must be between 1 and 65535 (got 0)",
+		"leakwatch.yaml:11: sources[0].url: must be an absolute",
+	} {
+		if !slices.ContainsFunc(got, func(l string) bool { return strings.HasPrefix(l, want) }) {
+			t.Errorf("missing error %q in\n%s", want, strings.Join(got, "\n"))
+		}
+	}
+	if len(got) != 6 {
+		t.Errorf("got %d errors, want 6:\n%s", len(got), strings.Join(got, "\n"))
+	}
+	var fe *config.FieldError
+	if !errors.As(err, &fe) || fe.Path != "log.bogus" || fe.Origin != "leakwatch.yaml:3" {
+		t.Errorf("errors.As FieldError = %+v", fe)
+	}
+}
+
+func TestMissingExplicitFile(t *testing.T) {
+	t.Chdir(t.TempDir())
+	_, err := config.Load("nope.yaml", nil)
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "nope.yaml") {
+		t.Fatalf("got %v, want a not-exist error naming the file", err)
+	}
+}
+
+func TestFindDefault(t *testing.T) {
+	dir := t.TempDir()
+	if got := config.FindDefault(dir); got != "" {
+		t.Fatalf("empty dir: got %q", got)
+	}
+	if err := os.Mkdir(filepath.Join(dir, config.DefaultFileName), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if got := config.FindDefault(dir); got != "" {
+		t.Fatalf("directory named like the file: got %q", got)
+	}
+	other := t.TempDir()
+	want := filepath.Join(other, config.DefaultFileName)
+	if err := os.WriteFile(want, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := config.FindDefault(other); got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	t.Chdir(other)
+	if got := config.FindDefault("."); got != config.DefaultFileName {
+		t.Fatalf("FindDefault(\".\") = %q", got)
+	}
+}
+
+func TestOrderPDF(t *testing.T) {
+	dir := t.TempDir()
+	pdf := filepath.Join(dir, "orders.pdf")
+	if err := os.WriteFile(pdf, []byte("%PDF-1.7\n..."), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	txt := filepath.Join(dir, "orders.txt")
+	if err := os.WriteFile(txt, []byte("not a pdf"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		file string
+		want string // "" = valid
+	}{
+		{pdf, ""},
+		{txt, "is not a PDF"},
+		{filepath.Join(dir, "missing.pdf"), "must exist and be readable"},
+		{dir, "must be a regular file"},
+	}
+	for _, tt := range tests {
+		c := config.Default()
+		c.Injunction.OrderPDF = tt.file
+		err := c.Validate()
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s: %v", tt.file, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) ||
+			!strings.HasPrefix(err.Error(), "injunction.order_pdf: ")):
+			t.Errorf("%s: got %v, want %q", tt.file, err, tt.want)
+		}
+	}
+}
+
+func TestMissing(t *testing.T) {
+	var in config.InjunctionConfig
+	if got := in.Missing(); len(got) != 6 {
+		t.Fatalf("empty injunction: %v", got)
+	}
+	in = config.InjunctionConfig{Court: "C", FileNumber: "F", DateOfOrders: "2026-01-05", Claimant: "X",
+		Terms: "   ", Contact: config.ContactConfig{Email: "legal@example.org"}}
+	if got := in.Missing(); !slices.Equal(got, []string{"injunction.terms"}) {
+		t.Fatalf("blank terms: %v", got)
+	}
+	in.Terms = "t"
+	if got := in.Missing(); got != nil {
+		t.Fatalf("complete: %v", got)
+	}
+}
+
+func TestValidForms(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*config.Config)
+	}{
+		{"postgresql dsn", func(c *config.Config) { c.Database.DSN = "postgresql://u:p@h/db" }},
+		{"sqlite dsn", func(c *config.Config) { c.Database.DSN = "sqlite:/var/lib/lw.db" }},
+		{"bare .db path", func(c *config.Config) { c.Database.DSN = "other.db" }},
+		{"ipv6 listen, any port", func(c *config.Config) { c.Web.Listen = "[::1]:0" }},
+		{"all interfaces", func(c *config.Config) { c.Web.Listen = ":8080" }},
+		{"tor proxy", func(c *config.Config) { c.Crawler.Proxy = "socks5h://127.0.0.1:9050" }},
+		{"named from", func(c *config.Config) { c.SMTP.From = "Takedowns <t@example.org>" }},
+		{"upper-case level", func(c *config.Config) { c.Log.Level = "DEBUG" }},
+		{"onion source", func(c *config.Config) {
+			c.Sources = []config.SourceConfig{{Name: "o", Kind: "web", URL: "http://abc.onion/", Every: time.Minute}}
+		}},
+	}
+	for _, tt := range tests {
+		c := config.Default()
+		tt.mutate(c)
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+}
+
+func TestResolveDatabase(t *testing.T) {
+	tests := []struct{ dsn, driver, target string }{
+		{"", config.DriverSQLite, filepath.Join("data", "leakwatch.db")},
+		{"sqlite:/abs/x.db", config.DriverSQLite, "/abs/x.db"},
+		{"sqlite:///abs/x.db", config.DriverSQLite, "/abs/x.db"},
+		{"sqlite:rel/x.db", config.DriverSQLite, "rel/x.db"},
+		{"x.db", config.DriverSQLite, "x.db"},
+		{"postgres://u@h/db", config.DriverPostgres, "postgres://u@h/db"},
+	}
+	for _, tt := range tests {
+		c := config.Default()
+		c.Database.DSN = tt.dsn
+		if d, target := c.ResolveDatabase(); d != tt.driver || target != tt.target {
+			t.Errorf("%q: got %s %s, want %s %s", tt.dsn, d, target, tt.driver, tt.target)
+		}
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	c := config.Default()
+	c.SMTP.Password = "hunter2"
+	c.Database.DSN = "postgres://lw:s3cret@db:5432/leakwatch"
+	c.Notices.Recipients = map[string]string{"a.example": "abuse@a.example"}
+	c.Sources = []config.SourceConfig{{Name: "s", Kind: "web", URL: "https://s.example/", Every: time.Hour}}
+
+	for name, s := range map[string]string{
+		"String":        c.String(),
+		"%v of pointer": fmt.Sprintf("%v %+v", c, *c),
+		"SMTP.String":   c.SMTP.String(),
+		"DB.String":     c.Database.String(),
+	} {
+		if strings.Contains(s, "hunter2") || strings.Contains(s, "s3cret") {
+			t.Errorf("%s leaks a secret:\n%s", name, s)
+		}
+	}
+	r := c.Redacted()
+	if r.SMTP.Password != "REDACTED" || r.Database.DSN != "postgres://lw:xxxxx@db:5432/leakwatch" {
+		t.Errorf("Redacted: password %q dsn %q", r.SMTP.Password, r.Database.DSN)
+	}
+	r.Notices.Recipients["b.example"] = "x@b.example"
+	r.Sources[0].Name = "changed"
+	if c.SMTP.Password != "hunter2" || len(c.Notices.Recipients) != 1 || c.Sources[0].Name != "s" {
+		t.Error("Redacted modified or shares state with the original")
+	}
+
+	// String() is YAML that Load reads back to the redacted config.
+	path := writeConfig(t, c.String())
+	back, err := config.Load(path, nil)
+	if err != nil {
+		t.Fatalf("String() output does not load:\n%v\n%s", err, c.String())
+	}
+	if !reflect.DeepEqual(back, c.Redacted()) {
+		t.Errorf("round trip differs:\n%s\nvs\n%s", back, c.Redacted())
+	}
+}
+
+func TestResolvePassword(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "pw")
+	if err := os.WriteFile(file, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		smtp    config.SMTPConfig
+		want    string
+		wantErr string
+	}{
+		{"none", config.SMTPConfig{}, "", ""},
+		{"inline", config.SMTPConfig{Password: "inline"}, "inline", ""},
+		{"file, newline trimmed", config.SMTPConfig{PasswordFile: file}, "s3cret", ""},
+		{"both", config.SMTPConfig{Password: "x", PasswordFile: file}, "", "not both"},
+		{"missing file", config.SMTPConfig{PasswordFile: filepath.Join(dir, "nope")}, "", "smtp.password_file: open "},
+	}
+	for _, tt := range tests {
+		got, err := tt.smtp.ResolvePassword()
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%s: got %v, want error containing %q", tt.name, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%s: got %q, %v; want %q", tt.name, got, err, tt.want)
+		}
+	}
+}
+
+func TestSlogLevel(t *testing.T) {
+	for in, want := range map[string]string{"debug": "DEBUG", "WARN": "WARN", "error": "ERROR", "bogus": "INFO"} {
+		if got := (config.LogConfig{Level: in}).SlogLevel().String(); got != want {
+			t.Errorf("%s: got %s want %s", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,88 @@
+package config
+
+import "time"
+
+// DefaultFileName is the config file FindDefault looks for.
+const DefaultFileName = "leakwatch.yaml"
+
+// Values of LogConfig.Format.
+const (
+	LogFormatText = "text"
+	LogFormatJSON = "json"
+)
+
+// Values of SMTPConfig.TLS.
+const (
+	// TLSStartTLS upgrades a plain connection with STARTTLS and refuses to send without it.
+	TLSStartTLS = "starttls"
+	// TLSImplicit speaks TLS from the first byte (SMTPS, usually port 465).
+	TLSImplicit = "implicit"
+	// TLSNone sends in clear text; only sensible for a relay on loopback.
+	TLSNone = "none"
+)
+
+// SourceKindWeb is the only source kind configurable in the file today.
+const SourceKindWeb = "web"
+
+// Database drivers returned by (*Config).ResolveDatabase.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+)
+
+// Default returns a configuration with a default for every field. It validates
+// as is, except that the injunction (which only the operator can know) is empty,
+// so it fails Validate(RequireInjunction(true)).
+func Default() *Config {
+	return &Config{
+		DataDir: "./data",
+		Log: LogConfig{
+			Level:  "info",
+			Format: LogFormatText,
+		},
+		Database: DatabaseConfig{DSN: ""},
+		Temporal: TemporalConfig{
+			Address:   "",
+			Namespace: "leakwatch",
+			TaskQueue: "leakwatch",
+			// The embedded server's default is 24 h; our DB is the system of record,
+			// but case histories are worth keeping for a month.
+			Retention: 720 * time.Hour,
+		},
+		Web: WebConfig{
+			Listen:           "127.0.0.1:8080",
+			BaseURL:          "http://127.0.0.1:8080",
+			SessionTTL:       12 * time.Hour,
+			MaxLoginFailures: 5,
+			LockoutDuration:  15 * time.Minute,
+		},
+		Crawler: CrawlerConfig{
+			UserAgent:        "leakwatch/0.1 (+takedown monitoring)",
+			Proxy:            "",
+			MaxDepth:         3,
+			MaxPages:         500,
+			MaxPageBytes:     10 << 20,
+			MaxDownloadBytes: 512 << 20,
+			MaxRedirects:     5,
+			DialTimeout:      15 * time.Second,
+			HeaderTimeout:    30 * time.Second,
+			IdleTimeout:      60 * time.Second,
+			Workers:          4,
+		},
+		SMTP: SMTPConfig{
+			Host:    "127.0.0.1",
+			Port:    25,
+			From:    "takedowns@localhost",
+			TLS:     TLSStartTLS,
+			Timeout: 30 * time.Second,
+		},
+		Notices: NoticesConfig{
+			RemovalDeadline: 48 * time.Hour,
+			FollowUpAfter:   72 * time.Hour,
+			TwoPersonRule:   false,
+		},
+		Injunction: InjunctionConfig{
+			Defendants: "Unknown Defendants",
+		},
+	}
+}

@@ -1,0 +1,290 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/mail"
+	"net/url"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Validate checks c and returns ValidationErrors listing every problem, or
+// nil. It is for configs built in code; Load validates too, and only Load knows
+// file lines and environment variable names to put in the messages.
+func (c *Config) Validate(opts ...Option) error {
+	if errs := c.validate(newOptions(opts), nil); len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// Missing returns the yaml paths (e.g. "injunction.court") of the fields a
+// takedown notice must cite but which are empty, in a fixed order; nil when the
+// injunction is complete.
+func (i InjunctionConfig) Missing() []string {
+	var out []string
+	for _, f := range []struct{ path, value string }{
+		{"injunction.court", i.Court},
+		{"injunction.file_number", i.FileNumber},
+		{"injunction.date_of_orders", i.DateOfOrders},
+		{"injunction.claimant", i.Claimant},
+		{"injunction.terms", i.Terms},
+		{"injunction.contact.email", i.Contact.Email},
+	} {
+		if strings.TrimSpace(f.value) == "" {
+			out = append(out, f.path)
+		}
+	}
+	return out
+}
+
+// minSourceInterval keeps a misconfigured schedule from hammering a site.
+const minSourceInterval = time.Minute
+
+// minRetention is the Temporal server's minimum for local namespaces
+// (system.namespaceMinRetentionLocal).
+const minRetention = time.Hour
+
+type validator struct {
+	org  origins
+	errs ValidationErrors
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	v.errs = append(v.errs, &FieldError{Path: path, Origin: v.org.lookup(path), Msg: fmt.Sprintf(format, args...)})
+}
+
+func (c *Config) validate(o options, org origins) ValidationErrors {
+	v := &validator{org: org}
+
+	v.nonEmpty("data_dir", c.DataDir)
+
+	v.oneOf("log.level", strings.ToLower(c.Log.Level), "debug", "info", "warn", "error")
+	v.oneOf("log.format", strings.ToLower(c.Log.Format), LogFormatText, LogFormatJSON)
+
+	v.dsn("database.dsn", c.Database.DSN)
+
+	if c.Temporal.Address != "" {
+		v.hostPort("temporal.address", c.Temporal.Address, false)
+	}
+	v.nonEmpty("temporal.namespace", c.Temporal.Namespace)
+	v.nonEmpty("temporal.task_queue", c.Temporal.TaskQueue)
+	if c.Temporal.Retention < minRetention {
+		v.add("temporal.retention", "must be at least %s, Temporal's minimum (got %s)", minRetention, c.Temporal.Retention)
+	}
+
+	v.hostPort("web.listen", c.Web.Listen, true)
+	v.httpURL("web.base_url", c.Web.BaseURL)
+	v.positiveDuration("web.session_ttl", c.Web.SessionTTL)
+	v.atLeast("web.max_login_failures", int64(c.Web.MaxLoginFailures), 1)
+	v.positiveDuration("web.lockout_duration", c.Web.LockoutDuration)
+
+	v.nonEmpty("crawler.user_agent", c.Crawler.UserAgent)
+	v.proxy("crawler.proxy", c.Crawler.Proxy)
+	v.atLeast("crawler.max_depth", int64(c.Crawler.MaxDepth), 0)
+	v.atLeast("crawler.max_pages", int64(c.Crawler.MaxPages), 1)
+	v.atLeast("crawler.max_page_bytes", c.Crawler.MaxPageBytes, 1)
+	v.atLeast("crawler.max_download_bytes", c.Crawler.MaxDownloadBytes, 1)
+	v.atLeast("crawler.max_redirects", int64(c.Crawler.MaxRedirects), 0)
+	v.positiveDuration("crawler.dial_timeout", c.Crawler.DialTimeout)
+	v.positiveDuration("crawler.header_timeout", c.Crawler.HeaderTimeout)
+	v.positiveDuration("crawler.idle_timeout", c.Crawler.IdleTimeout)
+	v.atLeast("crawler.workers", int64(c.Crawler.Workers), 1)
+
+	v.nonEmpty("smtp.host", c.SMTP.Host)
+	if c.SMTP.Port < 1 || c.SMTP.Port > 65535 {
+		v.add("smtp.port", "must be between 1 and 65535 (got %d)", c.SMTP.Port)
+	}
+	if c.SMTP.Password != "" && c.SMTP.PasswordFile != "" {
+		v.add("smtp.password_file", "set either smtp.password or smtp.password_file, not both")
+	}
+	v.address("smtp.from", c.SMTP.From)
+	v.oneOf("smtp.tls", c.SMTP.TLS, TLSStartTLS, TLSImplicit, TLSNone)
+	v.positiveDuration("smtp.timeout", c.SMTP.Timeout)
+
+	if c.Notices.DefaultRecipient != "" {
+		v.address("notices.default_recipient", c.Notices.DefaultRecipient)
+	}
+	hosts := make([]string, 0, len(c.Notices.Recipients))
+	for h := range c.Notices.Recipients {
+		hosts = append(hosts, h)
+	}
+	sort.Strings(hosts)
+	for _, h := range hosts {
+		p := mapKeyPath("notices.recipients", h)
+		if strings.TrimSpace(h) == "" {
+			v.add(p, "host must not be empty")
+			continue
+		}
+		v.address(p, c.Notices.Recipients[h])
+	}
+	v.positiveDuration("notices.removal_deadline", c.Notices.RemovalDeadline)
+	v.positiveDuration("notices.follow_up_after", c.Notices.FollowUpAfter)
+
+	in := c.Injunction
+	if o.requireInjunction {
+		for _, p := range in.Missing() {
+			v.add(p, "required to draft takedown notices (set it in the config file or %s)", envName(p))
+		}
+	}
+	if d := strings.TrimSpace(in.DateOfOrders); d != "" {
+		if _, err := time.Parse(time.DateOnly, d); err != nil {
+			v.add("injunction.date_of_orders", "must be a date as YYYY-MM-DD (got %q)", in.DateOfOrders)
+		}
+	}
+	if strings.TrimSpace(in.Contact.Email) != "" {
+		v.address("injunction.contact.email", in.Contact.Email)
+	}
+	if in.OrderPDF != "" {
+		v.readablePDF("injunction.order_pdf", in.OrderPDF)
+	}
+
+	names := map[string]int{}
+	for i, s := range c.Sources {
+		p := indexPath("sources", i)
+		switch first, dup := names[s.Name]; {
+		case strings.TrimSpace(s.Name) == "":
+			v.add(p+".name", "must not be empty")
+		case dup:
+			v.add(p+".name", "duplicate source name %q (also sources[%d])", s.Name, first)
+		default:
+			names[s.Name] = i
+		}
+		v.oneOf(p+".kind", s.Kind, SourceKindWeb)
+		v.httpURL(p+".url", s.URL)
+		if s.Every < 0 || (s.Every > 0 && s.Every < minSourceInterval) {
+			v.add(p+".every", "must be 0 (manual only) or at least %s (got %s)", minSourceInterval, s.Every)
+		}
+	}
+	return v.errs
+}
+
+// envName is the override variable for a yaml path (see Fields).
+func envName(path string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
+}
+
+func (v *validator) nonEmpty(path, s string) {
+	if strings.TrimSpace(s) == "" {
+		v.add(path, "must not be empty")
+	}
+}
+
+func (v *validator) oneOf(path, s string, allowed ...string) {
+	if !slices.Contains(allowed, s) {
+		v.add(path, "must be one of %s (got %q)", strings.Join(allowed, ", "), s)
+	}
+}
+
+func (v *validator) atLeast(path string, n, min int64) {
+	if n < min {
+		v.add(path, "must be at least %d (got %d)", min, n)
+	}
+}
+
+func (v *validator) positiveDuration(path string, d time.Duration) {
+	if d <= 0 {
+		v.add(path, "must be a positive duration such as 30s or 12h (got %s)", d)
+	}
+}
+
+// hostPort checks host:port; listen addresses may leave the host empty (all interfaces)
+// and use port 0 (any free port), dial addresses may not.
+func (v *validator) hostPort(path, s string, listen bool) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		v.add(path, "must be host:port (got %q)", s)
+		return
+	}
+	if host == "" && !listen {
+		v.add(path, "must name a host, as host:port (got %q)", s)
+		return
+	}
+	n, err := strconv.Atoi(port)
+	minPort := 1
+	if listen {
+		minPort = 0
+	}
+	if err != nil || n < minPort || n > 65535 {
+		v.add(path, "port must be a number between %d and 65535 (got %q)", minPort, s)
+	}
+}
+
+func (v *validator) httpURL(path, s string) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.add(path, "must be an absolute http:// or https:// URL (got %q)", s)
+	}
+}
+
+func (v *validator) proxy(path, s string) {
+	if s == "" {
+		return
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || !slices.Contains([]string{"socks5", "socks5h", "http", "https"}, u.Scheme) {
+		// The value may carry proxy credentials: show only its scheme.
+		scheme := ""
+		if err == nil {
+			scheme = u.Scheme
+		}
+		v.add(path, "must be empty or a socks5://, socks5h://, http:// or https:// URL with a host (got scheme %q)", scheme)
+	}
+}
+
+// dsn accepts the forms storage understands; the value may hold a password,
+// so it is never echoed.
+func (v *validator) dsn(path, s string) {
+	switch {
+	case s == "":
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		if _, err := url.Parse(s); err != nil {
+			v.add(path, "is not a valid PostgreSQL URL (check that special characters in the password are %%-encoded)")
+		}
+	case strings.HasPrefix(s, "sqlite:"):
+		if sqlitePath(s) == "" {
+			v.add(path, "sqlite: needs a file path, e.g. sqlite:/var/lib/leakwatch/leakwatch.db")
+		}
+	case strings.HasSuffix(s, ".db") && !strings.Contains(s, "://"):
+	default:
+		v.add(path, "must be empty (SQLite in data_dir), postgres://…, postgresql://… or sqlite:PATH")
+	}
+}
+
+// address checks an e-mail address, bare or as "Name <addr>".
+func (v *validator) address(path, s string) {
+	if _, err := mail.ParseAddress(s); err != nil {
+		v.add(path, "must be an e-mail address (got %q)", s)
+	}
+}
+
+// readablePDF opens the order now so a wrong path fails at start, not when the
+// first notice is sent.
+func (v *validator) readablePDF(path, file string) {
+	f, err := os.Open(file)
+	if err != nil {
+		v.add(path, "the order PDF must exist and be readable: %v", err)
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		v.add(path, "the order PDF must exist and be readable: %v", err)
+		return
+	}
+	if !fi.Mode().IsRegular() {
+		v.add(path, "the order PDF must be a regular file (%s is not)", file)
+		return
+	}
+	head := make([]byte, 5)
+	if _, err := io.ReadFull(f, head); err != nil || !bytes.Equal(head, []byte("%PDF-")) {
+		v.add(path, "%s is not a PDF (it does not start with %%PDF-)", file)
+	}
+}

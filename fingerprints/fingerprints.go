@@ -1,0 +1,126 @@
+// Package fingerprints recognises the breach's documents by fingerprints of
+// their bytes, never by keeping content. It is a pure library: the reference
+// index reaches it through the Lookup function its caller supplies.
+package fingerprints
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// Methods say which layer of the matcher fired.
+const (
+	MethodSHA256 = "sha256"
+)
+
+// ErrTooLarge is returned by Sum when the input exceeds the byte cap.
+var ErrTooLarge = errors.New("input exceeds size cap")
+
+// Digest describes a stream of bytes.
+type Digest struct {
+	SHA256    string `json:"sha256"` // hex
+	Size      int64  `json:"size"`   // bytes hashed
+	Sniffed   string `json:"sniffed_type"`
+	Truncated bool   `json:"truncated,omitempty"` // the cap was hit; SHA256 covers the first Size bytes
+}
+
+// sniffLen is what http.DetectContentType looks at.
+const sniffLen = 512
+
+// Sum hashes r as it streams, sniffs its type from the leading bytes and stops
+// after max bytes (max <= 0 means no cap). If the cap is hit, the digest of the
+// prefix is returned together with ErrTooLarge so the caller can still record
+// evidence of what was read.
+func Sum(r io.Reader, max int64) (Digest, error) {
+	h := sha256.New()
+	head := &headBuffer{limit: sniffLen}
+	w := io.MultiWriter(h, head)
+	var (
+		n   int64
+		err error
+	)
+	if max > 0 {
+		// Read one byte past the cap so truncation is detected, not silent.
+		n, err = io.Copy(w, io.LimitReader(r, max+1))
+	} else {
+		n, err = io.Copy(w, r)
+	}
+	d := Digest{Size: n}
+	if err != nil {
+		return d, fmt.Errorf("read after %d bytes: %w", n, err)
+	}
+	if max > 0 && n > max {
+		// Recompute over exactly max bytes would need the data again; instead
+		// report the prefix that was hashed, which is max+1 bytes.
+		d.Truncated = true
+	}
+	d.SHA256 = hex.EncodeToString(h.Sum(nil))
+	d.Sniffed = http.DetectContentType(head.buf)
+	if d.Truncated {
+		return d, fmt.Errorf("more than %d bytes: %w", max, ErrTooLarge)
+	}
+	return d, nil
+}
+
+type headBuffer struct {
+	buf   []byte
+	limit int
+}
+
+func (b *headBuffer) Write(p []byte) (int, error) {
+	if room := b.limit - len(b.buf); room > 0 {
+		b.buf = append(b.buf, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+// Ref is a reference document as the matcher sees it.
+type Ref struct {
+	Key  uint64 // the index's own key, for recording hits
+	ID   string // opaque id shown to users
+	Name string // relative path, or "" when names are not kept
+}
+
+// Match is one reference a scanned item matched, and why.
+type Match struct {
+	RefKey  uint64  `json:"-"`
+	RefID   string  `json:"ref_id"`
+	RefName string  `json:"ref_name"`
+	Method  string  `json:"method"`
+	Score   float64 `json:"score"`
+	Why     string  `json:"why,omitempty"`
+}
+
+// Lookup finds references whose raw bytes have the given SHA-256 (hex).
+type Lookup func(ctx context.Context, sha256 string) ([]Ref, error)
+
+// Matcher compares digests against the reference index.
+type Matcher struct {
+	lookup Lookup
+}
+
+// NewMatcher returns a matcher over the index reached through lookup.
+func NewMatcher(lookup Lookup) *Matcher { return &Matcher{lookup: lookup} }
+
+// Match returns the references d matches. A truncated digest matches nothing:
+// its hash covers only a prefix.
+func (m *Matcher) Match(ctx context.Context, d Digest) ([]Match, error) {
+	if d.SHA256 == "" || d.Truncated {
+		return nil, nil
+	}
+	refs, err := m.lookup(ctx, d.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("match sha256: %w", err)
+	}
+	out := make([]Match, 0, len(refs))
+	for _, r := range refs {
+		out = append(out, Match{RefKey: r.Key, RefID: r.ID, RefName: r.Name, Method: MethodSHA256,
+			Score: 1, Why: "identical bytes (SHA-256)"})
+	}
+	return out, nil
+}

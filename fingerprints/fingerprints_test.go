@@ -1,0 +1,76 @@
+package fingerprints
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestSum(t *testing.T) {
+	data := []byte("%PDF-1.4\nsynthetic lab result for ZAC5361\n%%EOF\n")
+	want := sha256.Sum256(data)
+	d, err := Sum(bytes.NewReader(data), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.SHA256 != hex.EncodeToString(want[:]) || d.Size != int64(len(data)) || d.Truncated {
+		t.Fatalf("Sum = %+v", d)
+	}
+	if d.Sniffed != "application/pdf" {
+		t.Errorf("sniffed %q, want application/pdf", d.Sniffed)
+	}
+}
+
+func TestSumCap(t *testing.T) {
+	data := strings.Repeat("x", 1000)
+	d, err := Sum(strings.NewReader(data), 100)
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("err = %v, want ErrTooLarge", err)
+	}
+	if !d.Truncated || d.Size != 101 {
+		t.Fatalf("digest = %+v, want truncated after 101 bytes", d)
+	}
+	// Exactly at the cap is not truncation.
+	d, err = Sum(strings.NewReader(data[:100]), 100)
+	if err != nil || d.Truncated {
+		t.Fatalf("at cap: %+v, %v", d, err)
+	}
+}
+
+func TestMatcher(t *testing.T) {
+	known := sha256.Sum256([]byte("known"))
+	knownHex := hex.EncodeToString(known[:])
+	m := NewMatcher(func(_ context.Context, sum string) ([]Ref, error) {
+		if sum == knownHex {
+			return []Ref{{Key: 7, ID: "ref_1", Name: "notes/a.txt"}}, nil
+		}
+		return nil, nil
+	})
+	ctx := context.Background()
+	got, err := m.Match(ctx, Digest{SHA256: knownHex})
+	if err != nil || len(got) != 1 || got[0].RefKey != 7 || got[0].Method != MethodSHA256 || got[0].Score != 1 {
+		t.Fatalf("Match(known) = %+v, %v", got, err)
+	}
+	got, err = m.Match(ctx, Digest{SHA256: knownHex, Truncated: true})
+	if err != nil || len(got) != 0 {
+		t.Fatalf("Match(truncated) = %+v, %v; want none", got, err)
+	}
+	got, err = m.Match(ctx, Digest{SHA256: strings.Repeat("0", 64)})
+	if err != nil || len(got) != 0 {
+		t.Fatalf("Match(unknown) = %+v, %v; want none", got, err)
+	}
+}
+
+func BenchmarkSum(b *testing.B) {
+	data := bytes.Repeat([]byte("synthetic clinical note "), 1<<16)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := Sum(bytes.NewReader(data), 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

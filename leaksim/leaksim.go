@@ -1,0 +1,641 @@
+// Package leaksim serves a simulated extortion forum / leak blog: an index of
+// threads, ransom-style posts (fictional text only) and the "leaked" samples
+// as attachments. It also plants the hostile features a real leak site has,
+// so crawlers are exercised against them: a missing attachment, a "full dump"
+// that declares 5 GB and trickles zeros, an off-site link, a redirect and a
+// query-string link loop. It backs `leakwatch demo` and integration tests and
+// is meant for loopback use with synthetic data only.
+package leaksim
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Fixed paths and sizes of the hostile features, exported so tests and the
+// demo can assert what a crawler did with them.
+const (
+	// HugePath is the "full dump" that declares HugeDeclaredSize bytes.
+	HugePath = "/files/huge/full_dump.zip"
+	// HugeDeclaredSize is the Content-Length the huge download declares.
+	HugeDeclaredSize int64 = 5_000_000_000
+	// MissingPath is an attachment link that always answers 404.
+	MissingPath = "/files/deleted/full_dump_part2.7z"
+	// OffsiteURL is linked but never served: a crawler must not follow it.
+	OffsiteURL = "http://elsewhere.invalid/mirror/full_dump.zip"
+	// DumpThreadPath is the announcement thread carrying the hostile links.
+	DumpThreadPath = "/thread/" + dumpThreadSlug
+
+	dumpThreadTitle = "FULL DUMP - download links"
+	dumpThreadSlug  = "full-dump"
+
+	// DefaultThread is the thread used for files without one.
+	DefaultThread = "Patient portal - free sample (proof)"
+	// DefaultTitle is the forum title when Options.Title is empty.
+	DefaultTitle = "KEA LEAKS (simulated)"
+	// DefaultPageSize is the number of threads per index page.
+	DefaultPageSize = 5
+	// DefaultHugeLimit bounds what one huge download streams before the
+	// handler gives up, whatever the client does.
+	DefaultHugeLimit int64 = 64 << 20
+	// DefaultHugeRate is the huge download's pace in bytes per second.
+	DefaultHugeRate = 4 << 20
+	// hugeStallTimeout ends a huge download whose client stopped reading
+	// but kept the connection open.
+	hugeStallTimeout = 30 * time.Second
+	// hugeTick is how often the huge download writes a chunk.
+	hugeTick = 10 * time.Millisecond
+)
+
+// File is one leaked sample posted as an attachment.
+type File struct {
+	Name   string // file name shown and used in the URL; "/" is replaced
+	Data   []byte // served as is; the Site keeps a reference, do not modify
+	Thread string // thread title; empty means DefaultThread
+}
+
+// Options configures a Site. The zero value gives a working site with all
+// hostile features enabled and no files.
+type Options struct {
+	Title    string
+	Files    []File
+	PageSize int // threads per index page; 0 means DefaultPageSize
+
+	// Hostile features are on unless disabled.
+	DisableMissing  bool // no link to MissingPath
+	DisableHuge     bool // no HugePath link, and HugePath answers 404
+	DisableOffsite  bool // no link to OffsiteURL
+	DisableRedirect bool // no /go/<id> links, and /go/ answers 404
+	DisableLoop     bool // no ?sort= self-links on thread pages
+
+	HugeLimit int64 // bytes streamed per huge download; 0 means DefaultHugeLimit
+	HugeRate  int   // bytes per second; 0 means DefaultHugeRate
+
+	Logger *slog.Logger // nil means slog.Default(); requests log at Debug
+}
+
+// Attachment describes a posted file as the site serves it.
+type Attachment struct {
+	ID         string
+	Name       string
+	Path       string // URL path, e.g. /files/1001/lab.pdf
+	Thread     string // thread title
+	ThreadPath string // URL path of the thread page
+	Size       int64
+	SHA256     string // lower-case hex
+}
+
+type thread struct {
+	title   string
+	slug    string
+	files   []*attachment
+	removed bool
+}
+
+func (t *thread) path() string { return "/thread/" + t.slug }
+
+type attachment struct {
+	id      string
+	name    string
+	data    []byte
+	sha     string
+	thread  *thread
+	removed bool
+}
+
+func (a *attachment) path() string {
+	return "/files/" + a.id + "/" + url.PathEscape(a.name)
+}
+
+// Site is the simulated forum. It is safe for concurrent use.
+type Site struct {
+	opts Options
+	log  *slog.Logger
+	mux  *http.ServeMux
+
+	mu          sync.Mutex
+	threads     []*thread // posting order, removed ones included
+	slugs       map[string]*thread
+	files       map[string]*attachment // by id
+	nextID      int
+	requests    map[string]int // by URL path
+	requestURIs map[string]int // by path and query
+}
+
+// New returns a Site serving opts.Files.
+func New(opts Options) *Site {
+	opts.Title = cmp.Or(opts.Title, DefaultTitle)
+	if opts.PageSize <= 0 {
+		opts.PageSize = DefaultPageSize
+	}
+	if opts.HugeLimit <= 0 {
+		opts.HugeLimit = DefaultHugeLimit
+	}
+	if opts.HugeRate <= 0 {
+		opts.HugeRate = DefaultHugeRate
+	}
+	s := &Site{
+		opts:        opts,
+		log:         cmp.Or(opts.Logger, slog.Default()),
+		slugs:       make(map[string]*thread),
+		files:       make(map[string]*attachment),
+		nextID:      1001,
+		requests:    make(map[string]int),
+		requestURIs: make(map[string]int),
+	}
+	// The announcement thread is reserved first so no data thread takes
+	// its slug.
+	s.slugs[dumpThreadSlug] = &thread{title: dumpThreadTitle, slug: dumpThreadSlug}
+	for _, f := range opts.Files {
+		s.AddFile(f)
+	}
+	s.opts.Files = nil // AddFile holds what is needed; do not pin the slice twice
+
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("GET /{$}", s.handleIndex)
+	s.mux.HandleFunc("GET "+DumpThreadPath, s.handleDumpThread)
+	s.mux.HandleFunc("GET /thread/{slug}", s.handleThread)
+	s.mux.HandleFunc("GET /files/{id}/{name}", s.handleFile)
+	s.mux.HandleFunc("GET "+HugePath, s.handleHuge)
+	s.mux.HandleFunc("GET /go/{id}", s.handleRedirect)
+	return s
+}
+
+// AddFile posts f as a new attachment and returns its URL path. A file with
+// the same thread title as a live thread joins it; otherwise a new thread is
+// created (so re-posting after Remove appears under a new thread URL).
+func (s *Site) AddFile(f File) string {
+	name := strings.NewReplacer("/", "_", "\\", "_").Replace(f.Name)
+	if name == "" || name == "." || name == ".." {
+		name = "file.bin"
+	}
+	title := cmp.Or(strings.TrimSpace(f.Thread), DefaultThread)
+	sum := sha256.Sum256(f.Data)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.liveThreadLocked(title)
+	if t == nil {
+		t = &thread{title: title, slug: s.uniqueSlugLocked(title)}
+		s.slugs[t.slug] = t
+		s.threads = append(s.threads, t)
+	}
+	a := &attachment{
+		id:     strconv.Itoa(s.nextID),
+		name:   name,
+		data:   f.Data,
+		sha:    hex.EncodeToString(sum[:]),
+		thread: t,
+	}
+	s.nextID++
+	s.files[a.id] = a
+	t.files = append(t.files, a)
+	return a.path()
+}
+
+func (s *Site) liveThreadLocked(title string) *thread {
+	for _, t := range s.threads {
+		if !t.removed && t.title == title {
+			return t
+		}
+	}
+	return nil
+}
+
+func (s *Site) uniqueSlugLocked(title string) string {
+	base := slugify(title)
+	slug := base
+	for n := 2; s.slugs[slug] != nil; n++ {
+		slug = base + "-" + strconv.Itoa(n)
+	}
+	return slug
+}
+
+func slugify(title string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(title) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash && b.Len() > 0 {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	s := strings.TrimSuffix(b.String(), "-")
+	if len(s) > 60 {
+		s = strings.TrimSuffix(s[:60], "-")
+	}
+	return cmp.Or(s, "thread")
+}
+
+// Remove takes down what urlPath names, as a forum moderator would: a
+// thread page (/thread/<slug>, with all its attachments) or one attachment
+// (/files/<id>/<name>). Removed content answers 404. It reports whether
+// anything live was removed.
+func (s *Site) Remove(urlPath string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if slug, ok := strings.CutPrefix(urlPath, "/thread/"); ok {
+		t := s.slugs[slug]
+		if t == nil || t.removed || slug == dumpThreadSlug {
+			return false
+		}
+		t.removed = true
+		for _, a := range t.files {
+			a.removed = true
+		}
+		return true
+	}
+	if rest, ok := strings.CutPrefix(urlPath, "/files/"); ok {
+		id, _, _ := strings.Cut(rest, "/")
+		a := s.files[id]
+		if a == nil || a.removed || a.thread.removed {
+			return false
+		}
+		a.removed = true
+		return true
+	}
+	return false
+}
+
+// Attachments lists the live attachments in posting order.
+func (s *Site) Attachments() []Attachment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Attachment
+	for _, t := range s.threads {
+		if t.removed {
+			continue
+		}
+		for _, a := range t.files {
+			if a.removed {
+				continue
+			}
+			out = append(out, Attachment{
+				ID: a.id, Name: a.name, Path: a.path(),
+				Thread: t.title, ThreadPath: t.path(),
+				Size: int64(len(a.data)), SHA256: a.sha,
+			})
+		}
+	}
+	return out
+}
+
+// Requests returns how often each URL path was requested (query ignored).
+func (s *Site) Requests() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.requests))
+	for k, v := range s.requests {
+		out[k] = v
+	}
+	return out
+}
+
+// RequestURIs is like Requests but keyed by path and query, which shows
+// whether a crawler followed pagination or fell into the ?sort= loop.
+func (s *Site) RequestURIs() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.requestURIs))
+	for k, v := range s.requestURIs {
+		out[k] = v
+	}
+	return out
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.requests[r.URL.Path]++
+	s.requestURIs[r.URL.RequestURI()]++
+	s.mu.Unlock()
+	s.log.DebugContext(r.Context(), "leaksim request", "method", r.Method, "uri", r.URL.RequestURI(), "remote", r.RemoteAddr)
+	s.mux.ServeHTTP(w, r)
+}
+
+// Serve listens on addr (default "127.0.0.1:0", i.e. loopback on a free
+// port) and serves the site until ctx ends. It returns the bound address.
+// Request contexts derive from ctx, so ending ctx also stops huge downloads
+// in flight.
+func (s *Site) Serve(ctx context.Context, addr string) (net.Addr, error) {
+	addr = cmp.Or(addr, "127.0.0.1:0")
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("leaksim: listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       time.Minute,
+		// No WriteTimeout: the huge download is slow on purpose and has its
+		// own stall deadline and byte bound.
+		BaseContext: func(net.Listener) context.Context { return ctx },
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("leaksim: serve stopped", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		// ctx is already done, so shut down under a fresh bounded context.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			_ = srv.Close()
+		}
+	}()
+	s.log.Info("leaksim: serving", "addr", ln.Addr().String(), "title", s.opts.Title)
+	return ln.Addr(), nil
+}
+
+// threadView is what the templates see of a thread.
+type threadView struct {
+	Title string
+	Path  string
+	Count int
+}
+
+// indexPage lays out the live data threads over at least two pages and puts
+// the announcement thread last, so a crawler that ignores pagination never
+// meets the hostile links from the index.
+func (s *Site) indexPage(page int) (views []threadView, pages int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var live []threadView
+	for _, t := range s.threads {
+		if t.removed {
+			continue
+		}
+		n := 0
+		for _, a := range t.files {
+			if !a.removed {
+				n++
+			}
+		}
+		live = append(live, threadView{Title: t.title, Path: t.path(), Count: n})
+	}
+	size := s.opts.PageSize
+	pages = max(2, (len(live)+size-1)/size)
+	lo := min((page-1)*size, len(live))
+	hi := min(page*size, len(live))
+	views = slices.Clone(live[lo:hi])
+	if page == pages {
+		views = append(views, threadView{Title: dumpThreadTitle, Path: DumpThreadPath})
+	}
+	return views, pages
+}
+
+func (s *Site) handleIndex(w http.ResponseWriter, r *http.Request) {
+	page := 1
+	if p := r.URL.Query().Get("page"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 {
+			http.NotFound(w, r)
+			return
+		}
+		page = n
+	}
+	views, pages := s.indexPage(page)
+	if page > pages {
+		http.NotFound(w, r)
+		return
+	}
+	data := indexData{Title: s.opts.Title, Threads: views, Page: page, Pages: pages}
+	if page > 1 {
+		data.Prev = "/?page=" + strconv.Itoa(page-1)
+	}
+	if page < pages {
+		data.Next = "/?page=" + strconv.Itoa(page+1)
+	}
+	s.render(w, r, "index", data)
+}
+
+func (s *Site) handleThread(w http.ResponseWriter, r *http.Request) {
+	slug := r.PathValue("slug")
+	s.mu.Lock()
+	t := s.slugs[slug]
+	var data threadData
+	found := t != nil && !t.removed
+	if found {
+		data = threadData{
+			Site:      s.opts.Title,
+			Title:     t.title,
+			Post:      ransomPost(t.title),
+			DumpPath:  DumpThreadPath,
+			LoopLinks: s.loopLinks(t.path(), r),
+		}
+		for _, a := range t.files {
+			if a.removed {
+				continue
+			}
+			v := fileView{Name: a.name, Path: a.path(), Size: humanSize(int64(len(a.data)))}
+			if !s.opts.DisableRedirect {
+				v.Mirror = "/go/" + a.id
+			}
+			data.Files = append(data.Files, v)
+		}
+	}
+	s.mu.Unlock()
+	if !found {
+		http.NotFound(w, r)
+		return
+	}
+	s.render(w, r, "thread", data)
+}
+
+func (s *Site) handleDumpThread(w http.ResponseWriter, r *http.Request) {
+	data := dumpData{
+		Site:      s.opts.Title,
+		Title:     dumpThreadTitle,
+		LoopLinks: s.loopLinks(DumpThreadPath, r),
+	}
+	if !s.opts.DisableHuge {
+		data.HugePath = HugePath
+		data.HugeSize = humanSize(HugeDeclaredSize)
+	}
+	if !s.opts.DisableOffsite {
+		data.Offsite = OffsiteURL
+	}
+	if !s.opts.DisableMissing {
+		data.Missing = MissingPath
+	}
+	s.render(w, r, "dump", data)
+}
+
+// loopLinks returns self-links that differ only in the query, alternating
+// between two variants: a crawler without URL normalisation or a visited
+// set goes round forever, one with them fetches the page at most three times.
+func (s *Site) loopLinks(p string, r *http.Request) []string {
+	if s.opts.DisableLoop {
+		return nil
+	}
+	if r.URL.Query().Get("sort") == "new" {
+		return []string{p + "?sort=old"}
+	}
+	return []string{p + "?sort=new"}
+}
+
+func (s *Site) handleFile(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	a := s.files[r.PathValue("id")]
+	live := a != nil && !a.removed && !a.thread.removed && a.name == r.PathValue("name")
+	s.mu.Unlock()
+	if !live {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", contentType(a.name))
+	h.Set("Content-Disposition", contentDisposition(a.name))
+	h.Set("ETag", `"`+a.sha[:32]+`"`)
+	// ServeContent adds Range, HEAD and conditional requests, which
+	// resuming downloaders use. a.data is never modified after posting.
+	http.ServeContent(w, r, a.name, time.Time{}, bytes.NewReader(a.data))
+}
+
+func (s *Site) handleRedirect(w http.ResponseWriter, r *http.Request) {
+	if s.opts.DisableRedirect {
+		http.NotFound(w, r)
+		return
+	}
+	s.mu.Lock()
+	a := s.files[r.PathValue("id")]
+	target := ""
+	if a != nil && !a.removed && !a.thread.removed {
+		target = a.path()
+	}
+	s.mu.Unlock()
+	if target == "" {
+		http.NotFound(w, r)
+		return
+	}
+	http.Redirect(w, r, target, http.StatusFound)
+}
+
+// handleHuge declares HugeDeclaredSize bytes and trickles zeros until the
+// client goes away, the request context ends, the client stops reading for
+// hugeStallTimeout, or HugeLimit bytes have gone out. Memory use is one
+// chunk, whatever the declared size.
+func (s *Site) handleHuge(w http.ResponseWriter, r *http.Request) {
+	if s.opts.DisableHuge {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/zip")
+	h.Set("Content-Disposition", contentDisposition(path.Base(HugePath)))
+	h.Set("Content-Length", strconv.FormatInt(HugeDeclaredSize, 10))
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+
+	rc := http.NewResponseController(w)
+	chunk := make([]byte, max(1, s.opts.HugeRate/int(time.Second/hugeTick)))
+	ticker := time.NewTicker(hugeTick)
+	defer ticker.Stop()
+	ctx := r.Context()
+	var sent int64
+	for sent < s.opts.HugeLimit {
+		select {
+		case <-ctx.Done():
+			s.log.DebugContext(ctx, "leaksim: huge download ended by client", "sent", sent)
+			return
+		case <-ticker.C:
+		}
+		n := int(min(int64(len(chunk)), s.opts.HugeLimit-sent))
+		// A deadline per write ends the handler when the client stops
+		// reading; without it Write would block forever on a full socket.
+		// Recorders without deadlines report ErrNotSupported: ignore that.
+		if err := rc.SetWriteDeadline(time.Now().Add(hugeStallTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return
+		}
+		if _, err := w.Write(chunk[:n]); err != nil {
+			s.log.DebugContext(ctx, "leaksim: huge download write failed", "sent", sent, "err", err)
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		sent += int64(n)
+	}
+	// Returning short of Content-Length makes net/http close the
+	// connection, so the client sees a truncated body, as with a real
+	// site that gives up.
+	s.log.DebugContext(ctx, "leaksim: huge download hit its bound", "sent", sent)
+}
+
+func (s *Site) render(w http.ResponseWriter, r *http.Request, name string, data any) {
+	var b strings.Builder
+	if err := pages.ExecuteTemplate(&b, name, data); err != nil {
+		s.log.ErrorContext(r.Context(), "leaksim: render", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = io.WriteString(w, b.String())
+}
+
+func contentType(name string) string {
+	switch strings.ToLower(path.Ext(name)) {
+	case ".pdf":
+		return "application/pdf"
+	case ".txt":
+		return "text/plain; charset=utf-8"
+	case ".csv":
+		return "text/csv; charset=utf-8"
+	case ".png":
+		return "image/png"
+	case ".jpg", ".jpeg":
+		return "image/jpeg"
+	case ".zip":
+		return "application/zip"
+	case ".json":
+		return "application/json"
+	default:
+		return "application/octet-stream"
+	}
+}
+
+func contentDisposition(name string) string {
+	if v := mime.FormatMediaType("attachment", map[string]string{"filename": name}); v != "" {
+		return v
+	}
+	return "attachment"
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	default:
+		return fmt.Sprintf("%d B", n)
+	}
+}

@@ -1,0 +1,155 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// migration is one step of the schema. Steps are never edited once released; a
+// change is a new step at the end of the list.
+type migration struct {
+	version int
+	name    string
+	// sql is dialect-neutral DDL; see ddl for the placeholders.
+	sql []string
+	// dialectSQL holds extra statements for one dialect.
+	dialectSQL map[string][]string
+}
+
+// migrations is the one ordered list of schema versions.
+var migrations = []migration{
+	{
+		version: 1,
+		name:    "initial schema",
+		sql: []string{
+			`CREATE TABLE sources (
+				id {{id}}, name TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, url TEXT NOT NULL,
+				every_secs BIGINT NOT NULL DEFAULT 0, enabled {{bool}} NOT NULL DEFAULT {{true}},
+				created_at {{ts}}, updated_at {{ts}})`,
+			`CREATE TABLE crawl_runs (
+				id {{id}}, source_id BIGINT NOT NULL, started_at {{ts}}, finished_at {{ts}},
+				status TEXT NOT NULL, error TEXT, pages BIGINT, files BIGINT, hits BIGINT)`,
+			`CREATE INDEX idx_crawl_runs_source_id ON crawl_runs (source_id)`,
+			`CREATE TABLE captures (
+				id {{id}}, run_id BIGINT NOT NULL, source_id BIGINT NOT NULL, kind TEXT NOT NULL,
+				url TEXT NOT NULL, final_url TEXT, host TEXT, fetched_at {{ts}}, status BIGINT,
+				content_type TEXT, sniffed_type TEXT, sha256 TEXT, size BIGINT,
+				truncated {{bool}}, error TEXT)`,
+			`CREATE UNIQUE INDEX idx_capture_run_url ON captures (run_id, url)`,
+			`CREATE INDEX idx_captures_source_id ON captures (source_id)`,
+			`CREATE INDEX idx_captures_host ON captures (host)`,
+			`CREATE INDEX idx_captures_sha256 ON captures (sha256)`,
+			`CREATE TABLE "references" (
+				id {{id}}, opaque_id TEXT NOT NULL UNIQUE, name TEXT, size BIGINT,
+				sha256 TEXT NOT NULL, created_at {{ts}})`,
+			`CREATE INDEX idx_references_sha256 ON "references" (sha256)`,
+			`CREATE TABLE hits (
+				id {{id}}, capture_id BIGINT NOT NULL, reference_id BIGINT NOT NULL,
+				method TEXT NOT NULL, score DOUBLE PRECISION, why TEXT, target TEXT NOT NULL,
+				created_at {{ts}}, dispatched_at {{ts}})`,
+			`CREATE UNIQUE INDEX idx_hit_capture_ref_method ON hits (capture_id, reference_id, method)`,
+			`CREATE INDEX idx_hits_target ON hits (target)`,
+			`CREATE INDEX idx_hits_dispatched_at ON hits (dispatched_at)`,
+			`CREATE TABLE cases (
+				id {{id}}, target TEXT NOT NULL UNIQUE, workflow_id TEXT NOT NULL UNIQUE,
+				state TEXT NOT NULL, recipient TEXT, opened_at {{ts}}, updated_at {{ts}},
+				closed_at {{ts}})`,
+			`CREATE TABLE notices (
+				id {{id}}, case_id BIGINT NOT NULL, revision BIGINT NOT NULL, state TEXT NOT NULL,
+				recipient TEXT NOT NULL, subject TEXT NOT NULL, body_text TEXT NOT NULL,
+				body_html TEXT NOT NULL, hit_ids TEXT, drafted_by TEXT NOT NULL, drafted_at {{ts}},
+				approved_by TEXT, approved_at {{ts}}, message_id TEXT NOT NULL UNIQUE,
+				sent_at {{ts}}, attempts BIGINT, last_error TEXT)`,
+			`CREATE UNIQUE INDEX idx_notice_case_rev ON notices (case_id, revision)`,
+			`CREATE TABLE users (
+				id {{id}}, username TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+				role TEXT NOT NULL, totp_secret TEXT, failed_logins BIGINT NOT NULL DEFAULT 0,
+				locked_until {{ts}}, disabled {{bool}} NOT NULL DEFAULT {{false}},
+				created_at {{ts}}, updated_at {{ts}})`,
+			`CREATE TABLE sessions (
+				id {{id}}, token_hash TEXT NOT NULL UNIQUE, user_id BIGINT NOT NULL,
+				csrf_token TEXT NOT NULL, created_at {{ts}}, expires_at {{ts}})`,
+			`CREATE INDEX idx_sessions_user_id ON sessions (user_id)`,
+			`CREATE INDEX idx_sessions_expires_at ON sessions (expires_at)`,
+			`CREATE TABLE audit_events (
+				id {{id}}, at {{ts}}, actor TEXT NOT NULL, action TEXT NOT NULL, object TEXT,
+				detail TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL UNIQUE)`,
+		},
+		// The audit log is append-only in the database itself, not only in our code.
+		dialectSQL: map[string][]string{
+			DialectSQLite: {
+				`CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+				BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END`,
+				`CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+				BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END`,
+			},
+			DialectPostgres: {
+				`CREATE FUNCTION leakwatch_audit_append_only() RETURNS trigger AS $$
+				BEGIN RAISE EXCEPTION 'audit_events is append-only'; END; $$ LANGUAGE plpgsql`,
+				`CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events
+				FOR EACH ROW EXECUTE FUNCTION leakwatch_audit_append_only()`,
+			},
+		},
+	},
+}
+
+// ddl fills the dialect-specific placeholders of a statement.
+func ddl(dialect, stmt string) string {
+	var r *strings.Replacer
+	if dialect == DialectPostgres {
+		r = strings.NewReplacer("{{id}}", "BIGSERIAL PRIMARY KEY", "{{ts}}", "TIMESTAMPTZ",
+			"{{bool}}", "BOOLEAN", "{{true}}", "TRUE", "{{false}}", "FALSE")
+	} else {
+		r = strings.NewReplacer("{{id}}", "INTEGER PRIMARY KEY AUTOINCREMENT", "{{ts}}", "DATETIME",
+			"{{bool}}", "BOOLEAN", "{{true}}", "1", "{{false}}", "0")
+	}
+	return r.Replace(stmt)
+}
+
+// SchemaVersion is the version the code expects.
+func SchemaVersion() int { return migrations[len(migrations)-1].version }
+
+// migrate applies pending migrations, each in its own transaction, and refuses
+// to run against a database newer than this binary.
+func (s *Store) migrate(ctx context.Context) error {
+	db := s.ctx(ctx)
+	if err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+		version BIGINT PRIMARY KEY, name TEXT, applied_at ` + ddl(s.dialect, "{{ts}}") + `)`).Error; err != nil {
+		return fmt.Errorf("migrate: create schema_migrations: %w", err)
+	}
+	return db.Transaction(func(tx *gorm.DB) error {
+		if s.dialect == DialectPostgres {
+			// Several workers may start at once; one migrates, the others wait.
+			if err := tx.Exec(`SELECT pg_advisory_xact_lock(7106517)`).Error; err != nil {
+				return fmt.Errorf("migrate: lock: %w", err)
+			}
+		}
+		var current int
+		if err := tx.Raw(`SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current).Error; err != nil {
+			return fmt.Errorf("migrate: read version: %w", err)
+		}
+		if current > SchemaVersion() {
+			return fmt.Errorf("migrate: database schema is version %d but this leakwatch knows only up to %d; upgrade leakwatch", current, SchemaVersion())
+		}
+		for _, m := range migrations {
+			if m.version <= current {
+				continue
+			}
+			stmts := append(append([]string{}, m.sql...), m.dialectSQL[s.dialect]...)
+			for _, stmt := range stmts {
+				if err := tx.Exec(ddl(s.dialect, stmt)).Error; err != nil {
+					return fmt.Errorf("migrate to version %d (%s): %w", m.version, m.name, err)
+				}
+			}
+			rec := SchemaMigration{Version: m.version, Name: m.name, AppliedAt: time.Now().UTC()}
+			if err := tx.Create(&rec).Error; err != nil {
+				return fmt.Errorf("migrate: record version %d: %w", m.version, err)
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,194 @@
+package storage
+
+import "time"
+
+// Source is a place leakwatch watches: a leak forum, blog, paste site or channel.
+type Source struct {
+	ID        uint64 `gorm:"primaryKey"`
+	Name      string `gorm:"uniqueIndex;not null"`
+	Kind      string `gorm:"not null"` // web
+	URL       string `gorm:"not null"`
+	EverySecs int64  `gorm:"not null;default:0"` // crawl interval; 0 = manual only
+	Enabled   bool   `gorm:"not null;default:true"`
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Every is the crawl interval.
+func (s Source) Every() time.Duration { return time.Duration(s.EverySecs) * time.Second }
+
+// Crawl run states.
+const (
+	RunRunning = "running"
+	RunOK      = "ok"
+	RunFailed  = "failed"
+)
+
+// CrawlRun is one crawl of one source.
+type CrawlRun struct {
+	ID         uint64 `gorm:"primaryKey"`
+	SourceID   uint64 `gorm:"index;not null"`
+	StartedAt  time.Time
+	FinishedAt *time.Time
+	Status     string `gorm:"not null"`
+	Error      string
+	Pages      int
+	Files      int
+	Hits       int
+}
+
+// Capture kinds.
+const (
+	CapturePage = "page"
+	CaptureFile = "file"
+)
+
+// Capture is the evidence of one fetch: what was asked for, what came back, and
+// the digest of the raw bytes. Content itself is never stored here.
+type Capture struct {
+	ID          uint64 `gorm:"primaryKey"`
+	RunID       uint64 `gorm:"uniqueIndex:idx_capture_run_url;not null"`
+	SourceID    uint64 `gorm:"index;not null"`
+	Kind        string `gorm:"not null"`
+	URL         string `gorm:"uniqueIndex:idx_capture_run_url;not null"`
+	FinalURL    string
+	Host        string `gorm:"index"`
+	FetchedAt   time.Time
+	Status      int
+	ContentType string // as declared by the server
+	SniffedType string // from the bytes
+	SHA256      string `gorm:"index"` // hex of the raw payload; empty when nothing was read
+	Size        int64
+	Truncated   bool   // payload exceeded the cap; SHA256 covers the prefix read
+	Error       string // why the fetch failed, if it did
+}
+
+// Reference is one known document of the breach. Only its fingerprints are kept.
+type Reference struct {
+	ID        uint64 `gorm:"primaryKey"`
+	OpaqueID  string `gorm:"uniqueIndex;not null"` // shown to users instead of content
+	Name      string // path relative to the indexed directory; empty with --no-names
+	Size      int64
+	SHA256    string `gorm:"index;not null"`
+	CreatedAt time.Time
+}
+
+// Hit is a match between a capture and a reference.
+type Hit struct {
+	ID           uint64 `gorm:"primaryKey"`
+	CaptureID    uint64 `gorm:"uniqueIndex:idx_hit_capture_ref_method;not null"`
+	ReferenceID  uint64 `gorm:"uniqueIndex:idx_hit_capture_ref_method;not null"`
+	Method       string `gorm:"uniqueIndex:idx_hit_capture_ref_method;not null"`
+	Score        float64
+	Why          string
+	Target       string `gorm:"index;not null"` // host or channel the case is about
+	CreatedAt    time.Time
+	DispatchedAt *time.Time `gorm:"index"` // when the case workflow was signalled
+}
+
+// Case states, in the order a case normally moves through them.
+const (
+	CaseDetected        = "detected"
+	CaseDrafted         = "drafted"
+	CaseApproved        = "approved"
+	CaseSent            = "sent"
+	CaseAcknowledged    = "acknowledged"
+	CaseVerifiedRemoved = "verified-removed"
+	CaseEscalated       = "escalated"
+	CaseClosed          = "closed"
+)
+
+// Case is one takedown effort against one host or channel.
+type Case struct {
+	ID         uint64 `gorm:"primaryKey"`
+	Target     string `gorm:"uniqueIndex;not null"`
+	WorkflowID string `gorm:"uniqueIndex;not null"`
+	State      string `gorm:"not null"`
+	Recipient  string
+	OpenedAt   time.Time
+	UpdatedAt  time.Time
+	ClosedAt   *time.Time
+}
+
+// Notice states.
+const (
+	NoticeDraft      = "draft"
+	NoticeApproved   = "approved"
+	NoticeSending    = "sending"
+	NoticeSent       = "sent"
+	NoticeSuperseded = "superseded"
+)
+
+// Notice is one revision of a takedown notice for a case.
+type Notice struct {
+	ID         uint64 `gorm:"primaryKey"`
+	CaseID     uint64 `gorm:"uniqueIndex:idx_notice_case_rev;not null"`
+	Revision   int    `gorm:"uniqueIndex:idx_notice_case_rev;not null"`
+	State      string `gorm:"not null"`
+	Recipient  string `gorm:"not null"`
+	Subject    string `gorm:"not null"`
+	BodyText   string `gorm:"not null"`
+	BodyHTML   string `gorm:"not null"`
+	HitIDs     string // comma-separated hit ids the notice lists
+	DraftedBy  string `gorm:"not null"`
+	DraftedAt  time.Time
+	ApprovedBy string
+	ApprovedAt *time.Time
+	// MessageID is fixed at draft time so a resend after a crash carries the same
+	// Message-ID and receivers can de-duplicate it.
+	MessageID string `gorm:"uniqueIndex;not null"`
+	SentAt    *time.Time
+	Attempts  int
+	LastError string
+}
+
+// Roles.
+const (
+	RoleAnalyst = "analyst"
+	RoleLegal   = "legal"
+	RoleAdmin   = "admin"
+)
+
+// User is a person who logs in to the UI/API.
+type User struct {
+	ID           uint64 `gorm:"primaryKey"`
+	Username     string `gorm:"uniqueIndex;not null"`
+	PasswordHash string `gorm:"not null"` // argon2id, PHC string
+	Role         string `gorm:"not null"`
+	TOTPSecret   string // empty = MFA not enrolled
+	FailedLogins int    `gorm:"not null;default:0"`
+	LockedUntil  *time.Time
+	Disabled     bool `gorm:"not null;default:false"`
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Session is a logged-in browser or API client. Only the token's hash is stored.
+type Session struct {
+	ID        uint64 `gorm:"primaryKey"`
+	TokenHash string `gorm:"uniqueIndex;not null"`
+	UserID    uint64 `gorm:"index;not null"`
+	CSRFToken string `gorm:"not null"`
+	CreatedAt time.Time
+	ExpiresAt time.Time `gorm:"index"`
+}
+
+// AuditEvent is one entry of the append-only, hash-chained audit log. Detail
+// never holds document content or personal data.
+type AuditEvent struct {
+	ID       uint64 `gorm:"primaryKey"`
+	At       time.Time
+	Actor    string `gorm:"not null"`
+	Action   string `gorm:"not null"`
+	Object   string
+	Detail   string
+	PrevHash string `gorm:"not null"`
+	Hash     string `gorm:"uniqueIndex;not null"`
+}
+
+// SchemaMigration records an applied migration.
+type SchemaMigration struct {
+	Version   int `gorm:"primaryKey;autoIncrement:false"`
+	Name      string
+	AppliedAt time.Time
+}

@@ -1,0 +1,128 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// ErrDuplicate is returned when a unique name is already taken.
+var ErrDuplicate = errors.New("already exists")
+
+// CreateSource adds a monitored source.
+func (s *Store) CreateSource(ctx context.Context, src *Source) error {
+	if err := s.ctx(ctx).Create(src).Error; err != nil {
+		if errors.Is(err, gorm.ErrDuplicatedKey) {
+			return fmt.Errorf("source %q: %w", src.Name, ErrDuplicate)
+		}
+		return fmt.Errorf("create source %q: %w", src.Name, err)
+	}
+	return nil
+}
+
+// UpsertSource creates the source or updates its kind, URL and interval by name;
+// used to seed sources from the config file on every start.
+func (s *Store) UpsertSource(ctx context.Context, src *Source) error {
+	err := s.ctx(ctx).Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "name"}},
+		DoUpdates: clause.AssignmentColumns([]string{"kind", "url", "every_secs", "updated_at"}),
+	}).Create(src).Error
+	if err != nil {
+		return fmt.Errorf("upsert source %q: %w", src.Name, err)
+	}
+	return s.ctx(ctx).Where("name = ?", src.Name).First(src).Error
+}
+
+// ListSources returns all sources by name.
+func (s *Store) ListSources(ctx context.Context) ([]Source, error) {
+	var out []Source
+	if err := s.ctx(ctx).Order("name").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list sources: %w", err)
+	}
+	return out, nil
+}
+
+// SourceByName finds a source by its name.
+func (s *Store) SourceByName(ctx context.Context, name string) (Source, error) {
+	var src Source
+	err := s.ctx(ctx).Where("name = ?", name).First(&src).Error
+	if err != nil {
+		return Source{}, notFound(err, fmt.Sprintf("source %q", name))
+	}
+	return src, nil
+}
+
+// SourceByID finds a source by id.
+func (s *Store) SourceByID(ctx context.Context, id uint64) (Source, error) {
+	var src Source
+	if err := s.ctx(ctx).First(&src, id).Error; err != nil {
+		return Source{}, notFound(err, fmt.Sprintf("source %d", id))
+	}
+	return src, nil
+}
+
+// StartRun records the start of a crawl.
+func (s *Store) StartRun(ctx context.Context, sourceID uint64) (CrawlRun, error) {
+	run := CrawlRun{SourceID: sourceID, StartedAt: time.Now().UTC(), Status: RunRunning}
+	if err := s.ctx(ctx).Create(&run).Error; err != nil {
+		return CrawlRun{}, fmt.Errorf("start crawl run: %w", err)
+	}
+	return run, nil
+}
+
+// FinishRun records the outcome of a crawl.
+func (s *Store) FinishRun(ctx context.Context, run *CrawlRun) error {
+	now := time.Now().UTC()
+	run.FinishedAt = &now
+	if err := s.ctx(ctx).Save(run).Error; err != nil {
+		return fmt.Errorf("finish crawl run %d: %w", run.ID, err)
+	}
+	return nil
+}
+
+// RunByID finds a crawl run.
+func (s *Store) RunByID(ctx context.Context, id uint64) (CrawlRun, error) {
+	var run CrawlRun
+	if err := s.ctx(ctx).First(&run, id).Error; err != nil {
+		return CrawlRun{}, notFound(err, fmt.Sprintf("crawl run %d", id))
+	}
+	return run, nil
+}
+
+// SaveCapture records a fetch. A capture of the same URL in the same run (a
+// retried activity) is not recorded twice: the existing row is returned in c.
+func (s *Store) SaveCapture(ctx context.Context, c *Capture) (created bool, err error) {
+	res := s.ctx(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(c)
+	if res.Error != nil {
+		return false, fmt.Errorf("save capture: %w", res.Error)
+	}
+	if res.RowsAffected == 1 {
+		return true, nil
+	}
+	if err := s.ctx(ctx).Where("run_id = ? AND url = ?", c.RunID, c.URL).First(c).Error; err != nil {
+		return false, fmt.Errorf("load existing capture: %w", err)
+	}
+	return false, nil
+}
+
+// CaptureByID finds a capture.
+func (s *Store) CaptureByID(ctx context.Context, id uint64) (Capture, error) {
+	var c Capture
+	if err := s.ctx(ctx).First(&c, id).Error; err != nil {
+		return Capture{}, notFound(err, fmt.Sprintf("capture %d", id))
+	}
+	return c, nil
+}
+
+// ListCaptures returns the most recent captures, newest first.
+func (s *Store) ListCaptures(ctx context.Context, limit int) ([]Capture, error) {
+	var out []Capture
+	if err := s.ctx(ctx).Order("id DESC").Limit(limit).Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list captures: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,368 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/leakwatch/leakwatch/storage"
+)
+
+// writeJSON encodes v with status. Encoding happens before the header is
+// written, so an encoding failure is a clean 500.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"error":"internal error"}` + "\n")
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// writeError writes {"error": msg}.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// caseJSON is a case in lists.
+type caseJSON struct {
+	ID        uint64     `json:"id"`
+	Target    string     `json:"target"`
+	State     string     `json:"state"`
+	Recipient string     `json:"recipient"`
+	OpenedAt  time.Time  `json:"opened_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+	ClosedAt  *time.Time `json:"closed_at,omitempty"`
+}
+
+func toCaseJSON(c storage.Case) caseJSON {
+	return caseJSON{ID: c.ID, Target: c.Target, State: c.State, Recipient: c.Recipient,
+		OpenedAt: c.OpenedAt, UpdatedAt: c.UpdatedAt, ClosedAt: c.ClosedAt}
+}
+
+// noticeJSON is one revision of a case's notice. The body is the notice we
+// send: it lists URLs, capture times and hashes, never document content.
+type noticeJSON struct {
+	ID         uint64     `json:"id"`
+	Revision   int        `json:"revision"`
+	State      string     `json:"state"`
+	Recipient  string     `json:"recipient"`
+	Subject    string     `json:"subject"`
+	BodyText   string     `json:"body_text"`
+	DraftedAt  time.Time  `json:"drafted_at"`
+	ApprovedBy string     `json:"approved_by"`
+	ApprovedAt *time.Time `json:"approved_at"`
+	SentAt     *time.Time `json:"sent_at"`
+	Attempts   int        `json:"attempts"`
+	LastError  string     `json:"last_error"`
+}
+
+func toNoticeJSON(n storage.Notice) noticeJSON {
+	return noticeJSON{ID: n.ID, Revision: n.Revision, State: n.State, Recipient: n.Recipient,
+		Subject: n.Subject, BodyText: n.BodyText, DraftedAt: n.DraftedAt, ApprovedBy: n.ApprovedBy,
+		ApprovedAt: n.ApprovedAt, SentAt: n.SentAt, Attempts: n.Attempts, LastError: n.LastError}
+}
+
+// hitJSON is a hit with its evidence metadata.
+type hitJSON struct {
+	ID            uint64    `json:"id"`
+	Target        string    `json:"target"`
+	URL           string    `json:"url"`
+	FetchedAt     time.Time `json:"fetched_at"`
+	CaptureID     uint64    `json:"capture_id"`
+	CaptureSHA256 string    `json:"capture_sha256"`
+	Method        string    `json:"method"`
+	Score         float64   `json:"score"`
+	Why           string    `json:"why"`
+	RefOpaqueID   string    `json:"ref_opaque_id"`
+	RefName       string    `json:"ref_name"`
+}
+
+func toHitJSON(h storage.HitDetail) hitJSON {
+	return hitJSON{ID: h.ID, Target: h.Target, URL: h.URL, FetchedAt: h.FetchedAt, CaptureID: h.CaptureID,
+		CaptureSHA256: h.CaptureSHA256, Method: h.Method, Score: h.Score, Why: h.Why,
+		RefOpaqueID: h.RefOpaqueID, RefName: h.RefName}
+}
+
+func toHitsJSON(hs []storage.HitDetail) []hitJSON {
+	out := make([]hitJSON, 0, len(hs))
+	for _, h := range hs {
+		out = append(out, toHitJSON(h))
+	}
+	return out
+}
+
+// captureJSON is the evidence record of one fetch.
+type captureJSON struct {
+	ID          uint64    `json:"id"`
+	RunID       uint64    `json:"run_id"`
+	SourceID    uint64    `json:"source_id"`
+	Kind        string    `json:"kind"`
+	URL         string    `json:"url"`
+	FinalURL    string    `json:"final_url"`
+	Host        string    `json:"host"`
+	FetchedAt   time.Time `json:"fetched_at"`
+	Status      int       `json:"status"`
+	ContentType string    `json:"content_type"`
+	SniffedType string    `json:"sniffed_type"`
+	SHA256      string    `json:"sha256"`
+	Size        int64     `json:"size"`
+	Truncated   bool      `json:"truncated"`
+	Error       string    `json:"error"`
+}
+
+// sourceJSON is a monitored source.
+type sourceJSON struct {
+	ID        uint64    `json:"id"`
+	Name      string    `json:"name"`
+	Kind      string    `json:"kind"`
+	URL       string    `json:"url"`
+	Every     string    `json:"every"`
+	EverySecs int64     `json:"every_secs"`
+	Enabled   bool      `json:"enabled"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func toSourceJSON(s storage.Source) sourceJSON {
+	return sourceJSON{ID: s.ID, Name: s.Name, Kind: s.Kind, URL: s.URL, Every: s.Every().String(),
+		EverySecs: s.EverySecs, Enabled: s.Enabled, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
+}
+
+// auditEventJSON is one audit log entry.
+type auditEventJSON struct {
+	ID       uint64    `json:"id"`
+	At       time.Time `json:"at"`
+	Actor    string    `json:"actor"`
+	Action   string    `json:"action"`
+	Object   string    `json:"object"`
+	Detail   string    `json:"detail"`
+	PrevHash string    `json:"prev_hash"`
+	Hash     string    `json:"hash"`
+}
+
+// mailJSON is a message in the demo mailbox.
+type mailJSON struct {
+	From     string    `json:"from"`
+	To       []string  `json:"to"`
+	Subject  string    `json:"subject"`
+	Received time.Time `json:"received"`
+	Body     string    `json:"body"`
+}
+
+// limitParam reads ?limit=, defaulting to def and capped at maxLimit.
+func limitParam(r *http.Request, def, maxLimit int) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, errors.New("limit must be a positive integer")
+	}
+	return min(n, maxLimit), nil
+}
+
+// caseIDParam parses the {id} path value.
+func caseIDParam(r *http.Request) (uint64, bool) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	return id, err == nil && id > 0
+}
+
+func (s *Server) internalError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	s.log.ErrorContext(r.Context(), what, "err", err)
+	writeError(w, http.StatusInternalServerError, "internal error")
+}
+
+func (s *Server) handleAPICases(w http.ResponseWriter, r *http.Request, _ *authed) {
+	cases, err := s.store.ListCases(r.Context())
+	if err != nil {
+		s.internalError(w, r, "list cases", err)
+		return
+	}
+	out := make([]caseJSON, 0, len(cases))
+	for _, c := range cases {
+		out = append(out, toCaseJSON(c))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// caseDetailJSON is a case with its notices (newest revision first) and hits.
+type caseDetailJSON struct {
+	caseJSON
+	Notices []noticeJSON `json:"notices"`
+	Hits    []hitJSON    `json:"hits"`
+}
+
+func (s *Server) handleAPICase(w http.ResponseWriter, r *http.Request, _ *authed) {
+	id, ok := caseIDParam(r)
+	if !ok {
+		writeError(w, http.StatusNotFound, "case not found")
+		return
+	}
+	cv, err := s.loadCase(r.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "case not found")
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, "load case", err)
+		return
+	}
+	out := caseDetailJSON{caseJSON: toCaseJSON(cv.Case), Notices: make([]noticeJSON, 0, len(cv.Notices)),
+		Hits: toHitsJSON(cv.Hits)}
+	for _, n := range cv.Notices {
+		out.Notices = append(out.Notices, toNoticeJSON(n))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// approveRequest is the body of POST /api/cases/{id}/approve.
+type approveRequest struct {
+	Revision int `json:"revision"`
+}
+
+func (s *Server) handleAPIApprove(w http.ResponseWriter, r *http.Request, a *authed) {
+	id, ok := caseIDParam(r)
+	if !ok {
+		writeError(w, http.StatusNotFound, "case not found")
+		return
+	}
+	var req approveRequest
+	if err := decodeJSON(r, &req); err != nil {
+		writeDecodeError(w, err)
+		return
+	}
+	status, msg := s.approve(r.Context(), r, a, id, req.Revision)
+	if status != http.StatusOK {
+		writeError(w, status, msg)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
+
+func (s *Server) handleAPIHits(w http.ResponseWriter, r *http.Request, _ *authed) {
+	limit, err := limitParam(r, 100, 1000)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	hits, err := s.store.RecentHits(r.Context(), limit)
+	if err != nil {
+		s.internalError(w, r, "recent hits", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toHitsJSON(hits))
+}
+
+func (s *Server) handleAPICaptures(w http.ResponseWriter, r *http.Request, _ *authed) {
+	limit, err := limitParam(r, 100, 1000)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	caps, err := s.store.ListCaptures(r.Context(), limit)
+	if err != nil {
+		s.internalError(w, r, "list captures", err)
+		return
+	}
+	out := make([]captureJSON, 0, len(caps))
+	for _, c := range caps {
+		out = append(out, captureJSON{ID: c.ID, RunID: c.RunID, SourceID: c.SourceID, Kind: c.Kind, URL: c.URL,
+			FinalURL: c.FinalURL, Host: c.Host, FetchedAt: c.FetchedAt, Status: c.Status, ContentType: c.ContentType,
+			SniffedType: c.SniffedType, SHA256: c.SHA256, Size: c.Size, Truncated: c.Truncated, Error: c.Error})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleAPISources(w http.ResponseWriter, r *http.Request, _ *authed) {
+	srcs, err := s.store.ListSources(r.Context())
+	if err != nil {
+		s.internalError(w, r, "list sources", err)
+		return
+	}
+	out := make([]sourceJSON, 0, len(srcs))
+	for _, src := range srcs {
+		out = append(out, toSourceJSON(src))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// addSourceRequest is the body of POST /api/sources. Every is a Go duration
+// ("6h", "30m"), or a number of seconds; empty or 0 means manual crawls only.
+type addSourceRequest struct {
+	Name  string          `json:"name"`
+	URL   string          `json:"url"`
+	Every json.RawMessage `json:"every"`
+}
+
+func (s *Server) handleAPIAddSource(w http.ResponseWriter, r *http.Request, a *authed) {
+	var req addSourceRequest
+	if err := decodeJSON(r, &req); err != nil {
+		writeDecodeError(w, err)
+		return
+	}
+	every, err := parseEveryJSON(req.Every)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	src, status, msg := s.addSource(r.Context(), r, a, req.Name, req.URL, every)
+	if status != http.StatusCreated {
+		writeError(w, status, msg)
+		return
+	}
+	writeJSON(w, http.StatusCreated, toSourceJSON(src))
+}
+
+func (s *Server) handleAPIStatus(w http.ResponseWriter, r *http.Request, _ *authed) {
+	c, err := s.store.Count(r.Context())
+	if err != nil {
+		s.internalError(w, r, "count", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) handleAPIMailbox(w http.ResponseWriter, r *http.Request, _ *authed) {
+	msgs := s.mailbox()
+	out := make([]mailJSON, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, mailJSON(m))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// auditJSON is the audit log page: the newest events and whether the whole
+// hash chain verifies.
+type auditJSON struct {
+	Verified       bool             `json:"verified"`
+	VerifiedEvents int              `json:"verified_events"`
+	VerifyError    string           `json:"verify_error,omitempty"`
+	Events         []auditEventJSON `json:"events"`
+}
+
+func (s *Server) handleAPIAudit(w http.ResponseWriter, r *http.Request, _ *authed) {
+	limit, err := limitParam(r, 200, 5000)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	av, err := s.loadAudit(r.Context(), limit)
+	if err != nil {
+		s.internalError(w, r, "audit events", err)
+		return
+	}
+	out := auditJSON{Verified: av.Verified, VerifiedEvents: av.VerifiedEvents, VerifyError: av.VerifyError,
+		Events: make([]auditEventJSON, 0, len(av.Events))}
+	for _, e := range av.Events {
+		out.Events = append(out.Events, auditEventJSON(e))
+	}
+	writeJSON(w, http.StatusOK, out)
+}

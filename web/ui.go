@@ -1,0 +1,277 @@
+package web
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/leakwatch/leakwatch/storage"
+)
+
+// page is what every template gets; Data is the page's own content.
+type page struct {
+	Title   string
+	Nav     string // which menu entry is current
+	User    *storage.User
+	CSRF    string
+	Mailbox bool // show the demo mailbox link
+	Admin   bool // show the audit link
+	Flash   string
+	Error   string
+	Data    any
+}
+
+// parsePages parses each page template together with the shared layout, so
+// every page is one self-contained template set.
+func parsePages() (map[string]*template.Template, error) {
+	funcs := template.FuncMap{
+		"ts":    formatTime,
+		"score": func(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) },
+	}
+	files, err := fs.Glob(assets, "templates/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("web: list templates: %w", err)
+	}
+	pages := map[string]*template.Template{}
+	for _, f := range files {
+		name := strings.TrimSuffix(path.Base(f), ".html")
+		if name == "layout" {
+			continue
+		}
+		t, err := template.New(name).Funcs(funcs).ParseFS(assets, "templates/layout.html", f)
+		if err != nil {
+			return nil, fmt.Errorf("web: parse template %s: %w", name, err)
+		}
+		pages[name] = t
+	}
+	return pages, nil
+}
+
+// formatTime renders time.Time or *time.Time in UTC; nil and zero as "—".
+func formatTime(v any) string {
+	var t time.Time
+	switch x := v.(type) {
+	case time.Time:
+		t = x
+	case *time.Time:
+		if x == nil {
+			return "—"
+		}
+		t = *x
+	default:
+		return "—"
+	}
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+// render executes a page into a buffer first, so a template error becomes a
+// clean 500 instead of half a page.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
+	t, ok := s.pages[name]
+	if !ok {
+		s.log.ErrorContext(r.Context(), "unknown template", "name", name)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
+		s.log.ErrorContext(r.Context(), "render template", "name", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// pageFor fills the common fields for an authenticated page.
+func (s *Server) pageFor(a *authed, nav, title string, data any) page {
+	p := page{Title: title, Nav: nav, Data: data, Mailbox: s.mailbox != nil}
+	if a != nil {
+		u := a.user
+		p.User = &u
+		p.CSRF = a.sess.CSRFToken
+		p.Admin = a.can(permAudit)
+	}
+	return p
+}
+
+// uiError renders an error page.
+func (s *Server) uiError(w http.ResponseWriter, r *http.Request, a *authed, status int, msg string) {
+	p := s.pageFor(a, "", http.StatusText(status), nil)
+	p.Error = msg
+	s.render(w, r, status, "error", p)
+}
+
+func (s *Server) handleCSS(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	_, _ = w.Write(s.css)
+}
+
+// dashboardData is the dashboard: counts and the newest hits.
+type dashboardData struct {
+	Counts storage.Counts
+	Hits   []storage.HitDetail
+}
+
+func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request, a *authed) {
+	counts, err := s.store.Count(r.Context())
+	if err != nil {
+		s.pageError(w, r, a, "count", err)
+		return
+	}
+	hits, err := s.store.RecentHits(r.Context(), 10)
+	if err != nil {
+		s.pageError(w, r, a, "recent hits", err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "dashboard", s.pageFor(a, "dashboard", "Dashboard", dashboardData{Counts: counts, Hits: hits}))
+}
+
+// pageError logs an internal error and shows a generic error page.
+func (s *Server) pageError(w http.ResponseWriter, r *http.Request, a *authed, what string, err error) {
+	s.log.ErrorContext(r.Context(), what, "err", err)
+	s.uiError(w, r, a, http.StatusInternalServerError, "Something went wrong. The error was logged.")
+}
+
+func (s *Server) handleCasesPage(w http.ResponseWriter, r *http.Request, a *authed) {
+	cases, err := s.store.ListCases(r.Context())
+	if err != nil {
+		s.pageError(w, r, a, "list cases", err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "cases", s.pageFor(a, "cases", "Cases", cases))
+}
+
+// casePageData is the case page.
+type casePageData struct {
+	caseView
+	CanApprove bool
+}
+
+func (s *Server) handleCasePage(w http.ResponseWriter, r *http.Request, a *authed) {
+	s.showCase(w, r, a, http.StatusOK, "", "")
+}
+
+// showCase renders a case page with an optional flash or error message.
+func (s *Server) showCase(w http.ResponseWriter, r *http.Request, a *authed, status int, flash, errMsg string) {
+	id, ok := caseIDParam(r)
+	if !ok {
+		s.uiError(w, r, a, http.StatusNotFound, "Case not found.")
+		return
+	}
+	cv, err := s.loadCase(r.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		s.uiError(w, r, a, http.StatusNotFound, "Case not found.")
+		return
+	}
+	if err != nil {
+		s.pageError(w, r, a, "load case", err)
+		return
+	}
+	if flash == "" && r.URL.Query().Get("approved") != "" {
+		flash = "Approval recorded. The notice will be sent by the case workflow."
+	}
+	p := s.pageFor(a, "cases", "Case #"+strconv.FormatUint(id, 10)+" · "+cv.Case.Target,
+		casePageData{caseView: cv, CanApprove: a.can(permApprove)})
+	p.Flash, p.Error = flash, errMsg
+	s.render(w, r, status, "case", p)
+}
+
+func (s *Server) handleApproveForm(w http.ResponseWriter, r *http.Request, a *authed) {
+	id, ok := caseIDParam(r)
+	if !ok {
+		s.uiError(w, r, a, http.StatusNotFound, "Case not found.")
+		return
+	}
+	rev, err := strconv.Atoi(r.PostFormValue("revision"))
+	if err != nil {
+		rev = 0 // approve reports it as a bad revision
+	}
+	status, msg := s.approve(r.Context(), r, a, id, rev)
+	switch status {
+	case http.StatusOK:
+		http.Redirect(w, r, "/cases/"+strconv.FormatUint(id, 10)+"?approved="+strconv.Itoa(rev), http.StatusSeeOther)
+	case http.StatusNotFound, http.StatusInternalServerError:
+		s.uiError(w, r, a, status, msg)
+	default:
+		s.showCase(w, r, a, status, "", "Not approved: "+msg)
+	}
+}
+
+func (s *Server) handleHitsPage(w http.ResponseWriter, r *http.Request, a *authed) {
+	hits, err := s.store.RecentHits(r.Context(), 200)
+	if err != nil {
+		s.pageError(w, r, a, "recent hits", err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "hits", s.pageFor(a, "hits", "Hits", hits))
+}
+
+// sourcesData is the sources page and its add form.
+type sourcesData struct {
+	Sources   []storage.Source
+	CanAdd    bool
+	FormName  string
+	FormURL   string
+	FormEvery string
+}
+
+func (s *Server) handleSourcesPage(w http.ResponseWriter, r *http.Request, a *authed) {
+	flash := ""
+	if r.URL.Query().Get("added") != "" {
+		flash = "Source added."
+	}
+	s.showSources(w, r, a, http.StatusOK, flash, "", sourcesData{FormEvery: "6h"})
+}
+
+func (s *Server) showSources(w http.ResponseWriter, r *http.Request, a *authed, status int, flash, errMsg string, d sourcesData) {
+	srcs, err := s.store.ListSources(r.Context())
+	if err != nil {
+		s.pageError(w, r, a, "list sources", err)
+		return
+	}
+	d.Sources, d.CanAdd = srcs, a.can(permAddSource)
+	p := s.pageFor(a, "sources", "Sources", d)
+	p.Flash, p.Error = flash, errMsg
+	s.render(w, r, status, "sources", p)
+}
+
+func (s *Server) handleAddSourceForm(w http.ResponseWriter, r *http.Request, a *authed) {
+	d := sourcesData{FormName: r.PostFormValue("name"), FormURL: r.PostFormValue("url"), FormEvery: r.PostFormValue("every")}
+	every, err := parseEvery(d.FormEvery)
+	if err != nil {
+		s.showSources(w, r, a, http.StatusBadRequest, "", err.Error(), d)
+		return
+	}
+	_, status, msg := s.addSource(r.Context(), r, a, d.FormName, d.FormURL, every)
+	if status != http.StatusCreated {
+		s.showSources(w, r, a, status, "", msg, d)
+		return
+	}
+	http.Redirect(w, r, "/sources?added=1", http.StatusSeeOther)
+}
+
+func (s *Server) handleMailboxPage(w http.ResponseWriter, r *http.Request, a *authed) {
+	s.render(w, r, http.StatusOK, "mailbox", s.pageFor(a, "mailbox", "Mailbox (demo)", s.mailbox()))
+}
+
+func (s *Server) handleAuditPage(w http.ResponseWriter, r *http.Request, a *authed) {
+	av, err := s.loadAudit(r.Context(), 500)
+	if err != nil {
+		s.pageError(w, r, a, "audit log", err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "audit", s.pageFor(a, "audit", "Audit log", av))
+}

@@ -1,0 +1,232 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/leakwatch/leakwatch/config"
+	"github.com/leakwatch/leakwatch/fingerprints"
+	"github.com/leakwatch/leakwatch/notices"
+	"github.com/leakwatch/leakwatch/storage"
+)
+
+// errTypePermanent marks activity errors that retrying cannot fix.
+const errTypePermanent = "Permanent"
+
+// systemActor is the audit actor for what the system does on its own.
+const systemActor = "leakwatch"
+
+// Activities holds what activities need. One value is registered per worker.
+type Activities struct {
+	Store     *storage.Store
+	Config    *config.Config
+	Templates *notices.Templates
+	Mailer    *notices.Mailer
+	// Client lets the dispatch activity signal case workflows.
+	Client client.Client
+	Logger *slog.Logger
+}
+
+func (a *Activities) log() *slog.Logger {
+	if a.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return a.Logger
+}
+
+// Matcher returns the fingerprint matcher over the stored reference index.
+func (a *Activities) Matcher() *fingerprints.Matcher {
+	return fingerprints.NewMatcher(func(ctx context.Context, sum string) ([]fingerprints.Ref, error) {
+		refs, err := a.Store.ReferencesBySHA256(ctx, sum)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]fingerprints.Ref, len(refs))
+		for i, r := range refs {
+			out[i] = fingerprints.Ref{Key: r.ID, ID: r.OpaqueID, Name: r.Name}
+		}
+		return out, nil
+	})
+}
+
+// CaseSnapshot is what a (re)started case workflow learns from the database.
+type CaseSnapshot struct {
+	Revision int
+}
+
+// LoadCase reads the last notice revision of a case.
+func (a *Activities) LoadCase(ctx context.Context, caseID uint64) (CaseSnapshot, error) {
+	ns, err := a.Store.NoticesForCase(ctx, caseID)
+	if err != nil {
+		return CaseSnapshot{}, err
+	}
+	var snap CaseSnapshot
+	if len(ns) > 0 {
+		snap.Revision = ns[0].Revision
+	}
+	return snap, nil
+}
+
+// CaseStateUpdate mirrors a case's state into the database for the UI.
+type CaseStateUpdate struct {
+	CaseID    uint64
+	State     string
+	Recipient string
+}
+
+// SetCaseState records a case's state.
+func (a *Activities) SetCaseState(ctx context.Context, u CaseStateUpdate) error {
+	return a.Store.SetCaseState(ctx, u.CaseID, u.State, u.Recipient)
+}
+
+// DraftRequest asks for one notice revision.
+type DraftRequest struct {
+	CaseID   uint64
+	Target   string
+	Revision int
+	HitIDs   []uint64
+}
+
+// DraftResult names the stored draft.
+type DraftResult struct {
+	NoticeID  uint64
+	Recipient string
+}
+
+// Recipient returns the takedown address for a host or channel.
+func (a *Activities) Recipient(target string) (string, error) {
+	if r := a.Config.Notices.Recipients[target]; r != "" {
+		return r, nil
+	}
+	if r := a.Config.Notices.DefaultRecipient; r != "" {
+		return r, nil
+	}
+	return "", fmt.Errorf("no takedown recipient for %s: set notices.recipients[%q] or notices.default_recipient", target, target)
+}
+
+// DraftNotice renders a notice revision from the template and stores it.
+// Retrying it returns the stored draft unchanged.
+func (a *Activities) DraftNotice(ctx context.Context, req DraftRequest) (DraftResult, error) {
+	recipient, err := a.Recipient(req.Target)
+	if err != nil {
+		return DraftResult{}, temporal.NewNonRetryableApplicationError(err.Error(), errTypePermanent, err)
+	}
+	hits, err := a.Store.HitDetailsByIDs(ctx, req.HitIDs)
+	if err != nil {
+		return DraftResult{}, err
+	}
+	// One schedule line per captured URL: several references matching one file
+	// are still one item for the host to remove.
+	var items []notices.Item
+	seen := map[uint64]bool{}
+	for _, h := range hits {
+		if seen[h.CaptureID] {
+			continue
+		}
+		seen[h.CaptureID] = true
+		items = append(items, notices.Item{URL: h.URL, CapturedAt: h.FetchedAt, SHA256: h.CaptureSHA256, Size: h.CaptureSize})
+	}
+	now := time.Now().UTC()
+	r, err := a.Templates.Render(notices.Data{
+		Injunction: a.Config.Injunction, CaseID: req.CaseID, Revision: req.Revision, Target: req.Target,
+		Recipient: recipient, DraftedAt: now, Deadline: now.Add(a.Config.Notices.RemovalDeadline), Items: items,
+	})
+	if err != nil {
+		return DraftResult{}, temporal.NewNonRetryableApplicationError(err.Error(), errTypePermanent, err)
+	}
+	ids := make([]string, len(req.HitIDs))
+	for i, id := range req.HitIDs {
+		ids[i] = strconv.FormatUint(id, 10)
+	}
+	n := storage.Notice{
+		CaseID: req.CaseID, Revision: req.Revision, Recipient: recipient, Subject: r.Subject,
+		BodyText: r.Text, BodyHTML: r.HTML, HitIDs: strings.Join(ids, ","), DraftedBy: systemActor,
+		DraftedAt: now, MessageID: fmt.Sprintf("<notice-%d-%d-%d@leakwatch>", req.CaseID, req.Revision, now.UnixNano()),
+	}
+	created, err := a.Store.CreateNoticeDraft(ctx, &n)
+	if err != nil {
+		return DraftResult{}, err
+	}
+	if created {
+		a.log().InfoContext(ctx, "notice drafted", "case", req.CaseID, "revision", req.Revision, "items", len(items))
+		if err := a.Store.Audit(ctx, systemActor, "notice.drafted", fmt.Sprintf("notice:%d", n.ID),
+			fmt.Sprintf("case %d revision %d, %d items", req.CaseID, req.Revision, len(items))); err != nil {
+			return DraftResult{}, err
+		}
+	}
+	return DraftResult{NoticeID: n.ID, Recipient: n.Recipient}, nil
+}
+
+// ApproveNoticeRequest records an approval accepted by the workflow.
+type ApproveNoticeRequest struct {
+	NoticeID uint64
+	Approver string
+}
+
+// ApproveNotice records the approval in the database and the audit log.
+func (a *Activities) ApproveNotice(ctx context.Context, req ApproveNoticeRequest) error {
+	n, err := a.Store.NoticeByID(ctx, req.NoticeID)
+	if err != nil {
+		return err
+	}
+	if n.State != storage.NoticeDraft && n.ApprovedBy == req.Approver {
+		return nil // a retry after the first attempt committed
+	}
+	if err := a.Store.ApproveNotice(ctx, req.NoticeID, req.Approver); err != nil {
+		return err
+	}
+	return a.Store.Audit(ctx, req.Approver, "notice.approved", fmt.Sprintf("notice:%d", req.NoticeID),
+		fmt.Sprintf("case %d revision %d", n.CaseID, n.Revision))
+}
+
+// SendNotice sends an approved notice by SMTP exactly once: the database
+// claim makes retries after a completed send no-ops, and the Message-ID fixed
+// at draft time lets a receiver drop the duplicate of a send whose completion
+// was lost in a crash.
+func (a *Activities) SendNotice(ctx context.Context, noticeID uint64) error {
+	n, err := a.Store.BeginSend(ctx, noticeID)
+	if errors.Is(err, storage.ErrAlreadySent) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	msg := notices.Message{
+		From: a.Config.SMTP.From, To: n.Recipient, Subject: n.Subject, Text: n.BodyText, HTML: n.BodyHTML,
+		MessageID: n.MessageID, Date: time.Now().UTC(), Attachment: a.Config.Injunction.OrderPDF,
+	}
+	if err := a.Mailer.Send(ctx, msg); err != nil {
+		a.log().WarnContext(ctx, "notice send failed", "notice", noticeID, "attempt", n.Attempts, "err", err)
+		if merr := a.Store.MarkSendFailed(ctx, noticeID, err.Error()); merr != nil {
+			return errors.Join(err, merr)
+		}
+		var perm *notices.PermanentError
+		if errors.As(err, &perm) {
+			return temporal.NewNonRetryableApplicationError(err.Error(), errTypePermanent, err)
+		}
+		return err
+	}
+	if err := a.Store.MarkSent(ctx, noticeID, time.Now()); err != nil {
+		return err
+	}
+	a.log().InfoContext(ctx, "notice sent", "notice", noticeID, "case", n.CaseID, "revision", n.Revision)
+	return a.Store.Audit(ctx, systemActor, "notice.sent", fmt.Sprintf("notice:%d", noticeID),
+		fmt.Sprintf("case %d revision %d to %s", n.CaseID, n.Revision, n.Recipient))
+}
+
+// heartbeat reports progress when running as an activity; the same code also
+// runs in the CLI, outside any activity.
+func heartbeat(ctx context.Context, details ...any) {
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, details...)
+	}
+}

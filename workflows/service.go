@@ -1,0 +1,157 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/leakwatch/leakwatch/storage"
+)
+
+// Cases is how the UI, API and CLI act on running cases: through workflow
+// updates and queries, never by writing case state themselves.
+type Cases struct {
+	Client client.Client
+	Store  *storage.Store
+}
+
+// ErrRejected wraps a refusal by the case (wrong revision, role, state).
+var ErrRejected = errors.New("rejected by the case")
+
+// Approve approves a notice revision of a case as user; revision 0 means the
+// current draft.
+func (c *Cases) Approve(ctx context.Context, caseID uint64, revision int, user storage.User) error {
+	cs, err := c.Store.CaseByID(ctx, caseID)
+	if err != nil {
+		return err
+	}
+	if revision == 0 {
+		ns, err := c.Store.NoticesForCase(ctx, caseID)
+		if err != nil {
+			return err
+		}
+		if len(ns) == 0 {
+			return fmt.Errorf("case %d has no notice draft yet: %w", caseID, ErrRejected)
+		}
+		revision = ns[0].Revision
+	}
+	h, err := c.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID:   cs.WorkflowID,
+		UpdateName:   UpdateApprove,
+		Args:         []any{ApproveInput{Revision: revision, Approver: user.Username, Role: user.Role}},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(ctx, nil)
+	}
+	if err != nil {
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return fmt.Errorf("case %d is not running: %w", caseID, ErrRejected)
+		}
+		if ctx.Err() == nil && !isUnavailable(err) {
+			return fmt.Errorf("approve case %d revision %d: %w: %w", caseID, revision, ErrRejected, err)
+		}
+		return fmt.Errorf("approve case %d revision %d: %w", caseID, revision, err)
+	}
+	return nil
+}
+
+func isUnavailable(err error) bool {
+	var u *serviceerror.Unavailable
+	var d *serviceerror.DeadlineExceeded
+	return errors.As(err, &u) || errors.As(err, &d)
+}
+
+// Status queries a case's live state.
+func (c *Cases) Status(ctx context.Context, caseID uint64) (CaseStatus, error) {
+	cs, err := c.Store.CaseByID(ctx, caseID)
+	if err != nil {
+		return CaseStatus{}, err
+	}
+	v, err := c.Client.QueryWorkflow(ctx, cs.WorkflowID, "", QueryStatus)
+	if err != nil {
+		return CaseStatus{}, fmt.Errorf("query case %d: %w", caseID, err)
+	}
+	var st CaseStatus
+	if err := v.Get(&st); err != nil {
+		return CaseStatus{}, fmt.Errorf("decode case %d status: %w", caseID, err)
+	}
+	return st, nil
+}
+
+// NewWorker registers every workflow and activity on the task queue.
+func NewWorker(c client.Client, taskQueue string, acts *Activities) worker.Worker {
+	w := worker.New(c, taskQueue, worker.Options{})
+	w.RegisterWorkflowWithOptions(TakedownCase, workflow.RegisterOptions{Name: TakedownCaseName})
+	w.RegisterWorkflowWithOptions(CrawlSource, workflow.RegisterOptions{Name: CrawlSourceName})
+	w.RegisterActivity(acts)
+	return w
+}
+
+// ScheduleID is the Temporal schedule of a source's crawls.
+func ScheduleID(sourceID uint64) string { return fmt.Sprintf("crawl-source-%d", sourceID) }
+
+// SyncSchedules makes one schedule per source with an interval, updating an
+// existing schedule's interval and removing schedules of manual-only sources.
+// Overlapping runs are skipped: a slow crawl is never stacked.
+func SyncSchedules(ctx context.Context, c client.Client, store *storage.Store, taskQueue string, log *slog.Logger) error {
+	sources, err := store.ListSources(ctx)
+	if err != nil {
+		return err
+	}
+	sc := c.ScheduleClient()
+	for _, src := range sources {
+		id := ScheduleID(src.ID)
+		h := sc.GetHandle(ctx, id)
+		desc, derr := h.Describe(ctx)
+		var nf *serviceerror.NotFound
+		switch {
+		case derr != nil && !errors.As(derr, &nf):
+			return fmt.Errorf("describe schedule %s: %w", id, derr)
+		case derr != nil && src.Every() > 0 && src.Enabled:
+			_, err := sc.Create(ctx, client.ScheduleOptions{
+				ID:      id,
+				Spec:    client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: src.Every()}}},
+				Overlap: enums.SCHEDULE_OVERLAP_POLICY_SKIP,
+				Action: &client.ScheduleWorkflowAction{
+					ID: fmt.Sprintf("crawl-%d", src.ID), Workflow: CrawlSourceName, TaskQueue: taskQueue,
+					Args: []any{CrawlInput{SourceID: src.ID}}, WorkflowRunTimeout: 12 * time.Hour,
+				},
+				TriggerImmediately: true,
+			})
+			if err != nil {
+				return fmt.Errorf("create schedule %s: %w", id, err)
+			}
+			log.InfoContext(ctx, "crawl scheduled", "source", src.Name, "every", src.Every())
+		case derr == nil && (src.Every() <= 0 || !src.Enabled):
+			if err := h.Delete(ctx); err != nil {
+				return fmt.Errorf("delete schedule %s: %w", id, err)
+			}
+		case derr == nil && !sameInterval(desc, src.Every()):
+			err := h.Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+				in.Description.Schedule.Spec = &client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: src.Every()}}}
+				return &client.ScheduleUpdate{Schedule: &in.Description.Schedule}, nil
+			}})
+			if err != nil {
+				return fmt.Errorf("update schedule %s: %w", id, err)
+			}
+		}
+	}
+	return nil
+}
+
+func sameInterval(d *client.ScheduleDescription, every time.Duration) bool {
+	if d == nil || d.Schedule.Spec == nil || len(d.Schedule.Spec.Intervals) != 1 {
+		return false
+	}
+	return d.Schedule.Spec.Intervals[0].Every == every
+}
