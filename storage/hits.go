@@ -56,13 +56,13 @@ func (s *Store) UndispatchedHits(ctx context.Context, limit int) ([]HitDetail, e
 	return out, nil
 }
 
-// MarkDispatched records that the hit reached its case workflow.
-func (s *Store) MarkDispatched(ctx context.Context, hitID uint64) error {
+// MarkDispatched records that the hits reached their case workflow.
+func (s *Store) MarkDispatched(ctx context.Context, hitIDs []uint64) error {
 	now := time.Now().UTC()
-	err := s.ctx(ctx).Model(&Hit{}).Where("id = ? AND dispatched_at IS NULL", hitID).
+	err := s.ctx(ctx).Model(&Hit{}).Where("id IN ? AND dispatched_at IS NULL", hitIDs).
 		Update("dispatched_at", now).Error
 	if err != nil {
-		return fmt.Errorf("mark hit %d dispatched: %w", hitID, err)
+		return fmt.Errorf("mark %d hits dispatched: %w", len(hitIDs), err)
 	}
 	return nil
 }

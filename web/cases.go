@@ -47,6 +47,10 @@ func (s *Server) loadCase(ctx context.Context, id uint64) (caseView, error) {
 	return cv, nil
 }
 
+// approveTimeout bounds a CaseService call, well inside the server's write
+// timeout, so a stuck workflow yields an error the user can read.
+const approveTimeout = 45 * time.Second
+
 // maxAuditDetail bounds the error text copied into the audit log.
 const maxAuditDetail = 300
 
@@ -82,7 +86,9 @@ func (s *Server) approve(ctx context.Context, r *http.Request, a *authed, caseID
 		s.log.ErrorContext(ctx, "audit approval request", "err", err)
 		return http.StatusInternalServerError, "internal error"
 	}
-	if err := s.cases.Approve(ctx, caseID, revision, a.user); err != nil {
+	actx, cancel := context.WithTimeout(ctx, approveTimeout)
+	defer cancel()
+	if err := s.cases.Approve(actx, caseID, revision, a.user); err != nil {
 		s.log.WarnContext(ctx, "approval rejected", "user", a.user.Username, "case", caseID, "revision", revision, "err", err)
 		msg := err.Error()
 		if aerr := s.store.Audit(ctx, a.user.Username, "notice.approve.rejected", object,

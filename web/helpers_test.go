@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -293,4 +292,4 @@ func (f *fixture) seedCase(target string) storage.Case {
 	return c
 }
 
-var errWorkflow = errors.New("revision 1 is superseded by revision 2")
+func hashOf(token string) string { return auth.HashToken(token) }

@@ -335,8 +335,12 @@ func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, msg string, lp loginPage) {
-	tok, _, err := auth.NewToken()
-	if err != nil {
+	// Reuse a well-formed token the browser already holds, so two open login
+	// tabs do not invalidate each other's forms.
+	var tok string
+	if c, err := r.Cookie(s.loginCookie); err == nil && len(c.Value) == 43 {
+		tok = c.Value
+	} else if tok, _, err = auth.NewToken(); err != nil {
 		s.log.ErrorContext(r.Context(), "login csrf token", "err", err)
 		s.uiError(w, r, nil, http.StatusInternalServerError, "Internal error.")
 		return

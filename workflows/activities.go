@@ -43,10 +43,10 @@ func (a *Activities) log() *slog.Logger {
 	return a.Logger
 }
 
-// Matcher returns the fingerprint matcher over the stored reference index.
-func (a *Activities) Matcher() *fingerprints.Matcher {
+// NewMatcher returns the fingerprint matcher over the stored reference index.
+func NewMatcher(store *storage.Store) *fingerprints.Matcher {
 	return fingerprints.NewMatcher(func(ctx context.Context, sum string) ([]fingerprints.Ref, error) {
-		refs, err := a.Store.ReferencesBySHA256(ctx, sum)
+		refs, err := store.ReferencesBySHA256(ctx, sum)
 		if err != nil {
 			return nil, err
 		}
@@ -102,8 +102,9 @@ type DraftResult struct {
 	Recipient string
 }
 
-// Recipient returns the takedown address for a host or channel.
-func (a *Activities) Recipient(target string) (string, error) {
+// recipient returns the takedown address for a host or channel. (Exported
+// methods of Activities are registered as activities, so helpers stay unexported.)
+func (a *Activities) recipient(target string) (string, error) {
 	if r := a.Config.Notices.Recipients[target]; r != "" {
 		return r, nil
 	}
@@ -116,7 +117,7 @@ func (a *Activities) Recipient(target string) (string, error) {
 // DraftNotice renders a notice revision from the template and stores it.
 // Retrying it returns the stored draft unchanged.
 func (a *Activities) DraftNotice(ctx context.Context, req DraftRequest) (DraftResult, error) {
-	recipient, err := a.Recipient(req.Target)
+	recipient, err := a.recipient(req.Target)
 	if err != nil {
 		return DraftResult{}, temporal.NewNonRetryableApplicationError(err.Error(), errTypePermanent, err)
 	}

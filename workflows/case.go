@@ -46,9 +46,9 @@ type CaseInput struct {
 	Resumed  bool     // state was loaded from the database already
 }
 
-// HitSignal tells a case about a new hit.
+// HitSignal tells a case about new hits (one crawl's worth, usually).
 type HitSignal struct {
-	HitID uint64
+	HitIDs []uint64
 }
 
 // ApproveInput is a lawyer's approval of one notice revision.
@@ -80,12 +80,14 @@ type caseState struct {
 	lastError string
 }
 
-func (s *caseState) addHit(id uint64) bool {
-	if slices.Contains(s.in.Seen, id) {
-		return false // a re-delivered signal (dispatcher crashed after signalling)
+func (s *caseState) addHits(ids []uint64) {
+	for _, id := range ids {
+		// A hit seen before is a re-delivered signal (the dispatcher crashed
+		// after signalling and before recording it).
+		if !slices.Contains(s.in.Seen, id) {
+			s.in.Seen = append(s.in.Seen, id)
+		}
 	}
-	s.in.Seen = append(s.in.Seen, id)
-	return true
 }
 
 func (s *caseState) unlisted() []uint64 {
@@ -157,7 +159,7 @@ func TakedownCase(ctx workflow.Context, in CaseInput) error {
 		for {
 			var h HitSignal
 			hits.Receive(ctx, &h)
-			s.addHit(h.HitID)
+			s.addHits(h.HitIDs)
 		}
 	})
 
@@ -273,7 +275,7 @@ func continueAsNew(ctx workflow.Context, hits workflow.ReceiveChannel, s *caseSt
 		if !hits.ReceiveAsync(&h) {
 			break
 		}
-		s.addHit(h.HitID)
+		s.addHits(h.HitIDs)
 	}
 	return workflow.NewContinueAsNewError(ctx, TakedownCase, s.in)
 }

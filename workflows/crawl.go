@@ -107,7 +107,7 @@ func (a *Activities) CrawlRun(ctx context.Context, req CrawlRunRequest) (CrawlRe
 		return CrawlResult{}, temporal.NewNonRetryableApplicationError(err.Error(), errTypePermanent, err)
 	}
 	defer cr.Close()
-	sink := &captureSink{a: a, matcher: a.Matcher(), run: run}
+	sink := &captureSink{a: a, matcher: NewMatcher(a.Store), run: run}
 	a.log().InfoContext(ctx, "crawl started", "source", src.Name, "run", run.ID)
 	st, cerr := cr.Crawl(ctx, src.URL, sink)
 	run.Pages, run.Files, run.Hits = st.Pages, st.Files, sink.hits

@@ -12,20 +12,30 @@ import (
 )
 
 // DispatchHits delivers undelivered hits to their case workflows with
-// signal-with-start, in hit order, marking each delivered afterwards. A crash
-// between the two re-delivers the hit, which the case ignores as already seen.
+// signal-with-start, one signal per target per batch so a case drafts one
+// notice for a whole crawl's finds, and marks them delivered afterwards. A
+// crash between the two re-delivers the hits, which the case ignores as seen.
 func DispatchHits(ctx context.Context, store *storage.Store, c client.Client, taskQueue string) (int, error) {
 	n := 0
 	for {
-		hits, err := store.UndispatchedHits(ctx, 200)
+		hits, err := store.UndispatchedHits(ctx, 500)
 		if err != nil {
 			return n, err
 		}
 		if len(hits) == 0 {
 			return n, nil
 		}
+		var targets []string
+		byTarget := map[string][]uint64{}
 		for _, h := range hits {
-			cs, err := store.EnsureCase(ctx, h.Target, CaseWorkflowID(h.Target))
+			if _, ok := byTarget[h.Target]; !ok {
+				targets = append(targets, h.Target)
+			}
+			byTarget[h.Target] = append(byTarget[h.Target], h.ID)
+		}
+		for _, target := range targets {
+			ids := byTarget[target]
+			cs, err := store.EnsureCase(ctx, target, CaseWorkflowID(target))
 			if err != nil {
 				return n, err
 			}
@@ -34,17 +44,17 @@ func DispatchHits(ctx context.Context, store *storage.Store, c client.Client, ta
 				TaskQueue:             taskQueue,
 				WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 				TypedSearchAttributes: temporal.NewSearchAttributes(
-					SearchCaseState.ValueSet(storage.CaseDetected), SearchCaseTarget.ValueSet(h.Target)),
+					SearchCaseState.ValueSet(storage.CaseDetected), SearchCaseTarget.ValueSet(target)),
 			}
-			_, err = c.SignalWithStartWorkflow(ctx, cs.WorkflowID, SignalHit, HitSignal{HitID: h.ID}, opts,
+			_, err = c.SignalWithStartWorkflow(ctx, cs.WorkflowID, SignalHit, HitSignal{HitIDs: ids}, opts,
 				TakedownCaseName, CaseInput{CaseID: cs.ID, Target: cs.Target})
 			if err != nil {
-				return n, fmt.Errorf("signal case %s with hit %d: %w", cs.WorkflowID, h.ID, err)
+				return n, fmt.Errorf("signal case %s with %d hits: %w", cs.WorkflowID, len(ids), err)
 			}
-			if err := store.MarkDispatched(ctx, h.ID); err != nil {
+			if err := store.MarkDispatched(ctx, ids); err != nil {
 				return n, err
 			}
-			n++
+			n += len(ids)
 		}
 	}
 }

@@ -36,7 +36,7 @@ func runScan(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m := (&workflows.Activities{Store: store}).Matcher()
+	m := workflows.NewMatcher(store)
 	enc := json.NewEncoder(e.stdout)
 	failed := 0
 	emit := func(r scanResult) error {
