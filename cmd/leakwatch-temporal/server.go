@@ -55,6 +55,18 @@ func startServer(ctx context.Context, opts options, logger *slog.Logger) (*runni
 	if err != nil {
 		return nil, fmt.Errorf("resolving --db %q: %w", opts.dbPath, err)
 	}
+	release, err := lockDatabase(dbPath)
+	if err != nil {
+		return nil, err
+	}
+	// On success the lock is held until the process exits.
+	started := false
+	defer func() {
+		if !started {
+			release()
+		}
+	}()
+
 	sqlConf := sqliteConfig(dbPath)
 	if err := ensureSchema(sqlConf, dbPath, logger); err != nil {
 		return nil, err
@@ -96,6 +108,7 @@ func startServer(ctx context.Context, opts options, logger *slog.Logger) (*runni
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("starting server on %s: %w", joinHostPort(opts.ip, ports.frontend), err)
 	}
+	started = true
 	return &runningServer{server: srv, frontendPort: ports.frontend}, nil
 }
 
