@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -93,7 +94,7 @@ func (s *Server) launch(ctx context.Context, port int) (*proc, error) {
 // awaitServing waits for the child's ready line, then checks from this side
 // that the frontend answers and knows the namespace.
 func (s *Server) awaitServing(ctx context.Context, p *proc, port int) error {
-	want := "127.0.0.1:" + strconv.Itoa(port)
+	want := net.JoinHostPort(loopback, strconv.Itoa(port))
 	select {
 	case addr := <-p.ready:
 		if addr != want {

@@ -128,11 +128,11 @@ type Server struct {
 	log  *slog.Logger
 	port int
 
-	stopCh     chan struct{} // closed by Stop
-	stopOnce   sync.Once
-	cancelLaun context.CancelFunc // aborts a restart in progress when Stop is called
-	launchCtx  context.Context
-	done       chan struct{} // closed when the supervisor ends
+	stopCh       chan struct{} // closed by Stop
+	stopOnce     sync.Once
+	cancelLaunch context.CancelFunc // aborts a restart in progress when Stop is called
+	launchCtx    context.Context
+	done         chan struct{} // closed when the supervisor ends
 
 	mu       sync.Mutex
 	cur      *proc // the running (or last) child
@@ -153,12 +153,12 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	launchCtx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		opts:       opts,
-		log:        opts.Logger.With("component", "temporalproc"),
-		stopCh:     make(chan struct{}),
-		cancelLaun: cancel,
-		launchCtx:  launchCtx,
-		done:       make(chan struct{}),
+		opts:         opts,
+		log:          opts.Logger.With("component", "temporalproc"),
+		stopCh:       make(chan struct{}),
+		cancelLaunch: cancel,
+		launchCtx:    launchCtx,
+		done:         make(chan struct{}),
 	}
 
 	for attempt := 1; ; attempt++ {
@@ -232,7 +232,7 @@ func (s *Server) Err() error {
 func (s *Server) Stop(ctx context.Context) error {
 	s.stopOnce.Do(func() {
 		close(s.stopCh)
-		s.cancelLaun()
+		s.cancelLaunch()
 	})
 	select {
 	case <-s.done:

@@ -407,3 +407,19 @@ func retention(ctx context.Context, t *testing.T, c client.Client, namespace str
 	}
 	return desc.GetConfig().GetWorkflowExecutionRetentionTtl().AsDuration()
 }
+
+func TestSecondServerOnSameDatabaseRefused(t *testing.T) {
+	srv := temporaltest.Start(t)
+	_, err := temporalproc.Start(context.Background(), temporalproc.Options{
+		Binary: temporaltest.Binary(t), DBPath: srv.DBPath(), Logger: temporaltest.Logger(t),
+	})
+	if err == nil || !strings.Contains(err.Error(), "in use by another leakwatch-temporal") {
+		t.Fatalf("second server on the same database: err = %v, want 'in use'", err)
+	}
+	// The first one is unaffected.
+	c := dial(t, srv)
+	defer c.Close()
+	if got := runGreeting(t, c, "still-serving", "first"); got != "hello first" {
+		t.Errorf("first server after refused second = %q", got)
+	}
+}

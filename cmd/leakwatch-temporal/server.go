@@ -43,6 +43,7 @@ var searchAttributes = map[string]enumspb.IndexedValueType{
 type runningServer struct {
 	server       temporalserver.Server
 	frontendPort int
+	unlock       func() // releases the database lock
 }
 
 // startServer prepares the SQLite database (schema and namespaces) and starts
@@ -59,7 +60,8 @@ func startServer(ctx context.Context, opts options, logger *slog.Logger) (*runni
 	if err != nil {
 		return nil, err
 	}
-	// On success the lock is held until the process exits.
+	// On success runningServer keeps the lock (and so its file, which the GC
+	// would otherwise close) until stopServer.
 	started := false
 	defer func() {
 		if !started {
@@ -109,13 +111,14 @@ func startServer(ctx context.Context, opts options, logger *slog.Logger) (*runni
 		return nil, fmt.Errorf("starting server on %s: %w", joinHostPort(opts.ip, ports.frontend), err)
 	}
 	started = true
-	return &runningServer{server: srv, frontendPort: ports.frontend}, nil
+	return &runningServer{server: srv, frontendPort: ports.frontend, unlock: release}, nil
 }
 
 func stopServer(s *runningServer, logger *slog.Logger) {
 	if err := s.server.Stop(); err != nil {
 		logger.Error("stopping server", "error", err)
 	}
+	s.unlock()
 }
 
 // sqliteConfig mirrors `temporal server start-dev --db-filename`: WAL so readers
