@@ -67,7 +67,7 @@ const (
 // File is one leaked sample posted as an attachment.
 type File struct {
 	Name   string // file name shown and used in the URL; "/" is replaced
-	Data   []byte // served as is; the Site keeps a reference, do not modify
+	Data   []byte // served byte for byte; AddFile keeps its own copy
 	Thread string // thread title; empty means DefaultThread
 }
 
@@ -200,7 +200,7 @@ func (s *Site) AddFile(f File) string {
 	a := &attachment{
 		id:     strconv.Itoa(s.nextID),
 		name:   name,
-		data:   f.Data,
+		data:   bytes.Clone(f.Data), // callers may reuse their buffer
 		sha:    hex.EncodeToString(sum[:]),
 		thread: t,
 	}

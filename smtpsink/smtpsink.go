@@ -85,8 +85,8 @@ type Sink struct {
 	srv   *smtp.Server
 	ln    net.Listener
 	roots *x509.CertPool
-	log  *slog.Logger
-	opts Options
+	log   *slog.Logger
+	opts  Options
 
 	mu       sync.Mutex
 	msgs     []Message
@@ -176,6 +176,12 @@ func (s *Sink) Close() error {
 		close(s.closed)
 		if err := s.srv.Close(); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, smtp.ErrServerClosed) {
 			s.closeErr = fmt.Errorf("smtpsink: close: %w", err)
+		}
+		// go-smtp's Close only closes listeners that Serve has registered;
+		// when Close wins the race against the Serve goroutine, Accept would
+		// block forever. Closing the listener here ends it either way.
+		if err := s.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) && s.closeErr == nil {
+			s.closeErr = fmt.Errorf("smtpsink: close listener: %w", err)
 		}
 		<-s.served
 	})

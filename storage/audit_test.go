@@ -30,6 +30,7 @@ func mustAudit(t *testing.T, s *storage.Store, n int) []storage.AuditEvent {
 }
 
 func TestAuditChainVerifies(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, s *storage.Store) {
 		ctx := t.Context()
 		if n, err := s.VerifyAudit(ctx); err != nil || n != 0 {
@@ -65,6 +66,7 @@ func TestAuditChainVerifies(t *testing.T) {
 }
 
 func TestAuditLogIsAppendOnlyInTheDatabase(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, s *storage.Store) {
 		evs := mustAudit(t, s, 2)
 		for _, tc := range []struct {
@@ -123,24 +125,27 @@ func dropAuditTriggers(t *testing.T, s *storage.Store) {
 }
 
 func TestVerifyAuditDetectsTampering(t *testing.T) {
-	// Five events; the attacker touches the middle one (or the first).
+	t.Parallel()
+	// Five events, oldest first at index 0..4; the attacker changes one.
 	for _, tc := range []struct {
-		name string
-		sql  string
-		// arg picks the event id the statement gets, from oldest-first ids.
-		arg func(ids []uint64) uint64
-		// wantBad is the id VerifyAudit must name (oldest-first index).
-		wantBad int
+		name   string
+		sql    string
+		victim int // index of the event the statement gets as its id
+		// VerifyAudit must name the event at index wantBad and count the
+		// wantGood intact events before it.
+		wantBad, wantGood int
 	}{
-		{"edit detail", `UPDATE audit_events SET detail = 'revision=99' WHERE id = ?`, func(ids []uint64) uint64 { return ids[2] }, 2},
-		{"edit actor", `UPDATE audit_events SET actor = 'mallory' WHERE id = ?`, func(ids []uint64) uint64 { return ids[2] }, 2},
-		{"edit first event", `UPDATE audit_events SET object = 'notice/9' WHERE id = ?`, func(ids []uint64) uint64 { return ids[0] }, 0},
-		{"backdate", `UPDATE audit_events SET at = at - INTERVAL_1H WHERE id = ?`, func(ids []uint64) uint64 { return ids[2] }, 2},
-		{"delete middle", `DELETE FROM audit_events WHERE id = ?`, func(ids []uint64) uint64 { return ids[2] }, 3},
-		{"delete first", `DELETE FROM audit_events WHERE id = ?`, func(ids []uint64) uint64 { return ids[0] }, 1},
-		{"replace hash", `UPDATE audit_events SET hash = '` + strings.Repeat("f", 64) + `' WHERE id = ?`, func(ids []uint64) uint64 { return ids[2] }, 2},
+		{"edit detail", `UPDATE audit_events SET detail = 'revision=99' WHERE id = ?`, 2, 2, 2},
+		{"edit actor", `UPDATE audit_events SET actor = 'mallory' WHERE id = ?`, 2, 2, 2},
+		{"edit first event", `UPDATE audit_events SET object = 'notice/9' WHERE id = ?`, 0, 0, 0},
+		{"edit last event", `UPDATE audit_events SET action = 'notice.reject' WHERE id = ?`, 4, 4, 4},
+		{"backdate", `UPDATE audit_events SET at = INTERVAL_1H_EARLIER WHERE id = ?`, 2, 2, 2},
+		{"replace hash", `UPDATE audit_events SET hash = '` + strings.Repeat("f", 64) + `' WHERE id = ?`, 2, 2, 2},
+		{"delete middle", `DELETE FROM audit_events WHERE id = ?`, 2, 3, 2},
+		{"delete first", `DELETE FROM audit_events WHERE id = ?`, 0, 1, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			forEachDialect(t, func(t *testing.T, s *storage.Store) {
 				evs := mustAudit(t, s, 5)
 				ids := make([]uint64, len(evs))
@@ -153,11 +158,11 @@ func TestVerifyAuditDetectsTampering(t *testing.T) {
 				dropAuditTriggers(t, s)
 				stmt := tc.sql
 				if s.Dialect() == storage.DialectSQLite {
-					stmt = strings.ReplaceAll(stmt, "at - INTERVAL_1H", "datetime(at, '-1 hour')")
+					stmt = strings.ReplaceAll(stmt, "INTERVAL_1H_EARLIER", "datetime(at, '-1 hour')")
 				} else {
-					stmt = strings.ReplaceAll(stmt, "INTERVAL_1H", "INTERVAL '1 hour'")
+					stmt = strings.ReplaceAll(stmt, "INTERVAL_1H_EARLIER", "at - INTERVAL '1 hour'")
 				}
-				res := s.DB().Exec(stmt, tc.arg(ids))
+				res := s.DB().Exec(stmt, ids[tc.victim])
 				if res.Error != nil || res.RowsAffected != 1 {
 					t.Fatalf("tamper %q: rows %d, err %v", stmt, res.RowsAffected, res.Error)
 				}
@@ -169,8 +174,8 @@ func TestVerifyAuditDetectsTampering(t *testing.T) {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("VerifyAudit error %q does not name %q", err, want)
 				}
-				if n != tc.wantBad {
-					t.Errorf("VerifyAudit counted %d good events before the break, want %d", n, tc.wantBad)
+				if n != tc.wantGood {
+					t.Errorf("VerifyAudit counted %d good events before the break, want %d", n, tc.wantGood)
 				}
 			})
 		})
@@ -178,6 +183,7 @@ func TestVerifyAuditDetectsTampering(t *testing.T) {
 }
 
 func TestConcurrentAuditKeepsOneChain(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, s *storage.Store) {
 		const writers, each = 8, 5
 		var wg sync.WaitGroup

@@ -116,17 +116,19 @@ func SchemaVersion() int { return migrations[len(migrations)-1].version }
 // migrate applies pending migrations, each in its own transaction, and refuses
 // to run against a database newer than this binary.
 func (s *Store) migrate(ctx context.Context) error {
-	db := s.ctx(ctx)
-	if err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-		version BIGINT PRIMARY KEY, name TEXT, applied_at ` + ddl(s.dialect, "{{ts}}") + `)`).Error; err != nil {
-		return fmt.Errorf("migrate: create schema_migrations: %w", err)
-	}
-	return db.Transaction(func(tx *gorm.DB) error {
+	return s.ctx(ctx).Transaction(func(tx *gorm.DB) error {
 		if s.dialect == DialectPostgres {
 			// Several workers may start at once; one migrates, the others wait.
+			// The lock must come before CREATE TABLE IF NOT EXISTS too: two
+			// concurrent ones on PostgreSQL can both pass the check and one
+			// fails on pg_type's unique index.
 			if err := tx.Exec(`SELECT pg_advisory_xact_lock(7106517)`).Error; err != nil {
 				return fmt.Errorf("migrate: lock: %w", err)
 			}
+		}
+		if err := tx.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+			version BIGINT PRIMARY KEY, name TEXT, applied_at ` + ddl(s.dialect, "{{ts}}") + `)`).Error; err != nil {
+			return fmt.Errorf("migrate: create schema_migrations: %w", err)
 		}
 		var current int
 		if err := tx.Raw(`SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current).Error; err != nil {

@@ -9,7 +9,9 @@ type Source struct {
 	Kind      string `gorm:"not null"` // web
 	URL       string `gorm:"not null"`
 	EverySecs int64  `gorm:"not null;default:0"` // crawl interval; 0 = manual only
-	Enabled   bool   `gorm:"not null;default:true"`
+	// No gorm default: with one, gorm leaves a false Enabled out of the INSERT
+	// and the column's DEFAULT TRUE silently enables the source.
+	Enabled   bool `gorm:"not null"`
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }

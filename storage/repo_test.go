@@ -12,6 +12,10 @@ import (
 	"github.com/leakwatch/leakwatch/storage"
 )
 
+// sameInstant compares times as stored: PostgreSQL keeps microseconds,
+// SQLite (as text) keeps nanoseconds.
+func sameInstant(a, b time.Time) bool { return a.Sub(b).Abs() < time.Microsecond }
+
 // sha returns a distinct 64-hex-digit digest for a label.
 func sha(label string) string { return fmt.Sprintf("%064x", label) }
 
@@ -56,6 +60,7 @@ func mustReference(t *testing.T, s *storage.Store, name, digest string) storage.
 }
 
 func TestSources(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, s *storage.Store) {
 		ctx := t.Context()
 		b := mustSource(t, s, "bravo")
@@ -85,7 +90,7 @@ func TestSources(t *testing.T) {
 		if up.ID != b.ID || up.URL != "https://bravo.example/v2" || up.EverySecs != 60 {
 			t.Fatalf("upsert existing returned %+v, want id %d with new url and interval", up, b.ID)
 		}
-		if !up.CreatedAt.Equal(b.CreatedAt) {
+		if !sameInstant(up.CreatedAt, b.CreatedAt) {
 			t.Errorf("upsert changed created_at from %v to %v", b.CreatedAt, up.CreatedAt)
 		}
 		if up.Every() != time.Minute {
@@ -134,6 +139,7 @@ func TestSources(t *testing.T) {
 }
 
 func TestCrawlRuns(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, s *storage.Store) {
 		ctx := t.Context()
 		src := mustSource(t, s, "runs")
@@ -158,7 +164,7 @@ func TestCrawlRuns(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got.Status != storage.RunFailed || got.Pages != 7 || got.Files != 3 || got.Hits != 2 || got.Error != "fetch: timeout" ||
-			got.FinishedAt == nil || got.FinishedAt.Before(got.StartedAt) || !got.StartedAt.Equal(run.StartedAt.Truncate(time.Microsecond)) {
+			got.FinishedAt == nil || got.FinishedAt.Before(got.StartedAt) || !sameInstant(got.StartedAt, run.StartedAt) {
 			t.Fatalf("RunByID = %+v, want the finished run %+v", got, run)
 		}
 		if _, err := s.RunByID(ctx, run.ID+100); !errors.Is(err, storage.ErrNotFound) {
@@ -168,6 +174,7 @@ func TestCrawlRuns(t *testing.T) {
 }
 
 func TestSaveCaptureIsIdempotentPerRunAndURL(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, s *storage.Store) {
 		ctx := t.Context()
 		src := mustSource(t, s, "caps")
@@ -225,6 +232,7 @@ func captureIDs(cs []storage.Capture) []uint64 {
 }
 
 func TestAddReferenceDedupes(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, s *storage.Store) {
 		ctx := t.Context()
 		// Each step adds a reference; wantSameAs names an earlier step whose row
@@ -295,6 +303,7 @@ func TestAddReferenceDedupes(t *testing.T) {
 }
 
 func TestHits(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, s *storage.Store) {
 		ctx := t.Context()
 		src := mustSource(t, s, "hits")
@@ -421,6 +430,7 @@ func TestHits(t *testing.T) {
 }
 
 func TestCases(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, s *storage.Store) {
 		ctx := t.Context()
 		c, err := s.EnsureCase(ctx, "leaks.example", "case-leaks.example")
@@ -488,6 +498,7 @@ func newDraft(caseID uint64, rev int) *storage.Notice {
 }
 
 func TestNoticeDraftsAndApproval(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, s *storage.Store) {
 		ctx := t.Context()
 		c, err := s.EnsureCase(ctx, "leaks.example", "case-leaks.example")
@@ -575,6 +586,7 @@ func TestNoticeDraftsAndApproval(t *testing.T) {
 }
 
 func TestNoticeSendLifecycle(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, s *storage.Store) {
 		ctx := t.Context()
 		c, err := s.EnsureCase(ctx, "leaks.example", "case-leaks.example")
@@ -638,6 +650,7 @@ func TestNoticeSendLifecycle(t *testing.T) {
 }
 
 func TestUsersAndLockout(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, s *storage.Store) {
 		ctx := t.Context()
 		u := storage.User{Username: "lena", PasswordHash: "$argon2id$v=19$...", Role: storage.RoleLegal}
@@ -687,7 +700,7 @@ func TestUsersAndLockout(t *testing.T) {
 			t.Fatalf("failure 3 = %+v; want locked for %v and count reset", locked, lockout)
 		}
 		stored, err := s.UserByID(ctx, u.ID)
-		if err != nil || stored.LockedUntil == nil || !stored.LockedUntil.Equal(locked.LockedUntil.Truncate(time.Microsecond)) || stored.FailedLogins != 0 {
+		if err != nil || stored.LockedUntil == nil || !sameInstant(*stored.LockedUntil, *locked.LockedUntil) || stored.FailedLogins != 0 {
 			t.Fatalf("stored locked user = %+v, %v; want locked until %v", stored, err, locked.LockedUntil)
 		}
 		if _, err := s.RecordLoginFailure(ctx, 999999, maxFailures, lockout); err == nil {
@@ -713,6 +726,7 @@ func TestUsersAndLockout(t *testing.T) {
 }
 
 func TestConcurrentLoginFailuresAreAllCounted(t *testing.T) {
+	t.Parallel()
 	// Parallel wrong passwords must not lose increments, or an attacker gets
 	// more guesses than the lockout allows.
 	forEachDialect(t, func(t *testing.T, s *storage.Store) {
@@ -739,6 +753,7 @@ func TestConcurrentLoginFailuresAreAllCounted(t *testing.T) {
 }
 
 func TestSessionsExpire(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, s *storage.Store) {
 		ctx := t.Context()
 		u := storage.User{Username: "lena", PasswordHash: "h", Role: storage.RoleLegal}
@@ -812,6 +827,7 @@ func TestSessionsExpire(t *testing.T) {
 }
 
 func TestCount(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, s *storage.Store) {
 		ctx := t.Context()
 		if c, err := s.Count(ctx); err != nil || c != (storage.Counts{}) {

@@ -39,14 +39,18 @@ func (d dbTarget) open(t *testing.T) *storage.Store {
 	return s
 }
 
-// forEachTarget runs fn once with a fresh SQLite database and once with a fresh
-// PostgreSQL database (skipped unless LEAKWATCH_TEST_POSTGRES_DSN is set).
+// forEachTarget runs fn, in parallel subtests, once with a fresh SQLite
+// database and once with a fresh PostgreSQL database (skipped unless
+// LEAKWATCH_TEST_POSTGRES_DSN is set). Every test has its own database, so
+// tests run in parallel and a rerun starts clean.
 func forEachTarget(t *testing.T, fn func(t *testing.T, d dbTarget)) {
 	t.Helper()
 	t.Run(storage.DialectSQLite, func(t *testing.T) {
+		t.Parallel()
 		fn(t, dbTarget{dialect: storage.DialectSQLite, dir: t.TempDir()})
 	})
 	t.Run(storage.DialectPostgres, func(t *testing.T) {
+		t.Parallel()
 		fn(t, dbTarget{dialect: storage.DialectPostgres, dsn: freshPostgresDSN(t)})
 	})
 }
@@ -58,6 +62,7 @@ func forEachDialect(t *testing.T, fn func(t *testing.T, s *storage.Store)) {
 }
 
 func TestOpenRejectsBadDSN(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, dsn, dir string
 		want           string
@@ -80,6 +85,7 @@ func TestOpenRejectsBadDSN(t *testing.T) {
 }
 
 func TestOpenSQLiteDSNForms(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name, dsn string
@@ -126,6 +132,7 @@ func schemaVersions(t *testing.T, s *storage.Store) []int {
 }
 
 func TestMigrationsApplyAndAreIdempotent(t *testing.T) {
+	t.Parallel()
 	forEachTarget(t, func(t *testing.T, d dbTarget) {
 		if storage.SchemaVersion() < 1 {
 			t.Fatalf("SchemaVersion() = %d, want >= 1", storage.SchemaVersion())
@@ -171,6 +178,7 @@ func TestMigrationsApplyAndAreIdempotent(t *testing.T) {
 }
 
 func TestOpenConcurrentlyOnFreshDatabase(t *testing.T) {
+	t.Parallel()
 	// Several workers starting at once against an empty database: exactly one
 	// migrates, the others wait and then see the finished schema.
 	forEachTarget(t, func(t *testing.T, d dbTarget) {
@@ -199,6 +207,7 @@ func TestOpenConcurrentlyOnFreshDatabase(t *testing.T) {
 }
 
 func TestNewerSchemaIsRefused(t *testing.T) {
+	t.Parallel()
 	forEachTarget(t, func(t *testing.T, d dbTarget) {
 		s, err := storage.Open(t.Context(), d.dsn, d.dir, nil)
 		if err != nil {
@@ -236,6 +245,7 @@ var allModels = []any{
 }
 
 func TestModelsMatchMigratedColumns(t *testing.T) {
+	t.Parallel()
 	forEachDialect(t, func(t *testing.T, s *storage.Store) {
 		m := s.DB().Migrator()
 		for _, model := range allModels {

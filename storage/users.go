@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // CreateUser adds a user.
@@ -70,7 +71,14 @@ func (s *Store) SetTOTPSecret(ctx context.Context, id uint64, secret string) err
 func (s *Store) RecordLoginFailure(ctx context.Context, id uint64, max int, lockout time.Duration) (User, error) {
 	var u User
 	err := s.ctx(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.First(&u, id).Error; err != nil {
+		q := tx
+		if s.dialect == DialectPostgres {
+			// Lock the row: concurrent failures must not both read the same
+			// count and lose an increment (SQLite transactions are already
+			// serialised by BEGIN IMMEDIATE).
+			q = tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+		}
+		if err := q.First(&u, id).Error; err != nil {
 			return err
 		}
 		u.FailedLogins++
@@ -102,6 +110,10 @@ func (s *Store) ResetLoginFailures(ctx context.Context, id uint64) error {
 
 // CreateSession stores a session (by token hash).
 func (s *Store) CreateSession(ctx context.Context, sess *Session) error {
+	// SQLite stores times as text and SessionByTokenHash compares them as
+	// text, which is only right when every stored time is in UTC.
+	sess.ExpiresAt = sess.ExpiresAt.UTC()
+	sess.CreatedAt = sess.CreatedAt.UTC()
 	if err := s.ctx(ctx).Create(sess).Error; err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}

@@ -73,6 +73,10 @@ func (s *Server) launch(ctx context.Context, port int) (*proc, error) {
 		exited: make(chan struct{}),
 		tail:   newRingBuffer(tailLines),
 	}
+	// Record it at once so Stop can kill a child that is still starting.
+	s.mu.Lock()
+	s.cur = p
+	s.mu.Unlock()
 	childLog := s.opts.Logger.With("component", "leakwatch-temporal", "pid", p.pid)
 	var readers sync.WaitGroup
 	readers.Go(func() { p.pump(stdout, childLog.With("stream", "stdout"), true) })

@@ -135,7 +135,7 @@ type Server struct {
 	done         chan struct{} // closed when the supervisor ends
 
 	mu       sync.Mutex
-	cur      *proc // the running (or last) child
+	cur      *proc // the newest child: running, starting, or last exited
 	err      error // set before done closes
 	restarts int
 }
@@ -175,7 +175,6 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		p, err := s.launch(ctx, port)
 		if err == nil {
 			s.port = port
-			s.cur = p
 			s.log.Info("temporal server ready", "address", s.Address(), "pid", p.pid,
 				"db", opts.DBPath, "took", time.Since(started).Round(time.Millisecond))
 			go s.supervise(p)
@@ -290,7 +289,6 @@ func (s *Server) supervise(p *proc) {
 			np, err := s.launch(s.launchCtx, s.port)
 			if err == nil {
 				s.mu.Lock()
-				s.cur = np
 				s.restarts++
 				s.mu.Unlock()
 				s.log.Info("temporal server restarted", "address", s.Address(), "pid", np.pid)

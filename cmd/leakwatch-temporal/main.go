@@ -115,18 +115,20 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	srv, err := startServer(ctx, opts, logger)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // signalled while starting: a requested stop, not a failure
+		}
 		return err
 	}
 
 	address := joinHostPort(opts.ip, srv.frontendPort)
-	if err := waitReady(ctx, address, opts, logger); err != nil {
+	err = waitReady(ctx, address, opts, logger)
+	if err != nil || ctx.Err() != nil {
 		stopServer(srv, logger)
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
-	}
-	if ctx.Err() != nil {
-		// Signalled while starting: shut down cleanly, still a normal exit.
-		stopServer(srv, logger)
-		return nil
 	}
 	if _, err := fmt.Fprintf(stdout, "leakwatch-temporal ready on %s\n", address); err != nil {
 		stopServer(srv, logger)

@@ -82,9 +82,10 @@ func ensureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 	if err != nil {
 		return fmt.Errorf("listing search attributes of namespace %q: %w", namespace, err)
 	}
+	wanted := searchAttributes()
 	missing := map[string]enumspb.IndexedValueType{}
-	for _, name := range slices.Sorted(maps.Keys(searchAttributes)) {
-		want := searchAttributes[name]
+	for _, name := range slices.Sorted(maps.Keys(wanted)) {
+		want := wanted[name]
 		got, ok := list.GetCustomAttributes()[name]
 		switch {
 		case !ok:

@@ -34,9 +34,11 @@ const (
 
 // searchAttributes are the custom search attributes leakwatch's workflows use
 // for listing cases; they are registered on the namespace at every start.
-var searchAttributes = map[string]enumspb.IndexedValueType{
-	"CaseState":  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-	"CaseTarget": enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+func searchAttributes() map[string]enumspb.IndexedValueType {
+	return map[string]enumspb.IndexedValueType{
+		"CaseState":  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		"CaseTarget": enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	}
 }
 
 // runningServer is a started Temporal server and the port its frontend uses.
@@ -172,7 +174,7 @@ func ensureSchema(sqlConf *config.SQL, dbPath string, logger *slog.Logger) error
 func ensureNamespaces(sqlConf *config.SQL, opts options) error {
 	var nss []*sqliteschema.NamespaceConfig
 	for _, name := range namespaceNames(opts.namespace) {
-		nsConf, err := sqliteschema.NewNamespaceConfig(clusterName, name, false, searchAttributes)
+		nsConf, err := sqliteschema.NewNamespaceConfig(clusterName, name, false, searchAttributes())
 		if err != nil {
 			return fmt.Errorf("preparing namespace %q: %w", name, err)
 		}

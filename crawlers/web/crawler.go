@@ -138,13 +138,15 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 		return st, fmt.Errorf("crawl: seed %q is not an absolute http(s) URL", seed)
 	}
 	host := u.Hostname()
-	rec := &recorder{base: c.transport}
+	rec := &recorder{base: c.transport, idle: c.opts.IdleTimeout, maxBytes: c.opts.MaxPageBytes}
 	col := colly.NewCollector(
 		colly.StdlibContext(ctx),
 		colly.UserAgent(c.opts.UserAgent),
 		colly.AllowedDomains(host),
 		colly.AllowURLRevisit(), // we keep our own frontier and visited set
-		colly.MaxBodySize(int(c.opts.MaxPageBytes)),
+		// One byte over the cap, so a page of exactly the cap is read to EOF
+		// and the recorder can tell it from a larger one.
+		colly.MaxBodySize(int(c.opts.MaxPageBytes+1)),
 	)
 	col.WithTransport(rec)
 	col.SetRequestTimeout(0) // a whole-request timeout would cut large bodies; the transport bounds headers
@@ -192,6 +194,11 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 				continue
 			}
 			f := c.download(ctx, q.url, host)
+			if ctx.Err() != nil {
+				// Cancelled mid-download: that says nothing about the site,
+				// so it is not evidence; and the crawl did not complete.
+				return st, fmt.Errorf("crawl %s: %w", host, ctx.Err())
+			}
 			if f.Err == nil || f.Digest.Truncated {
 				st.Files++
 			} else {

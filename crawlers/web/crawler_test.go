@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -215,7 +216,7 @@ var (
 )
 
 func sampleSite(opts leaksim.Options) *leaksim.Site {
-	opts.Logger = nil
+	opts.Logger = slog.New(slog.DiscardHandler)
 	opts.Files = append(opts.Files,
 		leaksim.File{Name: "lab_results.pdf", Data: samplePDF, Thread: "Patient portal - sample part 1"},
 		leaksim.File{Name: "patients.csv", Data: sampleCSV, Thread: "Patient portal - sample part 1"},
@@ -310,7 +311,8 @@ func TestCrawlLeaksim(t *testing.T) {
 
 	// Pages: exactly the forum's pages, each captured once with status 200
 	// and the digest of the bytes the server sends for that URL.
-	wantPages := map[string]bool{base + "/": true, base + "/?page=2": true}
+	// Page 2 links back to "?page=1", a distinct URL for the same page.
+	wantPages := map[string]bool{base + "/": true, base + "/?page=1": true, base + "/?page=2": true}
 	threads := map[string]bool{leaksim.DumpThreadPath: true}
 	for _, a := range atts {
 		threads[a.ThreadPath] = true
@@ -1078,6 +1080,9 @@ func TestPageCap(t *testing.T) {
 				_, _ = w.Write(body[off:min(off+512, len(body))])
 				_ = rc.Flush()
 			}
+			// The last chunk is out; the terminating zero-length chunk
+			// follows a moment later, as from a server still generating.
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	mux := http.NewServeMux()

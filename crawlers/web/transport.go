@@ -48,7 +48,9 @@ func newTransport(o Options) (*http.Transport, error) {
 // truncate or transcode what it hands to callbacks. The crawl is sequential,
 // so it keeps the last exchange only.
 type recorder struct {
-	base http.RoundTripper
+	base     http.RoundTripper
+	idle     time.Duration // no body bytes for this long aborts the request
+	maxBytes int64         // the page cap; colly reads at most one byte more
 
 	mu   sync.Mutex
 	last *exchange
@@ -71,8 +73,13 @@ func (r *recorder) reset() {
 }
 
 func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := r.base.RoundTrip(req)
+	// colly has no body timeout (a whole-request one would cut large pages),
+	// so page bodies get the same idle-read watchdog as downloads: a site
+	// that sends headers and then stalls must not hold the crawl forever.
+	ctx, cancel := context.WithCancelCause(req.Context())
+	resp, err := r.base.RoundTrip(req.WithContext(ctx))
 	if err != nil {
+		cancel(nil)
 		return resp, err
 	}
 	ex := &exchange{finalURL: req.URL.String(), status: resp.StatusCode,
@@ -80,7 +87,8 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	r.mu.Lock()
 	r.last = ex // a redirect hop is replaced by the next one
 	r.mu.Unlock()
-	resp.Body = &recordingBody{rc: resp.Body, ex: ex, mu: &r.mu}
+	resp.Body = &recordingBody{rc: resp.Body, ex: ex, mu: &r.mu, ctx: ctx, cancel: cancel,
+		idle: r.idle, timer: time.AfterFunc(r.idle, func() { cancel(errIdle) })}
 	return resp, nil
 }
 
@@ -98,10 +106,15 @@ func (r *recorder) fetch(kind, rawURL string, at time.Time) Fetch {
 		SHA256:    hex.EncodeToString(ex.h.Sum(nil)),
 		Size:      ex.n,
 		Sniffed:   http.DetectContentType(ex.head),
-		Truncated: !ex.eof && ex.n > 0,
+		Truncated: ex.n > r.maxBytes || (!ex.eof && ex.n > 0),
 	}
-	if f.Digest.Truncated {
-		f.Err = fmt.Errorf("page larger than the page cap; %d bytes captured", ex.n)
+	// colly reads at most maxBytes+1 bytes, so a page of exactly maxBytes is
+	// read to EOF and only a larger one goes over (as with fingerprints.Sum,
+	// the digest then covers maxBytes+1 bytes).
+	if ex.n > r.maxBytes {
+		f.Err = fmt.Errorf("page larger than the page cap of %d bytes; first %d bytes hashed", r.maxBytes, ex.n)
+	} else if f.Digest.Truncated {
+		f.Err = fmt.Errorf("page body incomplete; %d bytes captured", ex.n)
 	}
 	if ex.status >= 400 {
 		f.Err = fmt.Errorf("HTTP %d", ex.status)
@@ -113,13 +126,22 @@ type recordingBody struct {
 	rc io.ReadCloser
 	ex *exchange
 	mu *sync.Mutex
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	idle   time.Duration
+	timer  *time.Timer
 }
 
 func (b *recordingBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
+	if n > 0 {
+		b.timer.Reset(b.idle)
+	}
 	b.mu.Lock()
 	b.ex.h.Write(p[:n])
 	b.ex.n += int64(n)
+	total := b.ex.n
 	if room := 512 - len(b.ex.head); room > 0 {
 		b.ex.head = append(b.ex.head, p[:min(room, n)]...)
 	}
@@ -127,10 +149,21 @@ func (b *recordingBody) Read(p []byte) (int, error) {
 		b.ex.eof = true
 	}
 	b.mu.Unlock()
+	if err != nil {
+		b.timer.Stop()
+		if !errors.Is(err, io.EOF) && errors.Is(context.Cause(b.ctx), errIdle) {
+			err = fmt.Errorf("%w (after %d bytes)", errIdle, total)
+		}
+	}
 	return n, err
 }
 
-func (b *recordingBody) Close() error { return b.rc.Close() }
+func (b *recordingBody) Close() error {
+	b.timer.Stop()
+	err := b.rc.Close()
+	b.cancel(nil)
+	return err
+}
 
 func hostOf(raw string) string {
 	u, err := url.Parse(raw)

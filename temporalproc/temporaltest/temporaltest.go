@@ -8,7 +8,8 @@
 // use it.
 //
 // Set LEAKWATCH_TEMPORAL_BINARY to use a prebuilt binary instead (CI builds
-// ./cmd/... first). A cold build of the server takes 10–20 minutes on two
+// ./cmd/... first); a relative path is taken from the module root, e.g.
+// LEAKWATCH_TEMPORAL_BINARY=bin/leakwatch-temporal. A cold build of the server takes 10–20 minutes on two
 // cores, longer than go test's default -timeout; after `go build ./cmd/...`
 // the build cache makes it a link of well under a minute.
 package temporaltest
@@ -59,6 +60,15 @@ func Binary(tb testing.TB) string {
 	tb.Helper()
 	build.once.Do(func() {
 		if p := os.Getenv(BinaryEnv); p != "" {
+			// Relative to the module root: each package's tests run in their own directory.
+			if !filepath.IsAbs(p) {
+				root, err := moduleRoot()
+				if err != nil {
+					build.err = err
+					return
+				}
+				p = filepath.Join(root, p)
+			}
 			build.path, build.err = temporalproc.FindBinary(p)
 			return
 		}
@@ -173,6 +183,7 @@ func buildCached() (string, error) {
 	}
 	final := filepath.Join(dir, temporalproc.BinaryName+"-"+key)
 	if _, err := os.Stat(final); err == nil {
+		markUsed(final)
 		return final, nil
 	}
 
@@ -205,8 +216,14 @@ func buildCached() (string, error) {
 	return final, nil
 }
 
-// pruneStale removes binaries built from older sources (about 200 MB each)
-// once they have not been touched for a day.
+// markUsed bumps the binary's mtime so pruneStale sees it is still in use.
+func markUsed(p string) {
+	now := time.Now()
+	_ = os.Chtimes(p, now, now)
+}
+
+// pruneStale removes binaries built from other sources (about 200 MB each)
+// that no test has used for an hour; every edit of the command makes one.
 func pruneStale(dir, keep string) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -217,7 +234,7 @@ func pruneStale(dir, keep string) {
 		if p == keep || !strings.HasPrefix(e.Name(), temporalproc.BinaryName+"-") {
 			continue
 		}
-		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > 24*time.Hour {
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > time.Hour {
 			_ = os.Remove(p)
 		}
 	}
