@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"time"
@@ -151,6 +152,13 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 	col.WithTransport(rec)
 	col.SetRequestTimeout(0) // a whole-request timeout would cut large bodies; the transport bounds headers
 	col.SetRedirectHandler(c.checkRedirect(host))
+	// One cookie jar for pages and downloads: forums often set a session
+	// cookie on the thread page that the attachment link requires.
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		return st, fmt.Errorf("crawl: cookie jar: %w", err)
+	}
+	col.SetCookieJar(jar)
 
 	var (
 		frontier = []queued{{url: normalize(u), depth: 0}}
@@ -193,7 +201,7 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 			if done {
 				continue
 			}
-			f := c.download(ctx, q.url, host)
+			f := c.download(ctx, q.url, host, jar)
 			if ctx.Err() != nil {
 				// Cancelled mid-download: that says nothing about the site,
 				// so it is not evidence; and the crawl did not complete.

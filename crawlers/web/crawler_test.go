@@ -637,16 +637,16 @@ func TestRedirects(t *testing.T) {
 	// normally filters first).
 	c := newCrawler(t, opts)
 	ctx := t.Context()
-	if f := c.download(ctx, ts.URL+"/hop/ok2/3", "127.0.0.1"); f.Err != nil || f.Digest.SHA256 != sum(file) || f.FinalURL != ts.URL+"/hop/ok2/0" {
+	if f := c.download(ctx, ts.URL+"/hop/ok2/3", "127.0.0.1", nil); f.Err != nil || f.Digest.SHA256 != sum(file) || f.FinalURL != ts.URL+"/hop/ok2/0" {
 		t.Errorf("download of 3-hop chain: err %v final %s", f.Err, f.FinalURL)
 	}
-	if f := c.download(ctx, ts.URL+"/hop/long2/4", "127.0.0.1"); f.Err == nil || !strings.Contains(f.Err.Error(), "more than 3 redirects") {
+	if f := c.download(ctx, ts.URL+"/hop/long2/4", "127.0.0.1", nil); f.Err == nil || !strings.Contains(f.Err.Error(), "more than 3 redirects") {
 		t.Errorf("download of 4-hop chain: err %v", f.Err)
 	}
 	if n := cnt.get("/hop/long2/0"); n != 0 {
 		t.Errorf("download followed the over-long chain to its end")
 	}
-	if f := c.download(ctx, ts.URL+"/away", "127.0.0.1"); f.Err == nil || !strings.Contains(f.Err.Error(), "another host") {
+	if f := c.download(ctx, ts.URL+"/away", "127.0.0.1", nil); f.Err == nil || !strings.Contains(f.Err.Error(), "another host") {
 		t.Errorf("download of cross-host redirect: err %v", f.Err)
 	}
 	if n := otherHits.Load(); n != 0 {
@@ -1110,5 +1110,40 @@ func TestPageCap(t *testing.T) {
 		if f.Err == nil || !f.Digest.Truncated {
 			t.Errorf("%s: err %v digest %+v; want truncated with an error", p, f.Err, f.Digest)
 		}
+	}
+}
+
+// TestDownloadKeepsSessionCookie: a forum that sets a session cookie on the
+// thread page and checks it on the attachment is still captured.
+func TestDownloadKeepsSessionCookie(t *testing.T) {
+	secret := []byte("%PDF-1.4 synthetic attachment for ZAC5361\n%%EOF\n")
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "sid", Value: "s3cret", Path: "/"})
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, `<a href="/att/1.pdf">sample</a>`)
+	})
+	mux.HandleFunc("/att/1.pdf", func(w http.ResponseWriter, r *http.Request) {
+		if c, err := r.Cookie("sid"); err != nil || c.Value != "s3cret" {
+			http.Error(w, "login required", http.StatusForbidden)
+			return
+		}
+		w.Header().Set("Content-Type", "application/pdf")
+		w.Write(secret)
+	})
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+	sink := &memSink{}
+	if _, err := crawl(t, Options{}, ts.URL+"/", sink); err != nil {
+		t.Fatal(err)
+	}
+	var got *Fetch
+	for i, f := range sink.fetches {
+		if f.Kind == KindFile {
+			got = &sink.fetches[i]
+		}
+	}
+	if got == nil || got.Err != nil || got.Status != 200 || got.Digest.SHA256 != sum(secret) {
+		t.Fatalf("attachment capture = %+v\n%s", got, sink.dump())
 	}
 }

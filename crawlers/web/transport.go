@@ -175,7 +175,7 @@ func hostOf(raw string) string {
 
 // download streams one file through the hasher under the size cap, with an
 // idle-read watchdog instead of a whole-request timeout.
-func (c *Crawler) download(ctx context.Context, rawURL, host string) Fetch {
+func (c *Crawler) download(ctx context.Context, rawURL, host string, jar http.CookieJar) Fetch {
 	f := Fetch{Kind: KindFile, URL: rawURL, FinalURL: rawURL, Host: hostOf(rawURL), FetchedAt: time.Now().UTC()}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -185,7 +185,7 @@ func (c *Crawler) download(ctx context.Context, rawURL, host string) Fetch {
 		return f
 	}
 	req.Header.Set("User-Agent", c.opts.UserAgent)
-	client := &http.Client{Transport: c.transport, CheckRedirect: c.checkRedirect(host)}
+	client := &http.Client{Transport: c.transport, CheckRedirect: c.checkRedirect(host), Jar: jar}
 	resp, err := client.Do(req)
 	if err != nil {
 		f.Err = fmt.Errorf("download: %w", err)
