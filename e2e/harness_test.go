@@ -86,7 +86,8 @@ type harness struct {
 }
 
 type harnessOptions struct {
-	refuseFirst int // SMTP attempts the sink refuses with 451
+	refuseFirst int    // SMTP attempts the sink refuses with 451
+	postgresDSN string // app database; "" = SQLite in the data dir
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -134,6 +135,8 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	h.webURL = "http://" + webAddr
 	h.cfgPath = filepath.Join(h.dir, "leakwatch.yaml")
 	cfg := fmt.Sprintf(`data_dir: %s
+database:
+  dsn: %q
 log:
   level: info
 temporal:
@@ -160,7 +163,7 @@ injunction:
   contact:
     name: Legal Team
     email: legal@claimant.example
-`, h.dataDir, temporalBin, webAddr, h.webURL, smtpHost, smtpPort)
+`, h.dataDir, o.postgresDSN, temporalBin, webAddr, h.webURL, smtpHost, smtpPort)
 	if err := os.WriteFile(h.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

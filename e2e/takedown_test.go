@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/leaksim"
+	"github.com/leakwatch/leakwatch/storage/storagetest"
 	"github.com/leakwatch/leakwatch/synth"
 )
 
@@ -36,7 +37,20 @@ func TestTakedownEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test starts the Temporal server")
 	}
-	h := newHarness(t, harnessOptions{refuseFirst: 1})
+	runTakedown(t, harnessOptions{refuseFirst: 1})
+}
+
+// TestTakedownEndToEndPostgres is the same with the app database on a real
+// PostgreSQL (the scale deployment's store); it needs LEAKWATCH_TEST_POSTGRES_DSN.
+func TestTakedownEndToEndPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test starts the Temporal server")
+	}
+	runTakedown(t, harnessOptions{refuseFirst: 1, postgresDSN: storagetest.FreshPostgresDSN(t)})
+}
+
+func runTakedown(t *testing.T, o harnessOptions) {
+	h := newHarness(t, o)
 
 	out := h.mustCLI("", "refs", "add", h.refsDir)
 	if !strings.Contains(out, fmt.Sprintf("indexed %d files (%d new", len(h.refs), len(h.refs))) {

@@ -9,8 +9,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/leakwatch/leakwatch/storage"
 	"gorm.io/gorm/schema"
+
+	"github.com/leakwatch/leakwatch/storage"
+	"github.com/leakwatch/leakwatch/storage/storagetest"
 )
 
 // dbTarget is where one test's database lives: a DSN for storage.Open plus the
@@ -51,7 +53,7 @@ func forEachTarget(t *testing.T, fn func(t *testing.T, d dbTarget)) {
 	})
 	t.Run(storage.DialectPostgres, func(t *testing.T) {
 		t.Parallel()
-		fn(t, dbTarget{dialect: storage.DialectPostgres, dsn: freshPostgresDSN(t)})
+		fn(t, dbTarget{dialect: storage.DialectPostgres, dsn: storagetest.FreshPostgresDSN(t)})
 	})
 }
 

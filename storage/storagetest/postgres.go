@@ -1,4 +1,5 @@
-package storage_test
+// Package storagetest gives tests a real PostgreSQL database of their own.
+package storagetest
 
 import (
 	"crypto/rand"
@@ -12,22 +13,22 @@ import (
 	"gorm.io/gorm/logger"
 )
 
-// postgresEnv names the variable that enables the PostgreSQL variants.
-const postgresEnv = "LEAKWATCH_TEST_POSTGRES_DSN"
+// PostgresEnv names the variable that enables the PostgreSQL variants.
+const PostgresEnv = "LEAKWATCH_TEST_POSTGRES_DSN"
 
-// freshPostgresDSN creates an empty database for one test and returns its DSN.
+// FreshPostgresDSN creates an empty database for one test and returns its DSN.
 // The database is dropped in t.Cleanup, after the test's stores (registered
 // later) are closed. Without LEAKWATCH_TEST_POSTGRES_DSN the test is skipped.
-func freshPostgresDSN(t *testing.T) string {
+func FreshPostgresDSN(t testing.TB) string {
 	t.Helper()
-	base := os.Getenv(postgresEnv)
+	base := os.Getenv(PostgresEnv)
 	if base == "" {
 		t.Skipf("PostgreSQL variant skipped: set %s=postgres://leakwatch:leakwatch@127.0.0.1:5432/leakwatch_test?sslmode=disable "+
-			"to a role with CREATEDB (as root: eval \"$(bash .ci/start-postgres.sh)\")", postgresEnv)
+			"to a role with CREATEDB (as root: eval \"$(bash .ci/start-postgres.sh)\")", PostgresEnv)
 	}
 	u, err := url.Parse(base)
 	if err != nil {
-		t.Fatalf("%s: %v", postgresEnv, err)
+		t.Fatalf("%s: %v", PostgresEnv, err)
 	}
 
 	admin, err := gorm.Open(postgres.Open(base), &gorm.Config{Logger: logger.Discard})
