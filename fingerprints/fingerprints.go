@@ -55,8 +55,8 @@ func Sum(r io.Reader, max int64) (Digest, error) {
 		return d, fmt.Errorf("read after %d bytes: %w", n, err)
 	}
 	if max > 0 && n > max {
-		// Recompute over exactly max bytes would need the data again; instead
-		// report the prefix that was hashed, which is max+1 bytes.
+		// The digest covers the max+1 bytes read, so it is evidence of what
+		// was fetched but never matches a reference.
 		d.Truncated = true
 	}
 	d.SHA256 = hex.EncodeToString(h.Sum(nil))
