@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net"
 	"net/http"
@@ -304,11 +305,7 @@ func (s *Site) Attachments() []Attachment {
 func (s *Site) Requests() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]int, len(s.requests))
-	for k, v := range s.requests {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(s.requests)
 }
 
 // RequestURIs is like Requests but keyed by path and query, which shows
@@ -316,11 +313,7 @@ func (s *Site) Requests() map[string]int {
 func (s *Site) RequestURIs() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]int, len(s.requestURIs))
-	for k, v := range s.requestURIs {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(s.requestURIs)
 }
 
 // ServeHTTP implements http.Handler.
