@@ -83,11 +83,19 @@ func runCases(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		defer c.Close()
-		svc := &workflows.Cases{Client: c, Store: store}
-		if err := svc.Approve(ctx, cs.ID, *rev, u); err != nil {
+		// Audited like the web's approvals: the request, then its outcome.
+		obj, actor := fmt.Sprintf("case:%d", cs.ID), cliActor()
+		if err := store.Audit(ctx, actor, "notice.approve.request", obj, fmt.Sprintf("as %s, revision %d", u.Username, *rev)); err != nil {
 			return err
 		}
-		if err := store.Audit(ctx, cliActor(), "case.approve.requested", fmt.Sprintf("case:%d", cs.ID), "as "+u.Username); err != nil {
+		svc := &workflows.Cases{Client: c, Store: store}
+		if err := svc.Approve(ctx, cs.ID, *rev, u); err != nil {
+			if aerr := store.Audit(ctx, actor, "notice.approve.rejected", obj, "as "+u.Username); aerr != nil {
+				return errors.Join(err, aerr)
+			}
+			return err
+		}
+		if err := store.Audit(ctx, actor, "notice.approve", obj, "as "+u.Username); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "case %d: notice approved by %s; it will be sent now\n", cs.ID, u.Username)
