@@ -119,7 +119,10 @@ func (a *Activities) recipient(target string) (string, error) {
 func (a *Activities) DraftNotice(ctx context.Context, req DraftRequest) (DraftResult, error) {
 	recipient, err := a.recipient(req.Target)
 	if err != nil {
-		return DraftResult{}, temporal.NewNonRetryableApplicationError(err.Error(), errTypePermanent, err)
+		// Retried (with backoff) rather than failing the case: once the
+		// operator adds the address and restarts the worker, drafting resumes.
+		a.log().ErrorContext(ctx, "cannot draft notice", "case", req.CaseID, "err", err)
+		return DraftResult{}, err
 	}
 	hits, err := a.Store.HitDetailsByIDs(ctx, req.HitIDs)
 	if err != nil {

@@ -121,6 +121,9 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 		if err != nil {
 			return nil, err
 		}
+		if cfg.Notices.DefaultRecipient == "" {
+			e.log.WarnContext(ctx, "notices.default_recipient is empty: notices for hosts not in notices.recipients wait until it is set")
+		}
 		s.acts = &workflows.Activities{Store: store, Config: cfg, Templates: tmpl, Mailer: mailer, Client: s.client, Logger: e.log}
 	}
 	if opts.web {
