@@ -95,6 +95,43 @@ var migrations = []migration{
 			},
 		},
 	},
+	{
+		version: 2,
+		name:    "fingerprint index",
+		sql: []string{
+			`ALTER TABLE "references" ADD COLUMN kind TEXT`,
+			`ALTER TABLE "references" ADD COLUMN md5 TEXT`,
+			`ALTER TABLE "references" ADD COLUMN sha1 TEXT`,
+			`ALTER TABLE "references" ADD COLUMN text_digest TEXT`,
+			`ALTER TABLE "references" ADD COLUMN text_len BIGINT`,
+			`ALTER TABLE "references" ADD COLUMN tlsh TEXT`,
+			`ALTER TABLE "references" ADD COLUMN prints BIGINT`,
+			`ALTER TABLE "references" ADD COLUMN path_mac TEXT`,
+			`ALTER TABLE "references" ADD COLUMN mtime BIGINT`,
+			`ALTER TABLE "references" ADD COLUMN parent_id BIGINT`,
+			`ALTER TABLE "references" ADD COLUMN error TEXT`,
+			`CREATE INDEX idx_references_text_digest ON "references" (text_digest)`,
+			`CREATE INDEX idx_references_path_mac ON "references" (path_mac)`,
+			`CREATE INDEX idx_references_md5 ON "references" (md5)`,
+			`CREATE INDEX idx_references_sha1 ON "references" (sha1)`,
+			// Winnowing fingerprints: keyed 64-bit hashes stored as signed BIGINT.
+			`CREATE TABLE ref_prints (hash BIGINT NOT NULL, ref_id BIGINT NOT NULL)`,
+			`CREATE INDEX idx_ref_prints_hash ON ref_prints (hash)`,
+			`CREATE INDEX idx_ref_prints_ref ON ref_prints (ref_id)`,
+			// Keyed PDQ hashes of a reference's images, all 8 rotations/flips.
+			`CREATE TABLE ref_images (ref_id BIGINT NOT NULL, image BIGINT NOT NULL, variant BIGINT NOT NULL,
+				hash TEXT NOT NULL, quality BIGINT NOT NULL)`,
+			`CREATE INDEX idx_ref_images_ref ON ref_images (ref_id)`,
+			// Keyed exact-data-match field hashes, one row per field of each record.
+			`CREATE TABLE ref_fields (field TEXT NOT NULL, hash TEXT NOT NULL, ref_id BIGINT NOT NULL, row_no BIGINT NOT NULL)`,
+			`CREATE INDEX idx_ref_fields_hash ON ref_fields (hash)`,
+			`CREATE INDEX idx_ref_fields_ref ON ref_fields (ref_id, row_no)`,
+			// Keyed patient identifiers (NHI) a reference mentions, to count patients exposed.
+			`CREATE TABLE ref_patients (ref_id BIGINT NOT NULL, patient TEXT NOT NULL)`,
+			`CREATE INDEX idx_ref_patients_ref ON ref_patients (ref_id)`,
+			`CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+		},
+	},
 }
 
 // ddl fills the dialect-specific placeholders of a statement.

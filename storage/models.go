@@ -65,14 +65,27 @@ type Capture struct {
 	Error       string // why the fetch failed, if it did
 }
 
-// Reference is one known document of the breach. Only its fingerprints are kept.
+// Reference is one known document of the breach. Only its fingerprints are
+// kept: text, field and image fingerprints are keyed with the fingerprint key,
+// which never enters the database.
 type Reference struct {
-	ID        uint64 `gorm:"primaryKey"`
-	OpaqueID  string `gorm:"uniqueIndex;not null"` // shown to users instead of content
-	Name      string // path relative to the indexed directory; empty with --no-names
-	Size      int64
-	SHA256    string `gorm:"index;not null"`
-	CreatedAt time.Time
+	ID         uint64 `gorm:"primaryKey"`
+	OpaqueID   string `gorm:"uniqueIndex;not null"` // shown to users instead of content
+	Name       string // path relative to the indexed directory ("a.zip!/b.pdf" for members); empty with --no-names
+	Size       int64
+	SHA256     string `gorm:"index;not null"`
+	MD5        string // only from imported hash lists
+	SHA1       string // only from imported hash lists
+	Kind       string // sniffed type
+	TextDigest string // keyed digest of the normalised text
+	TextLen    int64  // normalised text length, in runes
+	TLSH       string `gorm:"column:tlsh"` // keyed TLSH of the normalised text
+	Prints     int64  // winnowing fingerprints stored for it
+	PathMAC    string // keyed MAC of the relative path: resumable imports without storing names
+	MTime      int64  `gorm:"column:mtime"` // source file's modification time (Unix ns)
+	ParentID   uint64 // the archive reference this one is a member of, or 0
+	Error      string // why it could not be fully fingerprinted
+	CreatedAt  time.Time
 }
 
 // Hit is a match between a capture and a reference.
@@ -186,6 +199,24 @@ type AuditEvent struct {
 	Detail   string
 	PrevHash string `gorm:"not null"`
 	Hash     string `gorm:"uniqueIndex;not null"`
+}
+
+// RefImage is a keyed PDQ hash of one image of a reference, in one of the 8
+// rotations/flips.
+type RefImage struct {
+	RefID   uint64 `gorm:"column:ref_id"`
+	Image   int    // which image of the reference
+	Variant int    // 0 = as is, 1..7 rotations/flips
+	Hash    string // keyed, 64 hex
+	Quality int
+}
+
+// RefField is one keyed field of one record in a reference (exact data match).
+type RefField struct {
+	Field string // nhi, email, phone, name_dob
+	Hash  string
+	RefID uint64 `gorm:"column:ref_id"`
+	RowNo int64  `gorm:"column:row_no"`
 }
 
 // SchemaMigration records an applied migration.

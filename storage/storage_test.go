@@ -243,7 +243,7 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 var allModels = []any{
 	&storage.Source{}, &storage.CrawlRun{}, &storage.Capture{}, &storage.Reference{},
 	&storage.Hit{}, &storage.Case{}, &storage.Notice{}, &storage.User{}, &storage.Session{},
-	&storage.AuditEvent{}, &storage.SchemaMigration{},
+	&storage.AuditEvent{}, &storage.SchemaMigration{}, &storage.RefImage{}, &storage.RefField{},
 }
 
 func TestModelsMatchMigratedColumns(t *testing.T) {
