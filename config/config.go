@@ -8,16 +8,30 @@ import "time"
 // Config is the whole configuration. Every field has a default (see Default).
 type Config struct {
 	// DataDir holds the embedded databases, WARC/evidence files and runtime state.
-	DataDir    string           `yaml:"data_dir"`
-	Log        LogConfig        `yaml:"log"`
-	Database   DatabaseConfig   `yaml:"database"`
-	Temporal   TemporalConfig   `yaml:"temporal"`
-	Web        WebConfig        `yaml:"web"`
-	Crawler    CrawlerConfig    `yaml:"crawler"`
-	SMTP       SMTPConfig       `yaml:"smtp"`
-	Notices    NoticesConfig    `yaml:"notices"`
-	Injunction InjunctionConfig `yaml:"injunction"`
-	Sources    []SourceConfig   `yaml:"sources"`
+	DataDir      string             `yaml:"data_dir"`
+	Log          LogConfig          `yaml:"log"`
+	Database     DatabaseConfig     `yaml:"database"`
+	Temporal     TemporalConfig     `yaml:"temporal"`
+	Web          WebConfig          `yaml:"web"`
+	Crawler      CrawlerConfig      `yaml:"crawler"`
+	SMTP         SMTPConfig         `yaml:"smtp"`
+	Notices      NoticesConfig      `yaml:"notices"`
+	Injunction   InjunctionConfig   `yaml:"injunction"`
+	Fingerprints FingerprintsConfig `yaml:"fingerprints"`
+	Sources      []SourceConfig     `yaml:"sources"`
+}
+
+// FingerprintsConfig configures recognising the breach's documents.
+type FingerprintsConfig struct {
+	// KeyFile holds the secret fingerprint key (hex or base64, >= 32 bytes);
+	// LEAKWATCH_FINGERPRINT_KEY wins over it. Never put the key in the database.
+	KeyFile string `yaml:"key_file"`
+	// Passwords are tried on encrypted archives (leakers post them with the link).
+	Passwords []string `yaml:"passwords"`
+	// Workers fingerprint files in parallel; 0 = one per CPU.
+	Workers int `yaml:"workers"`
+	// MaxAnalyzeBytes: larger downloads are matched by SHA-256 only.
+	MaxAnalyzeBytes int64 `yaml:"max_analyze_bytes"`
 }
 
 // LogConfig selects the slog handler.

@@ -275,7 +275,7 @@ func TestExampleDocumentsEveryField(t *testing.T) {
 func TestFieldsEnvNames(t *testing.T) {
 	seen := map[string]string{}
 	for _, f := range config.Fields() {
-		yamlOnly := strings.Contains(f.Path, "[]") || f.Path == "notices.recipients"
+		yamlOnly := strings.Contains(f.Path, "[]") || f.Path == "notices.recipients" || f.Path == "fingerprints.passwords"
 		if yamlOnly != (f.Env == "") {
 			t.Errorf("%s: env %q, want yaml-only=%v", f.Path, f.Env, yamlOnly)
 		}
@@ -318,7 +318,7 @@ func TestBadConfigs(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			body: "data_dir: /srv\nsmpt:\n  port: 25\n",
-			want: []string{"leakwatch.yaml:2: smpt: unknown key (valid keys here: data_dir, log, database, temporal, web, crawler, smtp, notices, injunction, sources)"},
+			want: []string{"leakwatch.yaml:2: smpt: unknown key (valid keys here: data_dir, log, database, temporal, web, crawler, smtp, notices, injunction, fingerprints, sources)"},
 		},
 		{
 			name: "duplicate key",

@@ -81,6 +81,7 @@ func Default() *Config {
 			FollowUpAfter:   72 * time.Hour,
 			TwoPersonRule:   false,
 		},
+		Fingerprints: FingerprintsConfig{MaxAnalyzeBytes: 256 << 20},
 		Injunction: InjunctionConfig{
 			Defendants: "Unknown Defendants",
 		},

@@ -199,7 +199,7 @@ func (d *decoder) decodeValue(path string, n *yaml.Node, v reflect.Value) {
 		d.decodeStruct(path, n, v)
 	case v.Kind() == reflect.Map && v.Type().Key().Kind() == reflect.String && isScalarType(v.Type().Elem()):
 		d.decodeMap(path, n, v)
-	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Struct:
+	case v.Kind() == reflect.Slice && (v.Type().Elem().Kind() == reflect.Struct || isScalarType(v.Type().Elem())):
 		d.decodeList(path, n, v)
 	default:
 		// Only reachable if config.go gains a field type this decoder does not know.
@@ -265,7 +265,11 @@ func (d *decoder) decodeList(path string, n *yaml.Node, v reflect.Value) {
 		p := indexPath(path, i)
 		d.org[p] = d.pos(item)
 		elem := reflect.New(v.Type().Elem()).Elem()
-		d.decodeStruct(p, item, elem)
+		if elem.Kind() == reflect.Struct {
+			d.decodeStruct(p, item, elem)
+		} else {
+			d.decodeValue(p, item, elem)
+		}
 		s = reflect.Append(s, elem)
 	}
 	v.Set(s)

@@ -1,0 +1,276 @@
+// Package match turns bytes into fingerprints — through archives, document
+// formats and images — and compares them with the reference index, one layer
+// per kind of change a leak makes to a document:
+//
+//	sha256       exact copy, renamed
+//	text-sha256  re-encoded or re-saved with the same text
+//	winnow       excerpt pasted into a post (shared runs of >= 200 characters)
+//	tlsh         near-duplicate text
+//	pdq          photo resized, re-compressed or cropped
+//	edm          patient records re-formatted (CSV → JSON, SQL, text)
+//
+// Every text, field and image fingerprint is keyed with the fingerprint key;
+// nothing here keeps content once an item has been fingerprinted.
+package match
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+
+	"github.com/leakwatch/leakwatch/fingerprints"
+	"github.com/leakwatch/leakwatch/fingerprints/archive"
+	"github.com/leakwatch/leakwatch/fingerprints/edm"
+	"github.com/leakwatch/leakwatch/fingerprints/extract"
+	"github.com/leakwatch/leakwatch/fingerprints/pdq"
+	"github.com/leakwatch/leakwatch/fingerprints/text"
+)
+
+// Options configure analysis and matching. Zero values take the defaults.
+type Options struct {
+	Archive   archive.Limits
+	Passwords []string // candidate passwords for encrypted archives
+	Extract   extract.Limits
+	Text      text.Params
+	// MinText is the normalised length below which text layers are skipped:
+	// a few words match too much to mean anything.
+	MinText int
+	// HashLists also computes MD5 and SHA-1 (for references imported from
+	// md5sum/hashdeep lists).
+	HashLists bool
+	Thresholds Thresholds
+}
+
+// Thresholds decide what counts as a match.
+type Thresholds struct {
+	WinnowMinShared int     // shared fingerprints for a winnow match; default 1 (any shared run >= T chars)
+	BoilerplateRefs int     // a fingerprint in more references than this is boilerplate; default max(20, refs/1000)
+	TLSHAuto        int     // TLSH distance below which near-duplicates match; default 30
+	TLSHReview      int     // below this a near-duplicate is reported for review; default 100
+	PDQMax          int     // default 31
+	PDQMinQuality   int     // default 50
+	EDMMinFields    int     // distinct fields a record must share (primary + corroboration); default 2
+	MinScore        float64 // matches scoring below are dropped; default 0
+}
+
+func (o *Options) defaults() {
+	if o.MinText <= 0 {
+		o.MinText = 40
+	}
+	t := &o.Thresholds
+	if t.WinnowMinShared <= 0 {
+		t.WinnowMinShared = 1
+	}
+	if t.TLSHAuto <= 0 {
+		t.TLSHAuto = 30
+	}
+	if t.TLSHReview <= 0 {
+		t.TLSHReview = 100
+	}
+	if t.PDQMax <= 0 {
+		t.PDQMax = pdq.MatchThreshold
+	}
+	if t.PDQMinQuality <= 0 {
+		t.PDQMinQuality = pdq.MinQuality
+	}
+	if t.EDMMinFields <= 0 {
+		t.EDMMinFields = 2
+	}
+}
+
+// Image is one image's keyed PDQ hashes: 8 rotations/flips for references,
+// one for queries.
+type Image struct {
+	Hashes  []pdq.Hash
+	Quality int
+}
+
+// Features are the fingerprints of one item: a file, or a member of an
+// archive or e-mail ("outer.zip!/dir/file.pdf").
+type Features struct {
+	Path       string
+	Type       extract.Type
+	Size       int64
+	SHA256     string
+	MD5, SHA1  string
+	TextDigest string
+	TextLen    int
+	Prints     []text.Print
+	TLSH       string
+	Images     []Image
+	Rows       []edm.Row
+	Patients   []string // keyed NHIs the item mentions
+	Container  bool     // an archive or e-mail whose members follow as their own items
+	Warnings   []string
+	Err        error // the item could not be (fully) read
+}
+
+// Analyzer fingerprints bytes. It is safe for concurrent use.
+type Analyzer struct {
+	opts   Options
+	text   *text.Hasher
+	edm    *edm.Hasher
+	pdq    *pdq.Keyer
+	walker archive.Walker
+}
+
+// NewAnalyzer returns an analyzer keyed with k.
+func NewAnalyzer(k *fingerprints.Key, opts Options) *Analyzer {
+	opts.defaults()
+	return &Analyzer{
+		opts: opts, text: text.NewHasher(k, opts.Text), edm: edm.NewHasher(k), pdq: pdq.NewKeyer(k),
+		walker: archive.Walker{Limits: opts.Archive, Passwords: opts.Passwords},
+	}
+}
+
+// Mode says whether features are for the reference index or for a query.
+type Mode int
+
+// Modes.
+const (
+	Query Mode = iota
+	Reference
+)
+
+// Analyze fingerprints data (named name) and every member inside it, calling
+// fn once per item, outer item first. Problems with one item are reported in
+// its Features.Err; Analyze itself fails only when fn does or ctx ends.
+func (a *Analyzer) Analyze(ctx context.Context, name string, data []byte, mode Mode, fn func(Features) error) error {
+	return a.analyze(ctx, name, data, mode, 0, fn)
+}
+
+func (a *Analyzer) analyze(ctx context.Context, name string, data []byte, mode Mode, depth int, fn func(Features) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f := Features{Path: name, Size: int64(len(data))}
+	a.digests(&f, data)
+	if archive.IsArchive(data) {
+		f.Container = true
+		f.Type = extract.SniffAll(data)
+		if err := fn(f); err != nil {
+			return err
+		}
+		_, err := a.walker.Walk(ctx, name, data, func(m archive.Member) error {
+			if m.Err != nil {
+				return wrapCallback(fn(Features{Path: m.Path, Size: m.Size, Err: m.Err}))
+			}
+			mf := Features{Path: m.Path, Size: int64(len(m.Data))}
+			a.digests(&mf, m.Data)
+			return wrapCallback(a.leaf(ctx, mf, m.Data, mode, depth+1, fn))
+		})
+		var cb *callbackError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &cb):
+			return cb.err
+		case ctx.Err() != nil:
+			return ctx.Err()
+		}
+		// The walk stopped early (a bomb, a corrupt archive): report it as an item.
+		return fn(Features{Path: name + "!/", Err: fmt.Errorf("archive: %w", err)})
+	}
+	return a.leaf(ctx, f, data, mode, depth, fn)
+}
+
+// callbackError marks an error returned by fn, so it is passed through
+// rather than reported as an archive problem.
+type callbackError struct{ err error }
+
+func (e *callbackError) Error() string { return e.err.Error() }
+
+func wrapCallback(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &callbackError{err: err}
+}
+
+func (a *Analyzer) digests(f *Features, data []byte) {
+	s := sha256.Sum256(data)
+	f.SHA256 = hex.EncodeToString(s[:])
+	if a.opts.HashLists {
+		m := md5.Sum(data)
+		f.MD5 = hex.EncodeToString(m[:])
+		s1 := sha1.Sum(data)
+		f.SHA1 = hex.EncodeToString(s1[:])
+	}
+}
+
+// leaf extracts and fingerprints one non-archive item.
+func (a *Analyzer) leaf(ctx context.Context, f Features, data []byte, mode Mode, depth int, fn func(Features) error) error {
+	res, err := extract.Extract(ctx, data, a.opts.Extract)
+	f.Type = res.Type
+	f.Warnings = res.Warnings
+	if err != nil {
+		f.Err = err
+		return fn(f)
+	}
+	if norm := text.Normalize(res.Text); len([]rune(norm)) >= a.opts.MinText {
+		f.TextLen = len([]rune(norm))
+		f.TextDigest = a.text.TextDigest(norm)
+		f.Prints = a.text.Winnow(norm)
+		if d, err := a.text.TLSH(norm); err == nil {
+			f.TLSH = d
+		}
+	}
+	for _, img := range res.Images {
+		if mode == Reference {
+			hs, q, err := pdq.Dihedral(img)
+			if err != nil {
+				f.Warnings = append(f.Warnings, "image: "+err.Error())
+				continue
+			}
+			im := Image{Quality: q}
+			for _, h := range hs {
+				im.Hashes = append(im.Hashes, a.pdq.Key(h))
+			}
+			f.Images = append(f.Images, im)
+		} else {
+			h, q, err := pdq.Compute(img)
+			if err != nil {
+				f.Warnings = append(f.Warnings, "image: "+err.Error())
+				continue
+			}
+			f.Images = append(f.Images, Image{Hashes: []pdq.Hash{a.pdq.Key(h)}, Quality: q})
+		}
+	}
+	if len(res.Records) > 0 {
+		recs := make([]edm.Record, len(res.Records))
+		for i, r := range res.Records {
+			recs[i] = edm.Record{Columns: r.Columns, Values: r.Values}
+		}
+		f.Rows = a.edm.Rows(recs)
+	} else if res.Text != "" {
+		f.Rows = a.edm.TextRows(res.Text)
+	}
+	f.Patients = patients(f.Rows)
+	f.Container = len(res.Parts) > 0
+	if err := fn(f); err != nil {
+		return err
+	}
+	for _, p := range res.Parts {
+		if err := a.analyze(ctx, f.Path+"!/"+path.Base(p.Name), p.Data, mode, depth+1, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// patients lists the distinct keyed NHIs in rows.
+func patients(rows []edm.Row) []string {
+	var out []string
+	for _, r := range rows {
+		if n := r.Fields[edm.FieldNHI]; n != "" && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}

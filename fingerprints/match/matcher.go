@@ -1,0 +1,377 @@
+package match
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/leakwatch/leakwatch/fingerprints"
+	"github.com/leakwatch/leakwatch/fingerprints/edm"
+	"github.com/leakwatch/leakwatch/fingerprints/pdq"
+	"github.com/leakwatch/leakwatch/fingerprints/text"
+)
+
+// Method names, as reported in matches.
+const (
+	MethodSHA256     = fingerprints.MethodSHA256
+	MethodTextSHA256 = "text-sha256"
+	MethodWinnow     = "winnow"
+	MethodTLSH       = "tlsh"
+	MethodPDQ        = "pdq"
+	MethodEDM        = "edm"
+)
+
+// Ref is a reference document as the index returns it.
+type Ref struct {
+	Key    uint64 // the index's key, for recording hits
+	ID     string // opaque id shown to users
+	Name   string
+	Prints int // winnowing fingerprints the reference has
+	TLSH   string
+}
+
+// Posting says reference Ref contains print Hash.
+type Posting struct {
+	Hash int64
+	Ref  uint64
+}
+
+// FieldPosting says row Row of reference Ref has field Field with keyed Hash.
+type FieldPosting struct {
+	Field string
+	Hash  string
+	Ref   uint64
+	Row   int64
+}
+
+// IndexedImage is one stored image fingerprint.
+type IndexedImage struct {
+	Ref     uint64
+	Hash    pdq.Hash
+	Quality int
+}
+
+// Index is the reference index as the matcher reads it; storage provides it.
+type Index interface {
+	ByDigest(ctx context.Context, column, value string) ([]Ref, error) // column: sha256, md5, sha1, text_digest
+	Refs(ctx context.Context, keys []uint64) ([]Ref, error)
+	PrintPostings(ctx context.Context, hashes []int64) ([]Posting, error)
+	FieldPostings(ctx context.Context, hashes []string) ([]FieldPosting, error)
+	Images(ctx context.Context) ([]IndexedImage, error)
+	Patients(ctx context.Context, keys []uint64) (map[uint64][]string, error)
+	Count(ctx context.Context) (int64, error)
+}
+
+// Result is what one item matched.
+type Result struct {
+	Matches  []fingerprints.Match
+	Refs     int // distinct reference files matched
+	Patients int // distinct patients those references and records concern
+}
+
+// Matcher compares features with the index. It caches the image index and
+// the reference count; call Reset after the index changes.
+type Matcher struct {
+	idx  Index
+	opts Options
+
+	mu     sync.Mutex
+	images []IndexedImage
+	count  int64
+	loaded bool
+}
+
+// NewMatcher returns a matcher over idx.
+func NewMatcher(idx Index, opts Options) *Matcher {
+	opts.defaults()
+	return &Matcher{idx: idx, opts: opts}
+}
+
+// Reset drops cached index data.
+func (m *Matcher) Reset() {
+	m.mu.Lock()
+	m.loaded = false
+	m.images = nil
+	m.mu.Unlock()
+}
+
+func (m *Matcher) load(ctx context.Context) ([]IndexedImage, int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.loaded {
+		imgs, err := m.idx.Images(ctx)
+		if err != nil {
+			return nil, 0, err
+		}
+		n, err := m.idx.Count(ctx)
+		if err != nil {
+			return nil, 0, err
+		}
+		m.images, m.count, m.loaded = imgs, n, true
+	}
+	return m.images, m.count, nil
+}
+
+// precedence orders methods when several fire for one reference: the most
+// specific evidence is reported.
+var precedence = map[string]int{MethodSHA256: 6, MethodTextSHA256: 5, MethodEDM: 4, MethodPDQ: 3, MethodTLSH: 2, MethodWinnow: 1}
+
+type found struct {
+	method string
+	score  float64
+	why    string
+}
+
+// Match compares one item's features with the index.
+func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
+	images, nrefs, err := m.load(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("load index: %w", err)
+	}
+	hits := map[uint64]found{}
+	add := func(ref uint64, fd found) {
+		if old, ok := hits[ref]; !ok || precedence[fd.method] > precedence[old.method] ||
+			(fd.method == old.method && fd.score > old.score) {
+			hits[ref] = fd
+		}
+	}
+	var refs map[uint64]Ref // filled by lookups that return refs
+	keep := func(rs []Ref) {
+		if refs == nil {
+			refs = map[uint64]Ref{}
+		}
+		for _, r := range rs {
+			refs[r.Key] = r
+		}
+	}
+
+	// Exact bytes, against full digests and imported hash lists.
+	for _, d := range []struct{ col, val, why string }{
+		{"sha256", f.SHA256, "identical bytes (SHA-256)"},
+		{"md5", f.MD5, "identical bytes (MD5 from an imported hash list)"},
+		{"sha1", f.SHA1, "identical bytes (SHA-1 from an imported hash list)"},
+	} {
+		if d.val == "" {
+			continue
+		}
+		rs, err := m.idx.ByDigest(ctx, d.col, d.val)
+		if err != nil {
+			return Result{}, err
+		}
+		keep(rs)
+		for _, r := range rs {
+			add(r.Key, found{MethodSHA256, 1, d.why})
+		}
+	}
+	// Same text, different bytes.
+	if f.TextDigest != "" {
+		rs, err := m.idx.ByDigest(ctx, "text_digest", f.TextDigest)
+		if err != nil {
+			return Result{}, err
+		}
+		keep(rs)
+		for _, r := range rs {
+			add(r.Key, found{MethodTextSHA256, 1, fmt.Sprintf("same text after normalisation (%d characters)", f.TextLen)})
+		}
+	}
+	// Excerpts and near-duplicates.
+	if len(f.Prints) > 0 {
+		if err := m.winnow(ctx, f, nrefs, add, keep, refs); err != nil {
+			return Result{}, err
+		}
+	}
+	// Photos.
+	for _, qi := range f.Images {
+		if qi.Quality < m.opts.Thresholds.PDQMinQuality || len(qi.Hashes) == 0 {
+			continue
+		}
+		best := map[uint64]int{}
+		for _, im := range images {
+			if im.Quality < m.opts.Thresholds.PDQMinQuality {
+				continue
+			}
+			if d := pdq.Distance(qi.Hashes[0], im.Hash); d <= m.opts.Thresholds.PDQMax {
+				if old, ok := best[im.Ref]; !ok || d < old {
+					best[im.Ref] = d
+				}
+			}
+		}
+		for ref, d := range best {
+			add(ref, found{MethodPDQ, 1 - float64(d)/256, fmt.Sprintf("PDQ distance %d (threshold %d)", d, m.opts.Thresholds.PDQMax)})
+		}
+	}
+	// Record dumps.
+	edmPatients, err := m.edm(ctx, f, add)
+	if err != nil {
+		return Result{}, err
+	}
+
+	// Assemble, with names for every matched reference.
+	keys := make([]uint64, 0, len(hits))
+	for k := range hits {
+		if hits[k].score >= m.opts.Thresholds.MinScore {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var missing []uint64
+	for _, k := range keys {
+		if _, ok := refs[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		rs, err := m.idx.Refs(ctx, missing)
+		if err != nil {
+			return Result{}, err
+		}
+		keep(rs)
+	}
+	res := Result{Refs: len(keys)}
+	for _, k := range keys {
+		h, r := hits[k], refs[k]
+		res.Matches = append(res.Matches, fingerprints.Match{RefKey: k, RefID: r.ID, RefName: r.Name, Method: h.method, Score: round(h.score), Why: h.why})
+	}
+	slices.SortStableFunc(res.Matches, func(a, b fingerprints.Match) int {
+		return cmp.Or(cmp.Compare(precedence[b.Method], precedence[a.Method]), cmp.Compare(b.Score, a.Score), cmp.Compare(a.RefID, b.RefID))
+	})
+	pats, err := m.idx.Patients(ctx, keys)
+	if err != nil {
+		return Result{}, err
+	}
+	set := map[string]bool{}
+	for _, ps := range pats {
+		for _, p := range ps {
+			set[p] = true
+		}
+	}
+	for _, p := range edmPatients {
+		set[p] = true
+	}
+	res.Patients = len(set)
+	return res, nil
+}
+
+func round(x float64) float64 { return float64(int(x*1000+0.5)) / 1000 }
+
+// winnow scores references by the share of their fingerprints the item
+// contains, ignoring boilerplate fingerprints found in many references.
+func (m *Matcher) winnow(ctx context.Context, f Features, nrefs int64, add func(uint64, found), keep func([]Ref), known map[uint64]Ref) error {
+	hashes := make([]int64, 0, len(f.Prints))
+	for _, p := range f.Prints {
+		hashes = append(hashes, int64(p.Hash))
+	}
+	slices.Sort(hashes)
+	hashes = slices.Compact(hashes)
+	posts, err := m.idx.PrintPostings(ctx, hashes)
+	if err != nil {
+		return err
+	}
+	limit := m.opts.Thresholds.BoilerplateRefs
+	if limit <= 0 {
+		limit = max(20, int(nrefs/1000))
+	}
+	df := map[int64]int{}
+	for _, p := range posts {
+		df[p.Hash]++
+	}
+	shared := map[uint64]int{}
+	for _, p := range posts {
+		if df[p.Hash] <= limit {
+			shared[p.Ref]++
+		}
+	}
+	var cand []uint64
+	for ref, n := range shared {
+		if n >= m.opts.Thresholds.WinnowMinShared {
+			cand = append(cand, ref)
+		}
+	}
+	if len(cand) == 0 {
+		return nil
+	}
+	slices.Sort(cand)
+	rs, err := m.idx.Refs(ctx, cand)
+	if err != nil {
+		return err
+	}
+	keep(rs)
+	for _, r := range rs {
+		n := shared[r.Key]
+		containment := 1.0
+		if r.Prints > 0 {
+			containment = min(1, float64(n)/float64(r.Prints))
+		}
+		add(r.Key, found{MethodWinnow, containment, fmt.Sprintf("containment %.2f over %d shared fingerprints", containment, n)})
+		// Near-duplicate check on the same candidates.
+		if f.TLSH != "" && r.TLSH != "" {
+			if d, err := text.TLSHDistance(f.TLSH, r.TLSH); err == nil && d < m.opts.Thresholds.TLSHAuto {
+				add(r.Key, found{MethodTLSH, max(0, 1-float64(d)/float64(m.opts.Thresholds.TLSHReview)),
+					fmt.Sprintf("TLSH distance %d; containment %.2f over %d shared fingerprints", d, containment, n)})
+			}
+		}
+	}
+	return nil
+}
+
+// edm matches record dumps: a row matches a reference row when they share at
+// least EDMMinFields distinct fields, one of them the NHI or e-mail (the
+// NHI's checksum is weak, so it is never enough alone).
+func (m *Matcher) edm(ctx context.Context, f Features, add func(uint64, found)) ([]string, error) {
+	if len(f.Rows) == 0 {
+		return nil, nil
+	}
+	var hashes []string
+	for _, r := range f.Rows {
+		for _, h := range r.Fields {
+			hashes = append(hashes, h)
+		}
+	}
+	slices.Sort(hashes)
+	hashes = slices.Compact(hashes)
+	posts, err := m.idx.FieldPostings(ctx, hashes)
+	if err != nil {
+		return nil, err
+	}
+	type refRow struct {
+		ref uint64
+		row int64
+	}
+	byHash := map[string][]FieldPosting{}
+	for _, p := range posts {
+		byHash[p.Hash] = append(byHash[p.Hash], p)
+	}
+	matchedRows := map[uint64]int{}
+	var pats []string
+	for _, qr := range f.Rows {
+		fields := map[refRow]map[string]bool{}
+		for field, h := range qr.Fields {
+			for _, p := range byHash[h] {
+				if p.Field != string(field) {
+					continue
+				}
+				k := refRow{p.Ref, p.Row}
+				if fields[k] == nil {
+					fields[k] = map[string]bool{}
+				}
+				fields[k][p.Field] = true
+			}
+		}
+		seen := map[uint64]bool{}
+		for k, fs := range fields {
+			if len(fs) >= m.opts.Thresholds.EDMMinFields && (fs[string(edm.FieldNHI)] || fs[string(edm.FieldEmail)]) && !seen[k.ref] {
+				seen[k.ref] = true
+				matchedRows[k.ref]++
+				if n := qr.Fields[edm.FieldNHI]; n != "" {
+					pats = append(pats, n)
+				}
+			}
+		}
+	}
+	for ref, n := range matchedRows {
+		add(ref, found{MethodEDM, min(1, float64(n)/float64(len(f.Rows))), fmt.Sprintf("%d of %d records match (NHI or e-mail plus another field)", n, len(f.Rows))})
+	}
+	return pats, nil
+}
