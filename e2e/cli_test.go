@@ -88,7 +88,7 @@ func TestRefsBadInput(t *testing.T) {
 	lw, _ := binaries(t)
 	h := &harness{t: t, leakwatch: lw, dir: t.TempDir()}
 	h.cfgPath = filepath.Join(h.dir, "leakwatch.yaml")
-	os.WriteFile(h.cfgPath, []byte("data_dir: "+filepath.Join(h.dir, "data")+"\n"), 0o600)
+	os.WriteFile(h.cfgPath, []byte("data_dir: "+filepath.Join(h.dir, "data")+"\nfingerprints:\n  key_file: "+writeKey(t, h.dir)+"\n"), 0o600)
 
 	if _, errOut, code := h.cli("", "refs", "add", filepath.Join(h.dir, "nope")); code == 0 || !strings.Contains(errOut, "no such file or directory") {
 		t.Errorf("refs add of a missing dir: exit %d %q", code, errOut)

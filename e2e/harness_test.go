@@ -135,6 +135,8 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	h.webURL = "http://" + webAddr
 	h.cfgPath = filepath.Join(h.dir, "leakwatch.yaml")
 	cfg := fmt.Sprintf(`data_dir: %s
+fingerprints:
+  key_file: %s
 database:
   dsn: %q
 log:
@@ -163,11 +165,22 @@ injunction:
   contact:
     name: Legal Team
     email: legal@claimant.example
-`, h.dataDir, o.postgresDSN, temporalBin, webAddr, h.webURL, smtpHost, smtpPort)
+`, h.dataDir, writeKey(t, h.dir), o.postgresDSN, temporalBin, webAddr, h.webURL, smtpHost, smtpPort)
 	if err := os.WriteFile(h.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// writeKey writes a fresh fingerprint key file (tests only; a real key lives
+// outside the data directory).
+func writeKey(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "fingerprint.key")
+	if err := os.WriteFile(p, []byte(strings.Repeat("5a", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func (h *harness) read(d synth.Doc) []byte {
@@ -357,6 +370,7 @@ type apiCase struct {
 		URL         string `json:"url"`
 		Method      string `json:"method"`
 		RefOpaqueID string `json:"ref_opaque_id"`
+		RefName     string `json:"ref_name"`
 	} `json:"hits"`
 }
 

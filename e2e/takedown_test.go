@@ -81,12 +81,18 @@ func runTakedown(t *testing.T, o harnessOptions) {
 	analyst := h.login("analyst", analystPW)
 	c := analyst.waitCase("a drafted notice", func(c apiCase) bool { return c.State == "drafted" && len(c.Notices) > 0 })
 	draft := c.Notices[0]
-	refs := map[string]bool{}
+	// Each leaked file is found by its exact bytes; record dumps may also
+	// match the other references that hold the same patients' records.
+	exact := map[string]bool{}
 	for _, hit := range c.Hits {
-		refs[hit.RefOpaqueID] = true
+		if hit.Method == "sha256" {
+			exact[hit.RefName] = true
+		}
 	}
-	if len(refs) != len(h.leaked) {
-		t.Errorf("case hits %d distinct references, want %d (one per leaked file)", len(refs), len(h.leaked))
+	for _, d := range h.leaked {
+		if !exact[d.RelPath] {
+			t.Errorf("no sha256 hit on %s; hits %+v", d.RelPath, c.Hits)
+		}
 	}
 	// An analyst may not approve.
 	if code := analyst.do("POST", fmt.Sprintf("/api/cases/%d/approve", c.ID), map[string]int{"revision": draft.Revision}, nil); code != http.StatusForbidden {
@@ -220,8 +226,11 @@ func (h *harness) checkScan() {
 	if len(results) != 2 {
 		t.Fatalf("scan --json gave %d lines:\n%s", len(results), out)
 	}
+	// The exact copy is reported first, by SHA-256, under its reference's
+	// relative path (other references may match too, e.g. the same patients'
+	// records in another file).
 	m := results[0].Matches
-	if results[0].SHA256 != sha(h.read(leaked)) || len(m) != 1 || m[0].RefName != leaked.RelPath || m[0].Method != "sha256" || m[0].Score != 1 || !strings.HasPrefix(m[0].RefID, "ref_") {
+	if results[0].SHA256 != sha(h.read(leaked)) || len(m) == 0 || m[0].RefName != leaked.RelPath || m[0].Method != "sha256" || m[0].Score != 1 || !strings.HasPrefix(m[0].RefID, "ref_") {
 		t.Errorf("scan of leaked copy = %+v", results[0])
 	}
 	if results[1].Matches == nil || len(results[1].Matches) != 0 {

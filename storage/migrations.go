@@ -130,6 +130,9 @@ var migrations = []migration{
 			`CREATE TABLE ref_patients (ref_id BIGINT NOT NULL, patient TEXT NOT NULL)`,
 			`CREATE INDEX idx_ref_patients_ref ON ref_patients (ref_id)`,
 			`CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+			// How much of the breach one capture exposes.
+			`ALTER TABLE captures ADD COLUMN refs BIGINT NOT NULL DEFAULT 0`,
+			`ALTER TABLE captures ADD COLUMN patients BIGINT NOT NULL DEFAULT 0`,
 		},
 	},
 }

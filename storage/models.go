@@ -63,6 +63,8 @@ type Capture struct {
 	Size        int64
 	Truncated   bool   // payload exceeded the cap; SHA256 covers the prefix read
 	Error       string // why the fetch failed, if it did
+	Refs        int64  // distinct reference files the payload matched
+	Patients    int64  // distinct patients those concern
 }
 
 // Reference is one known document of the breach. Only its fingerprints are

@@ -109,6 +109,16 @@ func (s *Store) SaveCapture(ctx context.Context, c *Capture) (created bool, err 
 	return false, nil
 }
 
+// SetCaptureExposure records how many reference files and patients a capture exposes.
+func (s *Store) SetCaptureExposure(ctx context.Context, id uint64, refs, patients int) error {
+	err := s.ctx(ctx).Model(&Capture{}).Where("id = ?", id).
+		Updates(map[string]any{"refs": refs, "patients": patients}).Error
+	if err != nil {
+		return fmt.Errorf("record exposure of capture %d: %w", id, err)
+	}
+	return nil
+}
+
 // CaptureByID finds a capture.
 func (s *Store) CaptureByID(ctx context.Context, id uint64) (Capture, error) {
 	var c Capture

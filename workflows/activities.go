@@ -14,8 +14,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/leakwatch/leakwatch/config"
-	"github.com/leakwatch/leakwatch/fingerprints"
-	"github.com/leakwatch/leakwatch/notices"
+		"github.com/leakwatch/leakwatch/notices"
+	"github.com/leakwatch/leakwatch/references"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -31,6 +31,8 @@ type Activities struct {
 	Config    *config.Config
 	Templates *notices.Templates
 	Mailer    *notices.Mailer
+	// Scanner matches downloaded files against the reference index.
+	Scanner *references.Scanner
 	// Client lets the dispatch activity signal case workflows.
 	Client client.Client
 	Logger *slog.Logger
@@ -41,21 +43,6 @@ func (a *Activities) log() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return a.Logger
-}
-
-// NewMatcher returns the fingerprint matcher over the stored reference index.
-func NewMatcher(store *storage.Store) *fingerprints.Matcher {
-	return fingerprints.NewMatcher(func(ctx context.Context, sum string) ([]fingerprints.Ref, error) {
-		refs, err := store.ReferencesBySHA256(ctx, sum)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]fingerprints.Ref, len(refs))
-		for i, r := range refs {
-			out[i] = fingerprints.Ref{Key: r.ID, ID: r.OpaqueID, Name: r.Name}
-		}
-		return out, nil
-	})
 }
 
 // CaseSnapshot is what a (re)started case workflow learns from the database.

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	crawlweb "github.com/leakwatch/leakwatch/crawlers/web"
-	"github.com/leakwatch/leakwatch/fingerprints"
+	"github.com/leakwatch/leakwatch/references"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -101,13 +102,17 @@ func (a *Activities) CrawlRun(ctx context.Context, req CrawlRunRequest) (CrawlRe
 		UserAgent: cc.UserAgent, Proxy: cc.Proxy, MaxDepth: cc.MaxDepth, MaxPages: cc.MaxPages,
 		MaxPageBytes: cc.MaxPageBytes, MaxDownloadBytes: cc.MaxDownloadBytes, MaxRedirects: cc.MaxRedirects,
 		DialTimeout: cc.DialTimeout, HeaderTimeout: cc.HeaderTimeout, IdleTimeout: cc.IdleTimeout,
-		Logger: a.log(),
+		KeepBody: a.Config.Fingerprints.MaxAnalyzeBytes, Logger: a.log(),
 	})
 	if err != nil {
 		return CrawlResult{}, temporal.NewNonRetryableApplicationError(err.Error(), errTypePermanent, err)
 	}
 	defer cr.Close()
-	sink := &captureSink{a: a, matcher: NewMatcher(a.Store), run: run}
+	if a.Scanner == nil {
+		err := errors.New("no fingerprint scanner: the worker was started without a fingerprint key")
+		return CrawlResult{}, temporal.NewNonRetryableApplicationError(err.Error(), errTypePermanent, err)
+	}
+	sink := &captureSink{a: a, run: run}
 	a.log().InfoContext(ctx, "crawl started", "source", src.Name, "run", run.ID)
 	st, cerr := cr.Crawl(ctx, src.URL, sink)
 	run.Pages, run.Files, run.Hits = st.Pages, st.Files, sink.hits
@@ -130,10 +135,9 @@ func (a *Activities) CrawlRun(ctx context.Context, req CrawlRunRequest) (CrawlRe
 
 // captureSink records each fetch and matches downloaded files.
 type captureSink struct {
-	a       *Activities
-	matcher *fingerprints.Matcher
-	run     storage.CrawlRun
-	hits    int
+	a    *Activities
+	run  storage.CrawlRun
+	hits int
 }
 
 func (s *captureSink) Captured(ctx context.Context, url string) (bool, error) {
@@ -162,21 +166,42 @@ func (s *captureSink) Capture(ctx context.Context, f crawlweb.Fetch) error {
 	if f.Kind != crawlweb.KindFile || f.Err != nil {
 		return nil
 	}
-	matches, err := s.matcher.Match(ctx, f.Digest)
+	var tot references.Totals
+	record := func(r references.ItemResult) error {
+		tot.Add(r)
+		for _, m := range r.Matches {
+			why := m.Why
+			if r.Path != f.URL {
+				// A member of an archive or e-mail: say where inside.
+				why = strings.TrimPrefix(r.Path, f.URL) + ": " + why
+			}
+			h := storage.Hit{CaptureID: c.ID, ReferenceID: m.RefKey, Method: m.Method, Score: m.Score, Why: why, Target: c.Host}
+			created, err := s.a.Store.AddHit(ctx, &h)
+			if err != nil {
+				return err
+			}
+			if created {
+				s.hits++
+			}
+		}
+		return nil
+	}
+	var err error
+	if f.Body != nil {
+		err = s.a.Scanner.Scan(ctx, f.URL, f.Body, record)
+	} else {
+		err = s.a.Scanner.ScanDigest(ctx, f.URL, f.Digest, record)
+	}
 	if err != nil {
 		return err
 	}
-	for _, m := range matches {
-		h := storage.Hit{CaptureID: c.ID, ReferenceID: m.RefKey, Method: m.Method, Score: m.Score, Why: m.Why, Target: c.Host}
-		created, err := s.a.Store.AddHit(ctx, &h)
-		if err != nil {
+	if tot.Matched > 0 {
+		if err := s.a.Store.SetCaptureExposure(ctx, c.ID, tot.Refs(), tot.Patients()); err != nil {
 			return err
 		}
-		if created {
-			s.hits++
-			// Log ids and digests only: never names that may carry personal data.
-			s.a.log().InfoContext(ctx, "hit", "capture", c.ID, "ref", m.RefID, "method", m.Method, "host", c.Host)
-		}
+		// Ids and counts only: never names that may carry personal data.
+		s.a.log().InfoContext(ctx, "capture matches the breach", "capture", c.ID, "host", c.Host,
+			"items", tot.Items, "reference_files", tot.Refs(), "patients", tot.Patients())
 	}
 	return nil
 }

@@ -31,7 +31,11 @@ func runCrawl(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("crawl: %w", err)
 	}
-	acts := &workflows.Activities{Store: store, Config: e.cfg, Logger: e.log}
+	sc, err := e.scanner(ctx)
+	if err != nil {
+		return err
+	}
+	acts := &workflows.Activities{Store: store, Config: e.cfg, Scanner: sc, Logger: e.log}
 	runID, err := acts.StartCrawlRun(ctx, src.ID)
 	if err != nil {
 		return err

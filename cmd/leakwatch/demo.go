@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -68,6 +70,9 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	defer sink.Close()
 
 	cfg := demoConfig(dataDir, *listen, sink.Addr())
+	if cfg.Fingerprints.KeyFile, err = demoKey(dataDir); err != nil {
+		return err
+	}
 	if e.logLevel == "" {
 		cfg.Log.Level = "warn" // keep the demo's own output readable
 	}
@@ -87,9 +92,11 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("demo: generate references: %w", err)
 	}
-	if _, err := addRefs(ctx, store, refsDir, false, func(p string, err error) {
-		e.log.Warn("demo reference unreadable", "path", p, "err", err)
-	}); err != nil {
+	key, err := e.fingerprintKey()
+	if err != nil {
+		return err
+	}
+	if _, err := addRefs(ctx, e, refsDir, key, false); err != nil {
 		return err
 	}
 
@@ -257,6 +264,26 @@ func startDemoSite(ctx context.Context, refsDir string, docs []synth.Doc) (*leak
 		return nil, "", err
 	}
 	return site, "http://" + addr.String() + "/", nil
+}
+
+// demoKey makes (once) a fingerprint key for the demo's data directory. A
+// real deployment keeps its key outside the data directory and its backups.
+func demoKey(dataDir string) (string, error) {
+	p := filepath.Join(dataDir, "demo-fingerprint.key")
+	if _, err := os.Stat(p); err == nil {
+		return p, nil
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("demo key: %w", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", fmt.Errorf("demo key: %w", err)
+	}
+	if err := os.WriteFile(p, []byte(hex.EncodeToString(b)+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("demo key: %w", err)
+	}
+	return p, nil
 }
 
 type demoUser struct{ name, role, password string }

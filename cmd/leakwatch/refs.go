@@ -1,114 +1,115 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 
 	"github.com/leakwatch/leakwatch/fingerprints"
-	"github.com/leakwatch/leakwatch/storage"
+	"github.com/leakwatch/leakwatch/references"
 )
 
 func runRefs(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] != "add" {
-		return errors.New("usage: leakwatch refs add [--no-names] DIR")
+	const use = "usage: leakwatch refs add [--no-names] DIR | refs import-hashes FILE"
+	if len(args) == 0 {
+		return errors.New(use)
 	}
+	switch args[0] {
+	case "add":
+		return runRefsAdd(ctx, e, args[1:])
+	case "import-hashes":
+		return runRefsImportHashes(ctx, e, args[1:])
+	}
+	return errors.New(use)
+}
+
+func runRefsAdd(ctx context.Context, e *env, args []string) error {
 	fset := flag.NewFlagSet("refs add", flag.ContinueOnError)
 	noNames := fset.Bool("no-names", false, "store no file names, only fingerprints")
-	pos, err := e.parseFlags(fset, args[1:])
+	pos, err := e.parseFlags(fset, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
 		return errors.New("usage: leakwatch refs add [--no-names] DIR")
 	}
+	key, err := e.fingerprintKey()
+	if err != nil {
+		return err
+	}
 	store, err := e.openStore(ctx)
 	if err != nil {
 		return err
 	}
-	st, err := addRefs(ctx, store, pos[0], *noNames, func(path string, err error) {
-		fmt.Fprintf(e.stderr, "leakwatch: refs add: %s: %v\n", path, err)
-	})
-	fmt.Fprintf(e.stdout, "indexed %d files (%d new, %d already known), %d bytes; %d unreadable\n",
-		st.files, st.added, st.files-st.added, st.bytes, st.failed)
+	st, err := addRefs(ctx, e, pos[0], key, *noNames)
+	fmt.Fprintf(e.stdout, "indexed %d files (%d new, %d already known), %d items, %d bytes in %s; %d unreadable\n",
+		st.Files, st.Added, st.Unchanged, st.Items, st.Bytes, st.Elapsed.Round(time.Millisecond), st.Failed)
 	if err != nil {
 		return err
 	}
-	if st.failed > 0 {
-		return fmt.Errorf("refs add: %d files could not be read (listed above); the rest were indexed", st.failed)
+	if ix, err := store.IndexStats(ctx); err == nil {
+		fmt.Fprintf(e.stdout, "index: %d references, %d text fingerprints, %d image fingerprints, %d record fields\n",
+			ix.References, ix.Prints, ix.Images, ix.Fields)
+	}
+	if st.Failed > 0 {
+		return fmt.Errorf("refs add: %d files could not be read (listed above); the rest were indexed", st.Failed)
 	}
 	return nil
 }
 
-type refStats struct {
-	files, added, failed int
-	bytes                int64
-}
-
-// addRefs fingerprints every regular file under dir. Content is streamed
-// through the hashers and never stored. An unreadable file is reported and
-// skipped; an unreadable dir is an error.
-func addRefs(ctx context.Context, store *storage.Store, dir string, noNames bool, report func(string, error)) (refStats, error) {
-	var st refStats
-	info, err := os.Stat(dir)
-	if err != nil {
-		return st, fmt.Errorf("refs add: %w", err)
+// addRefs imports a directory with a progress bar when stderr is a terminal.
+func addRefs(ctx context.Context, e *env, dir string, key *fingerprints.Key, noNames bool) (references.Stats, error) {
+	opts := references.Options{
+		Key: key, NoNames: noNames, Workers: e.cfg.Fingerprints.Workers, MaxBytes: e.cfg.Fingerprints.MaxAnalyzeBytes,
+		Match: e.matchOptions(),
+		Report: func(path string, err error) {
+			fmt.Fprintf(e.stderr, "leakwatch: refs add: %s: %v\n", path, err)
+		},
 	}
-	if !info.IsDir() {
-		return st, fmt.Errorf("refs add: %s is not a directory", dir)
-	}
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if path == dir {
-				return err
+	if f, ok := e.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		var bar *progressbar.ProgressBar
+		opts.Progress = func(p references.Progress) {
+			if bar == nil {
+				bar = progressbar.NewOptions64(p.Bytes, progressbar.OptionSetWriter(e.stderr), progressbar.OptionShowBytes(true),
+					progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionFullWidth(),
+					progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionOnCompletion(func() { fmt.Fprintln(e.stderr) }))
 			}
-			st.failed++
-			report(path, err)
-			return nil
+			bar.Describe(fmt.Sprintf("%d/%d files", p.Done, p.Files))
+			bar.Set64(p.DoneBytes)
 		}
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return ctxErr
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		dg, err := digestFile(path)
-		if err != nil {
-			st.failed++
-			report(path, err)
-			return nil
-		}
-		rel, _ := filepath.Rel(dir, path)
-		ref := storage.Reference{Size: dg.Size, SHA256: dg.SHA256}
-		if !noNames {
-			ref.Name = filepath.ToSlash(rel)
-		}
-		created, err := store.AddReference(ctx, &ref)
-		if err != nil {
-			return err
-		}
-		st.files++
-		st.bytes += dg.Size
-		if created {
-			st.added++
-		}
-		return nil
-	})
-	if err != nil {
-		return st, fmt.Errorf("refs add %s: %w", dir, err)
 	}
-	return st, nil
+	store, err := e.openStore(ctx)
+	if err != nil {
+		return references.Stats{}, err
+	}
+	return references.Import(ctx, store, dir, opts)
 }
 
-func digestFile(path string) (fingerprints.Digest, error) {
-	f, err := os.Open(path)
+func runRefsImportHashes(ctx context.Context, e *env, args []string) error {
+	pos, err := e.parseFlags(flag.NewFlagSet("refs import-hashes", flag.ContinueOnError), args)
 	if err != nil {
-		return fingerprints.Digest{}, err
+		return err
+	}
+	if len(pos) != 1 {
+		return errors.New("usage: leakwatch refs import-hashes FILE (sha256sum, md5sum or hashdeep output)")
+	}
+	f, err := os.Open(pos[0])
+	if err != nil {
+		return fmt.Errorf("refs import-hashes: %w", err)
 	}
 	defer f.Close()
-	return fingerprints.Sum(f, 0)
+	store, err := e.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	st, err := references.ImportHashes(ctx, store, bufio.NewReader(f))
+	fmt.Fprintf(e.stdout, "imported %d hashes (%d new, %d already known); %d lines skipped\n", st.Lines, st.Added, st.Known, st.Skipped)
+	return err
 }

@@ -11,20 +11,12 @@ import (
 	"path/filepath"
 
 	"github.com/leakwatch/leakwatch/fingerprints"
-	"github.com/leakwatch/leakwatch/workflows"
+	"github.com/leakwatch/leakwatch/references"
 )
-
-// scanResult is one line of `scan --json`; scripts depend on its fields.
-type scanResult struct {
-	Path    string               `json:"path"`
-	SHA256  string               `json:"sha256,omitempty"`
-	Matches []fingerprints.Match `json:"matches"`
-	Error   string               `json:"error,omitempty"`
-}
 
 func runScan(ctx context.Context, e *env, args []string) error {
 	fset := flag.NewFlagSet("scan", flag.ContinueOnError)
-	asJSON := fset.Bool("json", false, "one JSON object per line")
+	asJSON := fset.Bool("json", false, "one JSON object per item and line")
 	paths, err := e.parseFlags(fset, args)
 	if err != nil {
 		return err
@@ -32,54 +24,36 @@ func runScan(ctx context.Context, e *env, args []string) error {
 	if len(paths) == 0 {
 		return errors.New("usage: leakwatch scan [--json] PATH... (- for stdin)")
 	}
-	store, err := e.openStore(ctx)
+	sc, err := e.scanner(ctx)
 	if err != nil {
 		return err
 	}
-	m := workflows.NewMatcher(store)
 	enc := json.NewEncoder(e.stdout)
-	failed := 0
-	emit := func(r scanResult) error {
+	var tot references.Totals
+	emit := func(r references.ItemResult) error {
 		if r.Matches == nil {
 			r.Matches = []fingerprints.Match{}
 		}
-		if r.Error != "" {
-			failed++
-		}
+		tot.Add(r)
 		if *asJSON {
 			return enc.Encode(r)
 		}
 		switch {
-		case r.Error != "":
+		case r.Error != "" && len(r.Matches) == 0:
 			fmt.Fprintf(e.stdout, "%s: error: %s\n", r.Path, r.Error)
 		case len(r.Matches) == 0:
 			fmt.Fprintf(e.stdout, "%s: no match\n", r.Path)
 		default:
-			for _, mt := range r.Matches {
-				fmt.Fprintf(e.stdout, "%s: MATCH %s (%s) method=%s score=%.2f\n", r.Path, mt.RefID, mt.RefName, mt.Method, mt.Score)
+			fmt.Fprintf(e.stdout, "%s: %d reference files / %d patients\n", r.Path, r.Refs, r.Patients)
+			for _, m := range r.Matches {
+				fmt.Fprintf(e.stdout, "    %s %-11s score %.2f  %s  (%s)\n", m.RefID, m.Method, m.Score, m.RefName, m.Why)
 			}
 		}
 		return nil
 	}
-	scanOne := func(path string, open func() (*os.File, error)) error {
-		f, err := open()
-		if err != nil {
-			return emit(scanResult{Path: path, Error: err.Error()})
-		}
-		d, err := fingerprints.Sum(f, 0)
-		f.Close()
-		if err != nil {
-			return emit(scanResult{Path: path, Error: err.Error()})
-		}
-		ms, err := m.Match(ctx, d)
-		if err != nil {
-			return err // the index failed, not the file
-		}
-		return emit(scanResult{Path: path, SHA256: d.SHA256, Matches: ms})
-	}
 	for _, p := range paths {
 		if p == "-" {
-			if err := scanOne("-", func() (*os.File, error) { return os.Stdin, nil }); err != nil {
+			if err := sc.ScanReader(ctx, "-", e.stdin, emit); err != nil {
 				return err
 			}
 			continue
@@ -89,19 +63,27 @@ func runScan(ctx context.Context, e *env, args []string) error {
 				return ctx.Err()
 			}
 			if err != nil {
-				return emit(scanResult{Path: path, Error: err.Error()})
+				return emit(references.ItemResult{Path: path, Error: err.Error()})
 			}
 			if !d.Type().IsRegular() {
 				return nil
 			}
-			return scanOne(path, func() (*os.File, error) { return os.Open(path) })
+			f, err := os.Open(path)
+			if err != nil {
+				return emit(references.ItemResult{Path: path, Error: err.Error()})
+			}
+			defer f.Close()
+			return sc.ScanReader(ctx, path, f, emit)
 		})
 		if err != nil {
 			return fmt.Errorf("scan %s: %w", p, err)
 		}
 	}
-	if failed > 0 {
-		return fmt.Errorf("scan: %d items could not be read", failed)
+	if !*asJSON {
+		fmt.Fprintf(e.stdout, "%d items, %d matched: %d reference files / %d patients exposed\n", tot.Items, tot.Matched, tot.Refs(), tot.Patients())
+	}
+	if tot.Errors > 0 {
+		return fmt.Errorf("scan: %d items could not be read", tot.Errors)
 	}
 	return nil
 }

@@ -124,7 +124,11 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 		if cfg.Notices.DefaultRecipient == "" {
 			e.log.WarnContext(ctx, "notices.default_recipient is empty: notices for hosts not in notices.recipients wait until it is set")
 		}
-		s.acts = &workflows.Activities{Store: store, Config: cfg, Templates: tmpl, Mailer: mailer, Client: s.client, Logger: e.log}
+		sc, err := e.scanner(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.acts = &workflows.Activities{Store: store, Config: cfg, Templates: tmpl, Mailer: mailer, Scanner: sc, Client: s.client, Logger: e.log}
 	}
 	if opts.web {
 		s.web, err = web.New(web.Options{

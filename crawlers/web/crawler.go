@@ -37,6 +37,9 @@ type Fetch struct {
 	Status      int
 	ContentType string
 	Digest      fingerprints.Digest
+	// Body holds a downloaded file's bytes when Options.KeepBody allows it,
+	// so the caller can fingerprint the content; nil otherwise.
+	Body []byte
 	// Err says why nothing (or only a prefix) could be captured.
 	Err error
 }
@@ -62,6 +65,9 @@ type Options struct {
 	DialTimeout      time.Duration // default 15s
 	HeaderTimeout    time.Duration // default 30s
 	IdleTimeout      time.Duration // no body bytes for this long aborts; default 60s
+	// KeepBody is the size up to which a downloaded file's bytes are handed
+	// to the sink in Fetch.Body; 0 keeps none.
+	KeepBody int64
 	Logger           *slog.Logger
 }
 

@@ -207,8 +207,19 @@ func (c *Crawler) download(ctx context.Context, rawURL, host string, jar http.Co
 	}
 	body := newIdleReader(resp.Body, c.opts.IdleTimeout, cancel)
 	defer body.stop()
-	d, err := fingerprints.Sum(body, c.opts.MaxDownloadBytes)
+	var (
+		r    io.Reader = body
+		keep *boundedBuffer
+	)
+	if c.opts.KeepBody > 0 {
+		keep = &boundedBuffer{max: c.opts.KeepBody}
+		r = io.TeeReader(body, keep)
+	}
+	d, err := fingerprints.Sum(r, c.opts.MaxDownloadBytes)
 	f.Digest = d
+	if keep != nil && !keep.over && err == nil {
+		f.Body = keep.buf
+	}
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil && !errors.Is(cause, context.Canceled) {
 			err = cause
@@ -216,6 +227,24 @@ func (c *Crawler) download(ctx context.Context, rawURL, host string, jar http.Co
 		f.Err = fmt.Errorf("download: %w", err)
 	}
 	return f
+}
+
+// boundedBuffer keeps up to max bytes and notes whether more were written.
+type boundedBuffer struct {
+	buf  []byte
+	max  int64
+	over bool
+}
+
+func (b *boundedBuffer) Write(p []byte) (int, error) {
+	if !b.over {
+		if int64(len(b.buf)+len(p)) > b.max {
+			b.over, b.buf = true, nil // too big to analyse: SHA-256 only
+		} else {
+			b.buf = append(b.buf, p...)
+		}
+	}
+	return len(p), nil
 }
 
 var errIdle = errors.New("download stalled: no data within the idle timeout")

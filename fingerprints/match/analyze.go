@@ -43,14 +43,14 @@ type Options struct {
 	MinText int
 	// HashLists also computes MD5 and SHA-1 (for references imported from
 	// md5sum/hashdeep lists).
-	HashLists bool
+	HashLists  bool
 	Thresholds Thresholds
 }
 
 // Thresholds decide what counts as a match.
 type Thresholds struct {
-	WinnowMinShared int     // shared fingerprints for a winnow match; default 1 (any shared run >= T chars)
-	BoilerplateRefs int     // a fingerprint in more references than this is boilerplate; default max(20, refs/1000)
+	WinnowMinShared int     // shared non-boilerplate fingerprints for a winnow match; default 3
+	BoilerplateRefs int     // a fingerprint in more references than this is boilerplate; default max(1, refs/1000)
 	TLSHAuto        int     // TLSH distance below which near-duplicates match; default 30
 	TLSHReview      int     // below this a near-duplicate is reported for review; default 100
 	PDQMax          int     // default 31
@@ -63,9 +63,15 @@ func (o *Options) defaults() {
 	if o.MinText <= 0 {
 		o.MinText = 40
 	}
+	if o.Text.K <= 0 && o.Text.T <= 0 {
+		// Two fingerprints per 200 characters (rather than one), and a match
+		// needs three found in no other reference (WinnowMinShared): template
+		// text shared by chance must not raise a takedown on its own.
+		o.Text = text.Params{K: 32, T: 100}
+	}
 	t := &o.Thresholds
 	if t.WinnowMinShared <= 0 {
-		t.WinnowMinShared = 1
+		t.WinnowMinShared = 3
 	}
 	if t.TLSHAuto <= 0 {
 		t.TLSHAuto = 30

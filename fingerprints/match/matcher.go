@@ -69,6 +69,9 @@ type Result struct {
 	Matches  []fingerprints.Match
 	Refs     int // distinct reference files matched
 	Patients int // distinct patients those references and records concern
+	// RefKeys and PatientIDs (keyed) let callers count across many items.
+	RefKeys    []uint64
+	PatientIDs []string
 }
 
 // Matcher compares features with the index. It caches the image index and
@@ -203,7 +206,7 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 		}
 	}
 	// Record dumps.
-	edmPatients, err := m.edm(ctx, f, add)
+	edmPatients, err := m.edm(ctx, f, nrefs, add)
 	if err != nil {
 		return Result{}, err
 	}
@@ -250,6 +253,11 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 	for _, p := range edmPatients {
 		set[p] = true
 	}
+	res.RefKeys = keys
+	for p := range set {
+		res.PatientIDs = append(res.PatientIDs, p)
+	}
+	slices.Sort(res.PatientIDs)
 	res.Patients = len(set)
 	return res, nil
 }
@@ -257,7 +265,8 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 func round(x float64) float64 { return float64(int(x*1000+0.5)) / 1000 }
 
 // winnow scores references by the share of their fingerprints the item
-// contains, ignoring boilerplate fingerprints found in many references.
+// contains, ignoring boilerplate: fingerprints found in more than
+// BoilerplateRefs references (letterheads, form labels, template sentences).
 func (m *Matcher) winnow(ctx context.Context, f Features, nrefs int64, add func(uint64, found), keep func([]Ref), known map[uint64]Ref) error {
 	hashes := make([]int64, 0, len(f.Prints))
 	for _, p := range f.Prints {
@@ -271,7 +280,7 @@ func (m *Matcher) winnow(ctx context.Context, f Features, nrefs int64, add func(
 	}
 	limit := m.opts.Thresholds.BoilerplateRefs
 	if limit <= 0 {
-		limit = max(20, int(nrefs/1000))
+		limit = max(1, int(nrefs/1000))
 	}
 	df := map[int64]int{}
 	for _, p := range posts {
@@ -319,7 +328,7 @@ func (m *Matcher) winnow(ctx context.Context, f Features, nrefs int64, add func(
 // edm matches record dumps: a row matches a reference row when they share at
 // least EDMMinFields distinct fields, one of them the NHI or e-mail (the
 // NHI's checksum is weak, so it is never enough alone).
-func (m *Matcher) edm(ctx context.Context, f Features, add func(uint64, found)) ([]string, error) {
+func (m *Matcher) edm(ctx context.Context, f Features, nrefs int64, add func(uint64, found)) ([]string, error) {
 	if len(f.Rows) == 0 {
 		return nil, nil
 	}
@@ -342,6 +351,18 @@ func (m *Matcher) edm(ctx context.Context, f Features, add func(uint64, found)) 
 	byHash := map[string][]FieldPosting{}
 	for _, p := range posts {
 		byHash[p.Hash] = append(byHash[p.Hash], p)
+	}
+	// A value in many references is not a patient's: a practice's e-mail or
+	// phone in every letterhead would otherwise tie all its letters together.
+	limit := max(25, int(nrefs/50))
+	for h, ps := range byHash {
+		refsWith := map[uint64]bool{}
+		for _, p := range ps {
+			refsWith[p.Ref] = true
+		}
+		if len(refsWith) > limit {
+			delete(byHash, h)
+		}
 	}
 	matchedRows := map[uint64]int{}
 	var pats []string

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/leakwatch/leakwatch/fingerprints"
+	"github.com/leakwatch/leakwatch/fingerprints/match"
+	"github.com/leakwatch/leakwatch/references"
+)
+
+// fingerprintKey loads the secret fingerprint key (environment or key file).
+func (e *env) fingerprintKey() (*fingerprints.Key, error) {
+	if e.cfg == nil {
+		if _, err := e.loadConfig(false); err != nil {
+			return nil, err
+		}
+	}
+	return fingerprints.LoadKey(os.Getenv, e.cfg.Fingerprints.KeyFile)
+}
+
+func (e *env) matchOptions() match.Options {
+	return match.Options{Passwords: e.cfg.Fingerprints.Passwords}
+}
+
+// scanner returns a scanner over the stored reference index.
+func (e *env) scanner(ctx context.Context) (*references.Scanner, error) {
+	key, err := e.fingerprintKey()
+	if err != nil {
+		return nil, err
+	}
+	store, err := e.openStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return references.NewScanner(ctx, store, key, e.matchOptions(), e.cfg.Fingerprints.MaxAnalyzeBytes)
+}

@@ -1,0 +1,177 @@
+package references
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/leakwatch/leakwatch/fingerprints"
+	"github.com/leakwatch/leakwatch/fingerprints/match"
+	"github.com/leakwatch/leakwatch/storage"
+	"github.com/leakwatch/leakwatch/synth"
+)
+
+// EvalOptions size an evaluation run.
+type EvalOptions struct {
+	Dir      string // working directory (a fresh temporary one if empty)
+	Docs     int    // reference documents; default 300
+	Patients int    // default 60
+	PerClass int    // leak items per transform class; default 20
+	Seed     int64
+	Match    match.Options
+}
+
+// ClassResult is precision and recall for one transform class.
+type ClassResult struct {
+	Transform string         `json:"transform"`
+	Items     int            `json:"items"`
+	Found     int            `json:"found"`     // items whose source reference was matched
+	Positives int            `json:"positives"` // items that matched anything
+	Correct   int            `json:"correct"`   // positives whose matches include the source
+	Recall    float64        `json:"recall"`
+	Precision float64        `json:"precision"`
+	Methods   map[string]int `json:"methods"` // which layer matched the source
+	Misses    []string       `json:"misses,omitempty"`
+}
+
+// EvalReport is the outcome of Evaluate.
+type EvalReport struct {
+	Refs    int           `json:"refs"`
+	Items   int           `json:"items"`
+	Classes []ClassResult `json:"classes"`
+	Skipped map[string]string
+	Elapsed time.Duration `json:"elapsed"`
+}
+
+// Evaluate generates a synthetic breach and a labelled leak mix, indexes the
+// breach and scans the mix, and reports per transform class:
+//
+//	recall    = items whose source document was matched / items
+//	precision = positive items whose matches include their source / positive items
+//
+// where a distractor (which has no source) that matches anything is a false
+// positive, and so is an item that matches but not its source.
+func Evaluate(ctx context.Context, opts EvalOptions) (EvalReport, error) {
+	start := time.Now()
+	var rep EvalReport
+	if opts.Docs <= 0 {
+		opts.Docs = 300
+	}
+	if opts.Patients <= 0 {
+		opts.Patients = 60
+	}
+	dir := opts.Dir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "leakwatch-eval-")
+		if err != nil {
+			return rep, err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	refOpts := synth.Options{Seed: opts.Seed, Patients: opts.Patients, Docs: opts.Docs}
+	refsDir := filepath.Join(dir, "refs")
+	docs, err := synth.Generate(refsDir, refOpts)
+	if err != nil {
+		return rep, fmt.Errorf("eval: generate references: %w", err)
+	}
+	items, stats, err := synth.LeakMix(refsDir, refOpts, docs, synth.MixOptions{Seed: opts.Seed + 1, PerClass: opts.PerClass})
+	if err != nil {
+		return rep, fmt.Errorf("eval: generate leak mix: %w", err)
+	}
+	if opts.Dir != "" {
+		// Kept for inspection: `leakwatch scan DIR/mix` with the same index.
+		if err := synth.WriteMix(filepath.Join(dir, "mix"), items); err != nil {
+			return rep, err
+		}
+	}
+	rep.Skipped = map[string]string{}
+	for t, why := range stats.Skipped {
+		rep.Skipped[string(t)] = why
+	}
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	key, err := fingerprints.NewKey(secret)
+	if err != nil {
+		return rep, err
+	}
+	if opts.Dir != "" {
+		if err := os.WriteFile(filepath.Join(dir, "fingerprint.key"), []byte(hex.EncodeToString(secret)+"\n"), 0o600); err != nil {
+			return rep, err
+		}
+	}
+	store, err := storage.Open(ctx, "", filepath.Join(dir, "db"), nil)
+	if err != nil {
+		return rep, err
+	}
+	defer store.Close()
+	st, err := Import(ctx, store, refsDir, Options{Key: key, Match: opts.Match})
+	if err != nil {
+		return rep, fmt.Errorf("eval: index: %w", err)
+	}
+	rep.Refs = st.Items
+	sc, err := NewScanner(ctx, store, key, opts.Match, 0)
+	if err != nil {
+		return rep, err
+	}
+	classes := map[string]*ClassResult{}
+	for _, it := range items {
+		cr := classes[string(it.Transform)]
+		if cr == nil {
+			cr = &ClassResult{Transform: string(it.Transform), Methods: map[string]int{}}
+			classes[string(it.Transform)] = cr
+		}
+		cr.Items++
+		rep.Items++
+		matched := map[string]string{} // reference name → best method
+		err := sc.Scan(ctx, it.Name, it.Data, func(r ItemResult) error {
+			for _, m := range r.Matches {
+				if _, ok := matched[m.RefName]; !ok {
+					matched[m.RefName] = m.Method
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return rep, fmt.Errorf("eval: scan %s: %w", it.Name, err)
+		}
+		if len(matched) > 0 {
+			cr.Positives++
+		}
+		if method, ok := matched[it.Source]; ok && it.Source != "" {
+			cr.Found++
+			cr.Correct++
+			cr.Methods[method]++
+		} else if it.Source != "" {
+			cr.Misses = append(cr.Misses, it.Name)
+		} else if len(matched) > 0 {
+			names := make([]string, 0, len(matched))
+			for n := range matched {
+				names = append(names, n)
+			}
+			slices.Sort(names)
+			cr.Misses = append(cr.Misses, fmt.Sprintf("%s matched %v", it.Name, names))
+		}
+	}
+	for _, cr := range classes {
+		if cr.Transform == string(synth.TDistractor) {
+			cr.Recall = 1 // nothing to find
+		} else if cr.Items > 0 {
+			cr.Recall = float64(cr.Found) / float64(cr.Items)
+		}
+		cr.Precision = 1
+		if cr.Positives > 0 {
+			cr.Precision = float64(cr.Correct) / float64(cr.Positives)
+		}
+		rep.Classes = append(rep.Classes, *cr)
+	}
+	sort.Slice(rep.Classes, func(i, j int) bool { return rep.Classes[i].Transform < rep.Classes[j].Transform })
+	rep.Elapsed = time.Since(start)
+	return rep, nil
+}

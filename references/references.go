@@ -1,0 +1,314 @@
+// Package references builds the reference index — the keyed fingerprints of
+// the breach's known documents — and matches files against it. Content is
+// read, fingerprinted and dropped; only fingerprints reach the database.
+package references
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/leakwatch/leakwatch/fingerprints"
+	"github.com/leakwatch/leakwatch/fingerprints/match"
+	"github.com/leakwatch/leakwatch/storage"
+)
+
+// ErrKeyMismatch means the index was built with another fingerprint key.
+var ErrKeyMismatch = errors.New("fingerprint key does not match the index")
+
+// CheckKey binds the index to key on first use and refuses any other key
+// afterwards: fingerprints made with two keys never match each other, so
+// mixing them would silently blind the matcher.
+func CheckKey(ctx context.Context, store *storage.Store, key *fingerprints.Key) error {
+	got, err := store.ClaimSetting(ctx, storage.SettingFingerprintKeyID, key.ID())
+	if err != nil {
+		return err
+	}
+	if got != key.ID() {
+		return fmt.Errorf("%w: the index was built with key %s but this key is %s; use the original key (or rebuild the index into a new database)", ErrKeyMismatch, got, key.ID())
+	}
+	return nil
+}
+
+// Options control an import.
+type Options struct {
+	Key      *fingerprints.Key
+	NoNames  bool // store no file names (only keyed path MACs, for resuming)
+	Workers  int  // 0 = one per CPU
+	MaxBytes int64
+	Match    match.Options
+	// Progress, if set, is called from one goroutine as files complete.
+	Progress func(Progress)
+	// Report, if set, is told about each file that could not be read.
+	Report func(path string, err error)
+}
+
+// Progress is a running count.
+type Progress struct {
+	Files, Done, Skipped, Failed int
+	Bytes, DoneBytes             int64
+}
+
+// Stats summarise an import.
+type Stats struct {
+	Files     int // regular files found
+	Added     int // files fingerprinted now
+	Unchanged int // skipped: same path, size and modification time as before
+	Failed    int // unreadable files
+	Items     int // references stored, including archive members
+	Bytes     int64
+	Elapsed   time.Duration
+}
+
+type file struct {
+	path, rel string
+	size      int64
+	mtime     int64
+}
+
+type result struct {
+	f     file
+	batch []storage.NewReference
+	err   error
+	skip  bool
+}
+
+// Import fingerprints every regular file under dir into the index, in
+// parallel, resuming where an earlier run stopped: unchanged files are
+// skipped, changed ones replaced.
+func Import(ctx context.Context, store *storage.Store, dir string, opts Options) (Stats, error) {
+	start := time.Now()
+	var st Stats
+	if opts.Key == nil {
+		return st, errors.New("refs add: no fingerprint key")
+	}
+	if err := CheckKey(ctx, store, opts.Key); err != nil {
+		return st, err
+	}
+	info, err := os.Stat(dir)
+	if err != nil {
+		return st, fmt.Errorf("refs add: %w", err)
+	}
+	if !info.IsDir() {
+		return st, fmt.Errorf("refs add: %s is not a directory", dir)
+	}
+	report := opts.Report
+	if report == nil {
+		report = func(string, error) {}
+	}
+	var files []file
+	var total int64
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == dir {
+				return err
+			}
+			st.Failed++
+			report(p, err)
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			st.Failed++
+			report(p, err)
+			return nil
+		}
+		rel, _ := filepath.Rel(dir, p)
+		files = append(files, file{path: p, rel: filepath.ToSlash(rel), size: fi.Size(), mtime: fi.ModTime().UnixNano()})
+		total += fi.Size()
+		return ctx.Err()
+	})
+	if err != nil {
+		return st, fmt.Errorf("refs add %s: %w", dir, err)
+	}
+	st.Files = len(files)
+
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	an := match.NewAnalyzer(opts.Key, opts.Match)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs := make(chan file)
+	results := make(chan result, workers*2)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for f := range jobs {
+				results <- fingerprintFile(ctx, store, an, f, opts)
+			}
+		}()
+	}
+	go func() {
+		defer close(jobs)
+		for _, f := range files {
+			select {
+			case jobs <- f:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() { wg.Wait(); close(results) }()
+
+	// One writer batches many files per transaction: SQLite has one writer
+	// anyway, and per-file transactions would dominate the import.
+	prog := Progress{Files: len(files), Bytes: total, Failed: st.Failed}
+	var pending []storage.NewReference
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		err := store.SaveReferences(ctx, pending)
+		pending = pending[:0]
+		return err
+	}
+	var werr error
+	for r := range results {
+		if werr != nil {
+			continue // drain the workers
+		}
+		prog.Done++
+		prog.DoneBytes += r.f.size
+		switch {
+		case r.skip:
+			st.Unchanged++
+			prog.Skipped++
+		case r.err != nil:
+			st.Failed++
+			prog.Failed++
+			report(r.f.path, r.err)
+		default:
+			st.Added++
+			st.Bytes += r.f.size
+			st.Items += len(r.batch)
+			// Parent indexes are relative to the file's own entries.
+			base := len(pending)
+			for _, nr := range r.batch {
+				if nr.ParentIndex >= 0 {
+					nr.ParentIndex += base
+				}
+				pending = append(pending, nr)
+			}
+			if len(pending) >= 500 {
+				if werr = flush(); werr != nil {
+					cancel()
+				}
+			}
+		}
+		if opts.Progress != nil {
+			opts.Progress(prog)
+		}
+	}
+	if werr == nil {
+		werr = flush()
+	}
+	st.Elapsed = time.Since(start)
+	if werr != nil {
+		return st, fmt.Errorf("refs add: save: %w", werr)
+	}
+	return st, ctx.Err()
+}
+
+// fingerprintFile reads one file and turns it (and its members) into
+// references, or reports that it is unchanged since the last import.
+func fingerprintFile(ctx context.Context, store *storage.Store, an *match.Analyzer, f file, opts Options) result {
+	mac := hex.EncodeToString(opts.Key.MAC("ref-path", []byte(f.rel)))
+	old, ok, err := store.ReferenceByPathMAC(ctx, mac)
+	if err != nil {
+		return result{f: f, err: err}
+	}
+	if ok && old.Size == f.size && old.MTime == f.mtime {
+		return result{f: f, skip: true}
+	}
+	maxBytes := opts.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = 256 << 20
+	}
+	name := f.rel
+	if opts.NoNames {
+		name = ""
+	}
+	if f.size > maxBytes {
+		// Too big to parse in memory: exact-copy matching only.
+		d, err := digestFile(f.path)
+		if err != nil {
+			return result{f: f, err: err}
+		}
+		ref := storage.Reference{Name: name, Size: f.size, SHA256: d.SHA256, Kind: "large", PathMAC: mac, MTime: f.mtime,
+			Error: fmt.Sprintf("larger than %d bytes: matched by SHA-256 only", maxBytes)}
+		return result{f: f, batch: []storage.NewReference{{Ref: ref, ParentIndex: -1}}}
+	}
+	data, err := os.ReadFile(f.path)
+	if err != nil {
+		return result{f: f, err: err}
+	}
+	var batch []storage.NewReference
+	err = an.Analyze(ctx, f.rel, data, match.Reference, func(ft match.Features) error {
+		nr := storage.NewReference{Ref: toReference(ft), FP: toFingerprints(ft), ParentIndex: -1}
+		if len(batch) == 0 {
+			nr.Ref.PathMAC, nr.Ref.MTime = mac, f.mtime
+		} else {
+			nr.ParentIndex = 0
+		}
+		if opts.NoNames {
+			nr.Ref.Name = ""
+		}
+		batch = append(batch, nr)
+		return nil
+	})
+	if err != nil {
+		return result{f: f, err: err}
+	}
+	return result{f: f, batch: batch}
+}
+
+func toReference(f match.Features) storage.Reference {
+	r := storage.Reference{Name: f.Path, Size: f.Size, SHA256: f.SHA256, Kind: string(f.Type),
+		TextDigest: f.TextDigest, TextLen: int64(f.TextLen), TLSH: f.TLSH}
+	if f.Err != nil {
+		r.Error = f.Err.Error()
+	}
+	return r
+}
+
+func toFingerprints(f match.Features) storage.RefFingerprints {
+	var fp storage.RefFingerprints
+	for _, p := range f.Prints {
+		fp.Prints = append(fp.Prints, int64(p.Hash))
+	}
+	for i, im := range f.Images {
+		for v, h := range im.Hashes {
+			fp.Images = append(fp.Images, storage.RefImage{Image: i, Variant: v, Hash: h.String(), Quality: im.Quality})
+		}
+	}
+	for i, row := range f.Rows {
+		for field, h := range row.Fields {
+			fp.Fields = append(fp.Fields, storage.RefField{Field: string(field), Hash: h, RowNo: int64(i)})
+		}
+	}
+	fp.Patients = f.Patients
+	return fp
+}
+
+func digestFile(path string) (fingerprints.Digest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return fingerprints.Digest{}, err
+	}
+	defer f.Close()
+	return fingerprints.Sum(f, 0)
+}

@@ -1,0 +1,191 @@
+package references
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/leakwatch/leakwatch/fingerprints"
+	"github.com/leakwatch/leakwatch/fingerprints/match"
+	"github.com/leakwatch/leakwatch/storage"
+	"github.com/leakwatch/leakwatch/synth"
+)
+
+func testKey(t *testing.T, b byte) *fingerprints.Key {
+	t.Helper()
+	k, err := fingerprints.NewKey(bytes.Repeat([]byte{b}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+type fixture struct {
+	dir, refs string
+	docs      []synth.Doc
+	opts      synth.Options
+	store     *storage.Store
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{dir: t.TempDir(), opts: synth.Options{Seed: 3, Patients: 12, Docs: 40}}
+	f.refs = filepath.Join(f.dir, "refs")
+	var err error
+	if f.docs, err = synth.Generate(f.refs, f.opts); err != nil {
+		t.Fatal(err)
+	}
+	if f.store, err = storage.Open(context.Background(), "", filepath.Join(f.dir, "db"), nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.store.Close() })
+	return f
+}
+
+func TestImportResumesAndScans(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	key := testKey(t, 1)
+	st, err := Import(ctx, f.store, f.refs, Options{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Files != len(f.docs) || st.Added != len(f.docs) || st.Failed != 0 || st.Items < len(f.docs) {
+		t.Fatalf("first import %+v, want %d files added", st, len(f.docs))
+	}
+	ix, _ := f.store.IndexStats(ctx)
+	if ix.Prints == 0 || ix.Images == 0 || ix.Fields == 0 {
+		t.Fatalf("index %+v lacks text, image or field fingerprints", ix)
+	}
+	// A second run finds everything unchanged; a touched file is redone.
+	note := filepath.Join(f.refs, filepath.FromSlash(f.docs[1].RelPath))
+	st, err = Import(ctx, f.store, f.refs, Options{Key: key})
+	if err != nil || st.Unchanged != len(f.docs) || st.Added != 0 {
+		t.Fatalf("second import %+v, %v; want all unchanged", st, err)
+	}
+	data, _ := os.ReadFile(note)
+	os.WriteFile(note, append(data, '\n'), 0o600)
+	st, err = Import(ctx, f.store, f.refs, Options{Key: key})
+	if err != nil || st.Added != 1 || st.Unchanged != len(f.docs)-1 {
+		t.Fatalf("import after one change %+v, %v", st, err)
+	}
+	after, _ := f.store.IndexStats(ctx)
+	if after.References != ix.References {
+		t.Errorf("references %d after re-import of a changed file, want %d (replaced, not added)", after.References, ix.References)
+	}
+
+	// Another key is refused, for imports and scans alike.
+	if _, err := Import(ctx, f.store, f.refs, Options{Key: testKey(t, 2)}); !errors.Is(err, ErrKeyMismatch) {
+		t.Errorf("import with another key: %v", err)
+	}
+	if _, err := NewScanner(ctx, f.store, testKey(t, 2), match.Options{}, 0); !errors.Is(err, ErrKeyMismatch) {
+		t.Errorf("scan with another key: %v", err)
+	}
+
+	sc, err := NewScanner(ctx, f.store, key, match.Options{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lab := f.docs[2]
+	labData, _ := os.ReadFile(filepath.Join(f.refs, filepath.FromSlash(lab.RelPath)))
+	var got []ItemResult
+	if err := sc.Scan(ctx, "renamed.bin", labData, func(r ItemResult) error { got = append(got, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || len(got[0].Matches) == 0 || got[0].Matches[0].Method != "sha256" || got[0].Matches[0].RefName != lab.RelPath || got[0].Patients < 1 {
+		t.Fatalf("scan of an exact copy = %+v", got)
+	}
+	got = nil
+	if err := sc.Scan(ctx, "chatter.txt", []byte(strings.Repeat("nothing to see here, move along please. ", 20)), func(r ItemResult) error { got = append(got, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || len(got[0].Matches) != 0 {
+		t.Fatalf("scan of unrelated text = %+v", got)
+	}
+}
+
+// TestStolenIndexRevealsNothing: with names off, the database file holds no
+// NHI, e-mail or phone of any patient, and plain (or wrongly keyed) hashes of
+// known values find nothing in the index.
+func TestStolenIndexRevealsNothing(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	key := testKey(t, 1)
+	if _, err := Import(ctx, f.store, f.refs, Options{Key: key, NoNames: true}); err != nil {
+		t.Fatal(err)
+	}
+	patients, err := synth.PatientSet(f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.store.Close() // flush the WAL into the file an attacker would copy
+	var db []byte
+	filepath.WalkDir(filepath.Join(f.dir, "db"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := os.ReadFile(p)
+			db = append(db, b...)
+		}
+		return nil
+	})
+	var guesses []string
+	for _, p := range patients {
+		for _, v := range []string{p.NHI, p.Email, p.Phone, p.GivenName + " " + p.FamilyName} {
+			if bytes.Contains(db, []byte(v)) {
+				t.Errorf("database contains a patient's value %q", v)
+			}
+			plain := sha256.Sum256([]byte(v))
+			guesses = append(guesses, hex.EncodeToString(plain[:]))
+			lower := sha256.Sum256([]byte(strings.ToLower(v)))
+			guesses = append(guesses, hex.EncodeToString(lower[:]))
+			m := hmac.New(sha256.New, bytes.Repeat([]byte{9}, 32)) // a wrong key
+			m.Write([]byte(v))
+			guesses = append(guesses, hex.EncodeToString(m.Sum(nil)))
+		}
+	}
+	for _, g := range guesses {
+		if bytes.Contains(db, []byte(g)) || bytes.Contains(db, []byte(strings.ToUpper(g))) {
+			t.Errorf("a plain or wrongly keyed hash of a known value is in the database: %s", g)
+		}
+	}
+	if len(guesses) == 0 {
+		t.Fatal("no guesses made")
+	}
+}
+
+// TestEvalMeetsTargetsWhereReached runs the labelled evaluation on a small
+// generated set and holds every class that reaches the targets to them.
+// Classes still below target (see README, Fingerprints) are reported, not
+// asserted, so a regression in the others fails and progress shows.
+func TestEvalMeetsTargetsWhereReached(t *testing.T) {
+	if testing.Short() {
+		t.Skip("generates and indexes a synthetic breach")
+	}
+	rep, err := Evaluate(context.Background(), EvalOptions{Docs: 150, PerClass: 10, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	belowTarget := map[string]bool{"crop-5": true, "resize-50": true, "excerpt-post": true}
+	seen := map[string]bool{}
+	for _, c := range rep.Classes {
+		seen[c.Transform] = true
+		t.Logf("%-15s items %2d recall %.2f precision %.2f %v", c.Transform, c.Items, c.Recall, c.Precision, c.Methods)
+		if belowTarget[c.Transform] {
+			continue
+		}
+		if c.Recall < 0.95 || c.Precision < 0.99 {
+			t.Errorf("%s: recall %.2f precision %.2f; want >= 0.95 at >= 0.99 (misses %v)", c.Transform, c.Recall, c.Precision, c.Misses)
+		}
+	}
+	for _, want := range []string{"exact-renamed", "zip", "tar.gz", "rerendered-pdf", "jpeg-q60", "csv-as-json", "csv-as-sql", "distractor"} {
+		if !seen[want] {
+			t.Errorf("class %s missing from the evaluation", want)
+		}
+	}
+}

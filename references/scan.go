@@ -1,0 +1,129 @@
+package references
+
+import (
+	"bytes"
+	"context"
+	"io"
+
+	"github.com/leakwatch/leakwatch/fingerprints"
+	"github.com/leakwatch/leakwatch/fingerprints/match"
+	"github.com/leakwatch/leakwatch/storage"
+)
+
+// ItemResult is what one scanned item (a file, or a member inside one)
+// matched. Its JSON is the `scan --json` line contract.
+type ItemResult struct {
+	Path     string               `json:"path"`
+	SHA256   string               `json:"sha256,omitempty"`
+	Type     string               `json:"type,omitempty"`
+	Matches  []fingerprints.Match `json:"matches"`
+	Refs     int                  `json:"refs"`     // reference files this item exposes
+	Patients int                  `json:"patients"` // patients they concern
+	Error    string               `json:"error,omitempty"`
+
+	refKeys  []uint64
+	patients []string
+}
+
+// Totals counts what a whole capture (all its items) exposes.
+type Totals struct {
+	Items, Matched, Errors int
+	refs                   map[uint64]bool
+	patients               map[string]bool
+}
+
+// Refs is the number of distinct reference files matched.
+func (t *Totals) Refs() int { return len(t.refs) }
+
+// Patients is the number of distinct patients concerned.
+func (t *Totals) Patients() int { return len(t.patients) }
+
+// Add counts one item.
+func (t *Totals) Add(r ItemResult) {
+	if t.refs == nil {
+		t.refs, t.patients = map[uint64]bool{}, map[string]bool{}
+	}
+	t.Items++
+	if r.Error != "" {
+		t.Errors++
+	}
+	if len(r.Matches) > 0 {
+		t.Matched++
+	}
+	for _, k := range r.refKeys {
+		t.refs[k] = true
+	}
+	for _, p := range r.patients {
+		t.patients[p] = true
+	}
+}
+
+// Scanner matches files against the reference index. It is safe for
+// concurrent use.
+type Scanner struct {
+	an       *match.Analyzer
+	m        *match.Matcher
+	maxBytes int64
+}
+
+// NewScanner checks the key against the index and returns a scanner.
+func NewScanner(ctx context.Context, store *storage.Store, key *fingerprints.Key, opts match.Options, maxBytes int64) (*Scanner, error) {
+	if err := CheckKey(ctx, store, key); err != nil {
+		return nil, err
+	}
+	if maxBytes <= 0 {
+		maxBytes = 256 << 20
+	}
+	return &Scanner{an: match.NewAnalyzer(key, opts), m: match.NewMatcher(StoreIndex{Store: store}, opts), maxBytes: maxBytes}, nil
+}
+
+// Scan fingerprints data and every member inside it and matches each item,
+// calling fn per item (outer item first).
+func (s *Scanner) Scan(ctx context.Context, name string, data []byte, fn func(ItemResult) error) error {
+	return s.an.Analyze(ctx, name, data, match.Query, func(f match.Features) error {
+		r := ItemResult{Path: f.Path, SHA256: f.SHA256, Type: string(f.Type), Matches: []fingerprints.Match{}}
+		if f.Err != nil {
+			r.Error = f.Err.Error()
+		}
+		res, err := s.m.Match(ctx, f)
+		if err != nil {
+			return err // the index failed, not the item
+		}
+		if len(res.Matches) > 0 {
+			r.Matches = res.Matches
+		}
+		r.Refs, r.Patients, r.refKeys, r.patients = res.Refs, res.Patients, res.RefKeys, res.PatientIDs
+		return fn(r)
+	})
+}
+
+// ScanReader reads up to the analysis cap and scans it; a larger input is
+// matched by SHA-256 only, streaming.
+func (s *Scanner) ScanReader(ctx context.Context, name string, r io.Reader, fn func(ItemResult) error) error {
+	buf, err := io.ReadAll(io.LimitReader(r, s.maxBytes+1))
+	if err != nil {
+		return fn(ItemResult{Path: name, Matches: []fingerprints.Match{}, Error: err.Error()})
+	}
+	if int64(len(buf)) <= s.maxBytes {
+		return s.Scan(ctx, name, buf, fn)
+	}
+	d, err := fingerprints.Sum(io.MultiReader(bytes.NewReader(buf), r), 0)
+	if err != nil {
+		return fn(ItemResult{Path: name, Matches: []fingerprints.Match{}, Error: err.Error()})
+	}
+	return s.ScanDigest(ctx, name, d, fn)
+}
+
+// ScanDigest matches only a SHA-256 (inputs too large to analyse).
+func (s *Scanner) ScanDigest(ctx context.Context, name string, d fingerprints.Digest, fn func(ItemResult) error) error {
+	res, err := s.m.Match(ctx, match.Features{Path: name, SHA256: d.SHA256, Size: d.Size})
+	if err != nil {
+		return err
+	}
+	r := ItemResult{Path: name, SHA256: d.SHA256, Matches: []fingerprints.Match{}, Refs: res.Refs, Patients: res.Patients,
+		refKeys: res.RefKeys, patients: res.PatientIDs}
+	if len(res.Matches) > 0 {
+		r.Matches = res.Matches
+	}
+	return fn(r)
+}
