@@ -342,4 +342,3 @@ func (s *Store) IndexStats(ctx context.Context) (IndexStats, error) {
 	}
 	return st, nil
 }
-

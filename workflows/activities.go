@@ -14,7 +14,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/leakwatch/leakwatch/config"
-		"github.com/leakwatch/leakwatch/notices"
+	"github.com/leakwatch/leakwatch/notices"
 	"github.com/leakwatch/leakwatch/references"
 	"github.com/leakwatch/leakwatch/storage"
 )

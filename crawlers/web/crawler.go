@@ -68,7 +68,7 @@ type Options struct {
 	// KeepBody is the size up to which a downloaded file's bytes are handed
 	// to the sink in Fetch.Body; 0 keeps none.
 	KeepBody int64
-	Logger           *slog.Logger
+	Logger   *slog.Logger
 }
 
 func (o *Options) setDefaults() {
