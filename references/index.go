@@ -36,8 +36,8 @@ func (x StoreIndex) Refs(ctx context.Context, keys []uint64) ([]match.Ref, error
 }
 
 // PrintPostings implements match.Index.
-func (x StoreIndex) PrintPostings(ctx context.Context, hashes []int64) ([]match.Posting, error) {
-	ps, err := x.Store.PrintPostings(ctx, hashes)
+func (x StoreIndex) PrintPostings(ctx context.Context, hashes []int64, maxRefs int) ([]match.Posting, error) {
+	ps, err := x.Store.PrintPostings(ctx, hashes, maxRefs)
 	out := make([]match.Posting, len(ps))
 	for i, p := range ps {
 		out[i] = match.Posting{Hash: p.Hash, Ref: p.RefID}
@@ -46,8 +46,8 @@ func (x StoreIndex) PrintPostings(ctx context.Context, hashes []int64) ([]match.
 }
 
 // FieldPostings implements match.Index.
-func (x StoreIndex) FieldPostings(ctx context.Context, hashes []string) ([]match.FieldPosting, error) {
-	fs, err := x.Store.FieldPostings(ctx, hashes)
+func (x StoreIndex) FieldPostings(ctx context.Context, hashes []string, maxRows int) ([]match.FieldPosting, error) {
+	fs, err := x.Store.FieldPostings(ctx, hashes, maxRows)
 	out := make([]match.FieldPosting, len(fs))
 	for i, f := range fs {
 		out[i] = match.FieldPosting{Field: f.Field, Hash: f.Hash, Ref: f.RefID, Row: f.RowNo}

@@ -287,8 +287,12 @@ func toReference(f match.Features) storage.Reference {
 
 func toFingerprints(f match.Features) storage.RefFingerprints {
 	var fp storage.RefFingerprints
+	seen := make(map[uint64]bool, len(f.Prints))
 	for _, p := range f.Prints {
-		fp.Prints = append(fp.Prints, int64(p.Hash))
+		if !seen[p.Hash] { // a repeated passage selects the same print twice
+			seen[p.Hash] = true
+			fp.Prints = append(fp.Prints, int64(p.Hash))
+		}
 	}
 	for i, im := range f.Images {
 		for v, h := range im.Hashes {

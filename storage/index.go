@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 
@@ -222,38 +223,81 @@ type PrintPosting struct {
 	RefID uint64 `gorm:"column:ref_id"`
 }
 
-// PrintPostings returns every reference containing any of the hashes.
-func (s *Store) PrintPostings(ctx context.Context, hashes []int64) ([]PrintPosting, error) {
+// PrintPostings returns, for each hash, the references containing it — at
+// most maxRefs+1 of them, so a boilerplate fingerprint found in thousands of
+// references costs one short index probe, not a thousand-row transfer. A
+// hash with more than maxRefs postings comes back with exactly maxRefs+1.
+func (s *Store) PrintPostings(ctx context.Context, hashes []int64, maxRefs int) ([]PrintPosting, error) {
 	var out []PrintPosting
-	err := inChunks(hashes, func(c []int64) error {
-		var part []PrintPosting
-		if err := s.ctx(ctx).Raw(`SELECT hash, ref_id FROM ref_prints WHERE hash IN ?`, c).Scan(&part).Error; err != nil {
+	err := s.probe(ctx, `SELECT ref_id FROM ref_prints WHERE hash = ? LIMIT ?`, len(hashes), maxRefs, func(i int, rows *sql.Rows) error {
+		var p PrintPosting
+		p.Hash = hashes[i]
+		if err := rows.Scan(&p.RefID); err != nil {
 			return err
 		}
-		out = append(out, part...)
+		out = append(out, p)
 		return nil
-	})
+	}, func(i int) any { return hashes[i] })
 	if err != nil {
 		return nil, fmt.Errorf("print postings: %w", err)
 	}
 	return out, nil
 }
 
-// FieldPostings returns the reference rows holding any of the field hashes.
-func (s *Store) FieldPostings(ctx context.Context, hashes []string) ([]RefField, error) {
+// FieldPostings returns the reference rows holding each field hash, at most
+// maxRows+1 per hash (see PrintPostings).
+func (s *Store) FieldPostings(ctx context.Context, hashes []string, maxRows int) ([]RefField, error) {
 	var out []RefField
-	err := inChunks(hashes, func(c []string) error {
-		var part []RefField
-		if err := s.ctx(ctx).Table("ref_fields").Where("hash IN ?", c).Find(&part).Error; err != nil {
+	err := s.probe(ctx, `SELECT field, ref_id, row_no FROM ref_fields WHERE hash = ? LIMIT ?`, len(hashes), maxRows, func(i int, rows *sql.Rows) error {
+		f := RefField{Hash: hashes[i]}
+		if err := rows.Scan(&f.Field, &f.RefID, &f.RowNo); err != nil {
 			return err
 		}
-		out = append(out, part...)
+		out = append(out, f)
 		return nil
-	})
+	}, func(i int) any { return hashes[i] })
 	if err != nil {
 		return nil, fmt.Errorf("field postings: %w", err)
 	}
 	return out, nil
+}
+
+// probe runs one prepared point query per key, with LIMIT max+1.
+func (s *Store) probe(ctx context.Context, query string, n, max int, scan func(int, *sql.Rows) error, key func(int) any) error {
+	if n == 0 {
+		return nil
+	}
+	db, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	if s.dialect == DialectPostgres {
+		query = strings.Replace(strings.Replace(query, "?", "$1", 1), "?", "$2", 1)
+	}
+	stmt, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for i := range n {
+		rows, err := stmt.QueryContext(ctx, key(i), max+1)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if err := scan(i, rows); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // RowFields returns all fields of the given reference rows, for corroboration.

@@ -542,3 +542,49 @@ func TestNoContentInWarnings(t *testing.T) {
 		}
 	}
 }
+
+// TestHostilePDFObjStmOpenHexString is FuzzPDFObjects' first find: an
+// object stream ending inside "<" made the library's hex-string reader
+// spin forever at end of data (no read, no allocation, so no guard saw
+// it). checkObjStm now refuses such streams before the library lexes them.
+func TestHostilePDFObjStmOpenHexString(t *testing.T) {
+	p := &testPDF{compressed: map[int]bool{}}
+	catalog := p.add("<< /Type /Catalog /Pages 2 0 R >>")
+	p.add("<< /Type /Pages /Kids [3 0 R 2 0 R] /Cou0 02 >>")
+	p.add("<< /Type /Page /Paren  3 0 R /Resources 4 0 R /Contents [5 0 R 5 0 R] >>")
+	p.add("<")
+	p.stream("/Filter /FlateDecode", zflate([]byte("1 begincodespacerange <0000> <ffff> endcodespacerange")))
+	for _, n := range []int{1, 2, 3, 4} {
+		p.compressed[n] = true
+	}
+	data := p.bytesXRefStream(catalog, nil)
+	_, err := libOnly(t, data)
+	if err == nil || !strings.Contains(err.Error(), "unterminated hex string") {
+		t.Errorf("err = %v", err)
+	}
+	hostile(t, data, 5*time.Second, 64<<20)
+
+	// The second find: "<" then one non-hex byte before the end hangs the
+	// reader while it looks for the pair's second byte.
+	p = &testPDF{compressed: map[int]bool{}}
+	catalog = p.add("")
+	p.add("<")
+	p.add("}")
+	p.stream("", []byte(" "))
+	for _, n := range []int{1, 2, 3} {
+		p.compressed[n] = true
+	}
+	data = p.bytesXRefStream(catalog, nil)
+	if _, err := libOnly(t, data); err == nil || !strings.Contains(err.Error(), "unterminated hex string") {
+		t.Errorf("err = %v", err)
+	}
+
+	for s, want := range map[string]bool{
+		"<": true, "< }": true, "<0a": true, "<0a1": true, "<0a>": false, "<zz": false,
+		"<<": true, "<< /A 1 >>": false, "(<) x": false, "x <0 a > <1": true,
+	} {
+		if got := openHexAtEnd([]byte(s)); got != want {
+			t.Errorf("openHexAtEnd(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

@@ -141,7 +141,7 @@ func pdfLibText(d *doc, data []byte) (err error) {
 				err = a.err
 				return
 			}
-			err = fmt.Errorf("%w: %s", ErrPanic, panicSummary(r))
+			err = fmt.Errorf("%w: %s", ErrPanic, pdfPanicSummary(r))
 		}
 	}()
 	if !bytes.HasPrefix(data, []byte("%PDF-")) {
@@ -187,6 +187,16 @@ func pdfLibText(d *doc, data []byte) (err error) {
 		d.newline()
 	}
 	return nil
+}
+
+// pdfPanicSummary describes a panic from the PDF library. Its parse
+// panics quote the bytes around the fault, which may be document text, so
+// only runtime errors (which never carry input) are described.
+func pdfPanicSummary(r any) string {
+	if e, ok := r.(runtime.Error); ok {
+		return "runtime error: " + e.Error()
+	}
+	return "malformed PDF"
 }
 
 // libErrSummary keeps a library error's message up to its second colon:
@@ -286,6 +296,10 @@ func pdfCheckNames(data []byte, maxObj int64) error {
 		name, next := pdfReadName(data, i+1)
 		switch name {
 		case "Size", "N", "Columns", "W", "Index", "DecodeParms":
+		case "Extends":
+			// Object-stream chains: the library follows them without a
+			// cycle check, lexing each with end-of-data allowed.
+			return fmt.Errorf("/Extends (object stream chain) not supported: %w", ErrCorrupt)
 		default:
 			i = next - 1
 			continue
@@ -809,27 +823,98 @@ func checkObjectStreams(d *doc, r *pdf.Reader, data []byte) error {
 		if off <= 0 || off >= int64(len(data)) {
 			continue
 		}
-		if err := objStmSize(d, data, int(off)); err != nil {
+		if err := checkObjStm(d, data, int(off)); err != nil {
 			return fmt.Errorf("object stream %d: %w", c, err)
 		}
 	}
 	return nil
 }
 
-// objStmSize inflates the first stream after off with the object-stream cap.
-func objStmSize(d *doc, data []byte, off int) error {
+// checkObjStm vets the object stream at off before the library reads
+// objects from it: a single FlateDecode filter without parameters (so the
+// bytes inflated here are the bytes the library will lex), at most
+// maxObjStmInflate bytes, and no hex string left open at its end. The
+// library lexes object streams with end-of-data allowed, and its hex-string
+// reader then spins forever on the '\n' it returns at EOF, reading nothing
+// a guard could catch.
+func checkObjStm(d *doc, data []byte, off int) error {
 	window := data[off:min(len(data), off+64<<10)]
-	var err error
-	found := false
-	pdfStreamStarts(window, func(_, _, start int) bool {
-		found = true
-		_, err = inflatedSize(d.ctx, bytes.NewReader(data[off+start:]), maxObjStmInflate)
+	kw, start := -1, -1
+	pdfStreamStarts(window, func(_, k, s int) bool {
+		kw, start = k, s
 		return false
 	})
-	if !found {
-		return nil
+	if start < 0 {
+		return nil // no stream: the library fails on it cleanly
 	}
-	return err
+	dict := window[:kw]
+	if bytes.Contains(dict, []byte("/DecodeParms")) || !onlyFilter(dict, "FlateDecode", "Fl") {
+		return fmt.Errorf("object stream needs a plain FlateDecode filter: %w", ErrCorrupt)
+	}
+	zr, err := zlib.NewReader(bytes.NewReader(data[off+start:]))
+	if err != nil {
+		return nil // the library fails on it cleanly
+	}
+	defer zr.Close()
+	var buf bytes.Buffer
+	_, err = io.Copy(&buf, &ctxReader{ctx: d.ctx, r: io.LimitReader(zr, maxObjStmInflate+1)})
+	if cerr := d.err(); cerr != nil {
+		return cerr
+	}
+	if buf.Len() > maxObjStmInflate {
+		return fmt.Errorf("inflates past %d bytes: %w", maxObjStmInflate, ErrTooLarge)
+	}
+	if err != nil {
+		return nil // a damaged stream ends in an error, not EOF: safe
+	}
+	if openHexAtEnd(buf.Bytes()) {
+		return fmt.Errorf("unterminated hex string: %w", ErrCorrupt)
+	}
+	return nil
+}
+
+// openHexAtEnd reports whether the library's hex-string reader, started
+// at any '<' in b, would reach the end of b. It reads pairs of non-space
+// bytes and stops only at '>' or at a pair that is not hex (a panic), so a
+// string cut off by the end hangs it. Every '<' is tried, including those
+// inside literal strings and "<<": a superset of where the lexer can be.
+// Each walk ends at its first non-hex byte, so the scan is linear.
+func openHexAtEnd(b []byte) bool {
+	skip := func(i int) int {
+		for i < len(b) && pdfIsSpace(b[i]) {
+			i++
+		}
+		return i
+	}
+	for at := bytes.IndexByte(b, '<'); at >= 0; {
+		i := at + 1
+		for {
+			if i = skip(i); i >= len(b) {
+				return true
+			}
+			c := b[i]
+			i++
+			if c == '>' {
+				break
+			}
+			if i = skip(i); i >= len(b) {
+				return true
+			}
+			c2 := b[i]
+			i++
+			_, ok1 := hexVal(c)
+			_, ok2 := hexVal(c2)
+			if !ok1 || !ok2 {
+				break
+			}
+		}
+		next := bytes.IndexByte(b[at+1:], '<')
+		if next < 0 {
+			break
+		}
+		at += 1 + next
+	}
+	return false
 }
 
 // valuePtr returns the object number a library Value came from (its own for
@@ -900,7 +985,11 @@ func pdfJPEGs(d *doc, data []byte) {
 
 // onlyDCTFilter reports whether a stream dictionary's /Filter is exactly
 // DCTDecode (alone or as a one-element array).
-func onlyDCTFilter(dict []byte) bool {
+func onlyDCTFilter(dict []byte) bool { return onlyFilter(dict, "DCTDecode", "DCT") }
+
+// onlyFilter reports whether a stream dictionary's /Filter is exactly the
+// named filter (full or abbreviated name; alone or in a one-element array).
+func onlyFilter(dict []byte, name, abbrev string) bool {
 	i := bytes.Index(dict, []byte("/Filter"))
 	if i < 0 {
 		return false
@@ -913,8 +1002,8 @@ func onlyDCTFilter(dict []byte) bool {
 	if j >= len(dict) || dict[j] != '/' {
 		return false
 	}
-	name, next := pdfReadName(dict, j+1)
-	if name != "DCTDecode" && name != "DCT" {
+	got, next := pdfReadName(dict, j+1)
+	if got != name && got != abbrev {
 		return false
 	}
 	if inArray {

@@ -114,7 +114,7 @@ func (x *pdfText) page(pg pdfPage) (text string, err error) {
 			if _, ok := r.(pdfAbort); ok {
 				panic(r)
 			}
-			text, err = out.String(), fmt.Errorf("%w: %s", ErrPanic, panicSummary(r))
+			text, err = out.String(), fmt.Errorf("%w: %s", ErrPanic, pdfPanicSummary(r))
 		}
 	}()
 	budget := maxPageContent

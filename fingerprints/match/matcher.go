@@ -57,8 +57,10 @@ type IndexedImage struct {
 type Index interface {
 	ByDigest(ctx context.Context, column, value string) ([]Ref, error) // column: sha256, md5, sha1, text_digest
 	Refs(ctx context.Context, keys []uint64) ([]Ref, error)
-	PrintPostings(ctx context.Context, hashes []int64) ([]Posting, error)
-	FieldPostings(ctx context.Context, hashes []string) ([]FieldPosting, error)
+	// PrintPostings and FieldPostings return at most max+1 postings per hash;
+	// a hash with more is boilerplate and is dropped by the matcher.
+	PrintPostings(ctx context.Context, hashes []int64, max int) ([]Posting, error)
+	FieldPostings(ctx context.Context, hashes []string, max int) ([]FieldPosting, error)
 	Images(ctx context.Context) ([]IndexedImage, error)
 	Patients(ctx context.Context, keys []uint64) (map[uint64][]string, error)
 	Count(ctx context.Context) (int64, error)
@@ -274,13 +276,13 @@ func (m *Matcher) winnow(ctx context.Context, f Features, nrefs int64, add func(
 	}
 	slices.Sort(hashes)
 	hashes = slices.Compact(hashes)
-	posts, err := m.idx.PrintPostings(ctx, hashes)
-	if err != nil {
-		return err
-	}
 	limit := m.opts.Thresholds.BoilerplateRefs
 	if limit <= 0 {
 		limit = max(1, int(nrefs/1000))
+	}
+	posts, err := m.idx.PrintPostings(ctx, hashes, limit)
+	if err != nil {
+		return err
 	}
 	df := map[int64]int{}
 	for _, p := range posts {
@@ -340,7 +342,10 @@ func (m *Matcher) edm(ctx context.Context, f Features, nrefs int64, add func(uin
 	}
 	slices.Sort(hashes)
 	hashes = slices.Compact(hashes)
-	posts, err := m.idx.FieldPostings(ctx, hashes)
+	// A value in many references is not a patient's: a practice's e-mail or
+	// phone in every letterhead would otherwise tie all its letters together.
+	limit := max(25, int(nrefs/50))
+	posts, err := m.idx.FieldPostings(ctx, hashes, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -352,9 +357,6 @@ func (m *Matcher) edm(ctx context.Context, f Features, nrefs int64, add func(uin
 	for _, p := range posts {
 		byHash[p.Hash] = append(byHash[p.Hash], p)
 	}
-	// A value in many references is not a patient's: a practice's e-mail or
-	// phone in every letterhead would otherwise tie all its letters together.
-	limit := max(25, int(nrefs/50))
 	for h, ps := range byHash {
 		refsWith := map[uint64]bool{}
 		for _, p := range ps {
