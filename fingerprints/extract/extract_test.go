@@ -2,8 +2,8 @@ package extract
 
 import (
 	"bytes"
-	"encoding/base64"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"image"
@@ -331,7 +331,7 @@ func TestPPTX(t *testing.T) {
 		zipEntry{name: "[Content_Types].xml", data: []byte(`<Types/>`)},
 		zipEntry{name: "ppt/presentation.xml", data: []byte(`<p:presentation xmlns:p="p"/>`)},
 		zipEntry{name: "ppt/slides/slide10.xml", data: slide("ten")},
-		zipEntry{name: "ppt/slides/slide2.xml", data: slide("two "+nhi2)})
+		zipEntry{name: "ppt/slides/slide2.xml", data: slide("two " + nhi2)})
 	res := mustExtract(t, data)
 	if res.Type != TypePPTX {
 		t.Fatalf("type %s", res.Type)

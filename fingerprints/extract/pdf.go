@@ -870,6 +870,19 @@ func checkObjStm(d *doc, data []byte, off int) error {
 	if openHexAtEnd(buf.Bytes()) {
 		return fmt.Errorf("unterminated hex string: %w", ErrCorrupt)
 	}
+	// The library reads /N header pairs for every lookup, spinning on at
+	// end of data without reading: /N must fit the stream (each pair takes
+	// at least four bytes).
+	for i := 0; i < len(dict); i++ {
+		if dict[i] != '/' {
+			continue
+		}
+		if name, next := pdfReadName(dict, i+1); name == "N" {
+			if v := pdfParseValue(dict, next); v.isInt && v.n > int64(buf.Len()/4+1) {
+				return fmt.Errorf("/N %d does not fit %d bytes: %w", v.n, buf.Len(), ErrCorrupt)
+			}
+		}
+	}
 	return nil
 }
 

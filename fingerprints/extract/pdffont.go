@@ -207,6 +207,22 @@ func (f *pdfFont) width(code uint32) float64 {
 // (in thousandths of text space), the number of codes and of single-byte
 // spaces (for word spacing).
 func (f *pdfFont) decode(raw []byte) (string, float64, int, int) {
+	if f.toUni == nil && !f.twoByte {
+		// The common simple-font case, without a builder per string.
+		buf := make([]byte, 0, len(raw)+8)
+		var width float64
+		spaces := 0
+		for _, c := range raw {
+			width += f.width(uint32(c))
+			if c == ' ' {
+				spaces++
+			}
+			if r := f.table[c]; r >= 0x20 || r == '\t' || r == '\n' {
+				buf = utf8.AppendRune(buf, r)
+			}
+		}
+		return string(buf), width, len(raw), spaces
+	}
 	var sb strings.Builder
 	var width float64
 	codes, spaces := 0, 0

@@ -427,8 +427,12 @@ func sniffDelimiter(s string, complete bool) rune {
 		if !consistent {
 			continue
 		}
-		// One comma per line in two lines is as likely prose as data.
+		// One comma per line in two lines is as likely prose as data, and
+		// so is ", " or "; " (fields rarely start with a space).
 		if delim == ',' && c == 1 && len(counts) < 3 {
+			continue
+		}
+		if (delim == ',' || delim == ';') && proseDelimiter(s, delim) {
 			continue
 		}
 		if c > bestCount {
@@ -436,6 +440,25 @@ func sniffDelimiter(s string, complete bool) rune {
 		}
 	}
 	return best
+}
+
+// proseDelimiter reports whether most occurrences of delim (outside
+// quotes) are followed by a space, as in prose.
+func proseDelimiter(s string, delim rune) bool {
+	total, spaced := 0, 0
+	inQuote := false
+	for i := 0; i < len(s) && total < 1000; i++ {
+		switch c := rune(s[i]); {
+		case c == '"':
+			inQuote = !inQuote
+		case c == delim && !inQuote:
+			total++
+			if i+1 < len(s) && s[i+1] == ' ' {
+				spaced++
+			}
+		}
+	}
+	return total > 0 && spaced*2 > total
 }
 
 // delimiterCounts counts delim outside quotes per record for up to max
