@@ -394,6 +394,12 @@ func (m *Matcher) edm(ctx context.Context, f Features, nrefs int64, add func(uin
 		}
 	}
 	for ref, n := range matchedRows {
+		// A patient list also shares one row with each of those patients'
+		// letters; only a reference holding a real share of the dump's records
+		// (or many of them) is its source. Patients are counted either way.
+		if frac := float64(n) / float64(len(f.Rows)); frac < 0.3 && n < 20 {
+			continue
+		}
 		add(ref, found{MethodEDM, min(1, float64(n)/float64(len(f.Rows))), fmt.Sprintf("%d of %d records match (NHI or e-mail plus another field)", n, len(f.Rows))})
 	}
 	return pats, nil
