@@ -25,6 +25,10 @@ type EvalOptions struct {
 	PerClass int    // leak items per transform class; default 20
 	Seed     int64
 	Match    match.Options
+	// Secret is the fingerprint key to use; empty means a fresh random one.
+	// (Which k-grams winnowing selects depends on the key, so a fixed key
+	// makes a run repeatable.)
+	Secret []byte
 }
 
 // ClassResult is precision and recall for one transform class.
@@ -95,8 +99,11 @@ func Evaluate(ctx context.Context, opts EvalOptions) (EvalReport, error) {
 	for t, why := range stats.Skipped {
 		rep.Skipped[string(t)] = why
 	}
-	secret := make([]byte, 32)
-	rand.Read(secret)
+	secret := opts.Secret
+	if len(secret) == 0 {
+		secret = make([]byte, 32)
+		rand.Read(secret)
+	}
 	key, err := fingerprints.NewKey(secret)
 	if err != nil {
 		return rep, err
