@@ -115,6 +115,8 @@ type captureJSON struct {
 	Size        int64     `json:"size"`
 	Truncated   bool      `json:"truncated"`
 	Error       string    `json:"error"`
+	Refs        int64     `json:"refs"`     // reference files the payload exposes
+	Patients    int64     `json:"patients"` // patients they concern
 }
 
 // sourceJSON is a monitored source.
@@ -276,7 +278,8 @@ func (s *Server) handleAPICaptures(w http.ResponseWriter, r *http.Request, _ *au
 	for _, c := range caps {
 		out = append(out, captureJSON{ID: c.ID, RunID: c.RunID, SourceID: c.SourceID, Kind: c.Kind, URL: c.URL,
 			FinalURL: c.FinalURL, Host: c.Host, FetchedAt: c.FetchedAt, Status: c.Status, ContentType: c.ContentType,
-			SniffedType: c.SniffedType, SHA256: c.SHA256, Size: c.Size, Truncated: c.Truncated, Error: c.Error})
+			SniffedType: c.SniffedType, SHA256: c.SHA256, Size: c.Size, Truncated: c.Truncated, Error: c.Error,
+			Refs: c.Refs, Patients: c.Patients})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
