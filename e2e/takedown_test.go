@@ -251,6 +251,7 @@ func (h *harness) checkEvidence(a *api) {
 		SHA256 string `json:"sha256"`
 		Size   int64  `json:"size"`
 		Error  string `json:"error"`
+		Refs   int64  `json:"refs"`
 	}
 	if code := a.do("GET", "/api/captures?limit=500", nil, &caps); code != http.StatusOK {
 		t.Fatalf("GET /api/captures: HTTP %d", code)
@@ -274,6 +275,9 @@ func (h *harness) checkEvidence(a *api) {
 			}
 		case c.Kind == "file" && leakedSums[c.SHA256]:
 			sawLeaked++
+			if c.Refs < 1 {
+				t.Errorf("capture of a leaked file %s reports %d reference files exposed", c.URL, c.Refs)
+			}
 		}
 	}
 	if saw404 == 0 || sawHuge == 0 || sawLeaked < len(h.leaked) {
