@@ -1,10 +1,10 @@
-// Package fingerprints recognises the breach's documents by fingerprints of
-// their bytes, never by keeping content. It is a pure library: the reference
-// index reaches it through the Lookup function its caller supplies.
+// Package fingerprints holds what every fingerprint layer shares: the secret
+// key, streaming digests of raw bytes and the Match a scan reports. The
+// layers live in its subpackages; match combines them. It is a pure library:
+// the reference index reaches it through interfaces its callers implement.
 package fingerprints
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -79,13 +79,6 @@ func (b *headBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Ref is a reference document as the matcher sees it.
-type Ref struct {
-	Key  uint64 // the index's own key, for recording hits
-	ID   string // opaque id shown to users
-	Name string // relative path, or "" when names are not kept
-}
-
 // Match is one reference a scanned item matched, and why.
 type Match struct {
 	RefKey  uint64  `json:"-"`
@@ -94,33 +87,4 @@ type Match struct {
 	Method  string  `json:"method"`
 	Score   float64 `json:"score"`
 	Why     string  `json:"why,omitempty"`
-}
-
-// Lookup finds references whose raw bytes have the given SHA-256 (hex).
-type Lookup func(ctx context.Context, sha256 string) ([]Ref, error)
-
-// Matcher compares digests against the reference index.
-type Matcher struct {
-	lookup Lookup
-}
-
-// NewMatcher returns a matcher over the index reached through lookup.
-func NewMatcher(lookup Lookup) *Matcher { return &Matcher{lookup: lookup} }
-
-// Match returns the references d matches. A truncated digest matches nothing:
-// its hash covers only a prefix.
-func (m *Matcher) Match(ctx context.Context, d Digest) ([]Match, error) {
-	if d.SHA256 == "" || d.Truncated {
-		return nil, nil
-	}
-	refs, err := m.lookup(ctx, d.SHA256)
-	if err != nil {
-		return nil, fmt.Errorf("match sha256: %w", err)
-	}
-	out := make([]Match, 0, len(refs))
-	for _, r := range refs {
-		out = append(out, Match{RefKey: r.Key, RefID: r.ID, RefName: r.Name, Method: MethodSHA256,
-			Score: 1, Why: "identical bytes (SHA-256)"})
-	}
-	return out, nil
 }

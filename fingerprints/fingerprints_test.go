@@ -2,7 +2,6 @@ package fingerprints
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -38,30 +37,6 @@ func TestSumCap(t *testing.T) {
 	d, err = Sum(strings.NewReader(data[:100]), 100)
 	if err != nil || d.Truncated {
 		t.Fatalf("at cap: %+v, %v", d, err)
-	}
-}
-
-func TestMatcher(t *testing.T) {
-	known := sha256.Sum256([]byte("known"))
-	knownHex := hex.EncodeToString(known[:])
-	m := NewMatcher(func(_ context.Context, sum string) ([]Ref, error) {
-		if sum == knownHex {
-			return []Ref{{Key: 7, ID: "ref_1", Name: "notes/a.txt"}}, nil
-		}
-		return nil, nil
-	})
-	ctx := context.Background()
-	got, err := m.Match(ctx, Digest{SHA256: knownHex})
-	if err != nil || len(got) != 1 || got[0].RefKey != 7 || got[0].Method != MethodSHA256 || got[0].Score != 1 {
-		t.Fatalf("Match(known) = %+v, %v", got, err)
-	}
-	got, err = m.Match(ctx, Digest{SHA256: knownHex, Truncated: true})
-	if err != nil || len(got) != 0 {
-		t.Fatalf("Match(truncated) = %+v, %v; want none", got, err)
-	}
-	got, err = m.Match(ctx, Digest{SHA256: strings.Repeat("0", 64)})
-	if err != nil || len(got) != 0 {
-		t.Fatalf("Match(unknown) = %+v, %v; want none", got, err)
 	}
 }
 

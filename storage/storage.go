@@ -63,6 +63,9 @@ func Open(ctx context.Context, dsn, dataDir string, log *slog.Logger) (*Store, e
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(NORMAL)")
 		q.Add("_pragma", "foreign_keys(1)")
+		// A larger page cache (per connection) keeps the fingerprint index's
+		// hot pages in memory instead of re-reading them through syscalls.
+		q.Add("_pragma", "cache_size(-65536)")
 		q.Set("_txlock", "immediate")
 		dial = sqlite.Open("file:" + target + "?" + q.Encode())
 	}
