@@ -117,6 +117,9 @@ type Features struct {
 	Err        error // the item could not be (fully) read
 }
 
+// maxPartDepth bounds how deep attachments inside attachments are opened.
+const maxPartDepth = 4
+
 // Analyzer fingerprints bytes. It is safe for concurrent use.
 type Analyzer struct {
 	opts   Options
@@ -259,6 +262,11 @@ func (a *Analyzer) leaf(ctx context.Context, f Features, data []byte, mode Mode,
 	}
 	f.Patients = patients(f.Rows)
 	f.Container = len(res.Parts) > 0
+	if f.Container && depth >= maxPartDepth {
+		// Mail attached to mail attached to mail…: stop where archives stop.
+		f.Warnings = append(f.Warnings, fmt.Sprintf("%d attachments not opened: nested deeper than %d", len(res.Parts), maxPartDepth))
+		res.Parts = nil
+	}
 	if err := fn(f); err != nil {
 		return err
 	}
