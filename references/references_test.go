@@ -1,6 +1,7 @@
 package references
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/hmac"
@@ -101,6 +102,21 @@ func TestImportResumesAndScans(t *testing.T) {
 	}
 	if len(got) != 1 || len(got[0].Matches) == 0 || got[0].Matches[0].Method != "sha256" || got[0].Matches[0].RefName != lab.RelPath || got[0].Patients < 1 {
 		t.Fatalf("scan of an exact copy = %+v", got)
+	}
+	// Inside an archive, the member is reported under the outer name as given
+	// (here an absolute URL), and matched.
+	var zbuf bytes.Buffer
+	zw := zip.NewWriter(&zbuf)
+	w, _ := zw.Create("dump/lab.pdf")
+	w.Write(labData)
+	zw.Close()
+	got = nil
+	const url = "http://leaks.example/files/1/dump.zip"
+	if err := sc.Scan(ctx, url, zbuf.Bytes(), func(r ItemResult) error { got = append(got, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[1].Path != url+"!/dump/lab.pdf" || len(got[1].Matches) == 0 || got[1].Matches[0].RefName != lab.RelPath {
+		t.Fatalf("scan of a zip = %+v", got)
 	}
 	got = nil
 	if err := sc.Scan(ctx, "chatter.txt", []byte(strings.Repeat("nothing to see here, move along please. ", 20)), func(r ItemResult) error { got = append(got, r); return nil }); err != nil {

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strings"
 
 	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/fingerprints/archive"
@@ -166,7 +167,12 @@ func (a *Analyzer) analyze(ctx context.Context, name string, data []byte, mode M
 		if err := fn(f); err != nil {
 			return err
 		}
-		_, err := a.walker.Walk(ctx, name, data, func(m archive.Member) error {
+		// The walker cleans the labels it builds; the outer name (a URL or a
+		// local path) is ours, so it walks under a placeholder and the real
+		// name is put back.
+		const outer = "outer"
+		_, err := a.walker.Walk(ctx, outer, data, func(m archive.Member) error {
+			m.Path = name + strings.TrimPrefix(m.Path, outer)
 			if m.Err != nil {
 				return wrapCallback(fn(Features{Path: m.Path, Size: m.Size, Err: m.Err}))
 			}
