@@ -81,20 +81,29 @@ func NewScanner(ctx context.Context, store *storage.Store, key *fingerprints.Key
 // calling fn per item (outer item first).
 func (s *Scanner) Scan(ctx context.Context, name string, data []byte, fn func(ItemResult) error) error {
 	return s.an.Analyze(ctx, name, data, match.Query, func(f match.Features) error {
-		r := ItemResult{Path: f.Path, SHA256: f.SHA256, Type: string(f.Type), Matches: []fingerprints.Match{}}
-		if f.Err != nil {
-			r.Error = f.Err.Error()
-		}
-		res, err := s.m.Match(ctx, f)
+		r, err := s.match(ctx, f)
 		if err != nil {
 			return err // the index failed, not the item
 		}
-		if len(res.Matches) > 0 {
-			r.Matches = res.Matches
-		}
-		r.Refs, r.Patients, r.refKeys, r.patients = res.Refs, res.Patients, res.RefKeys, res.PatientIDs
 		return fn(r)
 	})
+}
+
+// match matches one item's features and reports it as an ItemResult.
+func (s *Scanner) match(ctx context.Context, f match.Features) (ItemResult, error) {
+	r := ItemResult{Path: f.Path, SHA256: f.SHA256, Type: string(f.Type), Matches: []fingerprints.Match{}}
+	if f.Err != nil {
+		r.Error = f.Err.Error()
+	}
+	res, err := s.m.Match(ctx, f)
+	if err != nil {
+		return r, err
+	}
+	if len(res.Matches) > 0 {
+		r.Matches = res.Matches
+	}
+	r.Refs, r.Patients, r.refKeys, r.patients = res.Refs, res.Patients, res.RefKeys, res.PatientIDs
+	return r, nil
 }
 
 // ScanReader reads up to the analysis cap and scans it; a larger input is
@@ -116,14 +125,9 @@ func (s *Scanner) ScanReader(ctx context.Context, name string, r io.Reader, fn f
 
 // ScanDigest matches only a SHA-256 (inputs too large to analyse).
 func (s *Scanner) ScanDigest(ctx context.Context, name string, d fingerprints.Digest, fn func(ItemResult) error) error {
-	res, err := s.m.Match(ctx, match.Features{Path: name, SHA256: d.SHA256, Size: d.Size})
+	r, err := s.match(ctx, match.Features{Path: name, SHA256: d.SHA256, Size: d.Size})
 	if err != nil {
 		return err
-	}
-	r := ItemResult{Path: name, SHA256: d.SHA256, Matches: []fingerprints.Match{}, Refs: res.Refs, Patients: res.Patients,
-		refKeys: res.RefKeys, patients: res.PatientIDs}
-	if len(res.Matches) > 0 {
-		r.Matches = res.Matches
 	}
 	return fn(r)
 }

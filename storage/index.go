@@ -300,48 +300,12 @@ func (s *Store) probe(ctx context.Context, query string, n, max int, scan func(i
 	return nil
 }
 
-// RowFields returns all fields of the given reference rows, for corroboration.
-func (s *Store) RowFields(ctx context.Context, refID uint64, rows []int64) ([]RefField, error) {
-	var out []RefField
-	err := inChunks(rows, func(c []int64) error {
-		var part []RefField
-		if err := s.ctx(ctx).Table("ref_fields").Where("ref_id = ? AND row_no IN ?", refID, c).Find(&part).Error; err != nil {
-			return err
-		}
-		out = append(out, part...)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("row fields: %w", err)
-	}
-	return out, nil
-}
-
 // AllImages returns every stored image fingerprint (the image index is
 // searched by Hamming distance in memory).
 func (s *Store) AllImages(ctx context.Context) ([]RefImage, error) {
 	var out []RefImage
 	if err := s.ctx(ctx).Table("ref_images").Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("image fingerprints: %w", err)
-	}
-	return out, nil
-}
-
-// TLSHOf returns the keyed TLSH digests of references.
-func (s *Store) TLSHOf(ctx context.Context, ids []uint64) (map[uint64]string, error) {
-	out := map[uint64]string{}
-	err := inChunks(ids, func(c []uint64) error {
-		var rows []Reference
-		if err := s.ctx(ctx).Select("id", "tlsh").Where("id IN ? AND tlsh <> ''", c).Find(&rows).Error; err != nil {
-			return err
-		}
-		for _, r := range rows {
-			out[r.ID] = r.TLSH
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("tlsh of references: %w", err)
 	}
 	return out, nil
 }
