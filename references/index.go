@@ -67,7 +67,7 @@ func (x StoreIndex) Images(ctx context.Context) ([]match.IndexedImage, error) {
 		if err != nil {
 			return nil, fmt.Errorf("image fingerprint of reference %d: %w", im.RefID, err)
 		}
-		out = append(out, match.IndexedImage{Ref: im.RefID, Hash: h, Quality: im.Quality})
+		out = append(out, match.IndexedImage{Ref: im.RefID, Variant: im.Variant, Hash: h, Quality: im.Quality})
 	}
 	return out, nil
 }
@@ -79,6 +79,5 @@ func (x StoreIndex) Patients(ctx context.Context, keys []uint64) (map[uint64][]s
 
 // Count implements match.Index.
 func (x StoreIndex) Count(ctx context.Context) (int64, error) {
-	st, err := x.Store.IndexStats(ctx)
-	return st.References, err
+	return x.Store.CountReferences(ctx)
 }

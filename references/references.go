@@ -23,16 +23,39 @@ import (
 // ErrKeyMismatch means the index was built with another fingerprint key.
 var ErrKeyMismatch = errors.New("fingerprint key does not match the index")
 
-// CheckKey binds the index to key on first use and refuses any other key
-// afterwards: fingerprints made with two keys never match each other, so
-// mixing them would silently blind the matcher.
+// ErrSchemeMismatch means the index was built by a leakwatch whose
+// fingerprints mean something else (see match.Scheme).
+var ErrSchemeMismatch = errors.New("fingerprint index is from another version of leakwatch")
+
+// CheckKey binds the index to key and to match.Scheme on first use and
+// refuses any other key or scheme afterwards: fingerprints made with two
+// keys, or by two versions of a hasher, never match each other, so mixing
+// them would silently blind the matcher.
 func CheckKey(ctx context.Context, store *storage.Store, key *fingerprints.Key) error {
+	scheme, err := store.Setting(ctx, storage.SettingFingerprintScheme)
+	if err != nil {
+		return err
+	}
 	got, err := store.ClaimSetting(ctx, storage.SettingFingerprintKeyID, key.ID())
 	if err != nil {
 		return err
 	}
 	if got != key.ID() {
 		return fmt.Errorf("%w: the index was built with key %s but this key is %s; use the original key (or rebuild the index into a new database)", ErrKeyMismatch, got, key.ID())
+	}
+	if scheme == "" {
+		var n int64
+		if n, err = store.CountReferences(ctx); err != nil {
+			return err
+		}
+		if n > 0 {
+			scheme = "1" // indexes from before the scheme was recorded
+		} else if scheme, err = store.ClaimSetting(ctx, storage.SettingFingerprintScheme, match.Scheme); err != nil {
+			return err
+		}
+	}
+	if scheme != match.Scheme {
+		return fmt.Errorf("%w: it holds fingerprint scheme %s and this build makes scheme %s; index the references again into a new database", ErrSchemeMismatch, scheme, match.Scheme)
 	}
 	return nil
 }

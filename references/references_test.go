@@ -189,7 +189,7 @@ func TestEvalMeetsTargetsWhereReached(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	belowTarget := map[string]bool{"crop-5": true, "resize-50": true, "excerpt-post": true}
+	belowTarget := map[string]bool{"excerpt-post": true}
 	seen := map[string]bool{}
 	for _, c := range rep.Classes {
 		seen[c.Transform] = true
@@ -201,9 +201,29 @@ func TestEvalMeetsTargetsWhereReached(t *testing.T) {
 			t.Errorf("%s: recall %.2f precision %.2f; want >= 0.95 at >= 0.99 (misses %v)", c.Transform, c.Recall, c.Precision, c.Misses)
 		}
 	}
-	for _, want := range []string{"exact-renamed", "zip", "tar.gz", "rerendered-pdf", "jpeg-q60", "csv-as-json", "csv-as-sql", "distractor"} {
+	for _, want := range []string{"exact-renamed", "zip", "7z", "tar.gz", "rerendered-pdf", "jpeg-q60", "resize-50", "crop-5", "csv-as-json", "csv-as-sql", "distractor"} {
 		if !seen[want] {
 			t.Errorf("class %s missing from the evaluation", want)
 		}
+	}
+}
+
+// An index whose fingerprints a different build made (here: one recorded
+// as scheme "1") is refused for imports and scans, with the reason.
+func TestSchemeMismatchRefused(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	if _, err := f.store.ClaimSetting(ctx, storage.SettingFingerprintScheme, "1"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Import(ctx, f.store, f.refs, Options{Key: testKey(t, 1)})
+	if !errors.Is(err, ErrSchemeMismatch) || !strings.Contains(err.Error(), "scheme 1") {
+		t.Errorf("import into a scheme-1 index: %v", err)
+	}
+	if _, err := NewScanner(ctx, f.store, testKey(t, 1), match.Options{}, 0); !errors.Is(err, ErrSchemeMismatch) {
+		t.Errorf("scan of a scheme-1 index: %v", err)
+	}
+	if n, _ := f.store.CountReferences(ctx); n != 0 {
+		t.Errorf("%d references imported into a refused index", n)
 	}
 }

@@ -11,7 +11,10 @@ import (
 )
 
 // Setting names.
-const SettingFingerprintKeyID = "fingerprint_key_id"
+const (
+	SettingFingerprintKeyID  = "fingerprint_key_id"
+	SettingFingerprintScheme = "fingerprint_scheme"
+)
 
 // Setting returns a stored setting, or "" when unset.
 func (s *Store) Setting(ctx context.Context, name string) (string, error) {
@@ -349,4 +352,13 @@ func (s *Store) IndexStats(ctx context.Context) (IndexStats, error) {
 		}
 	}
 	return st, nil
+}
+
+// CountReferences returns how many reference documents are indexed.
+func (s *Store) CountReferences(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.ctx(ctx).Raw(`SELECT COUNT(*) FROM "references"`).Scan(&n).Error; err != nil {
+		return 0, fmt.Errorf("count references: %w", err)
+	}
+	return n, nil
 }

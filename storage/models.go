@@ -208,7 +208,7 @@ type AuditEvent struct {
 type RefImage struct {
 	RefID   uint64 `gorm:"column:ref_id"`
 	Image   int    // which image of the reference
-	Variant int    // 0 = as is, 1..7 rotations/flips
+	Variant int    // 0 = as is, 1..7 rotations/flips, 8.. centre crops (match.CropMargins)
 	Hash    string // keyed, 64 hex
 	Quality int
 }

@@ -91,8 +91,22 @@ func (o *Options) defaults() {
 	}
 }
 
-// Image is one image's keyed PDQ hashes: 8 rotations/flips for references,
-// one for queries.
+// Scheme names what this build's fingerprints mean. Bump it whenever a
+// change makes new fingerprints incomparable with stored ones (parameters,
+// normalisation, image resampling, variants), so an old index is refused
+// instead of silently matching nothing. 2: resampled PDQ and crop variants.
+const Scheme = "2"
+
+// CropMargins are the centre crops a reference image is also indexed at, as
+// the share of each dimension cut from every edge: 0.5 % to 5 % in steps of
+// 0.5 %. PDQ drifts about 13 bits per 0.5 % of crop, so a repost cropped by
+// up to 10 % of its width and height lands within a quarter step (a few
+// bits) of one of them.
+var CropMargins = []float64{0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.035, 0.04, 0.045, 0.05}
+
+// Image is one image's keyed PDQ hashes: for references the 8 rotations and
+// flips (pdq.Dihedral order) followed by one per CropMargins entry; for
+// queries the image as it is.
 type Image struct {
 	Hashes  []pdq.Hash
 	Quality int
@@ -237,23 +251,24 @@ func (a *Analyzer) leaf(ctx context.Context, f Features, data []byte, mode Mode,
 		}
 	}
 	for _, img := range res.Images {
+		pr, err := pdq.Prepare(img)
+		if err != nil {
+			f.Warnings = append(f.Warnings, "image: "+err.Error())
+			continue
+		}
 		if mode == Reference {
-			hs, q, err := pdq.Dihedral(img)
-			if err != nil {
-				f.Warnings = append(f.Warnings, "image: "+err.Error())
-				continue
-			}
+			hs, q := pr.Dihedral()
 			im := Image{Quality: q}
 			for _, h := range hs {
 				im.Hashes = append(im.Hashes, a.pdq.Key(h))
 			}
+			for _, m := range CropMargins {
+				h, _ := pr.Crop(m)
+				im.Hashes = append(im.Hashes, a.pdq.Key(h))
+			}
 			f.Images = append(f.Images, im)
 		} else {
-			h, q, err := pdq.Compute(img)
-			if err != nil {
-				f.Warnings = append(f.Warnings, "image: "+err.Error())
-				continue
-			}
+			h, q := pr.Hash()
 			f.Images = append(f.Images, Image{Hashes: []pdq.Hash{a.pdq.Key(h)}, Quality: q})
 		}
 	}

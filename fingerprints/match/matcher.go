@@ -49,8 +49,22 @@ type FieldPosting struct {
 // IndexedImage is one stored image fingerprint.
 type IndexedImage struct {
 	Ref     uint64
+	Variant int // index into the reference's Image.Hashes
 	Hash    pdq.Hash
 	Quality int
+}
+
+// variantName describes an indexed image variant for a match's why.
+func variantName(v int) string {
+	switch {
+	case v == pdq.Original:
+		return ""
+	case v < 8:
+		return fmt.Sprintf(" to the reference %s", []string{"", "rotated 90°", "rotated 180°", "rotated 270°", "flipped top to bottom", "mirrored", "transposed", "anti-transposed"}[v])
+	case v-8 < len(CropMargins):
+		return fmt.Sprintf(" to the reference cropped %.1f%% on each edge", CropMargins[v-8]*100)
+	}
+	return fmt.Sprintf(" to variant %d of the reference", v)
 }
 
 // Index is the reference index as the matcher reads it; storage provides it.
@@ -192,19 +206,20 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 		if qi.Quality < m.opts.Thresholds.PDQMinQuality || len(qi.Hashes) == 0 {
 			continue
 		}
-		best := map[uint64]int{}
+		type near struct{ d, variant int }
+		best := map[uint64]near{}
 		for _, im := range images {
 			if im.Quality < m.opts.Thresholds.PDQMinQuality {
 				continue
 			}
 			if d := pdq.Distance(qi.Hashes[0], im.Hash); d <= m.opts.Thresholds.PDQMax {
-				if old, ok := best[im.Ref]; !ok || d < old {
-					best[im.Ref] = d
+				if old, ok := best[im.Ref]; !ok || d < old.d {
+					best[im.Ref] = near{d, im.Variant}
 				}
 			}
 		}
-		for ref, d := range best {
-			add(ref, found{MethodPDQ, 1 - float64(d)/256, fmt.Sprintf("PDQ distance %d (threshold %d)", d, m.opts.Thresholds.PDQMax)})
+		for ref, n := range best {
+			add(ref, found{MethodPDQ, 1 - float64(n.d)/256, fmt.Sprintf("PDQ distance %d%s (threshold %d)", n.d, variantName(n.variant), m.opts.Thresholds.PDQMax)})
 		}
 	}
 	// Record dumps.
