@@ -71,7 +71,11 @@ func BenchRefs(ctx context.Context, dir string, docs, samples int, opts match.Op
 	}
 
 	an := match.NewAnalyzer(key, opts)
-	m := match.NewMatcher(StoreIndex{Store: store}, opts)
+	idx, _, err := LoadIndex(ctx, store)
+	if err != nil {
+		return b, err
+	}
+	m := match.NewMatcher(idx, opts)
 	step := max(1, len(gen)/max(1, samples))
 	var scanLat, matchLat []time.Duration
 	for i := 0; i < len(gen) && len(scanLat) < samples; i += step {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -225,5 +226,53 @@ func TestSchemeMismatchRefused(t *testing.T) {
 	}
 	if n, _ := f.store.CountReferences(ctx); n != 0 {
 		t.Errorf("%d references imported into a refused index", n)
+	}
+}
+
+// A scanner matches against an in-memory snapshot; references indexed
+// after it was made are found once it refreshes.
+func TestScannerReloadsChangedIndex(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	key := testKey(t, 1)
+	if _, err := Import(ctx, f.store, f.refs, Options{Key: key}); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := NewScanner(ctx, f.store, key, match.Options{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := sc.IndexStats().References
+	extra := []byte("Synthetic memo added after the scanner started; it names no patient.\n")
+	matches := func() []string {
+		var names []string
+		err := sc.Scan(ctx, "posted.txt", extra, func(r ItemResult) error {
+			for _, m := range r.Matches {
+				names = append(names, m.Method+":"+m.RefName)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return names
+	}
+	if got := matches(); len(got) != 0 {
+		t.Fatalf("unindexed memo matched %v", got)
+	}
+	if err := os.WriteFile(filepath.Join(f.refs, "late-memo.txt"), extra, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := Import(ctx, f.store, f.refs, Options{Key: key}); err != nil || st.Added != 1 {
+		t.Fatalf("second import %+v, %v", st, err)
+	}
+	if err := sc.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := sc.IndexStats().References; got != before+1 {
+		t.Errorf("snapshot has %d references after refresh, want %d", got, before+1)
+	}
+	if got := matches(); !slices.Contains(got, "sha256:late-memo.txt") {
+		t.Errorf("after refresh the memo matched %v, want sha256:late-memo.txt", got)
 	}
 }

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/fingerprints/match"
+	"github.com/leakwatch/leakwatch/fingerprints/memindex"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -60,13 +64,34 @@ func (t *Totals) Add(r ItemResult) {
 
 // Scanner matches files against the reference index. It is safe for
 // concurrent use.
+//
+// It matches against an in-memory snapshot of the index (package
+// memindex), loaded when it is made and reloaded when another process
+// changes the index: at most every RefreshEvery it reads the database's
+// index generation, one small query, and on a change one caller loads a
+// new snapshot while the others go on with the old one.
 type Scanner struct {
 	an       *match.Analyzer
-	m        *match.Matcher
+	opts     match.Options
+	store    *storage.Store
 	maxBytes int64
+
+	snap    atomic.Pointer[snapshot]
+	checked atomic.Int64 // UnixNano of the last generation check
+	reload  sync.Mutex   // one reload at a time
 }
 
-// NewScanner checks the key against the index and returns a scanner.
+// RefreshEvery is how often a Scanner looks for index changes.
+const RefreshEvery = 2 * time.Second
+
+type snapshot struct {
+	gen int64
+	idx *memindex.Index
+	m   *match.Matcher
+}
+
+// NewScanner checks the key against the index, loads the index and
+// returns a scanner.
 func NewScanner(ctx context.Context, store *storage.Store, key *fingerprints.Key, opts match.Options, maxBytes int64) (*Scanner, error) {
 	if err := CheckKey(ctx, store, key); err != nil {
 		return nil, err
@@ -74,8 +99,60 @@ func NewScanner(ctx context.Context, store *storage.Store, key *fingerprints.Key
 	if maxBytes <= 0 {
 		maxBytes = 256 << 20
 	}
-	return &Scanner{an: match.NewAnalyzer(key, opts), m: match.NewMatcher(StoreIndex{Store: store}, opts), maxBytes: maxBytes}, nil
+	s := &Scanner{an: match.NewAnalyzer(key, opts), opts: opts, store: store, maxBytes: maxBytes}
+	if err := s.load(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
+
+func (s *Scanner) load(ctx context.Context) error {
+	idx, gen, err := LoadIndex(ctx, s.store)
+	if err != nil {
+		return err
+	}
+	s.snap.Store(&snapshot{gen: gen, idx: idx, m: match.NewMatcher(idx, s.opts)})
+	s.checked.Store(time.Now().UnixNano())
+	return nil
+}
+
+// matcher returns the current snapshot's matcher, reloading first if the
+// index changed since it was loaded.
+func (s *Scanner) matcher(ctx context.Context) (*match.Matcher, error) {
+	cur := s.snap.Load()
+	last := s.checked.Load()
+	now := time.Now().UnixNano()
+	if now-last < int64(RefreshEvery) || !s.checked.CompareAndSwap(last, now) {
+		return cur.m, nil
+	}
+	gen, err := s.store.IndexGeneration(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if gen == cur.gen {
+		return cur.m, nil
+	}
+	s.reload.Lock()
+	defer s.reload.Unlock()
+	if s.snap.Load() != cur { // someone else reloaded meanwhile
+		return s.snap.Load().m, nil
+	}
+	if err := s.load(ctx); err != nil {
+		return nil, err
+	}
+	return s.snap.Load().m, nil
+}
+
+// Refresh reloads the index now if it changed (for callers that just
+// changed it themselves and cannot wait for RefreshEvery).
+func (s *Scanner) Refresh(ctx context.Context) error {
+	s.checked.Store(0)
+	_, err := s.matcher(ctx)
+	return err
+}
+
+// IndexStats reports the size of the snapshot being matched against.
+func (s *Scanner) IndexStats() memindex.Stats { return s.snap.Load().idx.Stats() }
 
 // Scan fingerprints data and every member inside it and matches each item,
 // calling fn per item (outer item first).
@@ -95,7 +172,11 @@ func (s *Scanner) match(ctx context.Context, f match.Features) (ItemResult, erro
 	if f.Err != nil {
 		r.Error = f.Err.Error()
 	}
-	res, err := s.m.Match(ctx, f)
+	m, err := s.matcher(ctx)
+	if err != nil {
+		return r, err
+	}
+	res, err := m.Match(ctx, f)
 	if err != nil {
 		return r, err
 	}

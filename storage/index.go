@@ -2,8 +2,8 @@ package storage
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"gorm.io/gorm"
@@ -90,7 +90,7 @@ func (s *Store) SaveReferences(ctx context.Context, batch []NewReference) error 
 				return err
 			}
 		}
-		return nil
+		return bumpIndexGeneration(tx)
 	})
 }
 
@@ -177,34 +177,6 @@ func insertFingerprints(tx *gorm.DB, refID uint64, fp RefFingerprints) error {
 	return nil
 }
 
-// inChunks runs q over ids in chunks small enough for any driver's parameter limit.
-func inChunks[T any](ids []T, q func([]T) error) error {
-	const chunk = 500
-	for start := 0; start < len(ids); start += chunk {
-		if err := q(ids[start:min(start+chunk, len(ids))]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// ReferencesByIDs returns references by id.
-func (s *Store) ReferencesByIDs(ctx context.Context, ids []uint64) ([]Reference, error) {
-	var out []Reference
-	err := inChunks(ids, func(c []uint64) error {
-		var part []Reference
-		if err := s.ctx(ctx).Where("id IN ?", c).Find(&part).Error; err != nil {
-			return err
-		}
-		out = append(out, part...)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("references by id: %w", err)
-	}
-	return out, nil
-}
-
 // ReferencesByDigest returns references whose column (sha256, md5, sha1 or
 // text_digest) equals value.
 func (s *Store) ReferencesByDigest(ctx context.Context, column, value string) ([]Reference, error) {
@@ -216,121 +188,6 @@ func (s *Store) ReferencesByDigest(ctx context.Context, column, value string) ([
 	var out []Reference
 	if err := s.ctx(ctx).Where(column+" = ?", value).Order("id").Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("references by %s: %w", column, err)
-	}
-	return out, nil
-}
-
-// PrintPosting says a reference contains a winnowing fingerprint.
-type PrintPosting struct {
-	Hash  int64
-	RefID uint64 `gorm:"column:ref_id"`
-}
-
-// PrintPostings returns, for each hash, the references containing it — at
-// most maxRefs+1 of them, so a boilerplate fingerprint found in thousands of
-// references costs one short index probe, not a thousand-row transfer. A
-// hash with more than maxRefs postings comes back with exactly maxRefs+1.
-func (s *Store) PrintPostings(ctx context.Context, hashes []int64, maxRefs int) ([]PrintPosting, error) {
-	var out []PrintPosting
-	err := s.probe(ctx, `SELECT ref_id FROM ref_prints WHERE hash = ? LIMIT ?`, len(hashes), maxRefs, func(i int, rows *sql.Rows) error {
-		var p PrintPosting
-		p.Hash = hashes[i]
-		if err := rows.Scan(&p.RefID); err != nil {
-			return err
-		}
-		out = append(out, p)
-		return nil
-	}, func(i int) any { return hashes[i] })
-	if err != nil {
-		return nil, fmt.Errorf("print postings: %w", err)
-	}
-	return out, nil
-}
-
-// FieldPostings returns the reference rows holding each field hash, at most
-// maxRows+1 per hash (see PrintPostings).
-func (s *Store) FieldPostings(ctx context.Context, hashes []string, maxRows int) ([]RefField, error) {
-	var out []RefField
-	err := s.probe(ctx, `SELECT field, ref_id, row_no FROM ref_fields WHERE hash = ? LIMIT ?`, len(hashes), maxRows, func(i int, rows *sql.Rows) error {
-		f := RefField{Hash: hashes[i]}
-		if err := rows.Scan(&f.Field, &f.RefID, &f.RowNo); err != nil {
-			return err
-		}
-		out = append(out, f)
-		return nil
-	}, func(i int) any { return hashes[i] })
-	if err != nil {
-		return nil, fmt.Errorf("field postings: %w", err)
-	}
-	return out, nil
-}
-
-// probe runs one prepared point query per key, with LIMIT max+1.
-func (s *Store) probe(ctx context.Context, query string, n, max int, scan func(int, *sql.Rows) error, key func(int) any) error {
-	if n == 0 {
-		return nil
-	}
-	db, err := s.db.DB()
-	if err != nil {
-		return err
-	}
-	if s.dialect == DialectPostgres {
-		query = strings.Replace(strings.Replace(query, "?", "$1", 1), "?", "$2", 1)
-	}
-	stmt, err := db.PrepareContext(ctx, query)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	for i := range n {
-		rows, err := stmt.QueryContext(ctx, key(i), max+1)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			if err := scan(i, rows); err != nil {
-				rows.Close()
-				return err
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// AllImages returns every stored image fingerprint (the image index is
-// searched by Hamming distance in memory).
-func (s *Store) AllImages(ctx context.Context) ([]RefImage, error) {
-	var out []RefImage
-	if err := s.ctx(ctx).Table("ref_images").Find(&out).Error; err != nil {
-		return nil, fmt.Errorf("image fingerprints: %w", err)
-	}
-	return out, nil
-}
-
-// PatientsOf returns the keyed patient identifiers each reference mentions.
-func (s *Store) PatientsOf(ctx context.Context, ids []uint64) (map[uint64][]string, error) {
-	out := map[uint64][]string{}
-	err := inChunks(ids, func(c []uint64) error {
-		var rows []struct {
-			RefID   uint64 `gorm:"column:ref_id"`
-			Patient string
-		}
-		if err := s.ctx(ctx).Raw(`SELECT ref_id, patient FROM ref_patients WHERE ref_id IN ?`, c).Scan(&rows).Error; err != nil {
-			return err
-		}
-		for _, r := range rows {
-			out[r.RefID] = append(out[r.RefID], r.Patient)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("patients of references: %w", err)
 	}
 	return out, nil
 }
@@ -361,4 +218,112 @@ func (s *Store) CountReferences(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("count references: %w", err)
 	}
 	return n, nil
+}
+
+// SettingIndexGeneration counts changes to the reference index, so
+// processes holding it in memory know when to reload.
+const SettingIndexGeneration = "index_generation"
+
+// bumpIndexGeneration records a change to the reference index (in the
+// transaction that makes it).
+func bumpIndexGeneration(tx *gorm.DB) error {
+	err := tx.Exec(`INSERT INTO settings (name, value) VALUES (?, '1')
+		ON CONFLICT (name) DO UPDATE SET value = CAST(CAST(settings.value AS BIGINT) + 1 AS TEXT)`, SettingIndexGeneration).Error
+	if err != nil {
+		return fmt.Errorf("bump index generation: %w", err)
+	}
+	return nil
+}
+
+// IndexGeneration returns the reference index's change counter (0 before
+// the first change).
+func (s *Store) IndexGeneration(ctx context.Context) (int64, error) {
+	v, err := s.Setting(ctx, SettingIndexGeneration)
+	if err != nil || v == "" {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("index generation %q: %w", v, err)
+	}
+	return n, nil
+}
+
+// IndexVisitor receives the reference index's rows from WalkIndex. Nil
+// functions skip their table.
+type IndexVisitor struct {
+	Reference func(Reference) // ID, OpaqueID, Name, digests, TLSH and Prints only
+	Print     func(hash int64, ref uint64)
+	Field     func(field, hash string, ref uint64, row int64)
+	Image     func(RefImage)
+	Patient   func(ref uint64, patient string)
+}
+
+// WalkIndex streams the whole reference index, references first, for an
+// in-memory snapshot. It reads table by table outside a transaction (an
+// IMMEDIATE SQLite transaction would hold off imports for its duration),
+// so rows of references added meanwhile may appear without their
+// reference; IndexGeneration read before the walk tells the caller to
+// load again.
+func (s *Store) WalkIndex(ctx context.Context, v IndexVisitor) error {
+	walk := func(name, query string, dest func() []any, row func()) error {
+		rows, err := s.ctx(ctx).Raw(query).Rows()
+		if err != nil {
+			return fmt.Errorf("walk %s: %w", name, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := rows.Scan(dest()...); err != nil {
+				return fmt.Errorf("walk %s: %w", name, err)
+			}
+			row()
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("walk %s: %w", name, err)
+		}
+		return nil
+	}
+	if v.Reference != nil {
+		var r Reference
+		err := walk("references", `SELECT id, opaque_id, COALESCE(name, ''), COALESCE(sha256, ''), COALESCE(md5, ''), COALESCE(sha1, ''),
+			COALESCE(text_digest, ''), COALESCE(tlsh, ''), COALESCE(prints, 0) FROM "references" ORDER BY id`,
+			func() []any {
+				r = Reference{}
+				return []any{&r.ID, &r.OpaqueID, &r.Name, &r.SHA256, &r.MD5, &r.SHA1, &r.TextDigest, &r.TLSH, &r.Prints}
+			}, func() { v.Reference(r) })
+		if err != nil {
+			return err
+		}
+	}
+	if v.Print != nil {
+		var h int64
+		var ref uint64
+		if err := walk("prints", `SELECT hash, ref_id FROM ref_prints`, func() []any { return []any{&h, &ref} }, func() { v.Print(h, ref) }); err != nil {
+			return err
+		}
+	}
+	if v.Field != nil {
+		var f RefField
+		err := walk("fields", `SELECT field, hash, ref_id, row_no FROM ref_fields`,
+			func() []any { return []any{&f.Field, &f.Hash, &f.RefID, &f.RowNo} }, func() { v.Field(f.Field, f.Hash, f.RefID, f.RowNo) })
+		if err != nil {
+			return err
+		}
+	}
+	if v.Image != nil {
+		var im RefImage
+		err := walk("images", `SELECT ref_id, image, variant, hash, quality FROM ref_images`,
+			func() []any { return []any{&im.RefID, &im.Image, &im.Variant, &im.Hash, &im.Quality} }, func() { v.Image(im) })
+		if err != nil {
+			return err
+		}
+	}
+	if v.Patient != nil {
+		var ref uint64
+		var p string
+		if err := walk("patients", `SELECT ref_id, patient FROM ref_patients`, func() []any { return []any{&ref, &p} }, func() { v.Patient(ref, p) }); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -28,7 +28,7 @@ func (s *Store) AddReference(ctx context.Context, r *Reference) (created bool, e
 	if err := s.ctx(ctx).Create(r).Error; err != nil {
 		return false, fmt.Errorf("add reference: %w", err)
 	}
-	return true, nil
+	return true, bumpIndexGeneration(s.ctx(ctx))
 }
 
 func newOpaqueID() (string, error) {
