@@ -52,7 +52,9 @@ func TestWalkIndexAndGeneration(t *testing.T) {
 			Field: func(f, h string, ref uint64, row int64) {
 				fields = append(fields, f+"="+h+"@"+itoa(row))
 			},
-			Image:   func(im storage.RefImage) { images = append(images, im.Hash[:4]+"/"+itoa(int64(im.Variant))+"/"+itoa(int64(im.Quality))) },
+			Image: func(im storage.RefImage) {
+				images = append(images, im.Hash[:4]+"/"+itoa(int64(im.Variant))+"/"+itoa(int64(im.Quality)))
+			},
 			Patient: func(ref uint64, p string) { patients = append(patients, p) },
 		})
 		if err != nil {
