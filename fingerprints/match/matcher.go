@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/fingerprints/edm"
@@ -54,6 +53,12 @@ type IndexedImage struct {
 	Quality int
 }
 
+// NearImage is an indexed image hash near a query's.
+type NearImage struct {
+	IndexedImage
+	Distance int
+}
+
 // variantName describes an indexed image variant for a match's why.
 func variantName(v int) string {
 	switch {
@@ -75,7 +80,8 @@ type Index interface {
 	// a hash with more is boilerplate and is dropped by the matcher.
 	PrintPostings(ctx context.Context, hashes []int64, max int) ([]Posting, error)
 	FieldPostings(ctx context.Context, hashes []string, max int) ([]FieldPosting, error)
-	Images(ctx context.Context) ([]IndexedImage, error)
+	// NearImages returns the indexed image hashes within maxDist bits of h.
+	NearImages(ctx context.Context, h pdq.Hash, maxDist int) ([]NearImage, error)
 	Patients(ctx context.Context, keys []uint64) (map[uint64][]string, error)
 	Count(ctx context.Context) (int64, error)
 }
@@ -90,47 +96,16 @@ type Result struct {
 	PatientIDs []string
 }
 
-// Matcher compares features with the index. It caches the image index and
-// the reference count; call Reset after the index changes.
+// Matcher compares features with the index.
 type Matcher struct {
 	idx  Index
 	opts Options
-
-	mu     sync.Mutex
-	images []IndexedImage
-	count  int64
-	loaded bool
 }
 
 // NewMatcher returns a matcher over idx.
 func NewMatcher(idx Index, opts Options) *Matcher {
 	opts.defaults()
 	return &Matcher{idx: idx, opts: opts}
-}
-
-// Reset drops cached index data.
-func (m *Matcher) Reset() {
-	m.mu.Lock()
-	m.loaded = false
-	m.images = nil
-	m.mu.Unlock()
-}
-
-func (m *Matcher) load(ctx context.Context) ([]IndexedImage, int64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if !m.loaded {
-		imgs, err := m.idx.Images(ctx)
-		if err != nil {
-			return nil, 0, err
-		}
-		n, err := m.idx.Count(ctx)
-		if err != nil {
-			return nil, 0, err
-		}
-		m.images, m.count, m.loaded = imgs, n, true
-	}
-	return m.images, m.count, nil
 }
 
 // precedence orders methods when several fire for one reference: the most
@@ -145,9 +120,9 @@ type found struct {
 
 // Match compares one item's features with the index.
 func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
-	images, nrefs, err := m.load(ctx)
+	nrefs, err := m.idx.Count(ctx)
 	if err != nil {
-		return Result{}, fmt.Errorf("load index: %w", err)
+		return Result{}, fmt.Errorf("count references: %w", err)
 	}
 	hits := map[uint64]found{}
 	add := func(ref uint64, fd found) {
@@ -206,20 +181,21 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 		if qi.Quality < m.opts.Thresholds.PDQMinQuality || len(qi.Hashes) == 0 {
 			continue
 		}
-		type near struct{ d, variant int }
-		best := map[uint64]near{}
-		for _, im := range images {
+		near, err := m.idx.NearImages(ctx, qi.Hashes[0], m.opts.Thresholds.PDQMax)
+		if err != nil {
+			return Result{}, err
+		}
+		best := map[uint64]NearImage{}
+		for _, im := range near {
 			if im.Quality < m.opts.Thresholds.PDQMinQuality {
 				continue
 			}
-			if d := pdq.Distance(qi.Hashes[0], im.Hash); d <= m.opts.Thresholds.PDQMax {
-				if old, ok := best[im.Ref]; !ok || d < old.d {
-					best[im.Ref] = near{d, im.Variant}
-				}
+			if old, ok := best[im.Ref]; !ok || im.Distance < old.Distance {
+				best[im.Ref] = im
 			}
 		}
 		for ref, n := range best {
-			add(ref, found{MethodPDQ, 1 - float64(n.d)/256, fmt.Sprintf("PDQ distance %d%s (threshold %d)", n.d, variantName(n.variant), m.opts.Thresholds.PDQMax)})
+			add(ref, found{MethodPDQ, 1 - float64(n.Distance)/256, fmt.Sprintf("PDQ distance %d%s (threshold %d)", n.Distance, variantName(n.Variant), m.opts.Thresholds.PDQMax)})
 		}
 	}
 	// Record dumps.

@@ -41,7 +41,8 @@ type Index struct {
 	fieldKind []uint8
 	kinds     []string
 
-	images []match.IndexedImage
+	images    imageIndex
+	imageRows []match.IndexedImage // while building
 
 	patOff   []int32 // refs[i]'s patients are patIDs[patOff[i]:patOff[i+1]]
 	patIDs   []int32
@@ -109,7 +110,7 @@ type Stats struct {
 
 // Stats reports the index's size.
 func (x *Index) Stats() Stats {
-	return Stats{References: len(x.refs), Prints: len(x.prints), Fields: len(x.fieldHash), Images: len(x.images), Patients: len(x.patIDs)}
+	return Stats{References: len(x.refs), Prints: len(x.prints), Fields: len(x.fieldHash), Images: len(x.images.ims), Patients: len(x.patIDs)}
 }
 
 // ByDigest implements match.Index.
@@ -201,9 +202,6 @@ func fieldKey(h string) (uint64, bool) {
 	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
 		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7]), true
 }
-
-// Images implements match.Index. The slice is shared: do not modify it.
-func (x *Index) Images(context.Context) ([]match.IndexedImage, error) { return x.images, nil }
 
 // Patients implements match.Index.
 func (x *Index) Patients(_ context.Context, keys []uint64) (map[uint64][]string, error) {
@@ -325,7 +323,7 @@ func (b *Builder) AddField(kind, hash string, ref uint64, row int64) {
 // AddImage adds an image fingerprint.
 func (b *Builder) AddImage(im match.IndexedImage) {
 	if _, ok := b.ref(im.Ref); ok {
-		b.x.images = append(b.x.images, im)
+		b.x.imageRows = append(b.x.imageRows, im)
 	}
 }
 
@@ -382,5 +380,8 @@ func (b *Builder) Build() *Index {
 	}
 	x.patOff[len(x.refs)] = int32(len(x.patIDs))
 	b.patients = nil
+
+	x.images = buildImageIndex(x.imageRows)
+	x.imageRows = nil
 	return x
 }

@@ -92,9 +92,9 @@ func TestIndexLookups(t *testing.T) {
 	if len(rs) != 2 || rs[0].ID != "ref_c" || rs[1].Name != "a.pdf" || rs[1].Prints != 2 {
 		t.Errorf("Refs = %+v", rs)
 	}
-	ims, _ := x.Images(ctx)
-	if len(ims) != 1 || ims[0].Variant != 9 || ims[0].Hash != h {
-		t.Errorf("Images = %+v", ims)
+	ims, _ := x.NearImages(ctx, h, 0)
+	if len(ims) != 1 || ims[0].Variant != 9 || ims[0].Hash != h || ims[0].Distance != 0 || ims[0].Ref != 30 {
+		t.Errorf("NearImages = %+v", ims)
 	}
 	if n, _ := x.Count(ctx); n != 3 {
 		t.Errorf("Count = %d", n)
