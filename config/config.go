@@ -32,6 +32,30 @@ type FingerprintsConfig struct {
 	Workers int `yaml:"workers"`
 	// MaxAnalyzeBytes: larger downloads are matched by SHA-256 only.
 	MaxAnalyzeBytes int64 `yaml:"max_analyze_bytes"`
+	// Thresholds decide what counts as a match.
+	Thresholds ThresholdsConfig `yaml:"thresholds"`
+}
+
+// ThresholdsConfig decides what the fingerprint layers count as a match.
+type ThresholdsConfig struct {
+	// WinnowMinRun: an excerpt matches when it shares a run of at least
+	// this many normalised characters with a reference.
+	WinnowMinRun int `yaml:"winnow_min_run"`
+	// BoilerplateRefs: a text fingerprint found in more references than
+	// this is boilerplate (letterheads, form labels); 0 = automatic.
+	BoilerplateRefs int `yaml:"boilerplate_refs"`
+	// TLSHAuto and TLSHReview: near-duplicate text below TLSHAuto matches;
+	// below TLSHReview it is worth an analyst's look.
+	TLSHAuto   int `yaml:"tlsh_auto"`
+	TLSHReview int `yaml:"tlsh_review"`
+	// PDQMax is the largest PDQ distance (bits of 256) that matches a photo.
+	PDQMax int `yaml:"pdq_max"`
+	// PDQMinQuality: images whose PDQ quality is lower (flat, featureless)
+	// are not matched.
+	PDQMinQuality int `yaml:"pdq_min_quality"`
+	// EDMMinFields: fields a record must share with a reference record, one
+	// of them the NHI or e-mail.
+	EDMMinFields int `yaml:"edm_min_fields"`
 }
 
 // LogConfig selects the slog handler.

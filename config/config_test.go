@@ -311,6 +311,16 @@ func TestBadConfigs(t *testing.T) {
 			want: []string{"leakwatch.yaml:5: smtp.port: must be between 1 and 65535 (got 70000)"},
 		},
 		{
+			name: "match thresholds out of range",
+			body: "fingerprints:\n  thresholds:\n    pdq_max: 90\n    edm_min_fields: 1\n    tlsh_auto: 120\n    winnow_min_run: 20\n",
+			want: []string{
+				"leakwatch.yaml:6: fingerprints.thresholds.winnow_min_run: must be between 50 and 100000 (got 20)",
+				"leakwatch.yaml:2: fingerprints.thresholds.tlsh_review: must be between 120 and 300 (got 100)", // unset: the section's line,
+				"leakwatch.yaml:3: fingerprints.thresholds.pdq_max: must be between 1 and 63 (got 90)",
+				"leakwatch.yaml:4: fingerprints.thresholds.edm_min_fields: must be between 2 and 4 (got 1)",
+			},
+		},
+		{
 			name: "unknown key",
 			body: "log:\n  level: info\n  colour: red\n",
 			want: []string{"leakwatch.yaml:3: log.colour: unknown key (valid keys here: level, format)"},

@@ -81,7 +81,17 @@ func Default() *Config {
 			FollowUpAfter:   72 * time.Hour,
 			TwoPersonRule:   false,
 		},
-		Fingerprints: FingerprintsConfig{MaxAnalyzeBytes: 256 << 20},
+		Fingerprints: FingerprintsConfig{
+			MaxAnalyzeBytes: 256 << 20,
+			Thresholds: ThresholdsConfig{
+				WinnowMinRun:  200,
+				TLSHAuto:      30,
+				TLSHReview:    100,
+				PDQMax:        31,
+				PDQMinQuality: 50,
+				EDMMinFields:  2,
+			},
+		},
 		Injunction: InjunctionConfig{
 			Defendants: "Unknown Defendants",
 		},

@@ -128,6 +128,21 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 	v.positiveDuration("notices.removal_deadline", c.Notices.RemovalDeadline)
 	v.positiveDuration("notices.follow_up_after", c.Notices.FollowUpAfter)
 
+	fp := c.Fingerprints
+	v.atLeast("fingerprints.workers", int64(fp.Workers), 0)
+	v.atLeast("fingerprints.max_analyze_bytes", fp.MaxAnalyzeBytes, 1)
+	th := fp.Thresholds
+	// Below ~50 characters a shared run is a phrase, not a copied passage.
+	v.between("fingerprints.thresholds.winnow_min_run", th.WinnowMinRun, 50, 100000)
+	v.atLeast("fingerprints.thresholds.boilerplate_refs", int64(th.BoilerplateRefs), 0)
+	v.between("fingerprints.thresholds.tlsh_auto", th.TLSHAuto, 1, 300)
+	v.between("fingerprints.thresholds.tlsh_review", th.TLSHReview, th.TLSHAuto, 300)
+	// Unrelated photos sit ~128 bits apart; past 63 matches become noise.
+	v.between("fingerprints.thresholds.pdq_max", th.PDQMax, 1, 63)
+	v.between("fingerprints.thresholds.pdq_min_quality", th.PDQMinQuality, 1, 100)
+	// The NHI checksum is weak: a record needs a second field to match.
+	v.between("fingerprints.thresholds.edm_min_fields", th.EDMMinFields, 2, 4)
+
 	in := c.Injunction
 	if o.requireInjunction {
 		for _, p := range in.Missing() {
@@ -186,6 +201,12 @@ func (v *validator) oneOf(path, s string, allowed ...string) {
 func (v *validator) atLeast(path string, n, min int64) {
 	if n < min {
 		v.add(path, "must be at least %d (got %d)", min, n)
+	}
+}
+
+func (v *validator) between(path string, n, lo, hi int) {
+	if n < lo || n > hi {
+		v.add(path, "must be between %d and %d (got %d)", lo, hi, n)
 	}
 }
 

@@ -20,7 +20,18 @@ func (e *env) fingerprintKey() (*fingerprints.Key, error) {
 }
 
 func (e *env) matchOptions() match.Options {
-	return match.Options{Passwords: e.cfg.Fingerprints.Passwords}
+	th := e.cfg.Fingerprints.Thresholds
+	return match.Options{
+		Passwords: e.cfg.Fingerprints.Passwords,
+		Thresholds: match.Thresholds{
+			BoilerplateRefs: th.BoilerplateRefs,
+			TLSHAuto:        th.TLSHAuto,
+			TLSHReview:      th.TLSHReview,
+			PDQMax:          th.PDQMax,
+			PDQMinQuality:   th.PDQMinQuality,
+			EDMMinFields:    th.EDMMinFields,
+		},
+	}
 }
 
 // scanner returns a scanner over the stored reference index.
