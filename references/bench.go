@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"os"
@@ -216,7 +217,7 @@ func BenchScan(ctx context.Context, store *storage.Store, key *fingerprints.Key,
 
 func hexSum(b []byte) string {
 	s := sha256.Sum256(b)
-	return fmt.Sprintf("%x", s[:])
+	return hex.EncodeToString(s[:])
 }
 
 func percentile(ds []time.Duration, p int) time.Duration {

@@ -204,6 +204,9 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 		return Result{}, err
 	}
 
+	if len(hits) == 0 && len(edmPatients) == 0 {
+		return Result{}, nil // the common case when scanning: nothing to assemble
+	}
 	// Assemble, with names for every matched reference.
 	keys := make([]uint64, 0, len(hits))
 	for k := range hits {
