@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 // Setting names.
@@ -132,46 +131,57 @@ func deleteRefTree(tx *gorm.DB, pathMAC string) error {
 // insertFingerprints writes index rows with multi-row INSERTs, which is what
 // makes a breach-scale import take minutes rather than hours.
 func insertFingerprints(tx *gorm.DB, refID uint64, fp RefFingerprints) error {
-	const chunk = 400
-	for start := 0; start < len(fp.Prints); start += chunk {
-		end := min(start+chunk, len(fp.Prints))
+	if err := insertRows(tx, "ref_prints (hash, ref_id)", "", len(fp.Prints), func(i int) []any {
+		return []any{fp.Prints[i], refID}
+	}); err != nil {
+		return fmt.Errorf("save winnowing fingerprints: %w", err)
+	}
+	if err := insertRows(tx, "ref_images (ref_id, image, variant, hash, quality)", "", len(fp.Images), func(i int) []any {
+		im := fp.Images[i]
+		return []any{refID, im.Image, im.Variant, im.Hash, im.Quality}
+	}); err != nil {
+		return fmt.Errorf("save image fingerprints: %w", err)
+	}
+	if err := insertRows(tx, "ref_fields (field, hash, ref_id, row_no)", "", len(fp.Fields), func(i int) []any {
+		f := fp.Fields[i]
+		return []any{f.Field, f.Hash, refID, f.RowNo}
+	}); err != nil {
+		return fmt.Errorf("save field fingerprints: %w", err)
+	}
+	if err := insertRows(tx, "ref_patients (ref_id, patient)", " ON CONFLICT DO NOTHING", len(fp.Patients), func(i int) []any {
+		return []any{refID, fp.Patients[i]}
+	}); err != nil {
+		return fmt.Errorf("save patients: %w", err)
+	}
+	return nil
+}
+
+// insertRows inserts n rows into table ("name (col, ...)") with multi-row
+// INSERTs of at most 900 parameters (under every driver's limit). The
+// index tables take millions of rows; this is several times faster than
+// gorm's reflective batch insert.
+func insertRows(tx *gorm.DB, table, suffix string, n int, row func(i int) []any) error {
+	if n == 0 {
+		return nil
+	}
+	cols := len(row(0))
+	per := max(1, 900/cols)
+	ph := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
+	for start := 0; start < n; start += per {
+		end := min(start+per, n)
 		var sb strings.Builder
-		args := make([]any, 0, 2*(end-start))
-		sb.WriteString(`INSERT INTO ref_prints (hash, ref_id) VALUES `)
-		for i, h := range fp.Prints[start:end] {
-			if i > 0 {
+		args := make([]any, 0, cols*(end-start))
+		sb.WriteString("INSERT INTO " + table + " VALUES ")
+		for i := start; i < end; i++ {
+			if i > start {
 				sb.WriteByte(',')
 			}
-			sb.WriteString("(?,?)")
-			args = append(args, h, refID)
+			sb.WriteString(ph)
+			args = append(args, row(i)...)
 		}
+		sb.WriteString(suffix)
 		if err := tx.Exec(sb.String(), args...).Error; err != nil {
-			return fmt.Errorf("save winnowing fingerprints: %w", err)
-		}
-	}
-	for i := range fp.Images {
-		fp.Images[i].RefID = refID
-	}
-	if len(fp.Images) > 0 {
-		if err := tx.Table("ref_images").CreateInBatches(fp.Images, 200).Error; err != nil {
-			return fmt.Errorf("save image fingerprints: %w", err)
-		}
-	}
-	for i := range fp.Fields {
-		fp.Fields[i].RefID = refID
-	}
-	if len(fp.Fields) > 0 {
-		if err := tx.Table("ref_fields").CreateInBatches(fp.Fields, 200).Error; err != nil {
-			return fmt.Errorf("save field fingerprints: %w", err)
-		}
-	}
-	if len(fp.Patients) > 0 {
-		rows := make([]map[string]any, len(fp.Patients))
-		for i, p := range fp.Patients {
-			rows[i] = map[string]any{"ref_id": refID, "patient": p}
-		}
-		if err := tx.Table("ref_patients").Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(rows, 200).Error; err != nil {
-			return fmt.Errorf("save patients: %w", err)
+			return err
 		}
 	}
 	return nil

@@ -44,7 +44,7 @@ func (pr *Prepared) Dihedral() (hashes [8]Hash, quality int) {
 	pr.p.area64(0, 0, float64(pr.p.w), float64(pr.p.h), &small)
 	quality = qualityMetric(&small)
 	var dct, t [256]float32
-	dct64To16(&small, &dct)
+	dct64To16Rows(&small, &dct)
 	for k := range hashes {
 		dihedralDCT(k, &dct, &t)
 		hashes[k] = dctToHash(&t)
@@ -62,7 +62,7 @@ func (pr *Prepared) Crop(margin float64) (Hash, int) {
 	var small [64 * 64]float32
 	pr.p.area64(w*margin, h*margin, w*(1-margin), h*(1-margin), &small)
 	var dct [256]float32
-	dct64To16(&small, &dct)
+	dct64To16Rows(&small, &dct)
 	return dctToHash(&dct), qualityMetric(&small)
 }
 
@@ -70,26 +70,30 @@ func (pr *Prepared) Crop(margin float64) (Hash, int) {
 // [x0,x1)x[y0,y1) into out: rows first, then columns, each output sample
 // weighting source pixels by how much of them its cell covers.
 func (p *plane) area64(x0, y0, x1, y1 float64, out *[64 * 64]float32) {
-	cols := areaWeights(x0, x1, p.w)
-	rows := areaWeights(y0, y1, p.h)
-	// Horizontal pass: p.h rows of 64.
-	tmp := make([]float32, p.h*64)
-	for y := 0; y < p.h; y++ {
-		src := p.pix[y*p.w : (y+1)*p.w]
-		dst := tmp[y*64 : (y+1)*64]
-		for j, c := range cols {
+	var cols, rows spans
+	cols.set(x0, x1, p.w)
+	rows.set(y0, y1, p.h)
+	// Horizontal pass over the rows the vertical pass will read.
+	lo, hi := rows.first[0], rows.first[63]+int32(rows.n[63])
+	tmp := make([]float32, int(hi-lo)*64)
+	for y := lo; y < hi; y++ {
+		src := p.pix[int(y)*p.w : int(y+1)*p.w]
+		dst := tmp[int(y-lo)*64 : int(y-lo+1)*64]
+		for j := range dst {
 			var s float32
-			for k, wt := range c.w {
-				s += wt * src[c.first+k]
+			f := int(cols.first[j])
+			for k, wt := range cols.w[j][:cols.n[j]] {
+				s += wt * src[f+k]
 			}
 			dst[j] = s
 		}
 	}
-	for i, r := range rows {
+	for i := range 64 {
 		dst := out[i*64 : (i+1)*64]
 		clear(dst)
-		for k, wt := range r.w {
-			src := tmp[(r.first+k)*64 : (r.first+k+1)*64]
+		f := int(rows.first[i] - lo)
+		for k, wt := range rows.w[i][:rows.n[i]] {
+			src := tmp[(f+k)*64 : (f+k+1)*64]
 			for j := range dst {
 				dst[j] += wt * src[j]
 			}
@@ -97,39 +101,40 @@ func (p *plane) area64(x0, y0, x1, y1 float64, out *[64 * 64]float32) {
 	}
 }
 
-// span is one output sample's source pixels first, first+1, ... and their
-// weights, which sum to 1.
-type span struct {
-	first int
-	w     []float32
+// maxTaps bounds the source pixels one of 64 cells can touch: the plane's
+// sides are at most maxSide (512) px, so a cell spans at most 8 px plus
+// two partial ones.
+const maxTaps = maxSide/64 + 2
+
+// spans is, per output sample, its first source pixel, how many it
+// covers and their weights, which sum to 1.
+type spans struct {
+	first [64]int32
+	n     [64]uint8
+	w     [64][maxTaps]float32
 }
 
-// areaWeights divides [lo, hi) of an n-pixel axis into 64 equal cells.
-func areaWeights(lo, hi float64, n int) [64]span {
-	var out [64]span
+// set divides [lo, hi) of an n-pixel axis into 64 equal cells.
+func (sp *spans) set(lo, hi float64, n int) {
 	step := (hi - lo) / 64
-	for j := range out {
+	for j := range 64 {
 		a, b := lo+float64(j)*step, lo+float64(j+1)*step
 		first := min(int(math.Floor(a)), n-1)
-		last := min(max(int(math.Ceil(b))-1, first), n-1)
-		ws := make([]float32, last-first+1)
+		last := min(max(int(math.Ceil(b))-1, first), n-1, first+maxTaps-1)
 		var sum float64
-		for k := range ws {
+		var ws [maxTaps]float64
+		for k := range last - first + 1 {
 			px0, px1 := float64(first+k), float64(first+k+1)
-			ov := min(b, px1) - max(a, px0)
-			if ov < 0 {
-				ov = 0
-			}
-			ws[k] = float32(ov)
+			ov := max(0, min(b, px1)-max(a, px0))
+			ws[k] = ov
 			sum += ov
 		}
 		if sum == 0 { // a cell narrower than rounding: take its pixel
 			ws[0], sum = 1, 1
 		}
+		sp.first[j], sp.n[j] = int32(first), uint8(last-first+1)
 		for k := range ws {
-			ws[k] = float32(float64(ws[k]) / sum)
+			sp.w[j][k] = float32(ws[k] / sum)
 		}
-		out[j] = span{first: first, w: ws}
 	}
-	return out
 }
