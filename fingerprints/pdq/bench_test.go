@@ -72,3 +72,36 @@ func BenchmarkDistance(b *testing.B) {
 	}
 	_ = n
 }
+
+// BenchmarkPrepared covers leakwatch's resampled path: a query (one hash)
+// and a reference (8 rotations/flips plus 10 centre crops, as the matcher
+// indexes them).
+func BenchmarkPrepared(b *testing.B) {
+	for _, sz := range []struct {
+		name string
+		w, h int
+	}{{"224x168", 224, 168}, {"1MP", 1155, 866}, {"12MP", 4000, 3000}} {
+		img := benchImage(b, sz.w, sz.h)
+		b.Run(sz.name+"/query", func(b *testing.B) {
+			for b.Loop() {
+				p, err := Prepare(img)
+				if err != nil {
+					b.Fatal(err)
+				}
+				p.Hash()
+			}
+		})
+		b.Run(sz.name+"/reference", func(b *testing.B) {
+			for b.Loop() {
+				p, err := Prepare(img)
+				if err != nil {
+					b.Fatal(err)
+				}
+				p.Dihedral()
+				for m := 1; m <= 10; m++ {
+					p.Crop(float64(m) * 0.005)
+				}
+			}
+		})
+	}
+}
