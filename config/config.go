@@ -39,8 +39,11 @@ type FingerprintsConfig struct {
 // ThresholdsConfig decides what the fingerprint layers count as a match.
 type ThresholdsConfig struct {
 	// WinnowMinRun: an excerpt matches when it shares a run of at least
-	// this many normalised characters with a reference.
+	// this many normalised characters with a reference (measured from the
+	// first shared fingerprint to the end of the last).
 	WinnowMinRun int `yaml:"winnow_min_run"`
+	// WinnowMinUnique: stretches of that run that no other reference holds.
+	WinnowMinUnique int `yaml:"winnow_min_unique"`
 	// BoilerplateRefs: a text fingerprint found in more references than
 	// this is boilerplate (letterheads, form labels); 0 = automatic.
 	BoilerplateRefs int `yaml:"boilerplate_refs"`

@@ -84,12 +84,13 @@ func Default() *Config {
 		Fingerprints: FingerprintsConfig{
 			MaxAnalyzeBytes: 256 << 20,
 			Thresholds: ThresholdsConfig{
-				WinnowMinRun:  200,
-				TLSHAuto:      30,
-				TLSHReview:    100,
-				PDQMax:        31,
-				PDQMinQuality: 50,
-				EDMMinFields:  2,
+				WinnowMinRun:    180,
+				WinnowMinUnique: 2,
+				TLSHAuto:        30,
+				TLSHReview:      100,
+				PDQMax:          31,
+				PDQMinQuality:   50,
+				EDMMinFields:    2,
 			},
 		},
 		Injunction: InjunctionConfig{

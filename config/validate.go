@@ -134,6 +134,7 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 	th := fp.Thresholds
 	// Below ~50 characters a shared run is a phrase, not a copied passage.
 	v.between("fingerprints.thresholds.winnow_min_run", th.WinnowMinRun, 50, 100000)
+	v.between("fingerprints.thresholds.winnow_min_unique", th.WinnowMinUnique, 1, 20)
 	v.atLeast("fingerprints.thresholds.boilerplate_refs", int64(th.BoilerplateRefs), 0)
 	v.between("fingerprints.thresholds.tlsh_auto", th.TLSHAuto, 1, 300)
 	v.between("fingerprints.thresholds.tlsh_review", th.TLSHReview, th.TLSHAuto, 300)

@@ -95,10 +95,42 @@ func (m *mixer) distractors(rng *rand.Rand, n int) ([]LeakItem, error) {
 	return out, nil
 }
 
-// checkDistractor enforces the labels: no payload equals a reference file
-// and none mentions a reference NHI.
+// passageMin is the length of verbatim text that identifies a document:
+// the brief's excerpt length (200 characters) less a word, since passages
+// are checked from word starts.
+const passageMin = 180
+
+// sharedPassage returns a passage of at least passageMin bytes of text
+// that exactly one reference note contains, or "". Passages in two or more
+// notes are boilerplate, which distractors are meant to share.
+func (m *mixer) sharedPassage(text string) string {
+	for s := 0; s+passageMin <= len(text); s++ {
+		if s > 0 && !isSpace(text[s-1]) {
+			continue
+		}
+		w := text[s : s+passageMin]
+		n := 0
+		for _, ref := range m.refNotes {
+			if strings.Contains(ref, w) {
+				if n++; n > 1 {
+					break
+				}
+			}
+		}
+		if n == 1 {
+			return w
+		}
+	}
+	return ""
+}
+
+// checkDistractor enforces the labels: no payload equals a reference file,
+// mentions a reference NHI or repeats a passage only one reference note has.
 func (m *mixer) checkDistractor(payloads [][]byte) error {
 	for _, p := range payloads {
+		if w := m.sharedPassage(string(p)); w != "" {
+			return fmt.Errorf("repeats a %d-byte passage of one reference note", len(w))
+		}
 		sum := sha256.Sum256(p)
 		if rel, ok := m.refSums[hex.EncodeToString(sum[:])]; ok {
 			return fmt.Errorf("bytes equal reference %s", rel)
@@ -117,8 +149,18 @@ func (m *mixer) checkDistractor(payloads [][]byte) error {
 func (m *mixer) distractor(rng *rand.Rand, i int, kind string, p Patient) (it LeakItem, plain [][]byte, err error) {
 	d := m.dist
 	note := func() []byte {
-		serial, date := d.next(rng)
-		b := clinicalNote(rng, p, serial, date)
+		// Notes are drawn from the same sentence templates and value lists
+		// as the references, so now and then one repeats a long passage
+		// that only one reference has: that is content, an excerpt, not
+		// boilerplate, and the item would be mislabelled. Draw again.
+		var b []byte
+		for range 50 {
+			serial, date := d.next(rng)
+			b = clinicalNote(rng, p, serial, date)
+			if m.sharedPassage(string(b)) == "" {
+				break
+			}
+		}
 		m.distNotes = append(m.distNotes, string(b))
 		return b
 	}

@@ -415,6 +415,12 @@ func TestLeakMix(t *testing.T) {
 	for _, d := range f.docs {
 		refSums[d.SHA256] = true
 	}
+	var refNotes []string
+	for _, d := range f.docs {
+		if d.Kind == KindClinicalNote {
+			refNotes = append(refNotes, string(f.files[d.RelPath]))
+		}
+	}
 	kinds := map[string]bool{}
 	for _, it := range byClass[TDistractor] {
 		kinds[it.Variant] = true
@@ -438,6 +444,9 @@ func TestLeakMix(t *testing.T) {
 				if bytes.Contains(p, []byte(nhi)) {
 					t.Errorf("%s (%s): contains reference NHI %s", it.Name, it.Variant, nhi)
 				}
+			}
+			if w := uniquePassage(string(p), refNotes); w != "" {
+				t.Errorf("%s (%s): repeats %q, which only one reference note has", it.Name, it.Variant, w)
 			}
 		}
 	}
@@ -623,5 +632,47 @@ func BenchmarkLeakMix(b *testing.B) {
 		if _, _, err := LeakMix(dir, opts, docs, MixOptions{Seed: 2}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// uniquePassage returns a 200-byte window of text, at any offset, that
+// exactly one of notes contains ("" if none): such a distractor would be an
+// excerpt of that note, not boilerplate.
+func uniquePassage(text string, notes []string) string {
+	const n = 200
+	for s := 0; s+n <= len(text); s++ {
+		w, in := text[s:s+n], 0
+		for _, note := range notes {
+			if strings.Contains(note, w) {
+				in++
+			}
+		}
+		if in == 1 {
+			return w
+		}
+	}
+	return ""
+}
+
+// A distractor may repeat boilerplate that several reference notes share,
+// never a passage only one of them has.
+func TestSharedPassage(t *testing.T) {
+	boiler := strings.Repeat("Standard advice given about rest and fluids. ", 6)
+	unique := strings.Repeat("Ms Example reported sharp pain after the fall on 03/02. ", 5)
+	m := &mixer{refNotes: map[string]string{
+		"notes/a.txt": "Header\n" + boiler + "\n" + unique + "\nFooter",
+		"notes/b.txt": "Other header\n" + boiler + "\nOther footer",
+	}}
+	if w := m.sharedPassage("Posted: " + boiler + " thanks"); w != "" {
+		t.Errorf("boilerplate in two notes reported as a shared passage: %q", w)
+	}
+	if w := m.sharedPassage("Posted: " + unique + " thanks"); w == "" || !strings.Contains(unique, w) {
+		t.Errorf("passage only notes/a.txt has not found (got %q)", w)
+	}
+	if w := m.sharedPassage("Posted: " + unique[:passageMin-10] + " thanks"); w != "" {
+		t.Errorf("a passage shorter than %d bytes reported: %q", passageMin, w)
+	}
+	if err := m.checkDistractor([][]byte{[]byte(unique)}); err == nil {
+		t.Error("checkDistractor accepted a note's passage")
 	}
 }

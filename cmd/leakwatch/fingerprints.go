@@ -24,6 +24,8 @@ func (e *env) matchOptions() match.Options {
 	return match.Options{
 		Passwords: e.cfg.Fingerprints.Passwords,
 		Thresholds: match.Thresholds{
+			WinnowMinRun:    th.WinnowMinRun,
+			WinnowMinUnique: th.WinnowMinUnique,
 			BoilerplateRefs: th.BoilerplateRefs,
 			TLSHAuto:        th.TLSHAuto,
 			TLSHReview:      th.TLSHReview,

@@ -4,7 +4,7 @@
 //
 //	sha256       exact copy, renamed
 //	text-sha256  re-encoded or re-saved with the same text
-//	winnow       excerpt pasted into a post (shared runs of >= 200 characters)
+//	winnow       excerpt pasted into a post (a shared run of text, see Matcher.winnow)
 //	tlsh         near-duplicate text
 //	pdq          photo resized, re-compressed or cropped
 //	edm          patient records re-formatted (CSV → JSON, SQL, text)
@@ -50,8 +50,10 @@ type Options struct {
 
 // Thresholds decide what counts as a match.
 type Thresholds struct {
-	WinnowMinShared int     // shared non-boilerplate fingerprints for a winnow match; default 3
-	BoilerplateRefs int     // a fingerprint in more references than this is boilerplate; default max(1, refs/1000)
+	WinnowMinShared int     // shared fingerprints, each in at most max(1, refs/1000) references, that make a reference a TLSH candidate; default 3
+	WinnowMinRun    int     // characters of normalised text a run shared with one reference must span for a winnow match; default 180
+	WinnowMinUnique int     // disjoint stretches of that run each found in no other reference; default 2
+	BoilerplateRefs int     // a fingerprint in more references than this is boilerplate (its postings are not fetched); default max(64, refs/1000)
 	TLSHAuto        int     // TLSH distance below which near-duplicates match; default 30
 	TLSHReview      int     // below this a near-duplicate is reported for review; default 100
 	PDQMax          int     // default 31
@@ -65,14 +67,22 @@ func (o *Options) defaults() {
 		o.MinText = 40
 	}
 	if o.Text.K <= 0 && o.Text.T <= 0 {
-		// Two fingerprints per 200 characters (rather than one), and a match
-		// needs three found in no other reference (WinnowMinShared): template
-		// text shared by chance must not raise a takedown on its own.
-		o.Text = text.Params{K: 32, T: 100}
+		// A print about every 9 characters (window T-K+1 = 16): a winnow
+		// match is a run of consecutive shared prints, so a changed value
+		// between two prints must break it, and a sparse sample loses up to
+		// a window at each end of a run, which a shared passage of ~200
+		// characters cannot spare against a 180-character threshold.
+		o.Text = text.Params{K: 32, T: 47}
 	}
 	t := &o.Thresholds
 	if t.WinnowMinShared <= 0 {
 		t.WinnowMinShared = 3
+	}
+	if t.WinnowMinRun <= 0 {
+		t.WinnowMinRun = 180
+	}
+	if t.WinnowMinUnique <= 0 {
+		t.WinnowMinUnique = 2
 	}
 	if t.TLSHAuto <= 0 {
 		t.TLSHAuto = 30
@@ -95,7 +105,8 @@ func (o *Options) defaults() {
 // change makes new fingerprints incomparable with stored ones (parameters,
 // normalisation, image resampling, variants), so an old index is refused
 // instead of silently matching nothing. 2: resampled PDQ and crop variants.
-const Scheme = "2"
+// 3: winnowing guarantee T 47 (was 100), for run-based winnow matching.
+const Scheme = "3"
 
 // CropMargins are the centre crops a reference image is also indexed at, as
 // the share of each dimension cut from every edge: 0.5 % to 5 % in steps of

@@ -260,38 +260,83 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 
 func round(x float64) float64 { return float64(int(x*1000+0.5)) / 1000 }
 
-// winnow scores references by the share of their fingerprints the item
-// contains, ignoring boilerplate: fingerprints found in more than
-// BoilerplateRefs references (letterheads, form labels, template sentences).
+// winnow matches excerpts by runs of text shared with one reference.
+//
+// The query's prints are taken in text order. Against a reference R each
+// print either extends the current run (R holds it), ends it (R lacks it),
+// or is boilerplate (held by more than BoilerplateRefs references, so its
+// postings are not fetched and R's membership is unknown): template text
+// next to or inside a run is presumed shared, so it lengthens the run, but
+// it is no evidence and never makes a run alone. R matches when one run
+// spans at least WinnowMinRun characters of the query's normalised text,
+// from its first print to the end of its last, and splits into at least
+// WinnowMinUnique disjoint stretches of consecutive shared prints each held
+// by R alone. A run made only of template sentences is often held by a
+// single reference when few are indexed (the combination is rare, not the
+// text), but it rarely stays unique stretch by stretch; a pasted excerpt
+// carries its own dates, names and values. Uniqueness only gets harder as
+// the index grows, so the rule does not loosen with it.
+//
+// References sharing WinnowMinShared prints found in at most
+// max(1, refs/1000) references are also checked for near-duplicate text
+// (TLSH).
 func (m *Matcher) winnow(ctx context.Context, f Features, nrefs int64, add func(uint64, found), keep func([]Ref), known map[uint64]Ref) error {
+	th := m.opts.Thresholds
 	hashes := make([]int64, 0, len(f.Prints))
 	for _, p := range f.Prints {
 		hashes = append(hashes, int64(p.Hash))
 	}
 	slices.Sort(hashes)
 	hashes = slices.Compact(hashes)
-	limit := m.opts.Thresholds.BoilerplateRefs
+	limit := th.BoilerplateRefs
 	if limit <= 0 {
-		limit = max(1, int(nrefs/1000))
+		limit = max(64, int(nrefs/1000))
 	}
 	posts, err := m.idx.PrintPostings(ctx, hashes, limit)
 	if err != nil {
 		return err
 	}
-	df := map[int64]int{}
+	holders := map[int64][]uint64{} // sorted references per print, boilerplate removed
 	for _, p := range posts {
-		df[p.Hash]++
+		holders[p.Hash] = append(holders[p.Hash], p.Ref)
 	}
-	shared := map[uint64]int{}
-	for _, p := range posts {
-		if df[p.Hash] <= limit {
-			shared[p.Ref]++
+	rare := max(1, int(nrefs/1000))
+	shared := map[uint64]int{} // non-boilerplate prints each reference holds
+	rareShared := map[uint64]int{}
+	for h, rs := range holders {
+		if len(rs) > limit {
+			holders[h] = nil
+			continue
+		}
+		slices.Sort(rs)
+		rs = slices.Compact(rs)
+		holders[h] = rs
+		for _, r := range rs {
+			shared[r]++
+			if len(rs) <= rare {
+				rareShared[r]++
+			}
 		}
 	}
+	boiler := func(h int64) bool { _, ok := holders[h]; return ok && holders[h] == nil }
+
+	prints := slices.Clone(f.Prints)
+	slices.SortStableFunc(prints, func(a, b text.Print) int { return cmp.Compare(a.Pos, b.Pos) })
+	k := m.opts.Text.K
+	if k <= 0 {
+		k = text.DefaultK
+	}
+	runs := map[uint64]run{}
 	var cand []uint64
 	for ref, n := range shared {
-		if n >= m.opts.Thresholds.WinnowMinShared {
+		if n < th.WinnowMinUnique {
+			continue // each unique stretch needs a print of its own
+		}
+		if r := bestRun(prints, ref, holders, boiler, k, th.WinnowMinUnique); r.span >= th.WinnowMinRun && r.unique >= th.WinnowMinUnique {
+			runs[ref] = r
 			cand = append(cand, ref)
+		} else if rareShared[ref] >= th.WinnowMinShared && f.TLSH != "" {
+			cand = append(cand, ref) // TLSH only
 		}
 	}
 	if len(cand) == 0 {
@@ -300,7 +345,7 @@ func (m *Matcher) winnow(ctx context.Context, f Features, nrefs int64, add func(
 	slices.Sort(cand)
 	rs, err := m.idx.Refs(ctx, cand)
 	if err != nil {
-		return err
+		return fmt.Errorf("winnow candidates: %w", err)
 	}
 	keep(rs)
 	for _, r := range rs {
@@ -309,16 +354,108 @@ func (m *Matcher) winnow(ctx context.Context, f Features, nrefs int64, add func(
 		if r.Prints > 0 {
 			containment = min(1, float64(n)/float64(r.Prints))
 		}
-		add(r.Key, found{MethodWinnow, containment, fmt.Sprintf("containment %.2f over %d shared fingerprints", containment, n)})
+		why := fmt.Sprintf("containment %.2f over %d shared fingerprints", containment, n)
+		if run, ok := runs[r.Key]; ok {
+			add(r.Key, found{MethodWinnow, containment, fmt.Sprintf("%s; shared run of %d characters, %d stretches of it in no other reference",
+				why, run.span, run.unique)})
+		}
 		// Near-duplicate check on the same candidates.
 		if f.TLSH != "" && r.TLSH != "" {
-			if d, err := text.TLSHDistance(f.TLSH, r.TLSH); err == nil && d < m.opts.Thresholds.TLSHAuto {
-				add(r.Key, found{MethodTLSH, max(0, 1-float64(d)/float64(m.opts.Thresholds.TLSHReview)),
-					fmt.Sprintf("TLSH distance %d; containment %.2f over %d shared fingerprints", d, containment, n)})
+			if d, err := text.TLSHDistance(f.TLSH, r.TLSH); err == nil && d < th.TLSHAuto {
+				add(r.Key, found{MethodTLSH, max(0, 1-float64(d)/float64(th.TLSHReview)),
+					fmt.Sprintf("TLSH distance %d; %s", d, why)})
 			}
 		}
 	}
 	return nil
+}
+
+// run is a stretch of query text whose prints one reference shares.
+type run struct {
+	span   int // normalised characters from the first shared print to the end of the last
+	unique int // disjoint stretches of consecutive shared prints held by no other reference
+}
+
+// bestRun scans prints (in text order) for runs shared with ref and
+// returns the longest that has at least want unique stretches, or else the
+// one with the most. holders gives each non-boilerplate print's references
+// (sorted); boiler says whether a print is boilerplate.
+func bestRun(prints []text.Print, ref uint64, holders map[int64][]uint64, boiler func(int64) bool, k, want int) run {
+	var best, cur run
+	first, last := -1, -1
+	var common []uint64 // references holding every print of the open stretch
+	better := func(a, b run) bool {
+		if (a.unique >= want) != (b.unique >= want) {
+			return a.unique >= want
+		}
+		return a.span > b.span || (a.span == b.span && a.unique > b.unique)
+	}
+	lead := -1 // first boilerplate print since the last break
+	end := func() {
+		if first >= 0 {
+			cur.span = last + k - first
+			if better(cur, best) {
+				best = cur
+			}
+		}
+		cur, first, last, common, lead = run{}, -1, -1, nil, -1
+	}
+	for _, p := range prints {
+		h := int64(p.Hash)
+		if boiler(h) {
+			// Template text around or inside the run is presumed shared:
+			// it lengthens the run but is no evidence of its own.
+			if first >= 0 {
+				last = int(p.Pos)
+			} else if lead < 0 {
+				lead = int(p.Pos)
+			}
+			continue
+		}
+		rs := holders[h]
+		if _, ok := slices.BinarySearch(rs, ref); !ok {
+			end() // absent from ref (or from every reference): the run breaks
+			continue
+		}
+		if first < 0 {
+			first = int(p.Pos)
+			if lead >= 0 {
+				first = lead
+			}
+		}
+		last = int(p.Pos)
+		if common == nil {
+			common = slices.Clone(rs)
+		} else {
+			common = intersect(common, rs)
+		}
+		if len(common) == 1 { // only ref: a stretch closes
+			cur.unique++
+			common = nil
+		}
+	}
+	end()
+	return best
+}
+
+// intersect returns the elements of sorted a that are also in sorted b,
+// reusing a.
+func intersect(a, b []uint64) []uint64 {
+	out := a[:0]
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i] < b[j]:
+			i++
+		case a[i] > b[j]:
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	return out
 }
 
 // edm matches record dumps: a row matches a reference row when they share at

@@ -1,0 +1,134 @@
+package match
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/leakwatch/leakwatch/fingerprints/pdq"
+	"github.com/leakwatch/leakwatch/fingerprints/text"
+)
+
+// fakeIndex serves print postings from memory; other lookups are empty.
+type fakeIndex struct {
+	refs  []Ref              // Key = position + 1
+	posts map[int64][]uint64 // hash → references holding it
+}
+
+func (x *fakeIndex) add(name string, prints ...uint64) {
+	key := uint64(len(x.refs) + 1)
+	x.refs = append(x.refs, Ref{Key: key, ID: name, Name: name, Prints: len(prints)})
+	for _, p := range prints {
+		x.posts[int64(p)] = append(x.posts[int64(p)], key)
+	}
+}
+
+func (x *fakeIndex) ByDigest(context.Context, string, string) ([]Ref, error) { return nil, nil }
+func (x *fakeIndex) Refs(_ context.Context, keys []uint64) ([]Ref, error) {
+	var out []Ref
+	for _, k := range keys {
+		out = append(out, x.refs[k-1])
+	}
+	return out, nil
+}
+func (x *fakeIndex) PrintPostings(_ context.Context, hashes []int64, max int) ([]Posting, error) {
+	var out []Posting
+	for _, h := range hashes {
+		for i, r := range x.posts[h] {
+			if i > max {
+				break
+			}
+			out = append(out, Posting{Hash: h, Ref: r})
+		}
+	}
+	return out, nil
+}
+func (x *fakeIndex) FieldPostings(context.Context, []string, int) ([]FieldPosting, error) {
+	return nil, nil
+}
+func (x *fakeIndex) NearImages(context.Context, pdq.Hash, int) ([]NearImage, error) { return nil, nil }
+func (x *fakeIndex) Patients(context.Context, []uint64) (map[uint64][]string, error) {
+	return nil, nil
+}
+func (x *fakeIndex) Count(context.Context) (int64, error) { return int64(len(x.refs)), nil }
+
+// query lays prints out every step characters from 0.
+func query(step int, hashes ...uint64) Features {
+	f := Features{}
+	for i, h := range hashes {
+		f.Prints = append(f.Prints, text.Print{Hash: h, Pos: int32(i * step)})
+	}
+	return f
+}
+
+func TestWinnowRuns(t *testing.T) {
+	// K 32, prints 20 characters apart: n shared prints span 20(n-1)+32.
+	opts := Options{Text: text.Params{K: 32, T: 51}, Thresholds: Thresholds{WinnowMinRun: 150, WinnowMinUnique: 2, BoilerplateRefs: 3}}
+	idx := &fakeIndex{posts: map[int64][]uint64{}}
+	// Template prints 100–105 are in A, B and C; 200 in A and B; 300, 301
+	// only in A; 400 only in B. 900–906 are in every reference:
+	// boilerplate (BoilerplateRefs 3, four references).
+	boiler := []uint64{900, 901, 902, 903, 904, 905, 906}
+	idx.add("A", append([]uint64{100, 101, 102, 103, 104, 105, 200, 300, 301}, boiler...)...)
+	idx.add("B", append([]uint64{100, 101, 102, 103, 104, 105, 200, 400}, boiler...)...)
+	idx.add("C", append([]uint64{100, 101, 102, 103, 104, 105}, boiler...)...)
+	idx.add("D", boiler...)
+	ctx := context.Background()
+
+	cases := []struct {
+		name  string
+		f     Features
+		want  []string
+		inWhy string
+	}{
+		// 9 prints: span 192, two unique stretches (…300, then 301).
+		{"excerpt", query(20, 100, 101, 102, 103, 300, 104, 105, 200, 301), []string{"A"}, "shared run of 192 characters, 2 stretches"},
+		// The same run with a boilerplate print inside still matches: it is
+		// passed over, not counted.
+		{"boilerplate inside", query(20, 100, 101, 102, 103, 300, 900, 104, 105, 200, 301), []string{"A"}, "shared run of 212 characters"},
+		// Boilerplate before and after the evidence lengthens the run
+		// (from 0 to 140+32) without counting as a stretch.
+		{"boilerplate around", query(20, 900, 901, 902, 903, 300, 101, 301, 904), []string{"A"}, "shared run of 172 characters, 2 stretches"},
+		// However long the boilerplate, one unique stretch is not enough.
+		{"boilerplate and one rare print", query(20, 900, 901, 902, 903, 904, 905, 906, 300), nil, ""},
+		// Only one stretch unique to A: template plus one rare print.
+		{"one unique stretch", query(20, 100, 101, 102, 103, 104, 105, 200, 300), nil, ""},
+		// Two unique stretches but the run is broken by a print A lacks
+		// (777, in no reference): each half is too short.
+		{"broken run", query(20, 100, 101, 300, 102, 777, 103, 104, 301, 105), nil, ""},
+		// Long enough and unique twice, but too short a span.
+		{"short", query(20, 300, 100, 301), nil, ""},
+		// Template shared by A, B, C only: never unique.
+		{"template", query(20, 100, 101, 102, 103, 104, 105, 100, 101, 102), nil, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := NewMatcher(idx, opts)
+			res, err := m.Match(ctx, c.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, mt := range res.Matches {
+				if mt.Method != MethodWinnow {
+					t.Errorf("method %s, want winnow", mt.Method)
+				}
+				got = append(got, mt.RefName)
+				if c.inWhy != "" && !strings.Contains(mt.Why, c.inWhy) {
+					t.Errorf("why %q lacks %q", mt.Why, c.inWhy)
+				}
+			}
+			if !slices.Equal(got, c.want) {
+				t.Errorf("matched %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestIntersect(t *testing.T) {
+	got := intersect([]uint64{1, 3, 5, 7, 9}, []uint64{2, 3, 4, 7, 10})
+	if !slices.Equal(got, []uint64{3, 7}) {
+		t.Errorf("intersect = %v", got)
+	}
+}
