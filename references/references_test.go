@@ -272,3 +272,57 @@ func TestScannerReloadsChangedIndex(t *testing.T) {
 		t.Errorf("after refresh the memo matched %v, want sha256:late-memo.txt", got)
 	}
 }
+
+// An item counts the patients it exposes: all of a reference it copies
+// whole, but for a note that also matches the patient list by its one
+// record (EDM), only that record's patient.
+func TestPatientsCountedPerItem(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	key := testKey(t, 1)
+	if _, err := Import(ctx, f.store, f.refs, Options{Key: key}); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := NewScanner(ctx, f.store, key, match.Options{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan := func(d synth.Doc) ItemResult {
+		t.Helper()
+		data, err := os.ReadFile(filepath.Join(f.refs, filepath.FromSlash(d.RelPath)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []ItemResult
+		if err := sc.Scan(ctx, "posted"+filepath.Ext(d.RelPath), data, func(r ItemResult) error { out = append(out, r); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return out[0]
+	}
+	var list, note *synth.Doc
+	for i, d := range f.docs {
+		switch d.Kind {
+		case synth.KindPatients:
+			list = &f.docs[i]
+		case synth.KindClinicalNote:
+			note = &f.docs[i]
+		}
+	}
+	if list == nil || note == nil {
+		t.Fatal("fixture lacks a patient list or a note")
+	}
+	if r := scan(*list); r.Patients != f.opts.Patients {
+		t.Errorf("patient list copied whole exposes %d patients, want %d", r.Patients, f.opts.Patients)
+	}
+	r := scan(*note)
+	viaList := false
+	for _, m := range r.Matches {
+		viaList = viaList || (m.RefName == list.RelPath && m.Method == "edm")
+	}
+	if !viaList {
+		t.Errorf("note's record did not match the patient list: %+v", r.Matches)
+	}
+	if r.Patients != 1 {
+		t.Errorf("note exposes %d patients, want 1 (%+v)", r.Patients, r.Matches)
+	}
+}

@@ -236,12 +236,28 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 	slices.SortStableFunc(res.Matches, func(a, b fingerprints.Match) int {
 		return cmp.Or(cmp.Compare(precedence[b.Method], precedence[a.Method]), cmp.Compare(b.Score, a.Score), cmp.Compare(a.RefID, b.RefID))
 	})
-	pats, err := m.idx.Patients(ctx, keys)
+	// Patients exposed: every patient of a reference the item reproduces
+	// whole; for partial matches only what the item shows. An EDM match
+	// counts its matched records (a note quoting one patient's details also
+	// matches that patient's row in a 100,000-row list, which it does not
+	// expose), and an excerpt counts its reference's patients only when
+	// that reference concerns a few patients (a note or a letter).
+	var whole []uint64
+	for _, k := range keys {
+		switch hits[k].method {
+		case MethodSHA256, MethodTextSHA256, MethodTLSH, MethodPDQ, MethodWinnow:
+			whole = append(whole, k)
+		}
+	}
+	pats, err := m.idx.Patients(ctx, whole)
 	if err != nil {
 		return Result{}, err
 	}
 	set := map[string]bool{}
-	for _, ps := range pats {
+	for k, ps := range pats {
+		if hits[k].method == MethodWinnow && len(ps) > excerptPatients {
+			continue
+		}
 		for _, p := range ps {
 			set[p] = true
 		}
@@ -250,13 +266,17 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 		set[p] = true
 	}
 	res.RefKeys = keys
+	res.PatientIDs = make([]string, 0, len(set))
 	for p := range set {
 		res.PatientIDs = append(res.PatientIDs, p)
 	}
-	slices.Sort(res.PatientIDs)
 	res.Patients = len(set)
 	return res, nil
 }
+
+// excerptPatients is how many patients a reference may concern for an
+// excerpt of it to count them all.
+const excerptPatients = 3
 
 func round(x float64) float64 { return float64(int(x*1000+0.5)) / 1000 }
 
