@@ -188,22 +188,24 @@ func Import(ctx context.Context, store *storage.Store, dir string, opts Options)
 	go func() { wg.Wait(); close(results) }()
 
 	// One writer batches many files per transaction: SQLite has one writer
-	// anyway, and per-file transactions would dominate the import.
+	// anyway, and per-file transactions would dominate the import. It runs
+	// beside the workers so fingerprinting goes on while a batch is saved.
 	prog := Progress{Files: len(files), Bytes: total, Failed: st.Failed}
+	saves := make(chan []storage.NewReference, 1)
+	saved := make(chan error, 1)
+	go func() {
+		var err error
+		for b := range saves {
+			if err == nil {
+				if err = store.SaveReferences(ctx, b); err != nil {
+					cancel() // stop the workers; the rest is drained unsaved
+				}
+			}
+		}
+		saved <- err
+	}()
 	var pending []storage.NewReference
-	flush := func() error {
-		if len(pending) == 0 {
-			return nil
-		}
-		err := store.SaveReferences(ctx, pending)
-		pending = pending[:0]
-		return err
-	}
-	var werr error
 	for r := range results {
-		if werr != nil {
-			continue // drain the workers
-		}
 		prog.Done++
 		prog.DoneBytes += r.f.size
 		switch {
@@ -227,18 +229,19 @@ func Import(ctx context.Context, store *storage.Store, dir string, opts Options)
 				pending = append(pending, nr)
 			}
 			if len(pending) >= 500 {
-				if werr = flush(); werr != nil {
-					cancel()
-				}
+				saves <- pending
+				pending = nil
 			}
 		}
 		if opts.Progress != nil {
 			opts.Progress(prog)
 		}
 	}
-	if werr == nil {
-		werr = flush()
+	if len(pending) > 0 {
+		saves <- pending
 	}
+	close(saves)
+	werr := <-saved
 	st.Elapsed = time.Since(start)
 	if werr != nil {
 		return st, fmt.Errorf("refs add: save: %w", werr)

@@ -135,6 +135,19 @@ var migrations = []migration{
 			`ALTER TABLE captures ADD COLUMN patients BIGINT NOT NULL DEFAULT 0`,
 		},
 	},
+	{
+		version: 3,
+		name:    "match in memory",
+		sql: []string{
+			// Matching reads the index into memory (package memindex), so
+			// nothing looks fingerprints up by hash any more. On 22 million
+			// random keys these indexes made a breach-scale build
+			// I/O-bound; the tables are only scanned and deleted by ref_id.
+			`DROP INDEX IF EXISTS idx_ref_prints_hash`,
+			`DROP INDEX IF EXISTS idx_ref_fields_hash`,
+			`DROP INDEX IF EXISTS idx_references_text_digest`,
+		},
+	},
 }
 
 // ddl fills the dialect-specific placeholders of a statement.
