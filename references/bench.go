@@ -31,6 +31,7 @@ type RefsBench struct {
 	PeakRSS       int64 // bytes, whole process (VmHWM)
 	IndexBytes    int64 // database files on disk
 	Index         storage.IndexStats
+	LoadTime      time.Duration // reading the index into memory, as a scanner does at start
 	Samples       int
 	MatchP50      time.Duration // matcher only, features computed beforehand
 	MatchP99      time.Duration
@@ -72,10 +73,12 @@ func BenchRefs(ctx context.Context, dir string, docs, samples int, opts match.Op
 	}
 
 	an := match.NewAnalyzer(key, opts)
+	t0 = time.Now()
 	idx, _, err := LoadIndex(ctx, store)
 	if err != nil {
 		return b, err
 	}
+	b.LoadTime = time.Since(t0)
 	m := match.NewMatcher(idx, opts)
 	step := max(1, len(gen)/max(1, samples))
 	var scanLat, matchLat []time.Duration

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"time"
 	"context"
 	"errors"
 	"flag"
@@ -47,6 +48,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "peak RSS       %.0f MB\n", float64(b.PeakRSS)/1e6)
 		fmt.Fprintf(e.stdout, "index on disk  %.1f MB (%d references, %d text, %d image, %d field fingerprints)\n",
 			float64(b.IndexBytes)/1e6, b.Index.References, b.Index.Prints, b.Index.Images, b.Index.Fields)
+		fmt.Fprintf(e.stdout, "index load     %s (into memory, as a scanner does at start)\n", b.LoadTime.Round(time.Millisecond))
 		fmt.Fprintf(e.stdout, "match latency  p50 %s  p99 %s (matcher only, %d samples)\n", b.MatchP50, b.MatchP99, b.Samples)
 		fmt.Fprintf(e.stdout, "scan latency   p50 %s  p99 %s (extract + fingerprint + match)\n", b.ScanP50, b.ScanP99)
 		fmt.Fprintf(e.stdout, "self-matches   %d of %d samples found their own reference\n", b.MatchedSample, b.Samples)
