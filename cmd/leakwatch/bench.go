@@ -1,12 +1,12 @@
 package main
 
 import (
-	"time"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/leakwatch/leakwatch/references"
 )
