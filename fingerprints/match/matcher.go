@@ -481,6 +481,11 @@ func intersect(a, b []uint64) []uint64 {
 // edm matches record dumps: a row matches a reference row when they share at
 // least EDMMinFields distinct fields, one of them the NHI or e-mail (the
 // NHI's checksum is weak, so it is never enough alone).
+//
+// The work is linear in the postings fetched, whatever the dump's size: the
+// reference rows holding each query value are grouped by row once, and
+// each query row then looks only at the rows its NHI or e-mail names (a
+// leaked list of 100,000 patients is one item).
 func (m *Matcher) edm(ctx context.Context, f Features, nrefs int64, add func(uint64, found)) ([]string, error) {
 	if len(f.Rows) == 0 {
 		return nil, nil
@@ -493,9 +498,11 @@ func (m *Matcher) edm(ctx context.Context, f Features, nrefs int64, add func(uin
 	}
 	slices.Sort(hashes)
 	hashes = slices.Compact(hashes)
-	// A value in many references is not a patient's: a practice's e-mail or
-	// phone in every letterhead would otherwise tie all its letters together.
-	limit := max(25, int(nrefs/50))
+	// A value in many reference rows is not one patient's: a practice's
+	// e-mail or phone in every letterhead would otherwise tie all its
+	// letters together. A patient's own NHI appears in each of their
+	// documents, hence a bound that grows with the index, up to 1,000.
+	limit := max(25, min(1000, int(nrefs/50)))
 	posts, err := m.idx.FieldPostings(ctx, hashes, limit)
 	if err != nil {
 		return nil, err
@@ -504,38 +511,44 @@ func (m *Matcher) edm(ctx context.Context, f Features, nrefs int64, add func(uin
 		ref uint64
 		row int64
 	}
-	byHash := map[string][]FieldPosting{}
+	type value struct{ field, hash string }
+	df := map[string]int{}
 	for _, p := range posts {
-		byHash[p.Hash] = append(byHash[p.Hash], p)
+		df[p.Hash]++
 	}
-	for h, ps := range byHash {
-		refsWith := map[uint64]bool{}
-		for _, p := range ps {
-			refsWith[p.Ref] = true
+	held := map[refRow][]value{}   // the query's values each reference row holds
+	named := map[string][]refRow{} // reference rows holding each primary value
+	for _, p := range posts {
+		if df[p.Hash] > limit {
+			continue
 		}
-		if len(refsWith) > limit {
-			delete(byHash, h)
+		k := refRow{p.Ref, p.Row}
+		held[k] = append(held[k], value{p.Field, p.Hash})
+		if p.Field == string(edm.FieldNHI) || p.Field == string(edm.FieldEmail) {
+			named[p.Hash] = append(named[p.Hash], k)
 		}
 	}
 	matchedRows := map[uint64]int{}
 	var pats []string
 	for _, qr := range f.Rows {
-		fields := map[refRow]map[string]bool{}
-		for field, h := range qr.Fields {
-			for _, p := range byHash[h] {
-				if p.Field != string(field) {
-					continue
-				}
-				k := refRow{p.Ref, p.Row}
-				if fields[k] == nil {
-					fields[k] = map[string]bool{}
-				}
-				fields[k][p.Field] = true
+		var cands []refRow
+		for _, field := range []edm.Field{edm.FieldNHI, edm.FieldEmail} {
+			if h := qr.Fields[field]; h != "" {
+				cands = append(cands, named[h]...)
 			}
 		}
 		seen := map[uint64]bool{}
-		for k, fs := range fields {
-			if len(fs) >= m.opts.Thresholds.EDMMinFields && (fs[string(edm.FieldNHI)] || fs[string(edm.FieldEmail)]) && !seen[k.ref] {
+		for _, k := range cands {
+			if seen[k.ref] {
+				continue
+			}
+			var fields []string
+			for _, v := range held[k] {
+				if qr.Fields[edm.Field(v.field)] == v.hash && !slices.Contains(fields, v.field) {
+					fields = append(fields, v.field)
+				}
+			}
+			if len(fields) >= m.opts.Thresholds.EDMMinFields {
 				seen[k.ref] = true
 				matchedRows[k.ref]++
 				if n := qr.Fields[edm.FieldNHI]; n != "" {

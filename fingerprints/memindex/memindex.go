@@ -32,8 +32,7 @@ type Index struct {
 	md5          digests[[16]byte]
 	sha1         digests[[20]byte]
 
-	prints   []uint64 // sorted keyed winnowing hashes ...
-	printRef []int32  // ... and the reference holding each
+	prints []printRow // keyed winnowing hashes and their references, sorted
 
 	fieldHash []uint64 // sorted first 8 bytes of keyed field hashes ...
 	fieldRef  []int32  // ... with the reference, row and field kind
@@ -165,9 +164,9 @@ func (x *Index) Refs(_ context.Context, keys []uint64) ([]match.Ref, error) {
 func (x *Index) PrintPostings(_ context.Context, hashes []int64, max int) ([]match.Posting, error) {
 	var out []match.Posting
 	for _, h := range hashes {
-		i, _ := slices.BinarySearch(x.prints, uint64(h))
-		for n := 0; i < len(x.prints) && x.prints[i] == uint64(h) && n <= max; i, n = i+1, n+1 {
-			out = append(out, match.Posting{Hash: h, Ref: x.refs[x.printRef[i]].Key})
+		i, _ := slices.BinarySearchFunc(x.prints, uint64(h), func(r printRow, h uint64) int { return cmp.Compare(r.hash, h) })
+		for n := 0; i < len(x.prints) && x.prints[i].hash == uint64(h) && n <= max; i, n = i+1, n+1 {
+			out = append(out, match.Posting{Hash: h, Ref: x.refs[x.prints[i].ref].Key})
 		}
 	}
 	return out, nil
@@ -229,12 +228,13 @@ func (x *Index) Count(context.Context) (int64, error) { return int64(len(x.refs)
 
 // Builder collects an index's rows, in any order, for Build.
 type Builder struct {
-	x        Index
-	prints   []printRow
-	fields   []fieldRow
-	patients []patientRow
-	kindIDs  map[string]uint8
-	errs     int
+	x         Index
+	printHint int // prints the added references declare (match.Ref.Prints)
+	prints    []printRow
+	fields    []fieldRow
+	patients  []patientRow
+	kindIDs   map[string]uint8
+	errs      int
 }
 
 type printRow struct {
@@ -268,6 +268,7 @@ type Digests struct {
 func (b *Builder) AddRef(r match.Ref, d Digests) {
 	p := int32(len(b.x.refs))
 	b.x.refs = append(b.x.refs, r)
+	b.printHint += max(0, r.Prints)
 	b.x.pos[r.Key] = p
 	if k, ok := d32(d.SHA256); ok {
 		b.x.sha256.add(k, p)
@@ -296,6 +297,10 @@ func (b *Builder) ref(key uint64) (int32, bool) {
 // AddPrint adds a winnowing fingerprint of reference ref.
 func (b *Builder) AddPrint(hash int64, ref uint64) {
 	if p, ok := b.ref(ref); ok {
+		if b.prints == nil {
+			// Breach scale is tens of millions of prints: grow once.
+			b.prints = make([]printRow, 0, b.printHint)
+		}
 		b.prints = append(b.prints, printRow{uint64(hash), p})
 	}
 }
@@ -340,13 +345,10 @@ func (b *Builder) Skipped() int { return b.errs }
 // Build sorts the rows into an Index. The builder must not be used after.
 func (b *Builder) Build() *Index {
 	x := &b.x
+	// Sorted in place and kept as is: a second, column-wise copy would
+	// double the peak memory of a load for 4 bytes a print.
 	slices.SortFunc(b.prints, func(a, c printRow) int { return cmp.Or(cmp.Compare(a.hash, c.hash), cmp.Compare(a.ref, c.ref)) })
-	x.prints = make([]uint64, len(b.prints))
-	x.printRef = make([]int32, len(b.prints))
-	for i, r := range b.prints {
-		x.prints[i], x.printRef[i] = r.hash, r.ref
-	}
-	b.prints = nil
+	x.prints, b.prints = b.prints, nil
 
 	slices.SortFunc(b.fields, func(a, c fieldRow) int {
 		return cmp.Or(cmp.Compare(a.hash, c.hash), cmp.Compare(a.ref, c.ref), cmp.Compare(a.row, c.row))
