@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"os"
+	"time"
 
 	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/fingerprints/match"
@@ -46,5 +48,18 @@ func (e *env) scanner(ctx context.Context) (*references.Scanner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return references.NewScanner(ctx, store, key, e.matchOptions(), e.cfg.Fingerprints.MaxAnalyzeBytes)
+	start := time.Now()
+	sc, err := references.NewScanner(ctx, store, key, e.matchOptions(), e.cfg.Fingerprints.MaxAnalyzeBytes)
+	if err != nil {
+		return nil, err
+	}
+	st, took := sc.IndexStats(), time.Since(start)
+	// At breach scale the load takes tens of seconds: say so when it does.
+	level := slog.LevelDebug
+	if took > 2*time.Second {
+		level = slog.LevelInfo
+	}
+	e.log.Log(ctx, level, "reference index loaded", "references", st.References, "text_fingerprints", st.Prints,
+		"image_fingerprints", st.Images, "field_fingerprints", st.Fields, "took", took.Round(time.Millisecond))
+	return sc, nil
 }
