@@ -346,13 +346,13 @@ func (m *Matcher) winnow(ctx context.Context, f Features, nrefs int64, add func(
 	if k <= 0 {
 		k = text.DefaultK
 	}
+	best := bestRuns(prints, holders, boiler, k, th.WinnowMinUnique, func(ref uint64) bool {
+		return shared[ref] >= th.WinnowMinUnique // each unique stretch needs a print of its own
+	})
 	runs := map[uint64]run{}
 	var cand []uint64
-	for ref, n := range shared {
-		if n < th.WinnowMinUnique {
-			continue // each unique stretch needs a print of its own
-		}
-		if r := bestRun(prints, ref, holders, boiler, k, th.WinnowMinUnique); r.span >= th.WinnowMinRun && r.unique >= th.WinnowMinUnique {
+	for ref := range shared {
+		if r := best[ref]; r.span >= th.WinnowMinRun && r.unique >= th.WinnowMinUnique {
 			runs[ref] = r
 			cand = append(cand, ref)
 		} else if rareShared[ref] >= th.WinnowMinShared && f.TLSH != "" {
@@ -396,66 +396,92 @@ type run struct {
 	unique int // disjoint stretches of consecutive shared prints held by no other reference
 }
 
-// bestRun scans prints (in text order) for runs shared with ref and
-// returns the longest that has at least want unique stretches, or else the
-// one with the most. holders gives each non-boilerplate print's references
-// (sorted); boiler says whether a print is boilerplate.
-func bestRun(prints []text.Print, ref uint64, holders map[int64][]uint64, boiler func(int64) bool, k, want int) run {
-	var best, cur run
-	first, last := -1, -1
-	var common []uint64 // references holding every print of the open stretch
-	better := func(a, b run) bool {
-		if (a.unique >= want) != (b.unique >= want) {
-			return a.unique >= want
-		}
-		return a.span > b.span || (a.span == b.span && a.unique > b.unique)
+// bestRuns returns, for each reference holding one of the query's prints
+// that consider accepts, its best run: the longest with at least want
+// unique stretches, or else the one with the most (see winnow for runs and
+// stretches). prints are in text order; holders gives each
+// non-boilerplate print's references, sorted; boiler says whether a print
+// is boilerplate.
+//
+// It walks each reference's own prints, not all prints per reference: a
+// template sentence can be held by dozens of references, and their runs
+// are decided by where the prints they lack fall, which two prefix tables
+// answer (the nearest non-boilerplate print before and after each print).
+func bestRuns(prints []text.Print, holders map[int64][]uint64, boiler func(int64) bool, k, want int, consider func(uint64) bool) map[uint64]run {
+	n := len(prints)
+	solid := make([]bool, n) // not boilerplate: it either extends a run or breaks it
+	for i, p := range prints {
+		solid[i] = !boiler(int64(p.Hash))
 	}
-	lead := -1 // first boilerplate print since the last break
-	end := func() {
-		if first >= 0 {
-			cur.span = last + k - first
-			if better(cur, best) {
+	prev, next := make([]int32, n), make([]int32, n)
+	last := int32(-1)
+	for i := range n {
+		prev[i] = last
+		if solid[i] {
+			last = int32(i)
+		}
+	}
+	last = int32(n)
+	for i := n - 1; i >= 0; i-- {
+		next[i] = last
+		if solid[i] {
+			last = int32(i)
+		}
+	}
+	held := map[uint64][]int32{} // each reference's prints, in text order
+	for i, p := range prints {
+		if !solid[i] {
+			continue
+		}
+		for _, r := range holders[int64(p.Hash)] {
+			if consider(r) {
+				held[r] = append(held[r], int32(i))
+			}
+		}
+	}
+	out := make(map[uint64]run, len(held))
+	for ref, idx := range held {
+		var best run
+		for s := 0; s < len(idx); {
+			// A run goes on while no solid print lies between two of ref's.
+			e := s
+			for e+1 < len(idx) && next[idx[e]] == idx[e+1] {
+				e++
+			}
+			// Boilerplate since the break before and up to the break after
+			// lengthens it.
+			first, end := prev[idx[s]]+1, next[idx[e]]-1
+			cur := run{span: int(prints[end].Pos) + k - int(prints[first].Pos)}
+			var common []uint64 // references holding every print of the open stretch
+			for _, i := range idx[s : e+1] {
+				rs := holders[int64(prints[i].Hash)]
+				if common == nil {
+					common = slices.Clone(rs)
+				} else {
+					common = intersect(common, rs)
+				}
+				if len(common) == 1 { // only ref: a stretch closes
+					cur.unique++
+					common = nil
+				}
+			}
+			if betterRun(cur, best, want) {
 				best = cur
 			}
+			s = e + 1
 		}
-		cur, first, last, common, lead = run{}, -1, -1, nil, -1
+		out[ref] = best
 	}
-	for _, p := range prints {
-		h := int64(p.Hash)
-		if boiler(h) {
-			// Template text around or inside the run is presumed shared:
-			// it lengthens the run but is no evidence of its own.
-			if first >= 0 {
-				last = int(p.Pos)
-			} else if lead < 0 {
-				lead = int(p.Pos)
-			}
-			continue
-		}
-		rs := holders[h]
-		if _, ok := slices.BinarySearch(rs, ref); !ok {
-			end() // absent from ref (or from every reference): the run breaks
-			continue
-		}
-		if first < 0 {
-			first = int(p.Pos)
-			if lead >= 0 {
-				first = lead
-			}
-		}
-		last = int(p.Pos)
-		if common == nil {
-			common = slices.Clone(rs)
-		} else {
-			common = intersect(common, rs)
-		}
-		if len(common) == 1 { // only ref: a stretch closes
-			cur.unique++
-			common = nil
-		}
+	return out
+}
+
+// betterRun prefers a run with enough unique stretches, then the longer,
+// then the one with more stretches.
+func betterRun(a, b run, want int) bool {
+	if (a.unique >= want) != (b.unique >= want) {
+		return a.unique >= want
 	}
-	end()
-	return best
+	return a.span > b.span || (a.span == b.span && a.unique > b.unique)
 }
 
 // intersect returns the elements of sorted a that are also in sorted b,

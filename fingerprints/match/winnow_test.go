@@ -2,6 +2,7 @@ package match
 
 import (
 	"context"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -130,5 +131,109 @@ func TestIntersect(t *testing.T) {
 	got := intersect([]uint64{1, 3, 5, 7, 9}, []uint64{2, 3, 4, 7, 10})
 	if !slices.Equal(got, []uint64{3, 7}) {
 		t.Errorf("intersect = %v", got)
+	}
+}
+
+// bestRunOracle is the straightforward form of bestRuns for one
+// reference, kept as the test's oracle: it scans all prints for runs
+// shared with ref and returns the longest that has at least want unique stretches, or else the
+// one with the most. holders gives each non-boilerplate print's references
+// (sorted); boiler says whether a print is boilerplate.
+func bestRunOracle(prints []text.Print, ref uint64, holders map[int64][]uint64, boiler func(int64) bool, k, want int) run {
+	var best, cur run
+	first, last := -1, -1
+	var common []uint64 // references holding every print of the open stretch
+	better := func(a, b run) bool {
+		if (a.unique >= want) != (b.unique >= want) {
+			return a.unique >= want
+		}
+		return a.span > b.span || (a.span == b.span && a.unique > b.unique)
+	}
+	lead := -1 // first boilerplate print since the last break
+	end := func() {
+		if first >= 0 {
+			cur.span = last + k - first
+			if better(cur, best) {
+				best = cur
+			}
+		}
+		cur, first, last, common, lead = run{}, -1, -1, nil, -1
+	}
+	for _, p := range prints {
+		h := int64(p.Hash)
+		if boiler(h) {
+			// Template text around or inside the run is presumed shared:
+			// it lengthens the run but is no evidence of its own.
+			if first >= 0 {
+				last = int(p.Pos)
+			} else if lead < 0 {
+				lead = int(p.Pos)
+			}
+			continue
+		}
+		rs := holders[h]
+		if _, ok := slices.BinarySearch(rs, ref); !ok {
+			end() // absent from ref (or from every reference): the run breaks
+			continue
+		}
+		if first < 0 {
+			first = int(p.Pos)
+			if lead >= 0 {
+				first = lead
+			}
+		}
+		last = int(p.Pos)
+		if common == nil {
+			common = slices.Clone(rs)
+		} else {
+			common = intersect(common, rs)
+		}
+		if len(common) == 1 { // only ref: a stretch closes
+			cur.unique++
+			common = nil
+		}
+	}
+	end()
+	return best
+}
+
+// bestRuns must agree with the one-reference-at-a-time oracle on random
+// print sequences mixing shared, lacking and boilerplate prints.
+func TestBestRunsAgreesWithOracle(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for trial := range 500 {
+		nrefs := 2 + r.IntN(6)
+		holders := map[int64][]uint64{}
+		var prints []text.Print
+		pos := 0
+		for i := range 10 + r.IntN(60) {
+			h := int64(r.IntN(40)) // repeats happen, as in real text
+			if _, ok := holders[h]; !ok {
+				switch r.IntN(5) {
+				case 0:
+					holders[h] = nil // boilerplate
+				case 1:
+					holders[h] = []uint64{} // in no reference
+				default:
+					var rs []uint64
+					for ref := range nrefs {
+						if r.IntN(3) == 0 {
+							rs = append(rs, uint64(ref+1))
+						}
+					}
+					holders[h] = rs
+				}
+			}
+			pos += 1 + r.IntN(20)
+			prints = append(prints, text.Print{Hash: uint64(h), Pos: int32(pos + i)})
+		}
+		boiler := func(h int64) bool { rs, ok := holders[h]; return ok && rs == nil }
+		want := 1 + r.IntN(3)
+		got := bestRuns(prints, holders, boiler, 32, want, func(uint64) bool { return true })
+		for ref := uint64(1); ref <= uint64(nrefs); ref++ {
+			if o := bestRunOracle(prints, ref, holders, boiler, 32, want); got[ref] != o {
+				t.Fatalf("trial %d ref %d: bestRuns %+v, oracle %+v", trial, ref, got[ref], o)
+			}
+		}
 	}
 }
