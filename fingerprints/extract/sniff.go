@@ -240,7 +240,7 @@ func sniffText(head []byte, complete bool) Type {
 		}
 	}
 	switch {
-	case looksSQL(s):
+	case looksSQL(s, lower):
 		return TypeSQL
 	case hasHTMLTag(lower):
 		return TypeHTML
@@ -332,7 +332,13 @@ func looksJSON(s string, complete bool) bool {
 
 var sqlRe = regexp.MustCompile(`(?is)\binsert\s+into\s+[\w` + "`" + `"\[\].]+\s*(\([^)]*\)\s*)?values\s*\(|\bcopy\s+[\w".]+\s*(\([^)]*\)\s*)?from\s+stdin\b|^\s*--\s*(mysql|mariadb|postgresql database) dump`)
 
-func looksSQL(s string) bool {
+// looksSQL reports whether s is a SQL dump. lower is s in lower case; every
+// form sqlRe knows contains one of three words, which is far cheaper to
+// rule out than the backtracking regexp on every text file.
+func looksSQL(s, lower string) bool {
+	if !strings.Contains(lower, "insert") && !strings.Contains(lower, "copy") && !strings.Contains(lower, "dump") {
+		return false
+	}
 	return sqlRe.MatchString(s)
 }
 
