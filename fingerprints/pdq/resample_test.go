@@ -93,3 +93,41 @@ func TestPrepareErrors(t *testing.T) {
 }
 
 func first(h Hash, _ int) Hash { return h }
+
+// FuzzPrepare drives the resampling path with arbitrary sizes (down to the
+// 5 px minimum, up to ones the plane reduces), pixels and crop margins: no
+// panic, and the same input always gives the same hashes.
+func FuzzPrepare(f *testing.F) {
+	f.Add(uint16(5), uint16(5), uint8(10), []byte{1, 2, 3})
+	f.Add(uint16(640), uint16(7), uint8(255), []byte("stripes"))
+	f.Add(uint16(9), uint16(700), uint8(0), []byte{0xff})
+	f.Fuzz(func(t *testing.T, w, h uint16, margin uint8, pix []byte) {
+		W, H := int(w%800), int(h%800)
+		img := image.NewGray(image.Rect(0, 0, W, H))
+		for i := range img.Pix {
+			if len(pix) > 0 {
+				img.Pix[i] = pix[i%len(pix)] + byte(i/len(pix))
+			}
+		}
+		p, err := Prepare(img)
+		if W < minDim || H < minDim {
+			if err == nil {
+				t.Fatalf("%dx%d accepted", W, H)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := float64(margin) / 256 // beyond 0.45 is clamped
+		a, qa := p.Crop(m)
+		b, qb := p.Crop(m)
+		if a != b || qa != qb || qa < 0 || qa > 100 {
+			t.Fatalf("Crop(%.3f) gave %v/%d then %v/%d", m, a, qa, b, qb)
+		}
+		hs, _ := p.Dihedral()
+		if h0, _ := p.Hash(); hs[Original] != h0 {
+			t.Fatal("Dihedral()[Original] differs from Hash")
+		}
+	})
+}
