@@ -23,8 +23,10 @@ type EvalOptions struct {
 	Docs     int    // reference documents; default 300
 	Patients int    // default 60
 	PerClass int    // leak items per transform class; default 20
-	Seed     int64
-	Match    match.Options
+	// PhotoWidth makes camera-size photos (synth.Options.PhotoWidth).
+	PhotoWidth int
+	Seed       int64
+	Match      match.Options
 	// Secret is the fingerprint key to use; empty means a fresh random one.
 	// (Which k-grams winnowing selects depends on the key, so a fixed key
 	// makes a run repeatable.)
@@ -79,7 +81,7 @@ func Evaluate(ctx context.Context, opts EvalOptions) (EvalReport, error) {
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
-	refOpts := synth.Options{Seed: opts.Seed, Patients: opts.Patients, Docs: opts.Docs}
+	refOpts := synth.Options{Seed: opts.Seed, Patients: opts.Patients, Docs: opts.Docs, PhotoWidth: opts.PhotoWidth}
 	refsDir := filepath.Join(dir, "refs")
 	docs, err := synth.Generate(refsDir, refOpts)
 	if err != nil {

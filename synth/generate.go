@@ -48,6 +48,11 @@ type Options struct {
 	Seed     int64 // same seed, same bytes
 	Patients int   // number of patients; 0 means DefaultPatients
 	Docs     int   // number of per-patient documents; 0 means DefaultDocs
+	// PhotoWidth: 0 draws photos as 160–224 px thumbnails (quick, for
+	// tests); otherwise they are enlarged to this width (64–8000) with
+	// fresh sensor noise, like a camera export, for measuring at
+	// realistic sizes.
+	PhotoWidth int
 }
 
 // Doc describes one file written by Generate.
@@ -69,6 +74,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("synth: Docs must not be negative, got %d", o.Docs)
 	case o.Docs > MaxDocs:
 		return o, fmt.Errorf("synth: Docs %d exceeds maximum %d", o.Docs, MaxDocs)
+	case o.PhotoWidth != 0 && (o.PhotoWidth < 64 || o.PhotoWidth > 8000):
+		return o, fmt.Errorf("synth: PhotoWidth must be 0 or 64..8000, got %d", o.PhotoWidth)
 	}
 	if o.Patients == 0 {
 		o.Patients = DefaultPatients
@@ -157,7 +164,7 @@ func Generate(dir string, opts Options) ([]Doc, error) {
 				if errs[w] != nil {
 					continue // drain so the feeder never blocks
 				}
-				docs[i+1], errs[w] = buildAndWrite(dir, o.Seed, i, patients)
+				docs[i+1], errs[w] = buildAndWrite(dir, o.Seed, i, patients, o.PhotoWidth)
 			}
 		})
 	}
@@ -180,7 +187,7 @@ func Generate(dir string, opts Options) ([]Doc, error) {
 	return docs, nil
 }
 
-func buildAndWrite(dir string, seed int64, i int, patients []Patient) (Doc, error) {
+func buildAndWrite(dir string, seed int64, i int, patients []Patient, photoWidth int) (Doc, error) {
 	rng := newRand(seed, streamDocBase+uint64(i))
 	plan := docPlan[i%len(docPlan)]
 	p := patients[i%len(patients)]
@@ -203,7 +210,7 @@ func buildAndWrite(dir string, seed int64, i int, patients []Patient) (Doc, erro
 	case KindVaccination:
 		data, err = vaccinationCSV(rng, p, serial, date)
 	case KindPhoto:
-		data, err = photo(rng, plan.ext)
+		data, err = photo(rng, plan.ext, photoWidth)
 	}
 	if err != nil {
 		return Doc{}, fmt.Errorf("synth: build document %d (%s): %w", i+1, plan.kind, err)

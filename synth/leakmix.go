@@ -184,14 +184,15 @@ func classRand(seed int64, t Transform) *rand.Rand {
 
 // mixer holds the reference set and the distractor world for one LeakMix.
 type mixer struct {
-	docs      []Doc
-	files     map[string][]byte // RelPath → bytes
-	patients  []Patient         // parsed from patients.csv
-	refNHIs   []string
-	refSums   map[string]string // SHA-256 hex → RelPath
-	refNotes  map[string]string // RelPath → clinical note text
-	distNotes []string          // every distractor note built so far
-	dist      *distractorSet
+	docs       []Doc
+	files      map[string][]byte // RelPath → bytes
+	patients   []Patient         // parsed from patients.csv
+	refNHIs    []string
+	refSums    map[string]string // SHA-256 hex → RelPath
+	refNotes   map[string]string // RelPath → clinical note text
+	distNotes  []string          // every distractor note built so far
+	dist       *distractorSet
+	photoWidth int // distractor photos are drawn like the references' (Options.PhotoWidth)
 }
 
 func newMixer(refsDir string, refOpts Options, docs []Doc, opts MixOptions) (*mixer, error) {
@@ -203,10 +204,11 @@ func newMixer(refsDir string, refOpts Options, docs []Doc, opts MixOptions) (*mi
 		return nil, errors.New("synth: leak mix needs the reference documents, got none")
 	}
 	m := &mixer{
-		docs:     docs,
-		files:    make(map[string][]byte, len(docs)),
-		refSums:  make(map[string]string, len(docs)),
-		refNotes: map[string]string{},
+		docs:       docs,
+		files:      make(map[string][]byte, len(docs)),
+		refSums:    make(map[string]string, len(docs)),
+		refNotes:   map[string]string{},
+		photoWidth: ro.PhotoWidth,
 	}
 	var patientsDoc *Doc
 	for i, d := range docs {

@@ -184,10 +184,10 @@ func (m *mixer) distractor(rng *rand.Rand, i int, kind string, p Patient) (it Le
 			ext = ".jpg"
 		}
 		it.Name = postedName(rng, ext)
-		it.Data, err = photo(rng, ext)
+		it.Data, err = photo(rng, ext, m.photoWidth)
 	case "photo-resized":
 		var raw []byte
-		if raw, err = photo(rng, ".png"); err != nil {
+		if raw, err = photo(rng, ".png", m.photoWidth); err != nil {
 			return it, nil, err
 		}
 		img, err := decodeImage(raw)

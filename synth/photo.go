@@ -8,6 +8,8 @@ import (
 	"image/png"
 	"math"
 	"math/rand/v2"
+
+	"golang.org/x/image/draw"
 )
 
 var skinTones = [][3]float64{
@@ -17,8 +19,9 @@ var skinTones = [][3]float64{
 // photo draws a fake clinical photograph: a shaded skin-toned field with an
 // irregular dark "lesion" and a ruler strip, plus sensor-like noise. The
 // structure gives perceptual hashes (PDQ) real gradients to work with;
-// nothing is derived from a real image.
-func photo(rng *rand.Rand, ext string) ([]byte, error) {
+// nothing is derived from a real image. A width > 0 enlarges it to that
+// width (see Options.PhotoWidth).
+func photo(rng *rand.Rand, ext string, width int) ([]byte, error) {
 	w := 160 + 32*rng.IntN(3)
 	h := w * 3 / 4
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
@@ -77,6 +80,9 @@ func photo(rng *rand.Rand, ext string) ([]byte, error) {
 		}
 	}
 
+	if width > 0 {
+		img = enlarge(rng, img, width)
+	}
 	var buf bytes.Buffer
 	var err error
 	switch ext {
@@ -104,4 +110,19 @@ func clamp8(v float64) uint8 {
 	default:
 		return uint8(v)
 	}
+}
+
+// enlarge scales img to width (keeping 4:3) and adds fresh pixel noise, so
+// the result has a camera's file size and fine grain rather than smooth
+// interpolated areas.
+func enlarge(rng *rand.Rand, img *image.RGBA, width int) *image.RGBA {
+	dst := image.NewRGBA(image.Rect(0, 0, width, width*3/4))
+	draw.ApproxBiLinear.Scale(dst, dst.Bounds(), img, img.Bounds(), draw.Src, nil)
+	for i := 0; i < len(dst.Pix); i += 4 {
+		n := rng.IntN(9) - 4
+		for c := range 3 {
+			dst.Pix[i+c] = clamp8(float64(int(dst.Pix[i+c]) + n))
+		}
+	}
+	return dst
 }

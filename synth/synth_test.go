@@ -320,3 +320,34 @@ func TestOptionsValidation(t *testing.T) {
 		}
 	}
 }
+
+// PhotoWidth enlarges every photo to a camera-like size; out-of-range
+// widths are refused.
+func TestGeneratePhotoWidth(t *testing.T) {
+	dir := t.TempDir()
+	docs, err := Generate(dir, Options{Seed: 2, Patients: 3, Docs: 16, PhotoWidth: 640})
+	if err != nil {
+		t.Fatal(err)
+	}
+	photos := 0
+	for _, d := range docs {
+		if d.Kind != KindPhoto {
+			continue
+		}
+		photos++
+		data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(d.RelPath)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
+		if err != nil || cfg.Width != 640 || cfg.Height != 480 {
+			t.Errorf("%s: %dx%d, %v; want 640x480", d.RelPath, cfg.Width, cfg.Height, err)
+		}
+	}
+	if photos == 0 {
+		t.Fatal("no photos generated")
+	}
+	if _, err := Generate(t.TempDir(), Options{Docs: 1, PhotoWidth: 10}); err == nil {
+		t.Error("PhotoWidth 10 accepted")
+	}
+}

@@ -24,6 +24,7 @@ func runEval(ctx context.Context, e *env, args []string) error {
 	docs := fset.Int("docs", 300, "synthetic reference documents")
 	perClass := fset.Int("per-class", 20, "leak items per transform class")
 	seed := fset.Int64("seed", 1, "generator seed")
+	photoWidth := fset.Int("photo-width", 0, "enlarge synthetic photos to this width, like camera exports (0: small thumbnails)")
 	asJSON := fset.Bool("json", false, "print the report as JSON")
 	keep := fset.String("dir", "", "work directory to keep for inspection (default: a temporary one, removed)")
 	if _, err := e.parseFlags(fset, args); err != nil {
@@ -32,7 +33,7 @@ func runEval(ctx context.Context, e *env, args []string) error {
 	if _, err := e.loadConfig(false); err != nil {
 		return err
 	}
-	rep, err := references.Evaluate(ctx, references.EvalOptions{Dir: *keep, Docs: *docs, PerClass: *perClass, Seed: *seed, Match: e.matchOptions()})
+	rep, err := references.Evaluate(ctx, references.EvalOptions{Dir: *keep, Docs: *docs, PerClass: *perClass, Seed: *seed, PhotoWidth: *photoWidth, Match: e.matchOptions()})
 	if err != nil {
 		return err
 	}
