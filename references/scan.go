@@ -21,8 +21,9 @@ type ItemResult struct {
 	SHA256   string               `json:"sha256,omitempty"`
 	Type     string               `json:"type,omitempty"`
 	Matches  []fingerprints.Match `json:"matches"`
-	Refs     int                  `json:"refs"`     // reference files this item exposes
-	Patients int                  `json:"patients"` // patients they concern
+	Review   []fingerprints.Match `json:"review,omitempty"` // near-duplicates for an analyst; not hits
+	Refs     int                  `json:"refs"`             // reference files this item exposes
+	Patients int                  `json:"patients"`         // patients they concern
 	Error    string               `json:"error,omitempty"`
 
 	refKeys  []uint64
@@ -183,6 +184,7 @@ func (s *Scanner) match(ctx context.Context, f match.Features) (ItemResult, erro
 	if len(res.Matches) > 0 {
 		r.Matches = res.Matches
 	}
+	r.Review = res.Review
 	r.Refs, r.Patients, r.refKeys, r.patients = res.Refs, res.Patients, res.RefKeys, res.PatientIDs
 	return r, nil
 }

@@ -88,7 +88,11 @@ type Index interface {
 
 // Result is what one item matched.
 type Result struct {
-	Matches  []fingerprints.Match
+	Matches []fingerprints.Match
+	// Review lists near-duplicates worth an analyst's look (TLSH distance
+	// from TLSHAuto up to TLSHReview) with no match of their own. They
+	// are not hits: they open no case and count no patients.
+	Review   []fingerprints.Match
 	Refs     int // distinct reference files matched
 	Patients int // distinct patients those references and records concern
 	// RefKeys and PatientIDs (keyed) let callers count across many items.
@@ -129,6 +133,12 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 		if old, ok := hits[ref]; !ok || precedence[fd.method] > precedence[old.method] ||
 			(fd.method == old.method && fd.score > old.score) {
 			hits[ref] = fd
+		}
+	}
+	review := map[uint64]found{}
+	addReview := func(ref uint64, fd found) {
+		if old, ok := review[ref]; !ok || fd.score > old.score {
+			review[ref] = fd
 		}
 	}
 	var refs map[uint64]Ref // filled by lookups that return refs
@@ -172,7 +182,7 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 	}
 	// Excerpts and near-duplicates.
 	if len(f.Prints) > 0 {
-		if err := m.winnow(ctx, f, nrefs, add, keep, refs); err != nil {
+		if err := m.winnow(ctx, f, nrefs, add, addReview, keep); err != nil {
 			return Result{}, err
 		}
 	}
@@ -204,7 +214,7 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 		return Result{}, err
 	}
 
-	if len(hits) == 0 && len(edmPatients) == 0 {
+	if len(hits) == 0 && len(edmPatients) == 0 && len(review) == 0 {
 		return Result{}, nil // the common case when scanning: nothing to assemble
 	}
 	// Assemble, with names for every matched reference.
@@ -235,6 +245,16 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 	}
 	slices.SortStableFunc(res.Matches, func(a, b fingerprints.Match) int {
 		return cmp.Or(cmp.Compare(precedence[b.Method], precedence[a.Method]), cmp.Compare(b.Score, a.Score), cmp.Compare(a.RefID, b.RefID))
+	})
+	for k, fd := range review {
+		if _, matched := hits[k]; matched {
+			continue // it matched outright
+		}
+		r := refs[k] // every review candidate came through keep
+		res.Review = append(res.Review, fingerprints.Match{RefKey: k, RefID: r.ID, RefName: r.Name, Method: fd.method, Score: round(fd.score), Why: fd.why})
+	}
+	slices.SortFunc(res.Review, func(a, b fingerprints.Match) int {
+		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.RefID, b.RefID))
 	})
 	// Patients exposed: every patient of a reference the item reproduces
 	// whole; for partial matches only what the item shows. An EDM match
@@ -300,7 +320,7 @@ func round(x float64) float64 { return float64(int(x*1000+0.5)) / 1000 }
 // References sharing WinnowMinShared prints found in at most
 // max(1, refs/1000) references are also checked for near-duplicate text
 // (TLSH).
-func (m *Matcher) winnow(ctx context.Context, f Features, nrefs int64, add func(uint64, found), keep func([]Ref), known map[uint64]Ref) error {
+func (m *Matcher) winnow(ctx context.Context, f Features, nrefs int64, add, addReview func(uint64, found), keep func([]Ref)) error {
 	th := m.opts.Thresholds
 	hashes := make([]int64, 0, len(f.Prints))
 	for _, p := range f.Prints {
@@ -382,9 +402,14 @@ func (m *Matcher) winnow(ctx context.Context, f Features, nrefs int64, add func(
 		}
 		// Near-duplicate check on the same candidates.
 		if f.TLSH != "" && r.TLSH != "" {
-			if d, err := text.TLSHDistance(f.TLSH, r.TLSH); err == nil && d < th.TLSHAuto {
-				add(r.Key, found{MethodTLSH, max(0, 1-float64(d)/float64(th.TLSHReview)),
-					fmt.Sprintf("TLSH distance %d; %s", d, why)})
+			d, err := text.TLSHDistance(f.TLSH, r.TLSH)
+			score := max(0, 1-float64(d)/float64(th.TLSHReview))
+			switch {
+			case err != nil:
+			case d < th.TLSHAuto:
+				add(r.Key, found{MethodTLSH, score, fmt.Sprintf("TLSH distance %d; %s", d, why)})
+			case d < th.TLSHReview:
+				addReview(r.Key, found{MethodTLSH, score, fmt.Sprintf("TLSH distance %d, for review (a match below %d); %s", d, th.TLSHAuto, why)})
 			}
 		}
 	}

@@ -1,12 +1,14 @@
 package match
 
 import (
+	"bytes"
 	"context"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/fingerprints/pdq"
 	"github.com/leakwatch/leakwatch/fingerprints/text"
 )
@@ -235,5 +237,76 @@ func TestBestRunsAgreesWithOracle(t *testing.T) {
 				t.Fatalf("trial %d ref %d: bestRuns %+v, oracle %+v", trial, ref, got[ref], o)
 			}
 		}
+	}
+}
+
+// Near-duplicate text: TLSH below TLSHAuto is a match; from there up to
+// TLSHReview the reference is listed for review only (no hit, no patients).
+func TestTLSHReviewBand(t *testing.T) {
+	key, err := fingerprints.NewKey(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := text.NewHasher(key, text.Params{})
+	r := rand.New(rand.NewPCG(9, 9))
+	words := strings.Fields("patient reviewed today with ongoing pain in the left knee after a fall at home " +
+		"swelling reduced since last visit range of movement improving continue physiotherapy twice weekly " +
+		"analgesia as required review bloods in two weeks discussed weight bearing and safety at home")
+	var base []string
+	for range 160 {
+		base = append(base, words[r.IntN(len(words))])
+	}
+	edit := func(n int) string { // replace n words
+		w := slices.Clone(base)
+		for _, i := range r.Perm(len(w))[:n] {
+			w[i] = words[r.IntN(len(words))] + "x"
+		}
+		return strings.Join(w, " ")
+	}
+	refTLSH, err := h.TLSH(strings.Join(base, " "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	th := Thresholds{WinnowMinRun: 150, WinnowMinUnique: 2, TLSHAuto: 30, TLSHReview: 100}
+	// Three prints only the reference holds, each followed by one no
+	// reference holds: a TLSH candidate, but no run.
+	f := query(20, 500, 777, 501, 778, 502, 779)
+	idx := &fakeIndex{posts: map[int64][]uint64{}}
+	idx.add("A", 500, 501, 502)
+	idx.refs[0].TLSH = refTLSH
+	seen := map[string]bool{}
+	for n := 0; n < 150 && !(seen["match"] && seen["review"]); n += 2 {
+		q, err := h.TLSH(edit(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := text.TLSHDistance(q, refTLSH)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.TLSH = q
+		res, err := NewMatcher(idx, Options{Thresholds: th}).Match(context.Background(), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case d < th.TLSHAuto:
+			seen["match"] = true
+			if len(res.Matches) != 1 || res.Matches[0].Method != MethodTLSH || len(res.Review) != 0 {
+				t.Errorf("distance %d: matches %+v review %+v, want one tlsh match", d, res.Matches, res.Review)
+			}
+		case d < th.TLSHReview:
+			seen["review"] = true
+			if len(res.Matches) != 0 || len(res.Review) != 1 || res.Review[0].RefName != "A" || !strings.Contains(res.Review[0].Why, "for review") || res.Refs != 0 {
+				t.Errorf("distance %d: matches %+v review %+v, want A for review only", d, res.Matches, res.Review)
+			}
+		default:
+			if len(res.Matches)+len(res.Review) != 0 {
+				t.Errorf("distance %d: matches %+v review %+v, want nothing", d, res.Matches, res.Review)
+			}
+		}
+	}
+	if !seen["match"] || !seen["review"] {
+		t.Fatalf("edits never produced both bands: %v", seen)
 	}
 }
