@@ -77,7 +77,8 @@ type Index interface {
 	ByDigest(ctx context.Context, column, value string) ([]Ref, error) // column: sha256, md5, sha1, text_digest
 	Refs(ctx context.Context, keys []uint64) ([]Ref, error)
 	// PrintPostings and FieldPostings return at most max+1 postings per hash;
-	// a hash with more is boilerplate and is dropped by the matcher.
+	// a hash with more is boilerplate and is dropped by the matcher. Each
+	// hash's postings should come together (the matcher is fastest then).
 	PrintPostings(ctx context.Context, hashes []int64, max int) ([]Posting, error)
 	FieldPostings(ctx context.Context, hashes []string, max int) ([]FieldPosting, error)
 	// NearImages returns the indexed image hashes within maxDist bits of h.
@@ -338,8 +339,18 @@ func (m *Matcher) winnow(ctx context.Context, f Features, nrefs int64, add, addR
 	}
 	// Sized up front: growing these maps was a tenth of a text file's scan.
 	holders := make(map[int64][]uint64, len(hashes)) // sorted references per print, boilerplate removed
-	for _, p := range posts {
-		holders[p.Hash] = append(holders[p.Hash], p.Ref)
+	all := make([]uint64, len(posts))                // backs holders: postings come grouped by hash
+	for i := 0; i < len(posts); {
+		h, j := posts[i].Hash, i
+		for ; j < len(posts) && posts[j].Hash == h; j++ {
+			all[j] = posts[j].Ref
+		}
+		if rs, ok := holders[h]; ok {
+			holders[h] = append(rs, all[i:j]...) // not grouped after all
+		} else {
+			holders[h] = all[i:j:j]
+		}
+		i = j
 	}
 	rare := max(1, int(nrefs/1000))
 	shared := make(map[uint64]int, len(posts)/2) // non-boilerplate prints each reference holds
