@@ -123,6 +123,11 @@ type found struct {
 	why    string
 }
 
+// match reports fd as a match with reference r.
+func (fd found) match(r Ref) fingerprints.Match {
+	return fingerprints.Match{RefKey: r.Key, RefID: r.ID, RefName: r.Name, Method: fd.method, Score: round(fd.score), Why: fd.why}
+}
+
 // Match compares one item's features with the index.
 func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 	nrefs, err := m.idx.Count(ctx)
@@ -241,8 +246,7 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 	}
 	res := Result{Refs: len(keys)}
 	for _, k := range keys {
-		h, r := hits[k], refs[k]
-		res.Matches = append(res.Matches, fingerprints.Match{RefKey: k, RefID: r.ID, RefName: r.Name, Method: h.method, Score: round(h.score), Why: h.why})
+		res.Matches = append(res.Matches, hits[k].match(refs[k]))
 	}
 	slices.SortStableFunc(res.Matches, func(a, b fingerprints.Match) int {
 		return cmp.Or(cmp.Compare(precedence[b.Method], precedence[a.Method]), cmp.Compare(b.Score, a.Score), cmp.Compare(a.RefID, b.RefID))
@@ -251,8 +255,7 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 		if _, matched := hits[k]; matched {
 			continue // it matched outright
 		}
-		r := refs[k] // every review candidate came through keep
-		res.Review = append(res.Review, fingerprints.Match{RefKey: k, RefID: r.ID, RefName: r.Name, Method: fd.method, Score: round(fd.score), Why: fd.why})
+		res.Review = append(res.Review, fd.match(refs[k])) // every review candidate came through keep
 	}
 	slices.SortFunc(res.Review, func(a, b fingerprints.Match) int {
 		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.RefID, b.RefID))
