@@ -51,6 +51,21 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
+// indexed imports the fixture's references with key 1 and returns the key
+// and a scanner over them.
+func (f *fixture) indexed(t *testing.T) (*fingerprints.Key, *Scanner) {
+	t.Helper()
+	key := testKey(t, 1)
+	if _, err := Import(context.Background(), f.store, f.refs, Options{Key: key}); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := NewScanner(context.Background(), f.store, key, match.Options{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, sc
+}
+
 func TestImportResumesAndScans(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
@@ -230,14 +245,7 @@ func TestSchemeMismatchRefused(t *testing.T) {
 func TestScannerReloadsChangedIndex(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	key := testKey(t, 1)
-	if _, err := Import(ctx, f.store, f.refs, Options{Key: key}); err != nil {
-		t.Fatal(err)
-	}
-	sc, err := NewScanner(ctx, f.store, key, match.Options{}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, sc := f.indexed(t)
 	before := sc.IndexStats().References
 	extra := []byte("Synthetic memo added after the scanner started; it names no patient.\n")
 	matches := func() []string {
@@ -279,14 +287,7 @@ func TestScannerReloadsChangedIndex(t *testing.T) {
 func TestPatientsCountedPerItem(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	key := testKey(t, 1)
-	if _, err := Import(ctx, f.store, f.refs, Options{Key: key}); err != nil {
-		t.Fatal(err)
-	}
-	sc, err := NewScanner(ctx, f.store, key, match.Options{}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, sc := f.indexed(t)
 	scan := func(d synth.Doc) ItemResult {
 		t.Helper()
 		data, err := os.ReadFile(filepath.Join(f.refs, filepath.FromSlash(d.RelPath)))
