@@ -366,13 +366,8 @@ func looksEML(s string) bool {
 	}
 	known, lines := 0, 0
 	for s != "" {
-		i := strings.IndexByte(s, '\n')
 		var line string
-		if i < 0 {
-			line, s = s, ""
-		} else {
-			line, s = s[:i], s[i+1:]
-		}
+		line, s, _ = strings.Cut(s, "\n")
 		line = strings.TrimSuffix(line, "\r")
 		if line == "" {
 			return known >= 2

@@ -247,6 +247,22 @@ func sqlIdentList(l *sqlLexer) ([]string, error) {
 	}
 }
 
+// sqlTarget reads INSERT's or COPY's "table [(col, ...)]" and returns the
+// columns (the listed ones, else those CREATE TABLE declared) and the
+// token after it.
+func sqlTarget(l *sqlLexer, tables map[string][]string) ([]string, sqlTok, error) {
+	cols := tables[sqlTableName(l)]
+	t := l.next()
+	if t.kind == sqlPunct && t.text == "(" {
+		list, err := sqlIdentList(l)
+		if err != nil {
+			return nil, t, err
+		}
+		cols, t = list, l.next()
+	}
+	return cols, t, nil
+}
+
 func sqlInsert(d *doc, l *sqlLexer, tables map[string][]string) error {
 	t := l.next()
 	for t.kind == sqlWord && !strings.EqualFold(t.text, "INTO") {
@@ -255,16 +271,9 @@ func sqlInsert(d *doc, l *sqlLexer, tables map[string][]string) error {
 			return fmt.Errorf("INSERT without INTO")
 		}
 	}
-	table := sqlTableName(l)
-	cols := tables[table]
-	t = l.next()
-	if t.kind == sqlPunct && t.text == "(" {
-		list, err := sqlIdentList(l)
-		if err != nil {
-			return err
-		}
-		cols = list
-		t = l.next()
+	cols, t, err := sqlTarget(l, tables)
+	if err != nil {
+		return err
 	}
 	if t.kind != sqlWord || !(strings.EqualFold(t.text, "VALUES") || strings.EqualFold(t.text, "VALUE")) {
 		return fmt.Errorf("INSERT without VALUES")
@@ -399,16 +408,9 @@ func sqlCreate(l *sqlLexer, tables map[string][]string) {
 // sqlCopy reads pg_dump's COPY ... FROM stdin data: tab-separated lines
 // with backslash escapes and \N for NULL, ended by a line "\.".
 func sqlCopy(d *doc, l *sqlLexer, tables map[string][]string) error {
-	table := sqlTableName(l)
-	cols := tables[table]
-	t := l.next()
-	if t.kind == sqlPunct && t.text == "(" {
-		list, err := sqlIdentList(l)
-		if err != nil {
-			return err
-		}
-		cols = list
-		t = l.next()
+	cols, t, err := sqlTarget(l, tables)
+	if err != nil {
+		return err
 	}
 	if t.kind != sqlWord || !strings.EqualFold(t.text, "FROM") {
 		l.skipStatement()

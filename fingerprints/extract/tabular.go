@@ -133,13 +133,8 @@ func extractJSON(d *doc, data []byte) error {
 func looksNDJSON(s string) bool {
 	found := 0
 	for s != "" && found < 2 {
-		i := strings.IndexByte(s, '\n')
 		var line string
-		if i < 0 {
-			line, s = s, ""
-		} else {
-			line, s = s[:i], s[i+1:]
-		}
+		line, s, _ = strings.Cut(s, "\n")
 		line = strings.TrimSpace(line)
 		if line == "" {
 			continue
