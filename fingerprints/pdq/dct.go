@@ -34,6 +34,12 @@ func dct64To16(a *[64 * 64]float32, out *[256]float32) {
 			t[i*64+j] = s
 		}
 	}
+	dctTimesDT(&t, out)
+}
+
+// dctTimesDT finishes both transforms: out = t Dᵀ, in the reference's
+// summation order and float32 rounding.
+func dctTimesDT(t *[16 * 64]float32, out *[256]float32) {
 	for i := 0; i < 16; i++ {
 		ti := t[i*64 : i*64+64]
 		for j := 0; j < 16; j++ {
@@ -50,7 +56,8 @@ func dct64To16(a *[64 * 64]float32, out *[256]float32) {
 // dct64To16Rows is dct64To16 with the first product taken row by row, so
 // every inner loop reads memory in order (about twice as fast). Its sums
 // run in another order, so results differ from the reference's in the
-// last bits; Prepared, which is not bit-compatible anyway, uses it.
+// last bits; Prepared, which is not bit-compatible anyway, uses it. The
+// second product is shared.
 func dct64To16Rows(a *[64 * 64]float32, out *[256]float32) {
 	var t [16 * 64]float32 // t = D A
 	for i := 0; i < 16; i++ {
@@ -62,17 +69,7 @@ func dct64To16Rows(a *[64 * 64]float32, out *[256]float32) {
 			}
 		}
 	}
-	for i := 0; i < 16; i++ {
-		ti := t[i*64 : i*64+64]
-		for j := 0; j < 16; j++ {
-			d := dctMatrix[j*64 : j*64+64]
-			var s float32
-			for k, tk := range ti {
-				s += tk * d[k]
-			}
-			out[i*16+j] = s
-		}
-	}
+	dctTimesDT(&t, out)
 }
 
 // qualityMetric is the reference's heuristic: the sum of quantised absolute
