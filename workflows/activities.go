@@ -14,8 +14,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/leakwatch/leakwatch/config"
-	"github.com/leakwatch/leakwatch/notices"
-	"github.com/leakwatch/leakwatch/references"
+	"github.com/leakwatch/leakwatch/internal/notices"
+	"github.com/leakwatch/leakwatch/internal/references"
 	"github.com/leakwatch/leakwatch/storage"
 )
 

@@ -10,8 +10,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	crawlweb "github.com/leakwatch/leakwatch/crawlers/web"
-	"github.com/leakwatch/leakwatch/references"
+	"github.com/leakwatch/leakwatch/crawlers/webcrawl"
+	"github.com/leakwatch/leakwatch/internal/references"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -98,7 +98,7 @@ func (a *Activities) CrawlRun(ctx context.Context, req CrawlRunRequest) (CrawlRe
 		return CrawlResult{}, err
 	}
 	cc := a.Config.Crawler
-	cr, err := crawlweb.New(crawlweb.Options{
+	cr, err := webcrawl.New(webcrawl.Options{
 		UserAgent: cc.UserAgent, Proxy: cc.Proxy, MaxDepth: cc.MaxDepth, MaxPages: cc.MaxPages,
 		MaxPageBytes: cc.MaxPageBytes, MaxDownloadBytes: cc.MaxDownloadBytes, MaxRedirects: cc.MaxRedirects,
 		DialTimeout: cc.DialTimeout, HeaderTimeout: cc.HeaderTimeout, IdleTimeout: cc.IdleTimeout,
@@ -150,7 +150,7 @@ func (s *captureSink) Captured(ctx context.Context, url string) (bool, error) {
 	return n > 0, nil
 }
 
-func (s *captureSink) Capture(ctx context.Context, f crawlweb.Fetch) error {
+func (s *captureSink) Capture(ctx context.Context, f webcrawl.Fetch) error {
 	heartbeat(ctx, f.URL)
 	c := storage.Capture{
 		RunID: s.run.ID, SourceID: s.run.SourceID, Kind: f.Kind, URL: f.URL, FinalURL: f.FinalURL,
@@ -163,7 +163,7 @@ func (s *captureSink) Capture(ctx context.Context, f crawlweb.Fetch) error {
 	if _, err := s.a.Store.SaveCapture(ctx, &c); err != nil {
 		return err
 	}
-	if f.Kind != crawlweb.KindFile || f.Err != nil {
+	if f.Kind != webcrawl.KindFile || f.Err != nil {
 		return nil
 	}
 	var tot references.Totals

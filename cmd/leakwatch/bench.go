@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/leakwatch/leakwatch/references"
+	"github.com/leakwatch/leakwatch/internal/references"
 )
 
 // runBench measures the fingerprint engine: `bench refs` builds a synthetic

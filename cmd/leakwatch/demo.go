@@ -22,11 +22,11 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/config"
-	"github.com/leakwatch/leakwatch/leaksim"
-	"github.com/leakwatch/leakwatch/smtpsink"
+	"github.com/leakwatch/leakwatch/internal/testkit/leaksim"
+	"github.com/leakwatch/leakwatch/internal/testkit/smtpsink"
 	"github.com/leakwatch/leakwatch/storage"
-	"github.com/leakwatch/leakwatch/synth"
-	"github.com/leakwatch/leakwatch/web"
+	"github.com/leakwatch/leakwatch/internal/testkit/synth"
+	"github.com/leakwatch/leakwatch/internal/web"
 )
 
 // demoRecipient is where the simulated forum's takedown notices go; the

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/leakwatch/leakwatch/references"
+	"github.com/leakwatch/leakwatch/internal/references"
 )
 
 // Targets from the fingerprint engine's brief.

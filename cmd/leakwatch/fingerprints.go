@@ -8,7 +8,7 @@ import (
 
 	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/fingerprints/match"
-	"github.com/leakwatch/leakwatch/references"
+	"github.com/leakwatch/leakwatch/internal/references"
 )
 
 // fingerprintKey loads the secret fingerprint key (environment or key file).

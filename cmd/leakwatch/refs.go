@@ -13,7 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/leakwatch/leakwatch/fingerprints"
-	"github.com/leakwatch/leakwatch/references"
+	"github.com/leakwatch/leakwatch/internal/references"
 )
 
 func runRefs(ctx context.Context, e *env, args []string) error {

@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/leakwatch/leakwatch/fingerprints"
-	"github.com/leakwatch/leakwatch/references"
+	"github.com/leakwatch/leakwatch/internal/references"
 )
 
 func runScan(ctx context.Context, e *env, args []string) error {

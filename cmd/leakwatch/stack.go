@@ -14,10 +14,10 @@ import (
 	tlog "go.temporal.io/sdk/log"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/leakwatch/leakwatch/notices"
+	"github.com/leakwatch/leakwatch/internal/notices"
 	"github.com/leakwatch/leakwatch/storage"
-	"github.com/leakwatch/leakwatch/temporalproc"
-	"github.com/leakwatch/leakwatch/web"
+	"github.com/leakwatch/leakwatch/internal/temporalproc"
+	"github.com/leakwatch/leakwatch/internal/web"
 	"github.com/leakwatch/leakwatch/workflows"
 )
 

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/leakwatch/leakwatch/synth"
+	"github.com/leakwatch/leakwatch/internal/testkit/synth"
 	"github.com/xuri/excelize/v2"
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/tiff"

@@ -9,7 +9,7 @@ import (
 	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/fingerprints/match"
 	"github.com/leakwatch/leakwatch/storage"
-	"github.com/leakwatch/leakwatch/synth"
+	"github.com/leakwatch/leakwatch/internal/testkit/synth"
 )
 
 // BenchmarkMatch times the matcher alone (features computed beforehand)

@@ -18,9 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leakwatch/leakwatch/leaksim"
+	"github.com/leakwatch/leakwatch/internal/testkit/leaksim"
 	"github.com/leakwatch/leakwatch/storage/storagetest"
-	"github.com/leakwatch/leakwatch/synth"
+	"github.com/leakwatch/leakwatch/internal/testkit/synth"
 )
 
 const (

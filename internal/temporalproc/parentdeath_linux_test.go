@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leakwatch/leakwatch/temporalproc"
-	"github.com/leakwatch/leakwatch/temporalproc/temporaltest"
+	"github.com/leakwatch/leakwatch/internal/temporalproc"
+	"github.com/leakwatch/leakwatch/internal/temporalproc/temporaltest"
 )
 
 const helperEnv = "TEMPORALPROC_TEST_PARENT"

@@ -37,7 +37,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
-	"github.com/leakwatch/leakwatch/temporalproc"
+	"github.com/leakwatch/leakwatch/internal/temporalproc"
 )
 
 const (

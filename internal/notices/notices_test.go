@@ -14,7 +14,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/leakwatch/leakwatch/config"
-	"github.com/leakwatch/leakwatch/smtpsink"
+	"github.com/leakwatch/leakwatch/internal/testkit/smtpsink"
 )
 
 func injunction() config.InjunctionConfig {

@@ -1,4 +1,4 @@
-package web
+package webcrawl
 
 import (
 	"bytes"
@@ -24,7 +24,7 @@ import (
 	socks5 "github.com/things-go/go-socks5"
 
 	"github.com/leakwatch/leakwatch/fingerprints"
-	"github.com/leakwatch/leakwatch/leaksim"
+	"github.com/leakwatch/leakwatch/internal/testkit/leaksim"
 )
 
 // memSink is the crawler's Sink kept in memory: it records every Fetch and

@@ -17,7 +17,7 @@ import (
 	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/fingerprints/match"
 	"github.com/leakwatch/leakwatch/storage"
-	"github.com/leakwatch/leakwatch/synth"
+	"github.com/leakwatch/leakwatch/internal/testkit/synth"
 )
 
 func testKey(t *testing.T, b byte) *fingerprints.Key {

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leakwatch/leakwatch/auth"
+	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/storage"
 )
 

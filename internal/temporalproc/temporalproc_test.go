@@ -25,8 +25,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/leakwatch/leakwatch/temporalproc"
-	"github.com/leakwatch/leakwatch/temporalproc/temporaltest"
+	"github.com/leakwatch/leakwatch/internal/temporalproc"
+	"github.com/leakwatch/leakwatch/internal/temporalproc/temporaltest"
 )
 
 var (

@@ -14,7 +14,7 @@ import (
 	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/fingerprints/match"
 	"github.com/leakwatch/leakwatch/storage"
-	"github.com/leakwatch/leakwatch/synth"
+	"github.com/leakwatch/leakwatch/internal/testkit/synth"
 )
 
 // EvalOptions size an evaluation run.

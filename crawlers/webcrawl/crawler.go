@@ -1,8 +1,8 @@
-// Package web crawls leak forums, leak blogs and open directories over HTTP
+// Package webcrawl crawls leak forums, leak blogs and open directories over HTTP
 // (directly or through a SOCKS5 proxy such as Tor) with colly for HTML and a
 // streaming, size-capped downloader for files. It records evidence of every
 // fetch and hands file digests to its caller; it never keeps content.
-package web
+package webcrawl
 
 import (
 	"context"

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/leakwatch/leakwatch/auth"
+	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
