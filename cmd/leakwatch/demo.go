@@ -24,9 +24,9 @@ import (
 	"github.com/leakwatch/leakwatch/config"
 	"github.com/leakwatch/leakwatch/internal/testkit/leaksim"
 	"github.com/leakwatch/leakwatch/internal/testkit/smtpsink"
-	"github.com/leakwatch/leakwatch/storage"
 	"github.com/leakwatch/leakwatch/internal/testkit/synth"
 	"github.com/leakwatch/leakwatch/internal/web"
+	"github.com/leakwatch/leakwatch/storage"
 )
 
 // demoRecipient is where the simulated forum's takedown notices go; the

@@ -15,9 +15,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/leakwatch/leakwatch/internal/notices"
-	"github.com/leakwatch/leakwatch/storage"
 	"github.com/leakwatch/leakwatch/internal/temporalproc"
 	"github.com/leakwatch/leakwatch/internal/web"
+	"github.com/leakwatch/leakwatch/storage"
 	"github.com/leakwatch/leakwatch/workflows"
 )
 

@@ -23,10 +23,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leakwatch/leakwatch/internal/temporalproc/temporaltest"
 	"github.com/leakwatch/leakwatch/internal/testkit/leaksim"
 	"github.com/leakwatch/leakwatch/internal/testkit/smtpsink"
 	"github.com/leakwatch/leakwatch/internal/testkit/synth"
-	"github.com/leakwatch/leakwatch/internal/temporalproc/temporaltest"
 )
 
 var bins struct {

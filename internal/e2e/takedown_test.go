@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/internal/testkit/leaksim"
-	"github.com/leakwatch/leakwatch/storage/storagetest"
 	"github.com/leakwatch/leakwatch/internal/testkit/synth"
+	"github.com/leakwatch/leakwatch/storage/storagetest"
 )
 
 const (

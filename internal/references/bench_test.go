@@ -8,8 +8,8 @@ import (
 
 	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/fingerprints/match"
-	"github.com/leakwatch/leakwatch/storage"
 	"github.com/leakwatch/leakwatch/internal/testkit/synth"
+	"github.com/leakwatch/leakwatch/storage"
 )
 
 // BenchmarkMatch times the matcher alone (features computed beforehand)

@@ -13,8 +13,8 @@ import (
 
 	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/fingerprints/match"
-	"github.com/leakwatch/leakwatch/storage"
 	"github.com/leakwatch/leakwatch/internal/testkit/synth"
+	"github.com/leakwatch/leakwatch/storage"
 )
 
 // EvalOptions size an evaluation run.
