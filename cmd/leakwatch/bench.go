@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/leakwatch/leakwatch/internal/references"
+	"github.com/leakwatch/leakwatch/internal/references/refeval"
 )
 
 // runBench measures the fingerprint engine: `bench refs` builds a synthetic
@@ -39,7 +39,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 			defer os.RemoveAll(tmp)
 			dir = tmp
 		}
-		b, err := references.BenchRefs(ctx, dir, *docs, *samples, e.matchOptions())
+		b, err := refeval.BenchRefs(ctx, dir, *docs, *samples, e.matchOptions())
 		if err != nil {
 			return err
 		}
@@ -69,7 +69,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		b, err := references.BenchScan(ctx, store, key, pos[0], e.matchOptions())
+		b, err := refeval.BenchScan(ctx, store, key, pos[0], e.matchOptions())
 		if err != nil {
 			return err
 		}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/leakwatch/leakwatch/internal/references"
+	"github.com/leakwatch/leakwatch/internal/references/refeval"
 )
 
 // Targets from the fingerprint engine's brief.
@@ -33,7 +33,7 @@ func runEval(ctx context.Context, e *env, args []string) error {
 	if _, err := e.loadConfig(false); err != nil {
 		return err
 	}
-	rep, err := references.Evaluate(ctx, references.EvalOptions{Dir: *keep, Docs: *docs, PerClass: *perClass, Seed: *seed, PhotoWidth: *photoWidth, Match: e.matchOptions()})
+	rep, err := refeval.Evaluate(ctx, refeval.EvalOptions{Dir: *keep, Docs: *docs, PerClass: *perClass, Seed: *seed, PhotoWidth: *photoWidth, Match: e.matchOptions()})
 	if err != nil {
 		return err
 	}

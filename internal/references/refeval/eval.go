@@ -1,4 +1,9 @@
-package references
+// Package refeval measures the fingerprint engine on synthetic breaches:
+// precision and recall per transform class (Evaluate, behind `leakwatch eval`)
+// and index build, load and match figures (BenchRefs and BenchScan, behind
+// `leakwatch bench`). It links the synthetic-data fixtures, so the product
+// packages never do.
+package refeval
 
 import (
 	"context"
@@ -13,6 +18,7 @@ import (
 
 	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/fingerprints/match"
+	"github.com/leakwatch/leakwatch/internal/references"
 	"github.com/leakwatch/leakwatch/internal/testkit/synth"
 	"github.com/leakwatch/leakwatch/storage"
 )
@@ -120,12 +126,12 @@ func Evaluate(ctx context.Context, opts EvalOptions) (EvalReport, error) {
 		return rep, err
 	}
 	defer store.Close()
-	st, err := Import(ctx, store, refsDir, Options{Key: key, Match: opts.Match})
+	st, err := references.Import(ctx, store, refsDir, references.Options{Key: key, Match: opts.Match})
 	if err != nil {
 		return rep, fmt.Errorf("eval: index: %w", err)
 	}
 	rep.Refs = st.Items
-	sc, err := NewScanner(ctx, store, key, opts.Match, 0)
+	sc, err := references.NewScanner(ctx, store, key, opts.Match, 0)
 	if err != nil {
 		return rep, err
 	}
@@ -139,7 +145,7 @@ func Evaluate(ctx context.Context, opts EvalOptions) (EvalReport, error) {
 		cr.Items++
 		rep.Items++
 		matched := map[string]string{} // reference name → best method
-		err := sc.Scan(ctx, it.Name, it.Data, func(r ItemResult) error {
+		err := sc.Scan(ctx, it.Name, it.Data, func(r references.ItemResult) error {
 			for _, m := range r.Matches {
 				if _, ok := matched[m.RefName]; !ok {
 					matched[m.RefName] = m.Method

@@ -1,4 +1,4 @@
-package references
+package refeval
 
 import (
 	"bufio"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/fingerprints/match"
+	"github.com/leakwatch/leakwatch/internal/references"
 	"github.com/leakwatch/leakwatch/internal/testkit/synth"
 	"github.com/leakwatch/leakwatch/storage"
 )
@@ -62,7 +63,7 @@ func BenchRefs(ctx context.Context, dir string, docs, samples int, opts match.Op
 	}
 	defer store.Close()
 	t0 = time.Now()
-	if _, err := Import(ctx, store, refsDir, Options{Key: key, Match: opts}); err != nil {
+	if _, err := references.Import(ctx, store, refsDir, references.Options{Key: key, Match: opts}); err != nil {
 		return b, fmt.Errorf("bench: index: %w", err)
 	}
 	b.BuildTime = time.Since(t0)
@@ -74,7 +75,7 @@ func BenchRefs(ctx context.Context, dir string, docs, samples int, opts match.Op
 
 	an := match.NewAnalyzer(key, opts)
 	t0 = time.Now()
-	idx, _, err := LoadIndex(ctx, store)
+	idx, _, err := references.LoadIndex(ctx, store)
 	if err != nil {
 		return b, err
 	}
@@ -166,14 +167,14 @@ func BenchScan(ctx context.Context, store *storage.Store, key *fingerprints.Key,
 	}
 	b.RawSHA256 = mb / time.Since(t0).Seconds()
 
-	sc, err := NewScanner(ctx, store, key, opts, 0)
+	sc, err := references.NewScanner(ctx, store, key, opts, 0)
 	if err != nil {
 		return b, err
 	}
 	t0 = time.Now()
 	for i, f := range files {
 		d := fingerprints.Digest{SHA256: hexSum(f), Size: int64(len(f))}
-		if err := sc.ScanDigest(ctx, names[i], d, func(ItemResult) error { return nil }); err != nil {
+		if err := sc.ScanDigest(ctx, names[i], d, func(references.ItemResult) error { return nil }); err != nil {
 			return b, err
 		}
 	}
@@ -193,7 +194,7 @@ func BenchScan(ctx context.Context, store *storage.Store, key *fingerprints.Key,
 			defer wg.Done()
 			for i := range jobs {
 				matched := false
-				err := sc.Scan(ctx, names[i], files[i], func(r ItemResult) error {
+				err := sc.Scan(ctx, names[i], files[i], func(r references.ItemResult) error {
 					matched = matched || len(r.Matches) > 0
 					return nil
 				})
