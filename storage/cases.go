@@ -57,7 +57,7 @@ func (s *Store) ListCases(ctx context.Context) ([]Case, error) {
 }
 
 // SetCaseState records the workflow's current state of a case.
-func (s *Store) SetCaseState(ctx context.Context, id uint64, state, recipient string) error {
+func (s *Store) SetCaseState(ctx context.Context, id uint64, state CaseState, recipient string) error {
 	upd := map[string]any{"state": state, "updated_at": time.Now().UTC()}
 	if recipient != "" {
 		upd["recipient"] = recipient
@@ -88,7 +88,7 @@ func (s *Store) CreateNoticeDraft(ctx context.Context, n *Notice) (created bool,
 			return nil
 		}
 		if err := tx.Model(&Notice{}).
-			Where("case_id = ? AND state IN ?", n.CaseID, []string{NoticeDraft, NoticeApproved}).
+			Where("case_id = ? AND state IN ?", n.CaseID, []NoticeState{NoticeDraft, NoticeApproved}).
 			Update("state", NoticeSuperseded).Error; err != nil {
 			return err
 		}

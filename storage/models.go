@@ -4,11 +4,11 @@ import "time"
 
 // Source is a place leakwatch watches: a leak forum, blog, paste site or channel.
 type Source struct {
-	ID        uint64 `gorm:"primaryKey"`
-	Name      string `gorm:"uniqueIndex;not null"`
-	Kind      string `gorm:"not null"` // web
-	URL       string `gorm:"not null"`
-	EverySecs int64  `gorm:"not null;default:0"` // crawl interval; 0 = manual only
+	ID        uint64     `gorm:"primaryKey"`
+	Name      string     `gorm:"uniqueIndex;not null"`
+	Kind      SourceKind `gorm:"not null"`
+	URL       string     `gorm:"not null"`
+	EverySecs int64      `gorm:"not null;default:0"` // crawl interval; 0 = manual only
 	// No gorm default: with one, gorm leaves a false Enabled out of the INSERT
 	// and the column's DEFAULT TRUE silently enables the source.
 	Enabled   bool `gorm:"not null"`
@@ -19,40 +19,27 @@ type Source struct {
 // Every is the crawl interval.
 func (s Source) Every() time.Duration { return time.Duration(s.EverySecs) * time.Second }
 
-// Crawl run states.
-const (
-	RunRunning = "running"
-	RunOK      = "ok"
-	RunFailed  = "failed"
-)
-
 // CrawlRun is one crawl of one source.
 type CrawlRun struct {
 	ID         uint64 `gorm:"primaryKey"`
 	SourceID   uint64 `gorm:"index;not null"`
 	StartedAt  time.Time
 	FinishedAt *time.Time
-	Status     string `gorm:"not null"`
+	Status     RunStatus `gorm:"not null"`
 	Error      string
 	Pages      int
 	Files      int
 	Hits       int
 }
 
-// Capture kinds.
-const (
-	CapturePage = "page"
-	CaptureFile = "file"
-)
-
 // Capture is the evidence of one fetch: what was asked for, what came back, and
 // the digest of the raw bytes. Content itself is never stored here.
 type Capture struct {
-	ID          uint64 `gorm:"primaryKey"`
-	RunID       uint64 `gorm:"uniqueIndex:idx_capture_run_url;not null"`
-	SourceID    uint64 `gorm:"index;not null"`
-	Kind        string `gorm:"not null"`
-	URL         string `gorm:"uniqueIndex:idx_capture_run_url;not null"`
+	ID          uint64      `gorm:"primaryKey"`
+	RunID       uint64      `gorm:"uniqueIndex:idx_capture_run_url;not null"`
+	SourceID    uint64      `gorm:"index;not null"`
+	Kind        CaptureKind `gorm:"not null"`
+	URL         string      `gorm:"uniqueIndex:idx_capture_run_url;not null"`
 	FinalURL    string
 	Host        string `gorm:"index"`
 	FetchedAt   time.Time
@@ -103,51 +90,30 @@ type Hit struct {
 	DispatchedAt *time.Time `gorm:"index"` // when the case workflow was signalled
 }
 
-// Case states, in the order a case normally moves through them.
-const (
-	CaseDetected        = "detected"
-	CaseDrafted         = "drafted"
-	CaseApproved        = "approved"
-	CaseSent            = "sent"
-	CaseAcknowledged    = "acknowledged"
-	CaseVerifiedRemoved = "verified-removed"
-	CaseEscalated       = "escalated"
-	CaseClosed          = "closed"
-)
-
 // Case is one takedown effort against one host or channel.
 type Case struct {
-	ID         uint64 `gorm:"primaryKey"`
-	Target     string `gorm:"uniqueIndex;not null"`
-	WorkflowID string `gorm:"uniqueIndex;not null"`
-	State      string `gorm:"not null"`
+	ID         uint64    `gorm:"primaryKey"`
+	Target     string    `gorm:"uniqueIndex;not null"`
+	WorkflowID string    `gorm:"uniqueIndex;not null"`
+	State      CaseState `gorm:"not null"`
 	Recipient  string
 	OpenedAt   time.Time
 	UpdatedAt  time.Time
 	ClosedAt   *time.Time
 }
 
-// Notice states.
-const (
-	NoticeDraft      = "draft"
-	NoticeApproved   = "approved"
-	NoticeSending    = "sending"
-	NoticeSent       = "sent"
-	NoticeSuperseded = "superseded"
-)
-
 // Notice is one revision of a takedown notice for a case.
 type Notice struct {
-	ID         uint64 `gorm:"primaryKey"`
-	CaseID     uint64 `gorm:"uniqueIndex:idx_notice_case_rev;not null"`
-	Revision   int    `gorm:"uniqueIndex:idx_notice_case_rev;not null"`
-	State      string `gorm:"not null"`
-	Recipient  string `gorm:"not null"`
-	Subject    string `gorm:"not null"`
-	BodyText   string `gorm:"not null"`
-	BodyHTML   string `gorm:"not null"`
-	HitIDs     string // comma-separated hit ids the notice lists
-	DraftedBy  string `gorm:"not null"`
+	ID         uint64      `gorm:"primaryKey"`
+	CaseID     uint64      `gorm:"uniqueIndex:idx_notice_case_rev;not null"`
+	Revision   int         `gorm:"uniqueIndex:idx_notice_case_rev;not null"`
+	State      NoticeState `gorm:"not null"`
+	Recipient  string      `gorm:"not null"`
+	Subject    string      `gorm:"not null"`
+	BodyText   string      `gorm:"not null"`
+	BodyHTML   string      `gorm:"not null"`
+	HitIDs     string      // comma-separated hit ids the notice lists
+	DraftedBy  string      `gorm:"not null"`
 	DraftedAt  time.Time
 	ApprovedBy string
 	ApprovedAt *time.Time
@@ -159,19 +125,12 @@ type Notice struct {
 	LastError string
 }
 
-// Roles.
-const (
-	RoleAnalyst = "analyst"
-	RoleLegal   = "legal"
-	RoleAdmin   = "admin"
-)
-
 // User is a person who logs in to the UI/API.
 type User struct {
 	ID           uint64 `gorm:"primaryKey"`
 	Username     string `gorm:"uniqueIndex;not null"`
 	PasswordHash string `gorm:"not null"` // argon2id, PHC string
-	Role         string `gorm:"not null"`
+	Role         Role   `gorm:"not null"`
 	TOTPSecret   string // empty = MFA not enrolled
 	FailedLogins int    `gorm:"not null;default:0"`
 	LockedUntil  *time.Time

@@ -477,11 +477,11 @@ func TestCases(t *testing.T) {
 		if closed.State != storage.CaseClosed || closed.Recipient != "abuse@leaks.example" || closed.ClosedAt == nil {
 			t.Fatalf("closed case = %+v", closed)
 		}
-		if err := s.SetCaseState(ctx, c.ID, storage.CaseEscalated, ""); err != nil {
+		if err := s.SetCaseState(ctx, c.ID, storage.CaseDrafted, ""); err != nil {
 			t.Fatal(err)
 		}
 		reopened, err := s.CaseByID(ctx, c.ID)
-		if err != nil || reopened.ClosedAt != nil || reopened.Recipient != "abuse@leaks.example" || reopened.State != storage.CaseEscalated {
+		if err != nil || reopened.ClosedAt != nil || reopened.Recipient != "abuse@leaks.example" || reopened.State != storage.CaseDrafted {
 			t.Fatalf("reopened case = %+v, %v", reopened, err)
 		}
 		list, err := s.ListCases(ctx)
@@ -556,7 +556,7 @@ func TestNoticeDraftsAndApproval(t *testing.T) {
 		for _, n := range list {
 			got = append(got, fmt.Sprintf("r%d:%s", n.Revision, n.State))
 		}
-		want := []string{"r3:" + storage.NoticeDraft, "r2:" + storage.NoticeSuperseded, "r1:" + storage.NoticeSuperseded}
+		want := []string{"r3:" + string(storage.NoticeDraft), "r2:" + string(storage.NoticeSuperseded), "r1:" + string(storage.NoticeSuperseded)}
 		if !slices.Equal(got, want) {
 			t.Fatalf("NoticesForCase = %v, want %v", got, want)
 		}

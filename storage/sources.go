@@ -109,6 +109,17 @@ func (s *Store) SaveCapture(ctx context.Context, c *Capture) (created bool, err 
 	return false, nil
 }
 
+// HasCapture reports whether a run already captured url as kind, so a
+// resumed crawl does not fetch (or match) it twice.
+func (s *Store) HasCapture(ctx context.Context, runID uint64, url string, kind CaptureKind) (bool, error) {
+	var n int64
+	err := s.ctx(ctx).Model(&Capture{}).Where("run_id = ? AND url = ? AND kind = ?", runID, url, kind).Count(&n).Error
+	if err != nil {
+		return false, fmt.Errorf("check capture of %s in run %d: %w", url, runID, err)
+	}
+	return n > 0, nil
+}
+
 // SetCaptureExposure records how many reference files and patients a capture exposes.
 func (s *Store) SetCaptureExposure(ctx context.Context, id uint64, refs, patients int) error {
 	err := s.ctx(ctx).Model(&Capture{}).Where("id = ?", id).

@@ -123,7 +123,8 @@ func (s *Store) Close() error {
 // Dialect reports "sqlite" or "postgres".
 func (s *Store) Dialect() string { return s.dialect }
 
-// DB exposes gorm for packages that need a query not covered here (tests, tools).
+// DB exposes gorm to tests and tools. Production code asks the Store for
+// what it needs instead, so every query lives in this package.
 func (s *Store) DB() *gorm.DB { return s.db }
 
 func (s *Store) ctx(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }

@@ -55,14 +55,14 @@ type HitSignal struct {
 type ApproveInput struct {
 	Revision int
 	Approver string
-	Role     string
+	Role     storage.Role
 }
 
 // CaseStatus answers QueryStatus.
 type CaseStatus struct {
 	CaseID    uint64
 	Target    string
-	State     string
+	State     storage.CaseState
 	Revision  int
 	NoticeID  uint64
 	Seen      int
@@ -73,7 +73,7 @@ type CaseStatus struct {
 // caseState is the workflow's memory. Slices (not maps) keep replay deterministic.
 type caseState struct {
 	in        CaseInput
-	state     string
+	state     storage.CaseState
 	noticeID  uint64
 	drafted   []uint64 // hits listed in the current draft
 	approval  *ApproveInput
@@ -101,13 +101,13 @@ func (s *caseState) unlisted() []uint64 {
 }
 
 func (s *caseState) validateApproval(req ApproveInput) error {
-	if req.Role != storage.RoleLegal && req.Role != storage.RoleAdmin {
+	if !req.Role.CanApproveNotices() {
 		return fmt.Errorf("approving notices needs the legal or admin role; %s has %q", req.Approver, req.Role)
 	}
 	if req.Approver == "" {
 		return errors.New("approver is required")
 	}
-	if s.state != storage.CaseDrafted && s.state != stateSendFailed {
+	if !s.state.AwaitsApproval() {
 		return fmt.Errorf("case is %s; there is no draft waiting for approval", s.state)
 	}
 	if s.approval != nil {
@@ -119,17 +119,13 @@ func (s *caseState) validateApproval(req ApproveInput) error {
 	return nil
 }
 
-// stateSendFailed: the relay refused the notice permanently; a new approval
-// retries it.
-const stateSendFailed = "send-failed"
-
 // TakedownCase drives one host's (or channel's) takedown: draft → approve →
 // send → watch; a hit arriving after a notice went out reopens the case with
 // a follow-up notice.
 func TakedownCase(ctx workflow.Context, in CaseInput) error {
 	log := workflow.GetLogger(ctx)
 	s := &caseState{in: in, state: storage.CaseDetected}
-	var a *Activities // method values name the activities; never called directly
+	var a *CaseActivities // method values name the activities; never called directly
 
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
@@ -173,9 +169,9 @@ func TakedownCase(ctx workflow.Context, in CaseInput) error {
 		s.in.Resumed = true
 	}
 
-	setState := func(state, recipient string) error {
+	setState := func(state storage.CaseState, recipient string) error {
 		s.state = state
-		if err := workflow.UpsertTypedSearchAttributes(ctx, SearchCaseState.ValueSet(state), SearchCaseTarget.ValueSet(s.in.Target)); err != nil {
+		if err := workflow.UpsertTypedSearchAttributes(ctx, SearchCaseState.ValueSet(string(state)), SearchCaseTarget.ValueSet(s.in.Target)); err != nil {
 			return err
 		}
 		return workflow.ExecuteActivity(actx, a.SetCaseState, CaseStateUpdate{CaseID: s.in.CaseID, State: state, Recipient: recipient}).Get(ctx, nil)
@@ -249,7 +245,7 @@ func TakedownCase(ctx workflow.Context, in CaseInput) error {
 			}
 			log.Warn("notice refused permanently; waiting for a new approval", "case", s.in.CaseID, "notice", s.noticeID)
 			s.lastError, s.approval = appErr.Error(), nil
-			if err := setState(stateSendFailed, ""); err != nil {
+			if err := setState(storage.CaseSendFailed, ""); err != nil {
 				return err
 			}
 			if err := workflow.Await(ctx, func() bool { return s.approval != nil }); err != nil {

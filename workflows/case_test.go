@@ -24,14 +24,14 @@ type caseEnv struct {
 	*testsuite.TestWorkflowEnvironment
 	drafts []DraftRequest
 	sends  int
-	states []string
+	states []storage.CaseState
 }
 
 func newCaseEnv(t *testing.T, sendErrs ...error) *caseEnv {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	e := &caseEnv{TestWorkflowEnvironment: s.NewTestWorkflowEnvironment()}
-	var a *Activities
+	var a *CaseActivities
 	e.RegisterWorkflowWithOptions(TakedownCase, workflow.RegisterOptions{Name: TakedownCaseName})
 	e.OnActivity(a.LoadCase, mock.Anything, mock.Anything).Return(CaseSnapshot{}, nil)
 	e.OnActivity(a.SetCaseState, mock.Anything, mock.Anything).Return(func(_ context.Context, u CaseStateUpdate) error {
@@ -119,7 +119,7 @@ func TestCaseDraftApproveSend(t *testing.T) {
 	if e.sends != 1 {
 		t.Errorf("sent %d times, want 1", e.sends)
 	}
-	want := []string{storage.CaseDrafted, storage.CaseApproved, storage.CaseSent}
+	want := []storage.CaseState{storage.CaseDrafted, storage.CaseApproved, storage.CaseSent}
 	if !equal(e.states, want) {
 		t.Errorf("states %v, want %v", e.states, want)
 	}
@@ -168,7 +168,7 @@ func TestCasePermanentSendFailure(t *testing.T) {
 	e.signalHits(time.Second, 1)
 	e.approve(time.Minute, ApproveInput{Revision: 1, Approver: "lee", Role: storage.RoleLegal}, &first)
 	e.RegisterDelayedCallback(func() {
-		if st := e.status(t); st.State != stateSendFailed || st.LastError == "" {
+		if st := e.status(t); st.State != storage.CaseSendFailed || st.LastError == "" {
 			t.Errorf("after refusal status = %+v", st)
 		}
 	}, 30*time.Minute)

@@ -11,11 +11,21 @@ import (
 	"github.com/leakwatch/leakwatch/storage"
 )
 
+// Dispatcher delivers recorded hits to their takedown cases. Its
+// DispatchHits runs as the last activity of a crawl, from `up`'s
+// housekeeping (hits a crash or the CLI left behind) and from the CLI.
+type Dispatcher struct {
+	Store     *storage.Store
+	Client    client.Client
+	TaskQueue string // where case workflows it starts run
+}
+
 // DispatchHits delivers undelivered hits to their case workflows with
 // signal-with-start, one signal per target per batch so a case drafts one
 // notice for a whole crawl's finds, and marks them delivered afterwards. A
 // crash between the two re-delivers the hits, which the case ignores as seen.
-func DispatchHits(ctx context.Context, store *storage.Store, c client.Client, taskQueue string) (int, error) {
+func (d *Dispatcher) DispatchHits(ctx context.Context) (int, error) {
+	store, c, taskQueue := d.Store, d.Client, d.TaskQueue
 	n := 0
 	for {
 		hits, err := store.UndispatchedHits(ctx, 500)
@@ -44,7 +54,7 @@ func DispatchHits(ctx context.Context, store *storage.Store, c client.Client, ta
 				TaskQueue:             taskQueue,
 				WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 				TypedSearchAttributes: temporal.NewSearchAttributes(
-					SearchCaseState.ValueSet(storage.CaseDetected), SearchCaseTarget.ValueSet(target)),
+					SearchCaseState.ValueSet(string(storage.CaseDetected)), SearchCaseTarget.ValueSet(target)),
 			}
 			_, err = c.SignalWithStartWorkflow(ctx, cs.WorkflowID, SignalHit, HitSignal{HitIDs: ids}, opts,
 				TakedownCaseName, CaseInput{CaseID: cs.ID, Target: cs.Target})

@@ -88,13 +88,37 @@ func (c *Cases) Status(ctx context.Context, caseID uint64) (CaseStatus, error) {
 	return st, nil
 }
 
-// NewWorker registers every workflow and activity on the task queue.
-func NewWorker(c client.Client, taskQueue string, acts *Activities) worker.Worker {
+// Activities are the activity implementations a worker hosts; nil ones are
+// not registered.
+type Activities struct {
+	Crawl    *CrawlActivities
+	Dispatch *Dispatcher
+	Cases    *CaseActivities
+}
+
+// NewWorker registers every workflow, and the given activities, on the task
+// queue.
+func NewWorker(c client.Client, taskQueue string, acts Activities) worker.Worker {
 	w := worker.New(c, taskQueue, worker.Options{})
-	w.RegisterWorkflowWithOptions(TakedownCase, workflow.RegisterOptions{Name: TakedownCaseName})
-	w.RegisterWorkflowWithOptions(CrawlSource, workflow.RegisterOptions{Name: CrawlSourceName})
-	w.RegisterActivity(acts)
+	RegisterWorkflows(w)
+	// Typed nil pointers would register as activities and fail at run time.
+	if acts.Crawl != nil {
+		w.RegisterActivity(acts.Crawl)
+	}
+	if acts.Dispatch != nil {
+		w.RegisterActivity(acts.Dispatch)
+	}
+	if acts.Cases != nil {
+		w.RegisterActivity(acts.Cases)
+	}
 	return w
+}
+
+// RegisterWorkflows registers the workflows under their stable names (also
+// used by replay tests, which must register exactly what workers do).
+func RegisterWorkflows(r worker.WorkflowRegistry) {
+	r.RegisterWorkflowWithOptions(TakedownCase, workflow.RegisterOptions{Name: TakedownCaseName})
+	r.RegisterWorkflowWithOptions(CrawlSource, workflow.RegisterOptions{Name: CrawlSourceName})
 }
 
 // ScheduleID is the Temporal schedule of a source's crawls.

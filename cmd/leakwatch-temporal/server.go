@@ -24,6 +24,8 @@ import (
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	temporalserver "go.temporal.io/server/temporal"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/leakwatch/leakwatch/internal/filelock"
 )
 
 const (
@@ -58,10 +60,15 @@ func startServer(ctx context.Context, opts options, logger *slog.Logger) (*runni
 	if err != nil {
 		return nil, fmt.Errorf("resolving --db %q: %w", opts.dbPath, err)
 	}
-	release, err := lockDatabase(dbPath)
+	// Two servers on one SQLite file would fight over the history shard.
+	lock, err := filelock.TryLock(dbPath + ".lock")
+	if errors.Is(err, filelock.ErrLocked) {
+		return nil, fmt.Errorf("database %s is in use by another leakwatch-temporal (pid %s)", dbPath, filelock.Holder(dbPath+".lock"))
+	}
 	if err != nil {
 		return nil, err
 	}
+	release := func() { lock.Unlock() }
 	// On success runningServer keeps the lock (and so its file, which the GC
 	// would otherwise close) until stopServer.
 	started := false

@@ -31,11 +31,10 @@ func runCrawl(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("crawl: %w", err)
 	}
-	sc, err := e.scanner(ctx)
+	acts, err := e.crawlActivities(ctx)
 	if err != nil {
 		return err
 	}
-	acts := &workflows.Activities{Store: store, Config: e.cfg, Scanner: sc, Logger: e.log}
 	runID, err := acts.StartCrawlRun(ctx, src.ID)
 	if err != nil {
 		return err
@@ -52,7 +51,7 @@ func runCrawl(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	defer c.Close()
-	n, err := workflows.DispatchHits(ctx, store, c, e.cfg.Temporal.TaskQueue)
+	n, err := e.dispatcher(c).DispatchHits(ctx)
 	if err != nil {
 		return fmt.Errorf("crawl: deliver hits to cases: %w (they stay queued)", err)
 	}

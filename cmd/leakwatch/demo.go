@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,16 +8,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
 	"net"
-	"net/mail"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/leakwatch/leakwatch/config"
@@ -105,7 +98,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	src := storage.Source{Name: "demo-leak-forum", Kind: "web", URL: siteURL, EverySecs: int64((10 * time.Minute) / time.Second), Enabled: true}
+	src := storage.Source{Name: "demo-leak-forum", Kind: storage.SourceWeb, URL: siteURL, EverySecs: int64((10 * time.Minute) / time.Second), Enabled: true}
 	if err := store.UpsertSource(ctx, &src); err != nil {
 		return err
 	}
@@ -115,7 +108,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
-	s, err := startStack(ctx, e, stackOptions{worker: true, web: !*once, mailbox: mailboxOf(sink)})
+	s, err := startStack(ctx, e, stackOptions{worker: true, web: !*once, mailbox: sinkMailbox{sink}})
 	if err != nil {
 		return err
 	}
@@ -286,7 +279,11 @@ func demoKey(dataDir string) (string, error) {
 	return p, nil
 }
 
-type demoUser struct{ name, role, password string }
+type demoUser struct {
+	name     string
+	role     storage.Role
+	password string
+}
 
 // demoUsers creates (or resets the passwords of) one user per role.
 func demoUsers(ctx context.Context, store *storage.Store) ([]demoUser, error) {
@@ -309,51 +306,13 @@ func demoUsers(ctx context.Context, store *storage.Store) ([]demoUser, error) {
 	return users, nil
 }
 
-func mailboxOf(sink *smtpsink.Sink) web.MailboxFunc {
-	return func() []web.MailMessage {
-		var out []web.MailMessage
-		for _, m := range sink.Messages() {
-			out = append(out, web.MailMessage{From: m.From, To: m.To, Subject: m.Subject, Received: m.Received, Body: textBody(m.Data)})
-		}
-		return out
-	}
-}
+// sinkMailbox shows the demo SMTP sink's messages in the web UI.
+type sinkMailbox struct{ sink *smtpsink.Sink }
 
-// textBody returns the text/plain part of a notice for the demo mailbox.
-func textBody(raw []byte) string {
-	msg, err := mail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
-		return string(raw)
+func (m sinkMailbox) Messages() []web.MailMessage {
+	var out []web.MailMessage
+	for _, msg := range m.sink.Messages() {
+		out = append(out, web.MailMessage{From: msg.From, To: msg.To, Subject: msg.Subject, Received: msg.Received, Body: msg.TextBody()})
 	}
-	if b, ok := findText(msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body); ok {
-		return b
-	}
-	return string(raw)
-}
-
-func findText(contentType, encoding string, body io.Reader) (string, bool) {
-	mt, params, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return "", false
-	}
-	if strings.HasPrefix(mt, "multipart/") {
-		mr := multipart.NewReader(body, params["boundary"])
-		for {
-			p, err := mr.NextPart()
-			if err != nil {
-				return "", false
-			}
-			if s, ok := findText(p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p); ok {
-				return s, true
-			}
-		}
-	}
-	if mt != "text/plain" {
-		return "", false
-	}
-	if strings.EqualFold(encoding, "quoted-printable") {
-		body = quotedprintable.NewReader(body)
-	}
-	b, err := io.ReadAll(body)
-	return string(b), err == nil
+	return out
 }

@@ -39,7 +39,7 @@ func runSources(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		src := storage.Source{Name: pos[0], Kind: "web", URL: u.String(), EverySecs: int64(*every / time.Second), Enabled: true}
+		src := storage.Source{Name: pos[0], Kind: storage.SourceWeb, URL: u.String(), EverySecs: int64(*every / time.Second), Enabled: true}
 		if err := store.CreateSource(ctx, &src); err != nil {
 			return fmt.Errorf("sources add: %w", err)
 		}

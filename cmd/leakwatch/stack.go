@@ -7,14 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/leakwatch/leakwatch/internal/notices"
+	"github.com/leakwatch/leakwatch/internal/filelock"
 	"github.com/leakwatch/leakwatch/internal/temporalproc"
 	"github.com/leakwatch/leakwatch/internal/web"
 	"github.com/leakwatch/leakwatch/storage"
@@ -25,7 +24,7 @@ import (
 type stackOptions struct {
 	worker  bool // Temporal worker, schedules and the hit dispatcher
 	web     bool
-	mailbox web.MailboxFunc // demo only
+	mailbox web.Mailbox // demo only
 }
 
 // stack is a running leakwatch: the embedded or external Temporal, and the
@@ -34,7 +33,7 @@ type stack struct {
 	e      *env
 	server *temporalproc.Server // nil with an external cluster
 	client client.Client
-	acts   *workflows.Activities
+	acts   workflows.Activities // nil members: this process runs no worker
 	cases  *workflows.Cases
 	web    *web.Server
 	unlock func()
@@ -52,16 +51,14 @@ func lockDataDir(dataDir string) (func(), error) {
 	if err := os.MkdirAll(runtimeDir(dataDir), 0o700); err != nil {
 		return nil, fmt.Errorf("create runtime dir: %w", err)
 	}
-	p := filepath.Join(runtimeDir(dataDir), "up.lock")
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open lock %s: %w", p, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
+	lock, err := filelock.TryLock(filepath.Join(runtimeDir(dataDir), "up.lock"))
+	if errors.Is(err, filelock.ErrLocked) {
 		return nil, fmt.Errorf("data directory %s is in use by another leakwatch up/demo", dataDir)
 	}
-	return func() { f.Close() }, nil
+	if err != nil {
+		return nil, err
+	}
+	return func() { lock.Unlock() }, nil
 }
 
 func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err error) {
@@ -77,7 +74,7 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 		return nil, err
 	}
 	for _, sc := range cfg.Sources {
-		src := storage.Source{Name: sc.Name, Kind: sc.Kind, URL: sc.URL, EverySecs: int64(sc.Every / time.Second), Enabled: true}
+		src := storage.Source{Name: sc.Name, Kind: storage.SourceKind(sc.Kind), URL: sc.URL, EverySecs: int64(sc.Every / time.Second), Enabled: true}
 		if err := store.UpsertSource(ctx, &src); err != nil {
 			return nil, err
 		}
@@ -113,22 +110,16 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 	s.cases = &workflows.Cases{Client: s.client, Store: store}
 
 	if opts.worker {
-		tmpl, err := notices.Load()
-		if err != nil {
-			return nil, err
-		}
-		mailer, err := notices.NewMailer(cfg.SMTP)
-		if err != nil {
-			return nil, err
-		}
 		if cfg.Notices.DefaultRecipient == "" {
 			e.log.WarnContext(ctx, "notices.default_recipient is empty: notices for hosts not in notices.recipients wait until it is set")
 		}
-		sc, err := e.scanner(ctx)
-		if err != nil {
+		if s.acts.Cases, err = e.caseActivities(ctx); err != nil {
 			return nil, err
 		}
-		s.acts = &workflows.Activities{Store: store, Config: cfg, Templates: tmpl, Mailer: mailer, Scanner: sc, Client: s.client, Logger: e.log}
+		if s.acts.Crawl, err = e.crawlActivities(ctx); err != nil {
+			return nil, err
+		}
+		s.acts.Dispatch = e.dispatcher(s.client)
 	}
 	if opts.web {
 		s.web, err = web.New(web.Options{
@@ -169,7 +160,7 @@ func dialTemporal(ctx context.Context, e *env, addr string) (client.Client, erro
 // run serves until ctx ends or a part fails.
 func (s *stack) run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
-	if s.acts != nil {
+	if s.acts.Dispatch != nil {
 		w := workflows.NewWorker(s.client, s.e.cfg.Temporal.TaskQueue, s.acts)
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
@@ -206,7 +197,7 @@ func (s *stack) housekeeping(ctx context.Context) error {
 		if err := workflows.SyncSchedules(ctx, s.client, s.e.store, s.e.cfg.Temporal.TaskQueue, s.e.log); err != nil && ctx.Err() == nil {
 			s.e.log.WarnContext(ctx, "schedule sync failed; will retry", "err", err)
 		}
-		if n, err := workflows.DispatchHits(ctx, s.e.store, s.client, s.e.cfg.Temporal.TaskQueue); err != nil && ctx.Err() == nil {
+		if n, err := s.acts.Dispatch.DispatchHits(ctx); err != nil && ctx.Err() == nil {
 			s.e.log.WarnContext(ctx, "hit dispatch failed; will retry", "err", err)
 		} else if n > 0 {
 			s.e.log.InfoContext(ctx, "hits delivered to cases", "hits", n)

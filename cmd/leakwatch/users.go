@@ -23,7 +23,7 @@ func runUsers(ctx context.Context, e *env, args []string) error {
 	switch args[0] {
 	case "add":
 		fset := flag.NewFlagSet("users add", flag.ContinueOnError)
-		role := fset.String("role", storage.RoleAnalyst, "analyst, legal or admin")
+		role := fset.String("role", string(storage.RoleAnalyst), "analyst, legal or admin")
 		fromStdin := fset.Bool("password-stdin", false, "read the password from stdin (else one is generated and printed)")
 		pos, err := e.parseFlags(fset, args[1:])
 		if err != nil {
@@ -46,7 +46,7 @@ func runUsers(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		u, err := createUser(ctx, store, pos[0], *role, pw)
+		u, err := createUser(ctx, store, pos[0], storage.Role(*role), pw)
 		if err != nil {
 			return fmt.Errorf("users add: %w", err)
 		}
@@ -78,10 +78,8 @@ func runUsers(ctx context.Context, e *env, args []string) error {
 	return errors.New(use)
 }
 
-func createUser(ctx context.Context, store *storage.Store, name, role, pw string) (storage.User, error) {
-	switch role {
-	case storage.RoleAnalyst, storage.RoleLegal, storage.RoleAdmin:
-	default:
+func createUser(ctx context.Context, store *storage.Store, name string, role storage.Role, pw string) (storage.User, error) {
+	if !role.Valid() {
 		return storage.User{}, fmt.Errorf("role %q: want analyst, legal or admin", role)
 	}
 	if err := auth.CheckPasswordPolicy(pw); err != nil {
@@ -95,7 +93,7 @@ func createUser(ctx context.Context, store *storage.Store, name, role, pw string
 	if err := store.CreateUser(ctx, &u); err != nil {
 		return storage.User{}, err
 	}
-	if err := store.Audit(ctx, cliActor(), "user.added", fmt.Sprintf("user:%d", u.ID), u.Username+" as "+u.Role); err != nil {
+	if err := store.Audit(ctx, cliActor(), "user.added", fmt.Sprintf("user:%d", u.ID), u.Username+" as "+string(u.Role)); err != nil {
 		return storage.User{}, err
 	}
 	return u, nil

@@ -18,18 +18,13 @@ import (
 	"github.com/gocolly/colly/v2"
 
 	"github.com/leakwatch/leakwatch/fingerprints"
-)
-
-// Fetch kinds.
-const (
-	KindPage = "page"
-	KindFile = "file"
+	"github.com/leakwatch/leakwatch/storage"
 )
 
 // Fetch is the evidence of one request: what was asked for, what came back and
 // the digest of the raw bytes as they came off the wire.
 type Fetch struct {
-	Kind        string
+	Kind        storage.CaptureKind
 	URL         string
 	FinalURL    string
 	Host        string
@@ -223,7 +218,7 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 			}
 			continue
 		}
-		f := rec.fetch(KindPage, q.url, fetchedAt)
+		f := rec.fetch(storage.CapturePage, q.url, fetchedAt)
 		if verr != nil && !errors.Is(verr, colly.ErrAbortedAfterHeaders) {
 			f.Err = verr
 		}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/internal/testkit/leaksim"
+	"github.com/leakwatch/leakwatch/storage"
 )
 
 // memSink is the crawler's Sink kept in memory: it records every Fetch and
@@ -253,7 +254,7 @@ func TestCrawlLeaksim(t *testing.T) {
 		data := want[a.Name]
 		for _, u := range []string{base + a.Path, base + "/go/" + a.ID} {
 			f := sink.get(t, u)
-			if f.Kind != KindFile || f.Status != http.StatusOK || f.Err != nil {
+			if f.Kind != storage.CaptureFile || f.Status != http.StatusOK || f.Err != nil {
 				t.Errorf("%s: kind %q status %d err %v; want file 200 no error", u, f.Kind, f.Status, f.Err)
 			}
 			if f.FinalURL != base+a.Path {
@@ -276,13 +277,13 @@ func TestCrawlLeaksim(t *testing.T) {
 
 	// The missing attachment: evidence of a 404, with an error.
 	miss := sink.get(t, base+leaksim.MissingPath)
-	if miss.Kind != KindFile || miss.Status != http.StatusNotFound || miss.Err == nil {
+	if miss.Kind != storage.CaptureFile || miss.Status != http.StatusNotFound || miss.Err == nil {
 		t.Errorf("missing attachment: kind %q status %d err %v; want file 404 with error", miss.Kind, miss.Status, miss.Err)
 	}
 
 	// The 5 GB "full dump": refused on its declared size, nothing read.
 	huge := sink.get(t, base+leaksim.HugePath)
-	if huge.Kind != KindFile || huge.Err == nil {
+	if huge.Kind != storage.CaptureFile || huge.Err == nil {
 		t.Fatalf("huge download: kind %q err %v; want file with error", huge.Kind, huge.Err)
 	}
 	const defaultCap = 512 << 20
@@ -326,7 +327,7 @@ func TestCrawlLeaksim(t *testing.T) {
 			t.Errorf("%s captured twice", f.URL)
 		}
 		seen[f.URL] = true
-		if f.Kind != KindPage {
+		if f.Kind != storage.CapturePage {
 			continue
 		}
 		pages++
@@ -483,7 +484,7 @@ func TestDownloadChunkedOverCap(t *testing.T) {
 		t.Fatalf("Crawl: %v", err)
 	}
 	f := sink.get(t, ts.URL+"/export.csv")
-	if f.Kind != KindFile || f.Status != http.StatusOK {
+	if f.Kind != storage.CaptureFile || f.Status != http.StatusOK {
 		t.Errorf("kind %q status %d", f.Kind, f.Status)
 	}
 	if !f.Digest.Truncated || f.Err == nil || !errors.Is(f.Err, fingerprints.ErrTooLarge) {
@@ -536,14 +537,14 @@ func TestIdleWatchdog(t *testing.T) {
 	t.Logf("crawl with two stalled bodies took %v\n%s", time.Since(start), sink.dump())
 
 	f := sink.get(t, ts.URL+"/stuck.zip")
-	if f.Kind != KindFile || !errors.Is(f.Err, errIdle) {
+	if f.Kind != storage.CaptureFile || !errors.Is(f.Err, errIdle) {
 		t.Errorf("stalled download: kind %q err %v; want file with the idle error", f.Kind, f.Err)
 	}
 	if f.Digest.Size != int64(len("PK\x03\x04trickle")) {
 		t.Errorf("stalled download: %d bytes counted, want the %d sent", f.Digest.Size, len("PK\x03\x04trickle"))
 	}
 	p := sink.get(t, ts.URL+"/slow.html")
-	if p.Kind != KindPage || !errors.Is(p.Err, errIdle) {
+	if p.Kind != storage.CapturePage || !errors.Is(p.Err, errIdle) {
 		t.Errorf("stalled page: kind %q err %v; want page with the idle error", p.Kind, p.Err)
 	}
 	if st.Failed != 2 {
@@ -597,7 +598,7 @@ func TestRedirects(t *testing.T) {
 
 	// Exactly MaxRedirects hops: followed, file captured at the chain's end.
 	ok := sink.get(t, ts.URL+"/hop/ok/3")
-	if ok.Kind != KindFile || ok.Err != nil || ok.FinalURL != ts.URL+"/hop/ok/0" || ok.Digest.SHA256 != sum(file) {
+	if ok.Kind != storage.CaptureFile || ok.Err != nil || ok.FinalURL != ts.URL+"/hop/ok/0" || ok.Digest.SHA256 != sum(file) {
 		t.Errorf("3-hop chain: kind %q err %v final %s digest %+v", ok.Kind, ok.Err, ok.FinalURL, ok.Digest)
 	}
 	// One more hop than allowed: an error, and the chain's end never asked for.
@@ -836,7 +837,7 @@ func TestMaxDepth(t *testing.T) {
 		}
 	}
 	for _, f := range sink.all() {
-		if f.Kind != KindPage {
+		if f.Kind != storage.CapturePage {
 			t.Errorf("file fetched at MaxDepth 1: %s", f.URL)
 		}
 	}
@@ -1027,7 +1028,7 @@ func TestRawBytesAreHashed(t *testing.T) {
 	}
 
 	f := sink.get(t, ts.URL+"/dump.csv.gz")
-	if f.Kind != KindFile || f.Err != nil {
+	if f.Kind != storage.CaptureFile || f.Err != nil {
 		t.Fatalf("gzip file: kind %q err %v", f.Kind, f.Err)
 	}
 	if f.Digest.SHA256 != sum(gzBytes) || f.Digest.Size != int64(len(gzBytes)) {
@@ -1039,11 +1040,11 @@ func TestRawBytesAreHashed(t *testing.T) {
 	}
 
 	p := sink.get(t, ts.URL+"/gz.html")
-	if p.Kind != KindPage || p.Err != nil || p.Digest.SHA256 != sum(gzPage) || p.Digest.Size != int64(len(gzPage)) {
+	if p.Kind != storage.CapturePage || p.Err != nil || p.Digest.SHA256 != sum(gzPage) || p.Digest.Size != int64(len(gzPage)) {
 		t.Errorf("gzip-encoded page: kind %q err %v digest %+v; want sha256 of the %d raw gzip bytes", p.Kind, p.Err, p.Digest, len(gzPage))
 	}
 	l := sink.get(t, ts.URL+"/latin1.html")
-	if l.Kind != KindPage || l.Err != nil || l.Digest.SHA256 != sum(latin1) || l.Digest.Size != int64(len(latin1)) {
+	if l.Kind != storage.CapturePage || l.Err != nil || l.Digest.SHA256 != sum(latin1) || l.Digest.Size != int64(len(latin1)) {
 		t.Errorf("latin1 page: kind %q err %v digest %+v; want sha256 of the %d raw bytes", l.Kind, l.Err, l.Digest, len(latin1))
 	}
 	// colly still parsed both (it decodes for parsing only).
@@ -1136,7 +1137,7 @@ func TestDownloadKeepsSessionCookie(t *testing.T) {
 	}
 	var got *Fetch
 	for i, f := range sink.fetches {
-		if f.Kind == KindFile {
+		if f.Kind == storage.CaptureFile {
 			got = &sink.fetches[i]
 		}
 	}

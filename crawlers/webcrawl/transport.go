@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/fingerprints"
+	"github.com/leakwatch/leakwatch/storage"
 )
 
 func newTransport(o Options) (*http.Transport, error) {
@@ -93,7 +94,7 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // fetch turns the last exchange into evidence.
-func (r *recorder) fetch(kind, rawURL string, at time.Time) Fetch {
+func (r *recorder) fetch(kind storage.CaptureKind, rawURL string, at time.Time) Fetch {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	f := Fetch{Kind: kind, URL: rawURL, FinalURL: rawURL, Host: hostOf(rawURL), FetchedAt: at}
@@ -176,7 +177,7 @@ func hostOf(raw string) string {
 // download streams one file through the hasher under the size cap, with an
 // idle-read watchdog instead of a whole-request timeout.
 func (c *Crawler) download(ctx context.Context, rawURL, host string, jar http.CookieJar) Fetch {
-	f := Fetch{Kind: KindFile, URL: rawURL, FinalURL: rawURL, Host: hostOf(rawURL), FetchedAt: time.Now().UTC()}
+	f := Fetch{Kind: storage.CaptureFile, URL: rawURL, FinalURL: rawURL, Host: hostOf(rawURL), FetchedAt: time.Now().UTC()}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)

@@ -32,13 +32,13 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 
 // caseJSON is a case in lists.
 type caseJSON struct {
-	ID        uint64     `json:"id"`
-	Target    string     `json:"target"`
-	State     string     `json:"state"`
-	Recipient string     `json:"recipient"`
-	OpenedAt  time.Time  `json:"opened_at"`
-	UpdatedAt time.Time  `json:"updated_at"`
-	ClosedAt  *time.Time `json:"closed_at,omitempty"`
+	ID        uint64            `json:"id"`
+	Target    string            `json:"target"`
+	State     storage.CaseState `json:"state"`
+	Recipient string            `json:"recipient"`
+	OpenedAt  time.Time         `json:"opened_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
+	ClosedAt  *time.Time        `json:"closed_at,omitempty"`
 }
 
 func toCaseJSON(c storage.Case) caseJSON {
@@ -49,18 +49,18 @@ func toCaseJSON(c storage.Case) caseJSON {
 // noticeJSON is one revision of a case's notice. The body is the notice we
 // send: it lists URLs, capture times and hashes, never document content.
 type noticeJSON struct {
-	ID         uint64     `json:"id"`
-	Revision   int        `json:"revision"`
-	State      string     `json:"state"`
-	Recipient  string     `json:"recipient"`
-	Subject    string     `json:"subject"`
-	BodyText   string     `json:"body_text"`
-	DraftedAt  time.Time  `json:"drafted_at"`
-	ApprovedBy string     `json:"approved_by"`
-	ApprovedAt *time.Time `json:"approved_at"`
-	SentAt     *time.Time `json:"sent_at"`
-	Attempts   int        `json:"attempts"`
-	LastError  string     `json:"last_error"`
+	ID         uint64              `json:"id"`
+	Revision   int                 `json:"revision"`
+	State      storage.NoticeState `json:"state"`
+	Recipient  string              `json:"recipient"`
+	Subject    string              `json:"subject"`
+	BodyText   string              `json:"body_text"`
+	DraftedAt  time.Time           `json:"drafted_at"`
+	ApprovedBy string              `json:"approved_by"`
+	ApprovedAt *time.Time          `json:"approved_at"`
+	SentAt     *time.Time          `json:"sent_at"`
+	Attempts   int                 `json:"attempts"`
+	LastError  string              `json:"last_error"`
 }
 
 func toNoticeJSON(n storage.Notice) noticeJSON {
@@ -100,36 +100,36 @@ func toHitsJSON(hs []storage.HitDetail) []hitJSON {
 
 // captureJSON is the evidence record of one fetch.
 type captureJSON struct {
-	ID          uint64    `json:"id"`
-	RunID       uint64    `json:"run_id"`
-	SourceID    uint64    `json:"source_id"`
-	Kind        string    `json:"kind"`
-	URL         string    `json:"url"`
-	FinalURL    string    `json:"final_url"`
-	Host        string    `json:"host"`
-	FetchedAt   time.Time `json:"fetched_at"`
-	Status      int       `json:"status"`
-	ContentType string    `json:"content_type"`
-	SniffedType string    `json:"sniffed_type"`
-	SHA256      string    `json:"sha256"`
-	Size        int64     `json:"size"`
-	Truncated   bool      `json:"truncated"`
-	Error       string    `json:"error"`
-	Refs        int64     `json:"refs"`     // reference files the payload exposes
-	Patients    int64     `json:"patients"` // patients they concern
+	ID          uint64              `json:"id"`
+	RunID       uint64              `json:"run_id"`
+	SourceID    uint64              `json:"source_id"`
+	Kind        storage.CaptureKind `json:"kind"`
+	URL         string              `json:"url"`
+	FinalURL    string              `json:"final_url"`
+	Host        string              `json:"host"`
+	FetchedAt   time.Time           `json:"fetched_at"`
+	Status      int                 `json:"status"`
+	ContentType string              `json:"content_type"`
+	SniffedType string              `json:"sniffed_type"`
+	SHA256      string              `json:"sha256"`
+	Size        int64               `json:"size"`
+	Truncated   bool                `json:"truncated"`
+	Error       string              `json:"error"`
+	Refs        int64               `json:"refs"`     // reference files the payload exposes
+	Patients    int64               `json:"patients"` // patients they concern
 }
 
 // sourceJSON is a monitored source.
 type sourceJSON struct {
-	ID        uint64    `json:"id"`
-	Name      string    `json:"name"`
-	Kind      string    `json:"kind"`
-	URL       string    `json:"url"`
-	Every     string    `json:"every"`
-	EverySecs int64     `json:"every_secs"`
-	Enabled   bool      `json:"enabled"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID        uint64             `json:"id"`
+	Name      string             `json:"name"`
+	Kind      storage.SourceKind `json:"kind"`
+	URL       string             `json:"url"`
+	Every     string             `json:"every"`
+	EverySecs int64              `json:"every_secs"`
+	Enabled   bool               `json:"enabled"`
+	CreatedAt time.Time          `json:"created_at"`
+	UpdatedAt time.Time          `json:"updated_at"`
 }
 
 func toSourceJSON(s storage.Source) sourceJSON {
@@ -149,7 +149,7 @@ type auditEventJSON struct {
 	Hash     string    `json:"hash"`
 }
 
-// mailJSON is a message in the demo mailbox.
+// mailJSON is a message in the mailbox (the demo's SMTP sink).
 type mailJSON struct {
 	From     string    `json:"from"`
 	To       []string  `json:"to"`
@@ -334,7 +334,7 @@ func (s *Server) handleAPIStatus(w http.ResponseWriter, r *http.Request, _ *auth
 }
 
 func (s *Server) handleAPIMailbox(w http.ResponseWriter, r *http.Request, _ *authed) {
-	msgs := s.mailbox()
+	msgs := s.mailbox.Messages()
 	out := make([]mailJSON, 0, len(msgs))
 	for _, m := range msgs {
 		out = append(out, mailJSON(m))

@@ -64,7 +64,7 @@ func (s *Server) approve(ctx context.Context, r *http.Request, a *authed, caseID
 	object := "case/" + strconv.FormatUint(caseID, 10)
 	detail := "revision=" + strconv.Itoa(revision) + " ip=" + s.clientIP(r).String()
 	if !a.can(permApprove) {
-		if err := s.store.Audit(ctx, a.user.Username, "notice.approve.denied", object, detail+" role="+a.user.Role); err != nil {
+		if err := s.store.Audit(ctx, a.user.Username, "notice.approve.denied", object, detail+" role="+string(a.user.Role)); err != nil {
 			s.log.ErrorContext(ctx, "audit denied approval", "err", err)
 		}
 		s.log.WarnContext(ctx, "approval denied by role", "user", a.user.Username, "role", a.user.Role, "case", caseID)
@@ -134,7 +134,7 @@ func (s *Server) addSource(ctx context.Context, r *http.Request, a *authed, name
 	if err := validateSource(name, rawURL, every); err != nil {
 		return storage.Source{}, http.StatusBadRequest, err.Error()
 	}
-	src := storage.Source{Name: name, Kind: "web", URL: rawURL, EverySecs: int64(every / time.Second), Enabled: true}
+	src := storage.Source{Name: name, Kind: storage.SourceWeb, URL: rawURL, EverySecs: int64(every / time.Second), Enabled: true}
 	if err := s.store.CreateSource(ctx, &src); errors.Is(err, storage.ErrDuplicate) {
 		return storage.Source{}, http.StatusConflict, fmt.Sprintf("a source named %q already exists", name)
 	} else if err != nil {

@@ -95,7 +95,7 @@ func newFixture(t *testing.T, mod func(*Options)) *fixture {
 
 // addUser creates a user with testPassword; with totp it enrols a secret and
 // returns it.
-func (f *fixture) addUser(name, role string, totp bool) (storage.User, string) {
+func (f *fixture) addUser(name string, role storage.Role, totp bool) (storage.User, string) {
 	f.t.Helper()
 	h, err := auth.HashPassword(testPassword)
 	if err != nil {

@@ -271,10 +271,10 @@ type loginRequest struct {
 
 // loginResponse answers POST /api/login and GET /api/me.
 type loginResponse struct {
-	Username     string `json:"username"`
-	Role         string `json:"role"`
-	CSRFToken    string `json:"csrf_token"`
-	TOTPEnrolled bool   `json:"totp_enrolled"`
+	Username     string       `json:"username"`
+	Role         storage.Role `json:"role"`
+	CSRFToken    string       `json:"csrf_token"`
+	TOTPEnrolled bool         `json:"totp_enrolled"`
 }
 
 func (s *Server) handleAPILogin(w http.ResponseWriter, r *http.Request) {

@@ -151,7 +151,7 @@ const (
 
 // allowed is the whole role model: analysts read and add sources, legal may
 // also approve notices, admins may do everything. Unknown roles may do nothing.
-func allowed(role string, p permission) bool {
+func allowed(role storage.Role, p permission) bool {
 	switch role {
 	case storage.RoleAdmin:
 		return true

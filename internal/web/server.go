@@ -32,17 +32,21 @@ type CaseService interface {
 	Approve(ctx context.Context, caseID uint64, revision int, user storage.User) error
 }
 
-// MailMessage is one message received by the demo SMTP sink.
+// Mailbox is a local mail relay whose received messages the UI may show: the
+// demo plugs in its SMTP sink so a newcomer sees the notices that went out.
+// Production servers have none.
+type Mailbox interface {
+	Messages() []MailMessage
+}
+
+// MailMessage is one received message as the mailbox page shows it.
 type MailMessage struct {
 	From     string
 	To       []string
 	Subject  string
 	Received time.Time
-	Body     string
+	Body     string // the text/plain part
 }
-
-// MailboxFunc lists the demo SMTP sink's messages.
-type MailboxFunc func() []MailMessage
 
 // Options configure a Server. Store is required; the rest have defaults.
 type Options struct {
@@ -57,7 +61,7 @@ type Options struct {
 	MaxLoginFailures int           // per account before lockout; default 5
 	LockoutDuration  time.Duration // default 15m
 	Cases            CaseService   // nil: approvals answer 503
-	Mailbox          MailboxFunc   // nil: mailbox pages and endpoints 404
+	Mailbox          Mailbox       // nil: mailbox pages and endpoints 404
 	Now              func() time.Time
 	// LoginAttemptsPerMinute caps login attempts per client IP (IPv6 per /64);
 	// default 10.
@@ -73,7 +77,7 @@ type Server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	cases   CaseService
-	mailbox MailboxFunc
+	mailbox Mailbox
 
 	listen           string
 	secure           bool

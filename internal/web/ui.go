@@ -21,7 +21,7 @@ type page struct {
 	Nav     string // which menu entry is current
 	User    *storage.User
 	CSRF    string
-	Mailbox bool // show the demo mailbox link
+	Mailbox bool // show the mailbox link (demo only)
 	Admin   bool // show the audit link
 	Flash   string
 	Error   string
@@ -264,7 +264,7 @@ func (s *Server) handleAddSourceForm(w http.ResponseWriter, r *http.Request, a *
 }
 
 func (s *Server) handleMailboxPage(w http.ResponseWriter, r *http.Request, a *authed) {
-	s.render(w, r, http.StatusOK, "mailbox", s.pageFor(a, "mailbox", "Mailbox (demo)", s.mailbox()))
+	s.render(w, r, http.StatusOK, "mailbox", s.pageFor(a, "mailbox", "Mailbox (demo)", s.mailbox.Messages()))
 }
 
 func (s *Server) handleAuditPage(w http.ResponseWriter, r *http.Request, a *authed) {

@@ -459,7 +459,7 @@ func TestCaseAPIAndPage(t *testing.T) {
 	wantStatus(t, rec, http.StatusOK)
 	var list []map[string]any
 	decode(t, rec, &list)
-	if len(list) != 1 || list[0]["target"] != "leaks.example" || list[0]["state"] != storage.CaseDrafted ||
+	if len(list) != 1 || list[0]["target"] != "leaks.example" || list[0]["state"] != string(storage.CaseDrafted) ||
 		list[0]["recipient"] != "abuse@leaks.example" || list[0]["opened_at"] == nil || list[0]["updated_at"] == nil {
 		t.Fatalf("case list %+v", list)
 	}
@@ -483,7 +483,7 @@ func TestCaseAPIAndPage(t *testing.T) {
 			t.Errorf("notice lacks %q: %v", k, n)
 		}
 	}
-	if n["revision"] != 2.0 || n["state"] != storage.NoticeDraft || detail.Notices[1]["state"] != storage.NoticeSuperseded {
+	if n["revision"] != 2.0 || n["state"] != string(storage.NoticeDraft) || detail.Notices[1]["state"] != string(storage.NoticeSuperseded) {
 		t.Fatalf("notices %+v", detail.Notices)
 	}
 	h := detail.Hits[0]
@@ -863,10 +863,8 @@ func TestMailbox(t *testing.T) {
 
 	received := time.Date(2026, 1, 3, 4, 5, 6, 0, time.UTC)
 	f2 := newFixture(t, func(o *Options) {
-		o.Mailbox = func() []MailMessage {
-			return []MailMessage{{From: "takedowns@leakwatch.test", To: []string{"abuse@leaks.example"},
-				Subject: "Takedown <b>notice</b>", Received: received, Body: "Remove http://leaks.example/x"}}
-		}
+		o.Mailbox = staticMailbox{{From: "takedowns@leakwatch.test", To: []string{"abuse@leaks.example"},
+			Subject: "Takedown <b>notice</b>", Received: received, Body: "Remove http://leaks.example/x"}}
 	})
 	f2.addUser("alice", storage.RoleAnalyst, false)
 	c2 := f2.client("192.0.2.121")
@@ -888,6 +886,11 @@ func TestMailbox(t *testing.T) {
 	// Unauthenticated clients cannot read it.
 	wantStatus(t, f2.client("192.0.2.122").getJSON("/api/mailbox"), http.StatusUnauthorized)
 }
+
+// staticMailbox is a Mailbox holding fixed messages.
+type staticMailbox []MailMessage
+
+func (m staticMailbox) Messages() []MailMessage { return m }
 
 func TestClientIPBehindTrustedProxy(t *testing.T) {
 	s := &Server{trustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}

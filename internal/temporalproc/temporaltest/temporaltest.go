@@ -37,6 +37,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/leakwatch/leakwatch/internal/filelock"
 	"github.com/leakwatch/leakwatch/internal/temporalproc"
 )
 
@@ -187,11 +188,13 @@ func buildCached() (string, error) {
 		return final, nil
 	}
 
-	unlock, err := lockFile(filepath.Join(dir, ".lock"))
+	// Wait for other test processes building the same binary; the kernel
+	// drops the lock if one dies, so a killed build never wedges the others.
+	lock, err := filelock.Wait(filepath.Join(dir, ".lock"))
 	if err != nil {
 		return "", err
 	}
-	defer unlock()
+	defer lock.Unlock()
 	// Another process may have built it while we waited for the lock.
 	if _, err := os.Stat(final); err == nil {
 		return final, nil

@@ -9,36 +9,29 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/leakwatch/leakwatch/config"
 	"github.com/leakwatch/leakwatch/internal/notices"
-	"github.com/leakwatch/leakwatch/internal/references"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
-// errTypePermanent marks activity errors that retrying cannot fix.
-const errTypePermanent = "Permanent"
-
-// systemActor is the audit actor for what the system does on its own.
-const systemActor = "leakwatch"
-
-// Activities holds what activities need. One value is registered per worker.
-type Activities struct {
+// CaseActivities draft, approve and send a case's takedown notices.
+// Exported methods are registered as activities, so helpers stay unexported.
+type CaseActivities struct {
 	Store     *storage.Store
-	Config    *config.Config
 	Templates *notices.Templates
 	Mailer    *notices.Mailer
-	// Scanner matches downloaded files against the reference index.
-	Scanner *references.Scanner
-	// Client lets the dispatch activity signal case workflows.
-	Client client.Client
-	Logger *slog.Logger
+	// Notices names each host's takedown address and the removal deadline.
+	Notices config.NoticesConfig
+	// Injunction is cited by every notice; its OrderPDF is attached.
+	Injunction config.InjunctionConfig
+	// From is the notices' sender address.
+	From   string
+	Logger *slog.Logger // nil discards
 }
 
-func (a *Activities) log() *slog.Logger {
+func (a *CaseActivities) log() *slog.Logger {
 	if a.Logger == nil {
 		return slog.New(slog.DiscardHandler)
 	}
@@ -51,7 +44,7 @@ type CaseSnapshot struct {
 }
 
 // LoadCase reads the last notice revision of a case.
-func (a *Activities) LoadCase(ctx context.Context, caseID uint64) (CaseSnapshot, error) {
+func (a *CaseActivities) LoadCase(ctx context.Context, caseID uint64) (CaseSnapshot, error) {
 	ns, err := a.Store.NoticesForCase(ctx, caseID)
 	if err != nil {
 		return CaseSnapshot{}, err
@@ -66,12 +59,12 @@ func (a *Activities) LoadCase(ctx context.Context, caseID uint64) (CaseSnapshot,
 // CaseStateUpdate mirrors a case's state into the database for the UI.
 type CaseStateUpdate struct {
 	CaseID    uint64
-	State     string
+	State     storage.CaseState
 	Recipient string
 }
 
 // SetCaseState records a case's state.
-func (a *Activities) SetCaseState(ctx context.Context, u CaseStateUpdate) error {
+func (a *CaseActivities) SetCaseState(ctx context.Context, u CaseStateUpdate) error {
 	return a.Store.SetCaseState(ctx, u.CaseID, u.State, u.Recipient)
 }
 
@@ -89,13 +82,12 @@ type DraftResult struct {
 	Recipient string
 }
 
-// recipient returns the takedown address for a host or channel. (Exported
-// methods of Activities are registered as activities, so helpers stay unexported.)
-func (a *Activities) recipient(target string) (string, error) {
-	if r := a.Config.Notices.Recipients[target]; r != "" {
+// recipient returns the takedown address for a host or channel.
+func (a *CaseActivities) recipient(target string) (string, error) {
+	if r := a.Notices.Recipients[target]; r != "" {
 		return r, nil
 	}
-	if r := a.Config.Notices.DefaultRecipient; r != "" {
+	if r := a.Notices.DefaultRecipient; r != "" {
 		return r, nil
 	}
 	return "", fmt.Errorf("no takedown recipient for %s: set notices.recipients[%q] or notices.default_recipient", target, target)
@@ -103,7 +95,7 @@ func (a *Activities) recipient(target string) (string, error) {
 
 // DraftNotice renders a notice revision from the template and stores it.
 // Retrying it returns the stored draft unchanged.
-func (a *Activities) DraftNotice(ctx context.Context, req DraftRequest) (DraftResult, error) {
+func (a *CaseActivities) DraftNotice(ctx context.Context, req DraftRequest) (DraftResult, error) {
 	recipient, err := a.recipient(req.Target)
 	if err != nil {
 		// Retried (with backoff) rather than failing the case: once the
@@ -128,8 +120,8 @@ func (a *Activities) DraftNotice(ctx context.Context, req DraftRequest) (DraftRe
 	}
 	now := time.Now().UTC()
 	r, err := a.Templates.Render(notices.Data{
-		Injunction: a.Config.Injunction, CaseID: req.CaseID, Revision: req.Revision, Target: req.Target,
-		Recipient: recipient, DraftedAt: now, Deadline: now.Add(a.Config.Notices.RemovalDeadline), Items: items,
+		Injunction: a.Injunction, CaseID: req.CaseID, Revision: req.Revision, Target: req.Target,
+		Recipient: recipient, DraftedAt: now, Deadline: now.Add(a.Notices.RemovalDeadline), Items: items,
 	})
 	if err != nil {
 		return DraftResult{}, temporal.NewNonRetryableApplicationError(err.Error(), errTypePermanent, err)
@@ -164,7 +156,7 @@ type ApproveNoticeRequest struct {
 }
 
 // ApproveNotice records the approval in the database and the audit log.
-func (a *Activities) ApproveNotice(ctx context.Context, req ApproveNoticeRequest) error {
+func (a *CaseActivities) ApproveNotice(ctx context.Context, req ApproveNoticeRequest) error {
 	n, err := a.Store.NoticeByID(ctx, req.NoticeID)
 	if err != nil {
 		return err
@@ -183,7 +175,7 @@ func (a *Activities) ApproveNotice(ctx context.Context, req ApproveNoticeRequest
 // claim makes retries after a completed send no-ops, and the Message-ID fixed
 // at draft time lets a receiver drop the duplicate of a send whose completion
 // was lost in a crash.
-func (a *Activities) SendNotice(ctx context.Context, noticeID uint64) error {
+func (a *CaseActivities) SendNotice(ctx context.Context, noticeID uint64) error {
 	n, err := a.Store.BeginSend(ctx, noticeID)
 	if errors.Is(err, storage.ErrAlreadySent) {
 		return nil
@@ -192,8 +184,8 @@ func (a *Activities) SendNotice(ctx context.Context, noticeID uint64) error {
 		return err
 	}
 	msg := notices.Message{
-		From: a.Config.SMTP.From, To: n.Recipient, Subject: n.Subject, Text: n.BodyText, HTML: n.BodyHTML,
-		MessageID: n.MessageID, Date: time.Now().UTC(), Attachment: a.Config.Injunction.OrderPDF,
+		From: a.From, To: n.Recipient, Subject: n.Subject, Text: n.BodyText, HTML: n.BodyHTML,
+		MessageID: n.MessageID, Date: time.Now().UTC(), Attachment: a.Injunction.OrderPDF,
 	}
 	if err := a.Mailer.Send(ctx, msg); err != nil {
 		a.log().WarnContext(ctx, "notice send failed", "notice", noticeID, "attempt", n.Attempts, "err", err)
@@ -212,12 +204,4 @@ func (a *Activities) SendNotice(ctx context.Context, noticeID uint64) error {
 	a.log().InfoContext(ctx, "notice sent", "notice", noticeID, "case", n.CaseID, "revision", n.Revision)
 	return a.Store.Audit(ctx, systemActor, "notice.sent", fmt.Sprintf("notice:%d", noticeID),
 		fmt.Sprintf("case %d revision %d to %s", n.CaseID, n.Revision, n.Recipient))
-}
-
-// heartbeat reports progress when running as an activity; the same code also
-// runs in the CLI, outside any activity.
-func heartbeat(ctx context.Context, details ...any) {
-	if activity.IsActivity(ctx) {
-		activity.RecordHeartbeat(ctx, details...)
-	}
 }

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/leakwatch/leakwatch/crawlers/webcrawl"
+	"github.com/leakwatch/leakwatch/internal/capture"
+	"github.com/leakwatch/leakwatch/internal/notices"
+	"github.com/leakwatch/leakwatch/workflows"
+)
+
+// crawlerOptions are the configured limits of every web crawl.
+func (e *env) crawlerOptions() webcrawl.Options {
+	cc := e.cfg.Crawler
+	return webcrawl.Options{
+		UserAgent: cc.UserAgent, Proxy: cc.Proxy, MaxDepth: cc.MaxDepth, MaxPages: cc.MaxPages,
+		MaxPageBytes: cc.MaxPageBytes, MaxDownloadBytes: cc.MaxDownloadBytes, MaxRedirects: cc.MaxRedirects,
+		DialTimeout: cc.DialTimeout, HeaderTimeout: cc.HeaderTimeout, IdleTimeout: cc.IdleTimeout,
+		// Files up to the analyser's cap are matched by content, bigger ones by digest.
+		KeepBody: e.cfg.Fingerprints.MaxAnalyzeBytes,
+	}
+}
+
+// crawlActivities wires crawling to the capture pipeline over the stored
+// reference index: what `up`, `worker` and `crawl` all run.
+func (e *env) crawlActivities(ctx context.Context) (*workflows.CrawlActivities, error) {
+	store, err := e.openStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := e.scanner(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &workflows.CrawlActivities{
+		Store:    store,
+		Pipeline: &capture.Pipeline{Store: store, Scanner: sc, Logger: e.log},
+		Crawler:  e.crawlerOptions(),
+		Logger:   e.log,
+	}, nil
+}
+
+// dispatcher delivers hits to their cases on the cluster c is connected to.
+func (e *env) dispatcher(c client.Client) *workflows.Dispatcher {
+	return &workflows.Dispatcher{Store: e.store, Client: c, TaskQueue: e.cfg.Temporal.TaskQueue}
+}
+
+// caseActivities draft, approve and send notices.
+func (e *env) caseActivities(ctx context.Context) (*workflows.CaseActivities, error) {
+	store, err := e.openStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := notices.Load()
+	if err != nil {
+		return nil, err
+	}
+	mailer, err := notices.NewMailer(e.cfg.SMTP)
+	if err != nil {
+		return nil, err
+	}
+	return &workflows.CaseActivities{
+		Store: store, Templates: tmpl, Mailer: mailer, Notices: e.cfg.Notices,
+		Injunction: e.cfg.Injunction, From: e.cfg.SMTP.From, Logger: e.log,
+	}, nil
+}

@@ -1,0 +1,151 @@
+// Package capture is the one path from "a source fetched something" to
+// evidence and hits. Every kind of source (web crawls today, Telegram
+// channels next) hands what it fetched to a Pipeline, which records the
+// capture as evidence, matches its content against the reference index and
+// records the hits and how much of the breach the item exposes. Content is
+// matched in memory and dropped; only digests and fingerprint matches are
+// stored.
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/leakwatch/leakwatch/fingerprints"
+	"github.com/leakwatch/leakwatch/internal/references"
+	"github.com/leakwatch/leakwatch/storage"
+)
+
+// ErrNoScanner means the pipeline cannot match anything: the process was
+// started without the reference index (no fingerprint key).
+var ErrNoScanner = errors.New("capture: no fingerprint scanner (the process was started without a fingerprint key)")
+
+// Pipeline records fetched items and matches them. It is safe for
+// concurrent use by several runs.
+type Pipeline struct {
+	Store   *storage.Store
+	Scanner *references.Scanner
+	Logger  *slog.Logger // nil discards
+}
+
+// Item is one thing a source fetched: a page, or a file with its bytes.
+type Item struct {
+	Kind        storage.CaptureKind
+	URL         string // what was asked for
+	FinalURL    string // where it came from after redirects
+	Target      string // the host or channel a takedown about it goes to
+	FetchedAt   time.Time
+	Status      int    // protocol status (HTTP), 0 where there is none
+	ContentType string // as declared by the source
+	Digest      fingerprints.Digest
+	// Body holds the content to match, when the source kept it in memory;
+	// nil means the item is matched by its digest alone (exact copies).
+	Body []byte
+	// Err says why nothing, or only a prefix, could be fetched.
+	Err error
+}
+
+// Result is what recording one item produced.
+type Result struct {
+	CaptureID uint64
+	NewHits   int // hits recorded now (a re-recorded item adds none)
+	Refs      int // reference files the item exposes
+	Patients  int // patients those concern
+}
+
+// Run records the items of one crawl run.
+type Run struct {
+	p    *Pipeline
+	run  storage.CrawlRun
+	hits int
+}
+
+// ForRun returns the recorder of one crawl run's items.
+func (p *Pipeline) ForRun(run storage.CrawlRun) (*Run, error) {
+	if p.Scanner == nil {
+		return nil, ErrNoScanner
+	}
+	return &Run{p: p, run: run}, nil
+}
+
+func (p *Pipeline) log() *slog.Logger {
+	if p.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return p.Logger
+}
+
+// Hits is the number of hits this run has recorded so far.
+func (r *Run) Hits() int { return r.hits }
+
+// Seen reports whether the run already recorded url as a file, so a
+// resumed crawl does not download it again.
+func (r *Run) Seen(ctx context.Context, url string) (bool, error) {
+	return r.p.Store.HasCapture(ctx, r.run.ID, url, storage.CaptureFile)
+}
+
+// Record stores the evidence of it and, for a fetched file, matches its
+// content against the reference index and records every hit. Recording the
+// same item twice (a retried crawl) stores nothing new.
+func (r *Run) Record(ctx context.Context, it Item) (Result, error) {
+	c := storage.Capture{
+		RunID: r.run.ID, SourceID: r.run.SourceID, Kind: it.Kind, URL: it.URL, FinalURL: it.FinalURL,
+		Host: it.Target, FetchedAt: it.FetchedAt, Status: it.Status, ContentType: it.ContentType,
+		SniffedType: it.Digest.Sniffed, SHA256: it.Digest.SHA256, Size: it.Digest.Size, Truncated: it.Digest.Truncated,
+	}
+	if it.Err != nil {
+		c.Error = it.Err.Error()
+	}
+	if _, err := r.p.Store.SaveCapture(ctx, &c); err != nil {
+		return Result{}, err
+	}
+	res := Result{CaptureID: c.ID}
+	// Pages are read for their links only; an item that failed has nothing to match.
+	if it.Kind != storage.CaptureFile || it.Err != nil {
+		return res, nil
+	}
+	var tot references.Totals
+	record := func(ir references.ItemResult) error {
+		tot.Add(ir)
+		for _, m := range ir.Matches {
+			why := m.Why
+			if ir.Path != it.URL {
+				// A member of an archive or e-mail: say where inside.
+				why = strings.TrimPrefix(ir.Path, it.URL) + ": " + why
+			}
+			h := storage.Hit{CaptureID: c.ID, ReferenceID: m.RefKey, Method: m.Method, Score: m.Score, Why: why, Target: c.Host}
+			created, err := r.p.Store.AddHit(ctx, &h)
+			if err != nil {
+				return err
+			}
+			if created {
+				res.NewHits++
+			}
+		}
+		return nil
+	}
+	var err error
+	if it.Body != nil {
+		err = r.p.Scanner.Scan(ctx, it.URL, it.Body, record)
+	} else {
+		err = r.p.Scanner.ScanDigest(ctx, it.URL, it.Digest, record)
+	}
+	r.hits += res.NewHits
+	if err != nil {
+		return res, fmt.Errorf("match capture %d: %w", c.ID, err)
+	}
+	res.Refs, res.Patients = tot.Refs(), tot.Patients()
+	if tot.Matched > 0 {
+		if err := r.p.Store.SetCaptureExposure(ctx, c.ID, res.Refs, res.Patients); err != nil {
+			return res, err
+		}
+		// Ids and counts only: never names that may carry personal data.
+		r.p.log().InfoContext(ctx, "capture matches the breach", "capture", c.ID, "host", c.Host,
+			"items", tot.Items, "reference_files", res.Refs, "patients", res.Patients)
+	}
+	return res, nil
+}

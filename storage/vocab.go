@@ -1,0 +1,96 @@
+package storage
+
+// leakwatch's domain vocabulary: every state and kind that is stored, in one
+// place. Workflows, the web app and the CLI use these types rather than bare
+// strings, so a state that nothing can reach, or one that is reached but not
+// listed, shows up here.
+
+// SourceKind says how a source is watched.
+type SourceKind string
+
+// Source kinds.
+const (
+	SourceWeb SourceKind = "web" // leak forums, blogs, paste sites, open directories over HTTP(S) or Tor
+)
+
+// RunStatus is where one crawl of a source stands.
+type RunStatus string
+
+// Crawl run states.
+const (
+	RunRunning RunStatus = "running"
+	RunOK      RunStatus = "ok"
+	RunFailed  RunStatus = "failed"
+)
+
+// CaptureKind says what a capture holds evidence of.
+type CaptureKind string
+
+// Capture kinds.
+const (
+	CapturePage CaptureKind = "page" // an HTML page the crawler read for links
+	CaptureFile CaptureKind = "file" // a downloaded file, matched against the reference index
+)
+
+// CaseState is where a takedown case stands. The TakedownCase workflow owns
+// the state; the database mirrors it for the UI.
+type CaseState string
+
+// Case states, in the order a case normally moves through them.
+//
+// The lifecycle after sending (acknowledged, verified removed, escalated)
+// is not built yet; its states are added with the workflow steps that reach
+// them, so this list holds only states a case can actually be in.
+const (
+	CaseDetected   CaseState = "detected"    // hits arrived; no notice drafted yet
+	CaseDrafted    CaseState = "drafted"     // a notice revision waits for a lawyer's approval
+	CaseApproved   CaseState = "approved"    // approved; sending
+	CaseSent       CaseState = "sent"        // the relay accepted the notice; watching for reappearance
+	CaseSendFailed CaseState = "send-failed" // the relay refused the notice permanently; a new approval retries it
+	CaseClosed     CaseState = "closed"      // no further action; ClosedAt is set
+)
+
+// CaseStates lists every case state, in order.
+func CaseStates() []CaseState {
+	return []CaseState{CaseDetected, CaseDrafted, CaseApproved, CaseSent, CaseSendFailed, CaseClosed}
+}
+
+// AwaitsApproval reports whether a lawyer's approval can move the case on.
+func (s CaseState) AwaitsApproval() bool { return s == CaseDrafted || s == CaseSendFailed }
+
+// NoticeState is where one notice revision stands.
+type NoticeState string
+
+// Notice states.
+const (
+	NoticeDraft      NoticeState = "draft"
+	NoticeApproved   NoticeState = "approved"
+	NoticeSending    NoticeState = "sending" // claimed by a sender; a retry resumes it
+	NoticeSent       NoticeState = "sent"
+	NoticeSuperseded NoticeState = "superseded" // a newer revision replaced it before it was sent
+)
+
+// Role is what a user may do.
+type Role string
+
+// Roles.
+const (
+	RoleAnalyst Role = "analyst" // sources, captures, hits: read and triage
+	RoleLegal   Role = "legal"   // also approves notices
+	RoleAdmin   Role = "admin"   // everything, including users
+)
+
+// Roles lists every role, least privileged first.
+func Roles() []Role { return []Role{RoleAnalyst, RoleLegal, RoleAdmin} }
+
+// Valid reports whether r is a known role.
+func (r Role) Valid() bool {
+	switch r {
+	case RoleAnalyst, RoleLegal, RoleAdmin:
+		return true
+	}
+	return false
+}
+
+// CanApproveNotices reports whether r may approve a takedown notice.
+func (r Role) CanApproveNotices() bool { return r == RoleLegal || r == RoleAdmin }
