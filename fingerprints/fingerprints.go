@@ -1,7 +1,15 @@
 // Package fingerprints holds what every fingerprint layer shares: the secret
 // key, streaming digests of raw bytes and the Match a scan reports. The
-// layers live in its subpackages; match combines them. It is a pure library:
-// the reference index reaches it through interfaces its callers implement.
+// layers live in its subpackages; match combines them.
+//
+// fingerprints and its subpackages are a public library on purpose: they
+// recognise a known document set in untrusted bytes (exact copies,
+// re-encoded and re-rendered documents, excerpts, resized photos, reformatted
+// record dumps) and depend on nothing else in leakwatch, so other tools can
+// fingerprint and match with the same rules. They keep no state: the
+// reference index is built by their callers (leakwatch's is
+// internal/references, persisted by storage) and held in memory by
+// fingerprints/memindex.
 package fingerprints
 
 import (

@@ -48,14 +48,21 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
-		// One line, as scripts expect.
-		fmt.Fprintln(os.Stderr, "leakwatch: "+strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; "))
-		os.Exit(1)
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// exitCode maps run's result to the process exit status: 0 on success, 2 for
+// flag.ErrHelp (-h; the usage is already printed), else 1 after writing the
+// error to stderr as one line, "leakwatch: <reason>", as scripts expect.
+func exitCode(err error, stderr io.Writer) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 2
 	}
+	fmt.Fprintln(stderr, "leakwatch: "+strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; "))
+	return 1
 }
 
 // env is what every command shares: parsed global flags, I/O and, lazily,

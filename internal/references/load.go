@@ -10,7 +10,8 @@ import (
 	"github.com/leakwatch/leakwatch/storage"
 )
 
-// LoadIndex reads the reference index from the database into memory and
+// LoadIndex reads the reference index from the database (its tables are
+// storage/refindex.go) into an in-memory fingerprints/memindex.Index, and
 // returns it with the generation it reflects (see storage.IndexGeneration).
 func LoadIndex(ctx context.Context, store *storage.Store) (*memindex.Index, int64, error) {
 	gen, err := store.IndexGeneration(ctx)

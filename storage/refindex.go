@@ -1,5 +1,11 @@
 package storage
 
+// The reference index's durable form: the references table and the keyed
+// fingerprint tables (ref_prints, ref_images, ref_fields, ref_patients),
+// written by `refs add` and read whole by internal/references.LoadIndex into
+// the in-memory fingerprints/memindex that every scanning process matches
+// against.
+
 import (
 	"context"
 	"fmt"

@@ -1,0 +1,6 @@
+// Package testkit is the home of leakwatch's fixtures: a simulated leak
+// forum (leaksim), a recording SMTP server (smtpsink) and a synthetic breach
+// generator (synth, test-range Z… NHIs only). Tests, the demo and the
+// measurement commands use them; the product never links them, which
+// TestProductLinksNoFixture enforces.
+package testkit
