@@ -368,6 +368,8 @@ func TestParseFlags(t *testing.T) {
 		{name: "global flag after", args: []string{"3", "--data-dir", "D", "--as", "ana"}, pos: []string{"3"}, as: "ana", dataDir: "D"},
 		{name: "double dash first", args: []string{"--", "-x"}, pos: []string{"-x"}},
 		{name: "double dash after flags", args: []string{"--as", "ana", "--", "-x"}, pos: []string{"-x"}, as: "ana"},
+		{name: "double dash after an operand", args: []string{"a", "--", "--as", "-x"}, pos: []string{"a", "--as", "-x"}},
+		{name: "double dash then flag-like names", args: []string{"--", "--as", "-x", "b"}, pos: []string{"--as", "-x", "b"}},
 		{name: "none", args: nil, pos: nil},
 		{name: "missing value", args: []string{"3", "--as"}, err: "flag needs an argument: -as"},
 		{name: "undefined flag after positional", args: []string{"3", "--nope"}, err: "flag provided but not defined: -nope"},
