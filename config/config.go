@@ -32,6 +32,10 @@ type FingerprintsConfig struct {
 	Workers int `yaml:"workers"`
 	// MaxAnalyzeBytes: larger downloads are matched by SHA-256 only.
 	MaxAnalyzeBytes int64 `yaml:"max_analyze_bytes"`
+	// PDFToText says whether poppler's pdftotext reads the PDFs the built-in
+	// reader cannot: PDFToTextAuto (when on $PATH), PDFToTextOff, or the
+	// program's path.
+	PDFToText string `yaml:"pdftotext"`
 	// Thresholds decide what counts as a match.
 	Thresholds ThresholdsConfig `yaml:"thresholds"`
 }

@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/leakwatch/leakwatch/config"
+	"github.com/leakwatch/leakwatch/fingerprints/extract"
 )
 
 const examplePath = "../leakwatch.example.yaml"
@@ -125,6 +126,7 @@ func TestDefaultValues(t *testing.T) {
 		{"notices.follow_up_after", c.Notices.FollowUpAfter, 72 * time.Hour},
 		{"notices.two_person_rule", c.Notices.TwoPersonRule, false},
 		{"injunction.defendants", c.Injunction.Defendants, "Unknown Defendants"},
+		{"fingerprints.pdftotext", c.Fingerprints.PDFToText, "auto"},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -160,6 +162,7 @@ func TestExampleFileValidatesWithInjunction(t *testing.T) {
 		{"sources", len(cfg.Sources), 1},
 		{"sources[0].kind", cfg.Sources[0].Kind, "web"},
 		{"temporal.retention", cfg.Temporal.Retention, 720 * time.Hour},
+		{"fingerprints.pdftotext", cfg.Fingerprints.PDFToText, "auto"},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -319,6 +322,16 @@ func TestBadConfigs(t *testing.T) {
 				"leakwatch.yaml:3: fingerprints.thresholds.pdq_max: must be between 1 and 63 (got 90)",
 				"leakwatch.yaml:4: fingerprints.thresholds.edm_min_fields: must be between 2 and 4 (got 1)",
 			},
+		},
+		{
+			name: "pdftotext not found",
+			body: "fingerprints:\n  pdftotext: /nonexistent/pdftotext\n",
+			want: []string{"leakwatch.yaml:2: fingerprints.pdftotext: must be auto, off or the path of the pdftotext program (/nonexistent/pdftotext: not found)"},
+		},
+		{
+			name: "pdftotext empty",
+			body: "fingerprints:\n  workers: 2\n  pdftotext: \"\"\n",
+			want: []string{`leakwatch.yaml:3: fingerprints.pdftotext: must be auto, off or the path of the pdftotext program (got "")`},
 		},
 		{
 			name: "unknown key",
@@ -709,6 +722,59 @@ func TestOrderPDF(t *testing.T) {
 			!strings.HasPrefix(err.Error(), "injunction.order_pdf: ")):
 			t.Errorf("%s: got %v, want %q", tt.file, err, tt.want)
 		}
+	}
+}
+
+func TestPDFToText(t *testing.T) {
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "pdftotext")
+	if err := os.WriteFile(exe, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	plain := filepath.Join(dir, "plain")
+	if err := os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		value string
+		want  string // "" = valid
+	}{
+		{"auto", ""},
+		{"off", ""},
+		{exe, ""},
+		{plain, "(" + plain + ": not an executable file)"},
+		{dir, "(" + dir + ": not an executable file)"},
+		{filepath.Join(dir, "missing"), "(" + filepath.Join(dir, "missing") + ": not found)"},
+		{"", `(got "")`},
+		{"OFF", "(OFF: not found)"}, // the keywords are lower case; anything else is a program
+	}
+	for _, tt := range tests {
+		c := config.Default()
+		c.Fingerprints.PDFToText = tt.value
+		err := c.Validate()
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%q: %v", tt.value, err)
+		case tt.want != "" && (err == nil || !strings.HasSuffix(err.Error(), tt.want) ||
+			!strings.HasPrefix(err.Error(), "fingerprints.pdftotext: must be auto, off or the path of the pdftotext program ")):
+			t.Errorf("%q: got %v, want an error ending %q", tt.value, err, tt.want)
+		}
+	}
+
+	// The environment overrides it like any scalar key, and names itself in errors.
+	path := writeConfig(t, "fingerprints:\n  pdftotext: "+exe+"\n")
+	cfg, err := config.Load(path, envMap(map[string]string{"LEAKWATCH_FINGERPRINTS_PDFTOTEXT": "off"}))
+	if err != nil || cfg.Fingerprints.PDFToText != "off" {
+		t.Fatalf("env override: %v, %+v", err, cfg)
+	}
+	_, err = config.Load(path, envMap(map[string]string{"LEAKWATCH_FINGERPRINTS_PDFTOTEXT": plain}))
+	if err == nil || !strings.HasPrefix(err.Error(), "env LEAKWATCH_FINGERPRINTS_PDFTOTEXT: fingerprints.pdftotext: ") {
+		t.Fatalf("bad env value: got %v", err)
+	}
+
+	// cmd/leakwatch hands the value to extract.ResolvePDFToText as is.
+	if config.PDFToTextAuto != extract.PDFToTextAuto || config.PDFToTextOff != extract.PDFToTextOff {
+		t.Errorf("config and extract spell the pdftotext settings differently")
 	}
 }
 

@@ -21,6 +21,15 @@ const (
 	TLSNone = "none"
 )
 
+// Values of FingerprintsConfig.PDFToText besides a path; the same spellings
+// as extract.ResolvePDFToText, which turns them into what the extractor runs.
+const (
+	// PDFToTextAuto runs pdftotext when it is on $PATH.
+	PDFToTextAuto = "auto"
+	// PDFToTextOff never runs external programs on documents.
+	PDFToTextOff = "off"
+)
+
 // SourceKindWeb is the only source kind configurable in the file today.
 const SourceKindWeb = "web"
 
@@ -83,6 +92,7 @@ func Default() *Config {
 		},
 		Fingerprints: FingerprintsConfig{
 			MaxAnalyzeBytes: 256 << 20,
+			PDFToText:       PDFToTextAuto,
 			Thresholds: ThresholdsConfig{
 				WinnowMinRun:    180,
 				WinnowMinUnique: 2,

@@ -2,12 +2,15 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/mail"
 	"net/url"
 	"os"
+	"os/exec"
 	"slices"
 	"sort"
 	"strconv"
@@ -131,6 +134,7 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 	fp := c.Fingerprints
 	v.atLeast("fingerprints.workers", int64(fp.Workers), 0)
 	v.atLeast("fingerprints.max_analyze_bytes", fp.MaxAnalyzeBytes, 1)
+	v.pdftotext("fingerprints.pdftotext", fp.PDFToText)
 	th := fp.Thresholds
 	// Below ~50 characters a shared run is a phrase, not a copied passage.
 	v.between("fingerprints.thresholds.winnow_min_run", th.WinnowMinRun, 50, 100000)
@@ -284,6 +288,28 @@ func (v *validator) dsn(path, s string) {
 func (v *validator) address(path, s string) {
 	if _, err := mail.ParseAddress(s); err != nil {
 		v.add(path, "must be an e-mail address (got %q)", s)
+	}
+}
+
+// pdftotext checks auto, off or the program's path now, so a wrong path fails
+// at start rather than as a warning on every PDF read.
+func (v *validator) pdftotext(path, s string) {
+	if s == PDFToTextAuto || s == PDFToTextOff {
+		return
+	}
+	const want = "must be auto, off or the path of the pdftotext program"
+	if strings.TrimSpace(s) == "" {
+		v.add(path, "%s (got %q)", want, s)
+		return
+	}
+	// exec.LookPath is the check the extractor's resolution makes: an
+	// executable regular file (a bare name is looked up on $PATH).
+	if _, err := exec.LookPath(s); err != nil {
+		why := "not an executable file"
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, exec.ErrNotFound) {
+			why = "not found"
+		}
+		v.add(path, "%s (%s: %s)", want, s, why)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/fingerprints"
+	"github.com/leakwatch/leakwatch/fingerprints/extract"
 	"github.com/leakwatch/leakwatch/fingerprints/match"
 	"github.com/leakwatch/leakwatch/internal/references"
 )
@@ -25,6 +26,7 @@ func (e *env) matchOptions() match.Options {
 	th := e.cfg.Fingerprints.Thresholds
 	return match.Options{
 		Passwords: e.cfg.Fingerprints.Passwords,
+		PDFToText: e.pdftotext(),
 		Thresholds: match.Thresholds{
 			WinnowMinRun:    th.WinnowMinRun,
 			WinnowMinUnique: th.WinnowMinUnique,
@@ -36,6 +38,19 @@ func (e *env) matchOptions() match.Options {
 			EDMMinFields:    th.EDMMinFields,
 		},
 	}
+}
+
+// pdftotext resolves fingerprints.pdftotext to the program the extractor runs
+// ("" for none), looking on $PATH for auto. Load has checked an explicit
+// path, so an error means it changed since: PDFs are then read without it,
+// and the log says so rather than every PDF failing to start it.
+func (e *env) pdftotext() string {
+	p, err := extract.ResolvePDFToText(e.cfg.Fingerprints.PDFToText)
+	if err != nil {
+		e.log.Warn("fingerprints.pdftotext unusable; reading PDFs without it", "err", err)
+		return ""
+	}
+	return p
 }
 
 // scanner returns a scanner over the stored reference index.

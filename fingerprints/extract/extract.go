@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"os/exec"
 	"runtime"
 	"strings"
 	"time"
@@ -165,17 +166,65 @@ var (
 	ErrCorrupt = errors.New("corrupt or unsupported input")
 )
 
+// Extractor extracts documents. Its fields are only read, so one Extractor
+// may serve concurrent calls. The zero value applies the default limits and
+// runs no external program.
+type Extractor struct {
+	Limits Limits
+	// PDFToText is the path of poppler's pdftotext, run as a separate
+	// process when the PDF library fails on a PDF or finds no text in it;
+	// "" never runs it. ResolvePDFToText turns a setting such as "auto"
+	// into a path, once, so the extractor itself never searches $PATH.
+	PDFToText string
+}
+
+// Settings understood by ResolvePDFToText.
+const (
+	PDFToTextAuto = "auto" // pdftotext from $PATH when installed, else none
+	PDFToTextOff  = "off"  // never run pdftotext
+)
+
+// ResolvePDFToText turns a pdftotext setting into a value for
+// Extractor.PDFToText. PDFToTextAuto looks pdftotext up on $PATH and gives ""
+// (the library alone) when it is not installed; PDFToTextOff and "" give "";
+// anything else names the program, a path (or a bare name looked up on
+// $PATH, as exec.LookPath does) that must be an executable file.
+func ResolvePDFToText(setting string) (string, error) {
+	switch setting {
+	case "", PDFToTextOff:
+		return "", nil
+	case PDFToTextAuto:
+		path, err := exec.LookPath("pdftotext")
+		if err != nil {
+			return "", nil // optional: PDFs are then read by the library alone
+		}
+		return path, nil
+	}
+	path, err := exec.LookPath(setting)
+	if err != nil {
+		return "", fmt.Errorf("pdftotext: %w", err)
+	}
+	return path, nil
+}
+
+// Extract is Extractor{Limits: lim}.Extract: it never runs external
+// programs.
+func Extract(ctx context.Context, data []byte, lim Limits) (Result, error) {
+	return (&Extractor{Limits: lim}).Extract(ctx, data)
+}
+
 // Extract sniffs data and extracts what it can. Archive types return
 // Result{Type: t} with no error: the archive walker owns them. Unsupported
 // types return a warning and no error, since the raw-bytes hash still works.
 //
-// The parser runs in its own goroutine under recover() and lim.Timeout. On
+// The parser runs in its own goroutine under recover() and Limits.Timeout. On
 // timeout Extract returns ErrTimeout at once; the parser goroutine sees its
 // context cancelled and stops at its next check (for the PDF library, at its
 // next read). Code that never checks is abandoned; all loops here are bounded
 // by input size, so an abandoned goroutine still finishes.
-func Extract(ctx context.Context, data []byte, lim Limits) (Result, error) {
-	lim = lim.withDefaults()
+func (x *Extractor) Extract(ctx context.Context, data []byte) (Result, error) {
+	lim := x.Limits.withDefaults()
+	pdftotext := x.PDFToText // copied: an abandoned parser must not read x later
 	head := data[:min(len(data), sniffLen)]
 	if int64(len(data)) > lim.MaxBytes {
 		t := Sniff(head)
@@ -202,7 +251,7 @@ func Extract(ctx context.Context, data []byte, lim Limits) (Result, error) {
 			done <- out
 		}()
 		out.res.Type = SniffAll(data)
-		out.res, out.err = extractTyped(ctx, out.res.Type, data, lim)
+		out.res, out.err = extractTyped(ctx, out.res.Type, data, lim, pdftotext)
 	}()
 	// stopped explains a done context: the caller's own cancellation or
 	// deadline, else our per-document timeout.
@@ -224,8 +273,8 @@ func Extract(ctx context.Context, data []byte, lim Limits) (Result, error) {
 }
 
 // extractTyped dispatches to the parser for t. It runs on the parser
-// goroutine; ctx carries the deadline.
-func extractTyped(ctx context.Context, t Type, data []byte, lim Limits) (Result, error) {
+// goroutine; ctx carries the deadline. pdftotext is Extractor.PDFToText.
+func extractTyped(ctx context.Context, t Type, data []byte, lim Limits, pdftotext string) (Result, error) {
 	d := newDoc(ctx, t, lim)
 	var err error
 	switch {
@@ -239,7 +288,7 @@ func extractTyped(ctx context.Context, t Type, data []byte, lim Limits) (Result,
 	default:
 		switch t {
 		case TypePDF:
-			err = extractPDF(d, data)
+			err = extractPDF(d, data, pdftotext)
 		case TypeDOCX, TypePPTX:
 			err = extractOOXMLText(d, data)
 		case TypeXLSX:
@@ -272,11 +321,6 @@ func extractTyped(ctx context.Context, t Type, data []byte, lim Limits) (Result,
 	}
 	return res, nil
 }
-
-// noExternalKey, set in a context, keeps Extract from running external
-// programs (pdftotext). The fuzz tests set it for throughput; production
-// callers have no way to reach it and need none.
-type noExternalKey struct{}
 
 // panicSummary describes a recovered panic without quoting document bytes at
 // length: library panic messages sometimes embed a token from the input.

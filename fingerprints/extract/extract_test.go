@@ -271,19 +271,98 @@ func TestPDFJPEGImage(t *testing.T) {
 	}
 }
 
-// TestPDFPdftotextFallback breaks the cross-reference offset, which the
-// library needs and poppler repairs.
-func TestPDFPdftotextFallback(t *testing.T) {
-	if _, err := exec.LookPath("pdftotext"); err != nil {
-		t.Skip("pdftotext not installed")
-	}
+// brokenXRefPDF has a wrong cross-reference offset, which the library
+// needs and poppler repairs.
+func brokenXRefPDF() []byte {
 	data := simplePDF(true, textLines("Fallback text for "+name1))
 	i := bytes.LastIndex(data, []byte("startxref\n"))
-	broken := append(append([]byte{}, data[:i]...), []byte("startxref\n999999\n%%EOF\n")...)
-	res := mustExtract(t, broken)
+	return append(append([]byte{}, data[:i]...), []byte("startxref\n999999\n%%EOF\n")...)
+}
+
+func TestPDFPdftotextFallback(t *testing.T) {
+	path := installedPDFToText(t)
+	if path == "" {
+		t.Skip("pdftotext not installed")
+	}
+	x := &Extractor{Limits: testLimits(), PDFToText: path}
+	res, err := x.Extract(context.Background(), brokenXRefPDF())
+	if err != nil {
+		t.Fatalf("Extract: %v (warnings %q)", err, res.Warnings)
+	}
 	wantText(t, res, "Fallback text for "+name1)
 	if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, "pdftotext") }) {
 		t.Errorf("expected a pdftotext warning, got %q", res.Warnings)
+	}
+}
+
+// TestPDFPdftotextOff: with no PDFToText (Extract, the zero Extractor) the
+// fallback never runs, installed or not: the library's error is returned.
+func TestPDFPdftotextOff(t *testing.T) {
+	for name, x := range map[string]*Extractor{
+		"Extractor": {Limits: testLimits()},
+		"zero":      {},
+	} {
+		res, err := x.Extract(context.Background(), brokenXRefPDF())
+		if !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: err = %v, want ErrCorrupt", name, err)
+		}
+		if strings.Contains(res.Text, name1) || slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, "pdftotext") }) {
+			t.Errorf("%s: pdftotext ran: warnings %q", name, res.Warnings)
+		}
+	}
+	if _, err := Extract(context.Background(), brokenXRefPDF(), testLimits()); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Extract: err = %v, want ErrCorrupt", err)
+	}
+}
+
+// TestPDFPdftotextFails: a configured pdftotext that fails leaves the
+// library's error in place, with a warning naming pdftotext.
+func TestPDFPdftotextFails(t *testing.T) {
+	x := &Extractor{Limits: testLimits(), PDFToText: filepath.Join(t.TempDir(), "missing-pdftotext")}
+	res, err := x.Extract(context.Background(), brokenXRefPDF())
+	if !errors.Is(err, ErrCorrupt) {
+		t.Errorf("err = %v, want the library's ErrCorrupt", err)
+	}
+	if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, "pdf: pdftotext: ") }) {
+		t.Errorf("no pdftotext failure warning: %q", res.Warnings)
+	}
+}
+
+func TestResolvePDFToText(t *testing.T) {
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "pdftotext")
+	if err := os.WriteFile(exe, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	plain := filepath.Join(dir, "plain")
+	if err := os.WriteFile(plain, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	onPath, lookErr := exec.LookPath("pdftotext")
+	if lookErr != nil {
+		onPath = ""
+	}
+	for _, tt := range []struct {
+		setting, want string
+		wantErr       bool
+	}{
+		{"", "", false},
+		{PDFToTextOff, "", false},
+		{PDFToTextAuto, onPath, false},
+		{exe, exe, false},
+		{plain, "", true},
+		{dir, "", true},
+		{filepath.Join(dir, "missing"), "", true},
+	} {
+		got, err := ResolvePDFToText(tt.setting)
+		if got != tt.want || (err != nil) != tt.wantErr {
+			t.Errorf("ResolvePDFToText(%q) = %q, %v; want %q, error %v", tt.setting, got, err, tt.want, tt.wantErr)
+		}
+	}
+	// auto never fails: without pdftotext on $PATH it means none.
+	t.Setenv("PATH", dir+"-nothing-here")
+	if got, err := ResolvePDFToText(PDFToTextAuto); got != "" || err != nil {
+		t.Errorf("auto without pdftotext = %q, %v; want \"\", nil", got, err)
 	}
 }
 

@@ -7,8 +7,7 @@ import (
 	"time"
 )
 
-// fuzzLimits keep each input cheap; fuzzCtx disables pdftotext so the
-// fuzzer exercises this process only.
+// fuzzLimits keep each input cheap.
 func fuzzLimits() Limits {
 	return Limits{
 		MaxBytes:       1 << 20,
@@ -21,14 +20,16 @@ func fuzzLimits() Limits {
 	}
 }
 
-func fuzzCtx() context.Context {
-	return context.WithValue(context.Background(), noExternalKey{}, true)
+// fuzzExtractor runs no pdftotext, so the fuzzer exercises this process
+// only (and fast).
+func fuzzExtractor() *Extractor {
+	return &Extractor{Limits: fuzzLimits(), PDFToText: ""}
 }
 
 // fuzzDoc is a doc for calling one parser directly, without Extract's
 // recover, so a panic in this package's code fails the fuzz run.
 func fuzzDoc(t Type) *doc {
-	return newDoc(fuzzCtx(), t, fuzzLimits().withDefaults())
+	return newDoc(context.Background(), t, fuzzLimits().withDefaults())
 }
 
 func seedDocs(f *testing.F) [][]byte {
@@ -58,7 +59,7 @@ func FuzzExtract(f *testing.F) {
 	f.Add(pngBytes(f, testImage(4, 4)))
 	f.Add(jpegBytes(f, testImage(4, 4)))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		res, err := Extract(fuzzCtx(), data, fuzzLimits())
+		res, err := fuzzExtractor().Extract(context.Background(), data)
 		if err == nil && len(res.Text) > 4*fuzzLimits().MaxText+16 {
 			t.Fatalf("text %d bytes over the cap", len(res.Text))
 		}
@@ -84,7 +85,7 @@ func FuzzPDF(f *testing.F) {
 	f.Add(p.bytesXRefStream(c, nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d := fuzzDoc(TypePDF)
-		_ = extractPDF(d, data)
+		_ = extractPDF(d, data, "") // no pdftotext: this process only
 	})
 }
 
@@ -227,6 +228,6 @@ func FuzzPDFObjects(f *testing.F) {
 		} else {
 			data = p.bytes(catalog)
 		}
-		_ = extractPDF(fuzzDoc(TypePDF), data)
+		_ = extractPDF(fuzzDoc(TypePDF), data, "")
 	})
 }

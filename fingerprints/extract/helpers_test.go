@@ -40,6 +40,17 @@ func testLimits() Limits {
 	}
 }
 
+// installedPDFToText is the path of pdftotext when it is installed, else "".
+func installedPDFToText(t testing.TB) string {
+	t.Helper()
+	p, err := ResolvePDFToText(PDFToTextAuto)
+	if err != nil {
+		t.Fatalf("ResolvePDFToText(auto): %v", err) // auto never fails
+	}
+	return p
+}
+
+// mustExtract extracts with testLimits and no pdftotext.
 func mustExtract(t testing.TB, data []byte) Result {
 	t.Helper()
 	res, err := Extract(context.Background(), data, testLimits())

@@ -15,21 +15,33 @@ import (
 	"image/gif"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
 
-// hostile runs Extract on data and fails if it panics (it cannot: Extract
-// recovers), takes longer than maxDur or allocates more than maxAlloc bytes
-// in total. It returns what Extract returned.
+// hostile runs Extract on data, without pdftotext, and fails if a parser
+// panicked (Extract recovers, so a panic shows as ErrPanic), or if it takes
+// longer than maxDur or allocates more than maxAlloc bytes in total. It
+// returns what Extract returned.
 func hostile(t *testing.T, data []byte, maxDur time.Duration, maxAlloc uint64) (Result, error) {
+	t.Helper()
+	res, err := bounded(t, &Extractor{Limits: testLimits()}, data, maxDur, maxAlloc)
+	noPanic(t, err)
+	return res, err
+}
+
+// bounded runs x.Extract on data and fails if it takes longer than maxDur or
+// allocates more than maxAlloc bytes in total (in this process: pdftotext's
+// memory is the deployment's to bound).
+func bounded(t *testing.T, x *Extractor, data []byte, maxDur time.Duration, maxAlloc uint64) (Result, error) {
 	t.Helper()
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	start := time.Now()
-	res, err := Extract(context.Background(), data, testLimits())
+	res, err := x.Extract(context.Background(), data)
 	took := time.Since(start)
 	runtime.ReadMemStats(&after)
 	alloc := after.TotalAlloc - before.TotalAlloc
@@ -39,11 +51,80 @@ func hostile(t *testing.T, data []byte, maxDur time.Duration, maxAlloc uint64) (
 	if alloc > maxAlloc {
 		t.Errorf("allocated %d MB, want < %d MB", alloc>>20, maxAlloc>>20)
 	}
+	t.Logf("%s in %s, %d KB allocated, err=%v, %d warnings", res.Type, took.Round(time.Millisecond), alloc>>10, err, len(res.Warnings))
+	return res, err
+}
+
+func noPanic(t *testing.T, err error) {
+	t.Helper()
 	if errors.Is(err, ErrPanic) {
 		t.Errorf("parser panicked: %v", err)
 	}
-	t.Logf("%s in %s, %d KB allocated, err=%v, %d warnings", res.Type, took.Round(time.Millisecond), alloc>>10, err, len(res.Warnings))
-	return res, err
+}
+
+// pdfMode is one way hostilePDF runs a PDF.
+type pdfMode struct {
+	name      string
+	pdftotext string // Extractor.PDFToText
+}
+
+// pdfModes: pdftotext off, in every environment, so what the library path
+// alone does is always tested; and on as well where it is installed.
+func pdfModes(t *testing.T) []pdfMode {
+	t.Helper()
+	modes := []pdfMode{{name: "pdftotext=off"}}
+	if p := installedPDFToText(t); p != "" {
+		modes = append(modes, pdfMode{name: "pdftotext=on", pdftotext: p})
+	}
+	return modes
+}
+
+// hostilePDF runs a PDF through bounded once per pdfModes entry, as
+// subtests, and hands each outcome to check (noPanic when check is nil).
+func hostilePDF(t *testing.T, data []byte, maxDur time.Duration, maxAlloc uint64, check func(t *testing.T, m pdfMode, res Result, err error)) {
+	t.Helper()
+	for _, m := range pdfModes(t) {
+		t.Run(m.name, func(t *testing.T) {
+			res, err := bounded(t, &Extractor{Limits: testLimits(), PDFToText: m.pdftotext}, data, maxDur, maxAlloc)
+			if check == nil {
+				noPanic(t, err)
+				return
+			}
+			check(t, m, res, err)
+		})
+	}
+}
+
+// libraryRejected reports whether err is ledongthuc/pdf's own verdict on
+// malformed input: the library reports bad syntax by panicking, and
+// pdfLibText recovers that as ErrPanic with the summary "malformed PDF".
+// Runtime errors (index out of range, nil dereference) are not included:
+// those are bugs, here or in the library.
+func libraryRejected(err error) bool {
+	return errors.Is(err, ErrPanic) &&
+		strings.HasSuffix(err.Error(), ErrPanic.Error()+": "+pdfPanicSummary(errors.New("any")))
+}
+
+// wantCorruptPDF checks the outcome for a damaged PDF: a clear per-item
+// error — a failed check here, or the library's recovered verdict, which is
+// the handled path for corrupt files — and never an unexplained panic. With
+// pdftotext on, poppler may repair the file instead, and says so.
+func wantCorruptPDF(t *testing.T, m pdfMode, res Result, err error) {
+	t.Helper()
+	switch {
+	case err == nil && m.pdftotext == "":
+		t.Error("corrupt PDF: no error")
+	case err == nil:
+		if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, "using pdftotext") }) {
+			t.Errorf("corrupt PDF read without error or pdftotext warning: %q", res.Warnings)
+		}
+	case libraryRejected(err):
+		t.Logf("library rejected it (panic recovered): %v", err)
+	case errors.Is(err, ErrPanic):
+		t.Errorf("parser panicked: %v", err)
+	case !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrTooLarge):
+		t.Errorf("err = %v, want ErrCorrupt, ErrTooLarge or the library's malformed-PDF verdict", err)
+	}
 }
 
 func wantErrOrWarning(t *testing.T, res Result, err error, substr string) {
@@ -59,7 +140,8 @@ func wantErrOrWarning(t *testing.T, res Result, err error, substr string) {
 	t.Errorf("want error or warning containing %q; err=%v warnings=%q", substr, err, res.Warnings)
 }
 
-// libOnly runs the library path alone (no pdftotext) on a PDF.
+// libOnly runs the library path alone (pdfLibText: no raw image scan, no
+// pdftotext) on a PDF.
 func libOnly(t *testing.T, data []byte) (*doc, error) {
 	t.Helper()
 	d := newDoc(context.Background(), TypePDF, testLimits().withDefaults())
@@ -74,28 +156,36 @@ func libOnly(t *testing.T, data []byte) (*doc, error) {
 	return d, err
 }
 
+// TestHostilePDFTruncatedAndCorrupt: damaged PDFs give a clear per-item
+// error within bounds, with pdftotext off (everywhere) and on (where
+// installed).
 func TestHostilePDFTruncatedAndCorrupt(t *testing.T) {
 	good := simplePDF(true, textLines("Truncation test for "+name1), textLines("second page"))
 	for pct := 5; pct < 100; pct += 7 {
-		cut := good[:len(good)*pct/100]
-		_, err := libOnly(t, cut)
-		if err == nil {
-			t.Errorf("cut at %d%%: no error", pct)
+		t.Run(fmt.Sprintf("cut at %d%%", pct), func(t *testing.T) {
+			cut := good[:len(good)*pct/100]
+			if _, err := libOnly(t, cut); err == nil {
+				t.Error("library path: no error")
+			}
+			hostilePDF(t, cut, 10*time.Second, 64<<20, wantCorruptPDF)
+		})
+	}
+	t.Run("garbage", func(t *testing.T) {
+		// Garbage after a valid header and a plausible trailer.
+		garbage := []byte("%PDF-1.4\n" + strings.Repeat("<< /Kids [1 0 R] >> ( (( \\", 2000) + "\nstartxref\n9\n%%EOF\n")
+		if _, err := libOnly(t, garbage); err == nil {
+			t.Error("library path: no error")
 		}
-		hostile(t, cut, 10*time.Second, 64<<20)
-	}
-	// Garbage after a valid header and a plausible trailer.
-	garbage := []byte("%PDF-1.4\n" + strings.Repeat("<< /Kids [1 0 R] >> ( (( \\", 2000) + "\nstartxref\n9\n%%EOF\n")
-	if _, err := libOnly(t, garbage); err == nil {
-		t.Error("garbage: no error")
-	}
-	hostile(t, garbage, 10*time.Second, 64<<20)
-	// Flip bytes inside the compressed content stream.
-	bad := bytes.Clone(good)
-	for i := len(bad) / 3; i < len(bad)/2; i += 5 {
-		bad[i] ^= 0x5a
-	}
-	hostile(t, bad, 10*time.Second, 64<<20)
+		hostilePDF(t, garbage, 10*time.Second, 64<<20, wantCorruptPDF)
+	})
+	t.Run("flipped bytes", func(t *testing.T) {
+		// Flip bytes inside the compressed content stream.
+		bad := bytes.Clone(good)
+		for i := len(bad) / 3; i < len(bad)/2; i += 5 {
+			bad[i] ^= 0x5a
+		}
+		hostilePDF(t, bad, 10*time.Second, 64<<20, wantCorruptPDF)
+	})
 }
 
 func TestHostilePDFXrefNumbers(t *testing.T) {
@@ -107,7 +197,7 @@ func TestHostilePDFXrefNumbers(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "xref subsection") {
 		t.Errorf("huge subsection: %v", err)
 	}
-	hostile(t, huge, 10*time.Second, 64<<20)
+	hostilePDF(t, huge, 10*time.Second, 64<<20, nil)
 
 	// An xref stream whose /Size and /W would allocate gigabytes.
 	p := &testPDF{compressed: map[int]bool{}}
@@ -149,7 +239,7 @@ func TestHostilePDFObjStmSelfContainer(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "itself compressed") {
 		t.Errorf("self container: %v", err)
 	}
-	hostile(t, data, 10*time.Second, 64<<20)
+	hostilePDF(t, data, 10*time.Second, 64<<20, nil)
 }
 
 func TestHostilePDFPageTreeCycle(t *testing.T) {
@@ -162,10 +252,12 @@ func TestHostilePDFPageTreeCycle(t *testing.T) {
 	p.set(catalog, fmt.Sprintf("<< /Type /Catalog /Pages %d 0 R >>", pagesID))
 	// The page tree lists itself as a kid, twice.
 	p.set(pagesID, fmt.Sprintf("<< /Type /Pages /Kids [%d 0 R %d 0 R %d 0 R] /Count 3 >>", pg, pagesID, pagesID))
-	res, _ := hostile(t, p.bytes(catalog), 10*time.Second, 128<<20)
-	if !strings.Contains(res.Text, "cycle page") {
-		t.Errorf("text: %q", clipForLog(res.Text))
-	}
+	hostilePDF(t, p.bytes(catalog), 10*time.Second, 128<<20, func(t *testing.T, _ pdfMode, res Result, err error) {
+		noPanic(t, err)
+		if !strings.Contains(res.Text, "cycle page") {
+			t.Errorf("text: %q", clipForLog(res.Text))
+		}
+	})
 }
 
 func TestHostilePDFFlateBomb(t *testing.T) {
@@ -192,7 +284,7 @@ func TestHostilePDFFlateBomb(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "inflates past") {
 		t.Errorf("bomb: %v", err)
 	}
-	hostile(t, data, 20*time.Second, 64<<20)
+	hostilePDF(t, data, 20*time.Second, 64<<20, nil)
 }
 
 func TestHostilePDFPredictorColumns(t *testing.T) {
@@ -241,7 +333,7 @@ func TestHostilePDFContent(t *testing.T) {
 	if strings.Contains(text, "hidden") {
 		t.Errorf("inline image data read as text")
 	}
-	hostile(t, p.bytes(catalog), 10*time.Second, 512<<20)
+	hostilePDF(t, p.bytes(catalog), 10*time.Second, 512<<20, nil)
 }
 
 func TestHostilePDFEncrypted(t *testing.T) {
@@ -251,7 +343,7 @@ func TestHostilePDFEncrypted(t *testing.T) {
 	if err == nil {
 		t.Error("encrypted PDF accepted by the library path")
 	}
-	hostile(t, enc, 10*time.Second, 64<<20)
+	hostilePDF(t, enc, 10*time.Second, 64<<20, nil)
 }
 
 // rawZip writes entries with caller-chosen headers (sizes may lie).
@@ -562,7 +654,7 @@ func TestHostilePDFObjStmOpenHexString(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "unterminated hex string") {
 		t.Errorf("err = %v", err)
 	}
-	hostile(t, data, 5*time.Second, 64<<20)
+	hostilePDF(t, data, 5*time.Second, 64<<20, nil)
 
 	// The second find: "<" then one non-hex byte before the end hangs the
 	// reader while it looks for the pair's second byte.

@@ -37,8 +37,9 @@ import (
 //     package with its own caps (pdfcontent.go, pdffont.go): the library's
 //     GetPlainText and CMap reader allocate from counts in the file.
 //
-// Encrypted PDFs go straight to pdftotext: their streams cannot be checked
-// before the library decrypts them.
+// Encrypted PDFs go straight to pdftotext (Extractor.PDFToText; without it
+// they yield no text): their streams cannot be checked before the library
+// decrypts them.
 
 var (
 	errPDFEncrypted = errors.New("encrypted PDF")
@@ -93,8 +94,9 @@ func (g *pdfGuard) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // extractPDF gets images by a raw scan, text through the library, and falls
-// back to pdftotext when the library fails or finds no text.
-func extractPDF(d *doc, data []byte) error {
+// back to the pdftotext program at pdftotextPath (unless "") when the library
+// fails or finds no text.
+func extractPDF(d *doc, data []byte, pdftotextPath string) error {
 	pdfJPEGs(d, data)
 
 	lib := newDoc(d.ctx, d.t, d.lim)
@@ -108,13 +110,13 @@ func extractPDF(d *doc, data []byte) error {
 		return nil
 	}
 
-	if path, err := exec.LookPath("pdftotext"); err == nil && d.ctx.Value(noExternalKey{}) == nil {
+	if pdftotextPath != "" {
 		if libErr != nil {
 			d.warnf("pdf: library: %v; using pdftotext", libErr)
 		} else {
 			d.warnf("pdf: library found no text; using pdftotext")
 		}
-		ferr := pdftotext(d, path, data)
+		ferr := pdftotext(d, pdftotextPath, data)
 		if ferr == nil {
 			return nil
 		}

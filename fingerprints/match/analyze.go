@@ -38,6 +38,10 @@ type Options struct {
 	Archive   archive.Limits
 	Passwords []string // candidate passwords for encrypted archives
 	Extract   extract.Limits
+	// PDFToText is the path of poppler's pdftotext, run when the PDF library
+	// cannot read a PDF; "" runs no external program (the zero value).
+	// extract.ResolvePDFToText turns a setting such as "auto" into a path.
+	PDFToText string
 	Text      text.Params
 	// MinText is the normalised length below which text layers are skipped:
 	// a few words match too much to mean anything.
@@ -153,6 +157,7 @@ type Analyzer struct {
 	edm    *edm.Hasher
 	pdq    *pdq.Keyer
 	walker archive.Walker
+	ex     extract.Extractor
 }
 
 // NewAnalyzer returns an analyzer keyed with k.
@@ -161,6 +166,7 @@ func NewAnalyzer(k *fingerprints.Key, opts Options) *Analyzer {
 	return &Analyzer{
 		opts: opts, text: text.NewHasher(k, opts.Text), edm: edm.NewHasher(k), pdq: pdq.NewKeyer(k),
 		walker: archive.Walker{Limits: opts.Archive, Passwords: opts.Passwords},
+		ex:     extract.Extractor{Limits: opts.Extract, PDFToText: opts.PDFToText},
 	}
 }
 
@@ -246,7 +252,7 @@ func (a *Analyzer) digests(f *Features, data []byte) {
 
 // leaf extracts and fingerprints one non-archive item.
 func (a *Analyzer) leaf(ctx context.Context, f Features, data []byte, mode Mode, depth int, fn func(Features) error) error {
-	res, err := extract.Extract(ctx, data, a.opts.Extract)
+	res, err := a.ex.Extract(ctx, data)
 	f.Type = res.Type
 	f.Warnings = res.Warnings
 	if err != nil {

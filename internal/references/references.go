@@ -12,8 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/fingerprints/match"
@@ -161,49 +162,48 @@ func Import(ctx context.Context, store *storage.Store, dir string, opts Options)
 		workers = runtime.GOMAXPROCS(0)
 	}
 	an := match.NewAnalyzer(opts.Key, opts.Match)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	jobs := make(chan file)
+
+	// g runs fingerprinting and saving beside the writer loop below. A failed
+	// save cancels gctx, which stops the fingerprinting; the files still in
+	// flight come back (as failed) and are drained unsaved.
+	g, gctx := errgroup.WithContext(ctx)
 	results := make(chan result, workers*2)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for f := range jobs {
-				results <- fingerprintFile(ctx, store, an, f, opts)
-			}
-		}()
-	}
-	go func() {
-		defer close(jobs)
+	g.Go(func() error {
+		defer close(results)
+		var work errgroup.Group // bounds and waits only: per-file errors travel in results
+		work.SetLimit(workers)
 		for _, f := range files {
-			select {
-			case jobs <- f:
-			case <-ctx.Done():
-				return
+			if gctx.Err() != nil {
+				break
 			}
+			work.Go(func() error {
+				results <- fingerprintFile(gctx, store, an, f, opts)
+				return nil
+			})
 		}
-	}()
-	go func() { wg.Wait(); close(results) }()
+		return work.Wait()
+	})
 
 	// One writer batches many files per transaction: SQLite has one writer
-	// anyway, and per-file transactions would dominate the import. It runs
-	// beside the workers so fingerprinting goes on while a batch is saved.
-	prog := Progress{Files: len(files), Bytes: total, Failed: st.Failed}
+	// anyway, and per-file transactions would dominate the import. Saving
+	// runs on its own goroutine so fingerprinting goes on while a batch is
+	// saved.
 	saves := make(chan []storage.NewReference, 1)
-	saved := make(chan error, 1)
-	go func() {
-		var err error
+	g.Go(func() error {
 		for b := range saves {
-			if err == nil {
-				if err = store.SaveReferences(ctx, b); err != nil {
-					cancel() // stop the workers; the rest is drained unsaved
-				}
+			if err := store.SaveReferences(gctx, b); err != nil {
+				return fmt.Errorf("save: %w", err)
 			}
 		}
-		saved <- err
-	}()
+		return nil
+	})
+	save := func(b []storage.NewReference) {
+		select {
+		case saves <- b:
+		case <-gctx.Done(): // the saver may be gone (it failed, or ctx ended): drop the batch
+		}
+	}
+	prog := Progress{Files: len(files), Bytes: total, Failed: st.Failed}
 	var pending []storage.NewReference
 	for r := range results {
 		prog.Done++
@@ -229,7 +229,7 @@ func Import(ctx context.Context, store *storage.Store, dir string, opts Options)
 				pending = append(pending, nr)
 			}
 			if len(pending) >= 500 {
-				saves <- pending
+				save(pending)
 				pending = nil
 			}
 		}
@@ -238,13 +238,13 @@ func Import(ctx context.Context, store *storage.Store, dir string, opts Options)
 		}
 	}
 	if len(pending) > 0 {
-		saves <- pending
+		save(pending)
 	}
 	close(saves)
-	werr := <-saved
+	err = g.Wait()
 	st.Elapsed = time.Since(start)
-	if werr != nil {
-		return st, fmt.Errorf("refs add: save: %w", werr)
+	if err != nil && ctx.Err() == nil {
+		return st, fmt.Errorf("refs add: %w", err)
 	}
 	return st, ctx.Err()
 }
