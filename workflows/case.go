@@ -152,10 +152,18 @@ func TakedownCase(ctx workflow.Context, in CaseInput) error {
 	}
 	hits := workflow.GetSignalChannel(ctx, SignalHit)
 	workflow.Go(ctx, func(ctx workflow.Context) {
+		// Wait for a signal and then take it, rather than block in Receive:
+		// a blocked receiver is handed the value at once, where
+		// continueAsNew's drain cannot see it, and a case continuing as new
+		// in the task that delivered a hit would drop that hit.
 		for {
+			if err := workflow.Await(ctx, func() bool { return hits.Len() > 0 }); err != nil {
+				return
+			}
 			var h HitSignal
-			hits.Receive(ctx, &h)
-			s.addHits(h.HitIDs)
+			for hits.ReceiveAsync(&h) {
+				s.addHits(h.HitIDs)
+			}
 		}
 	})
 
