@@ -148,6 +148,21 @@ var migrations = []migration{
 			`DROP INDEX IF EXISTS idx_references_text_digest`,
 		},
 	},
+	{
+		version: 4,
+		name:    "crawl run summary and liveness",
+		sql: []string{
+			// What the sources screen shows of a run, and when its crawler
+			// last reported: a run nobody has touched for a while died
+			// with its process and is marked interrupted.
+			`ALTER TABLE crawl_runs ADD COLUMN failed INTEGER NOT NULL DEFAULT 0`,
+			`ALTER TABLE crawl_runs ADD COLUMN bytes BIGINT NOT NULL DEFAULT 0`,
+			`ALTER TABLE crawl_runs ADD COLUMN stopped TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE crawl_runs ADD COLUMN errors TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE crawl_runs ADD COLUMN heartbeat_at {{ts}}`,
+			`CREATE INDEX idx_crawl_runs_status ON crawl_runs (status)`,
+		},
+	},
 }
 
 // ddl fills the dialect-specific placeholders of a statement.

@@ -21,15 +21,20 @@ func (s Source) Every() time.Duration { return time.Duration(s.EverySecs) * time
 
 // CrawlRun is one crawl of one source.
 type CrawlRun struct {
-	ID         uint64 `gorm:"primaryKey"`
-	SourceID   uint64 `gorm:"index;not null"`
-	StartedAt  time.Time
-	FinishedAt *time.Time
-	Status     RunStatus `gorm:"not null"`
-	Error      string
-	Pages      int
-	Files      int
-	Hits       int
+	ID          uint64 `gorm:"primaryKey"`
+	SourceID    uint64 `gorm:"index;not null"`
+	StartedAt   time.Time
+	FinishedAt  *time.Time
+	Status      RunStatus `gorm:"index;not null"`
+	Error       string
+	Pages       int
+	Files       int
+	Hits        int
+	Failed      int        `gorm:"not null;default:0"`  // fetches that captured nothing
+	Bytes       int64      `gorm:"not null;default:0"`  // raw bytes received
+	Stopped     string     `gorm:"not null;default:''"` // why the crawl ended (budget, done, …)
+	Errors      string     `gorm:"not null;default:''"` // failed fetches by kind, as JSON {"timeout": 3}
+	HeartbeatAt *time.Time // the crawler's last sign of life
 }
 
 // Capture is the evidence of one fetch: what was asked for, what came back, and

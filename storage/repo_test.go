@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -169,6 +170,53 @@ func TestCrawlRuns(t *testing.T) {
 		}
 		if _, err := s.RunByID(ctx, run.ID+100); !errors.Is(err, storage.ErrNotFound) {
 			t.Fatalf("RunByID(missing) error = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// A run whose crawler stopped reporting is marked interrupted; one that
+// reports stays running, and a retry that resumes an interrupted run makes
+// it running again.
+func TestInterruptStaleRuns(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, s *storage.Store) {
+		ctx := t.Context()
+		src := mustSource(t, s, "stale")
+		dead := mustRun(t, s, src.ID)
+		alive := mustRun(t, s, src.ID)
+		done := mustRun(t, s, src.ID)
+		done.Status = storage.RunOK
+		if err := s.FinishRun(ctx, &done); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if err := s.TouchRun(ctx, alive.ID); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.InterruptStaleRuns(ctx, 25*time.Millisecond)
+		if err != nil || n != 1 {
+			t.Fatalf("InterruptStaleRuns = %d, %v; want 1 (only the silent run)", n, err)
+		}
+		for id, want := range map[uint64]storage.RunStatus{dead.ID: storage.RunInterrupted, alive.ID: storage.RunRunning, done.ID: storage.RunOK} {
+			got, err := s.RunByID(ctx, id)
+			if err != nil || got.Status != want {
+				t.Errorf("run %d: %+v, %v; want %s", id, got, err, want)
+			}
+			if want == storage.RunInterrupted && (got.FinishedAt == nil || !strings.Contains(got.Error, "stopped reporting")) {
+				t.Errorf("interrupted run %+v: want finished_at and a reason", got)
+			}
+		}
+		if err := s.TouchRun(ctx, dead.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.RunByID(ctx, dead.ID); got.Status != storage.RunRunning || got.FinishedAt != nil || got.HeartbeatAt == nil {
+			t.Errorf("resumed run %+v: want running again", got)
+		}
+		if err := s.TouchRun(ctx, done.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.RunByID(ctx, done.ID); got.Status != storage.RunOK {
+			t.Errorf("a finished run was revived by TouchRun: %+v", got)
 		}
 	})
 }

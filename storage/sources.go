@@ -84,6 +84,34 @@ func (s *Store) FinishRun(ctx context.Context, run *CrawlRun) error {
 	return nil
 }
 
+// TouchRun records that a run's crawler is alive, and marks the run running
+// again if it had been given up as interrupted (a retry resumed it).
+func (s *Store) TouchRun(ctx context.Context, id uint64) error {
+	now := time.Now().UTC()
+	err := s.ctx(ctx).Model(&CrawlRun{}).Where("id = ? AND status IN ?", id, []RunStatus{RunRunning, RunInterrupted}).
+		Updates(map[string]any{"heartbeat_at": now, "status": RunRunning, "finished_at": nil}).Error
+	if err != nil {
+		return fmt.Errorf("touch crawl run %d: %w", id, err)
+	}
+	return nil
+}
+
+// InterruptStaleRuns marks as interrupted every running run whose crawler
+// has not reported for longer than after: its process died, and without
+// this the run would show as running for ever.
+func (s *Store) InterruptStaleRuns(ctx context.Context, after time.Duration) (int64, error) {
+	now := time.Now().UTC()
+	cutoff := now.Add(-after)
+	res := s.ctx(ctx).Model(&CrawlRun{}).
+		Where("status = ? AND COALESCE(heartbeat_at, started_at) < ?", RunRunning, cutoff).
+		Updates(map[string]any{"status": RunInterrupted, "finished_at": now,
+			"error": fmt.Sprintf("the crawler stopped reporting for more than %s (its process died or was killed)", after)})
+	if res.Error != nil {
+		return 0, fmt.Errorf("interrupt stale crawl runs: %w", res.Error)
+	}
+	return res.RowsAffected, nil
+}
+
 // RunByID finds a crawl run.
 func (s *Store) RunByID(ctx context.Context, id uint64) (CrawlRun, error) {
 	var run CrawlRun

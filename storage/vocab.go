@@ -21,6 +21,9 @@ const (
 	RunRunning RunStatus = "running"
 	RunOK      RunStatus = "ok"
 	RunFailed  RunStatus = "failed"
+	// RunInterrupted: the crawler stopped reporting (its process died); a
+	// retry of the same run resumes it.
+	RunInterrupted RunStatus = "interrupted"
 )
 
 // CaptureKind says what a capture holds evidence of.

@@ -23,6 +23,7 @@ type CrawlResult struct {
 	Failed     int
 	Hits       int
 	Dispatched int
+	Stopped    string // why the crawl ended (see webcrawl's Stop constants)
 }
 
 // CrawlSource crawls one source, records captures and hits, and opens or
@@ -40,7 +41,9 @@ func CrawlSource(ctx workflow.Context, in CrawlInput) (CrawlResult, error) {
 	}
 	long := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 6 * time.Hour,
-		HeartbeatTimeout:    5 * time.Minute,
+		// The crawl heartbeats every 15 s whatever its fetches do, so a
+		// crawl whose worker died is retried within a minute.
+		HeartbeatTimeout: time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{
 			MaximumInterval: 5 * time.Minute, MaximumAttempts: 5,
 			NonRetryableErrorTypes: []string{errTypePermanent},

@@ -2,9 +2,11 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -31,8 +33,20 @@ func (a *CrawlActivities) log() *slog.Logger {
 	return a.Logger
 }
 
+// Liveness of crawl runs: a running crawl touches its run every
+// runHeartbeat; one silent for staleRunAfter died with its process.
+const (
+	runHeartbeat  = 15 * time.Second
+	staleRunAfter = 2 * time.Minute
+)
+
 // StartCrawlRun records the start of a crawl of a source.
 func (a *CrawlActivities) StartCrawlRun(ctx context.Context, sourceID uint64) (uint64, error) {
+	if n, err := a.Store.InterruptStaleRuns(ctx, staleRunAfter); err != nil {
+		return 0, err
+	} else if n > 0 {
+		a.log().WarnContext(ctx, "crawl runs whose crawler died marked interrupted", "runs", n)
+	}
 	src, err := a.Store.SourceByID(ctx, sourceID)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
@@ -76,9 +90,20 @@ func (a *CrawlActivities) CrawlRun(ctx context.Context, req CrawlRunRequest) (Cr
 		return CrawlResult{}, temporal.NewNonRetryableApplicationError(err.Error(), errTypePermanent, err)
 	}
 	defer cr.Close()
+	// A retry resumes the run, which may have been given up as interrupted.
+	if err := a.Store.TouchRun(ctx, run.ID); err != nil {
+		return CrawlResult{}, err
+	}
+	stopBeat := a.keepAlive(ctx, run.ID)
 	a.log().InfoContext(ctx, "crawl started", "source", src.Name, "run", run.ID)
 	st, cerr := cr.Crawl(ctx, src.URL, webSink{rec})
+	stopBeat()
 	run.Pages, run.Files, run.Hits = st.Pages, st.Files, rec.Hits()
+	run.Failed, run.Bytes, run.Stopped = st.Failed, st.Bytes, st.Stopped
+	if len(st.Errors) > 0 {
+		b, _ := json.Marshal(st.Errors)
+		run.Errors = string(b)
+	}
 	run.Status = storage.RunOK
 	if cerr != nil {
 		run.Status, run.Error = storage.RunFailed, cerr.Error()
@@ -88,12 +113,38 @@ func (a *CrawlActivities) CrawlRun(ctx context.Context, req CrawlRunRequest) (Cr
 		return CrawlResult{}, errors.Join(cerr, err)
 	}
 	a.log().InfoContext(ctx, "crawl finished", "source", src.Name, "run", run.ID, "pages", st.Pages,
-		"files", st.Files, "failed", st.Failed, "hits", rec.Hits(), "err", cerr)
-	res := CrawlResult{RunID: run.ID, Pages: st.Pages, Files: st.Files, Failed: st.Failed, Hits: rec.Hits()}
+		"files", st.Files, "failed", st.Failed, "bytes", st.Bytes, "hits", rec.Hits(), "stopped", st.Stopped,
+		"took", st.Elapsed.Round(time.Millisecond), "err", cerr)
+	res := CrawlResult{RunID: run.ID, Pages: st.Pages, Files: st.Files, Failed: st.Failed, Hits: rec.Hits(), Stopped: st.Stopped}
 	if cerr != nil {
 		return res, fmt.Errorf("crawl %s: %w", src.Name, cerr)
 	}
 	return res, nil
+}
+
+// keepAlive reports the crawl alive, to Temporal (so a crawl whose worker
+// died is retried within a minute) and to the run row, until stopped. A
+// fetch may take minutes, so fetches alone are not a heartbeat.
+func (a *CrawlActivities) keepAlive(ctx context.Context, runID uint64) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(runHeartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				heartbeat(ctx, runID)
+				if err := a.Store.TouchRun(ctx, runID); err != nil && ctx.Err() == nil {
+					a.log().WarnContext(ctx, "cannot record crawl liveness", "run", runID, "err", err)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // webSink hands the web crawler's fetches to the capture pipeline.

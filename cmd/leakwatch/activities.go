@@ -14,8 +14,12 @@ import (
 // crawlerOptions are the configured limits of every web crawl.
 func (e *env) crawlerOptions() webcrawl.Options {
 	cc := e.cfg.Crawler
+	depth := cc.MaxDepth
+	if depth == 0 {
+		depth = -1 // config's 0 is "the source's pages only"; the crawler's 0 is its default
+	}
 	return webcrawl.Options{
-		UserAgent: cc.UserAgent, Proxy: cc.Proxy, MaxDepth: cc.MaxDepth, MaxPages: cc.MaxPages,
+		UserAgent: cc.UserAgent, Proxy: cc.Proxy, MaxDepth: depth, MaxPages: cc.MaxPages, Workers: cc.Workers,
 		MaxPageBytes: cc.MaxPageBytes, MaxDownloadBytes: cc.MaxDownloadBytes, MaxRedirects: cc.MaxRedirects,
 		DialTimeout: cc.DialTimeout, HeaderTimeout: cc.HeaderTimeout, IdleTimeout: cc.IdleTimeout,
 		// Files up to the analyser's cap are matched by content, bigger ones by digest.

@@ -40,8 +40,8 @@ func runCrawl(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	res, err := acts.CrawlRun(ctx, workflows.CrawlRunRequest{SourceID: src.ID, RunID: runID})
-	fmt.Fprintf(e.stdout, "crawl %s (run %d): %d pages, %d files, %d failed fetches, %d hits\n",
-		src.Name, res.RunID, res.Pages, res.Files, res.Failed, res.Hits)
+	fmt.Fprintf(e.stdout, "crawl %s (run %d): %d pages, %d files, %d failed fetches, %d hits (%s)\n",
+		src.Name, res.RunID, res.Pages, res.Files, res.Failed, res.Hits, res.Stopped)
 	if err != nil {
 		return err
 	}

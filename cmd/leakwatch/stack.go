@@ -188,14 +188,22 @@ func (s *stack) run(ctx context.Context) error {
 	return err
 }
 
-// housekeeping keeps schedules in step with sources and delivers hits that
-// have not reached their case (after a crash, or found by `leakwatch crawl`).
+// housekeeping keeps schedules in step with sources, marks crawl runs whose
+// crawler died as interrupted, and delivers hits that have not reached their
+// case (after a crash, or found by `leakwatch crawl`).
 func (s *stack) housekeeping(ctx context.Context) error {
 	t := time.NewTicker(15 * time.Second)
 	defer t.Stop()
 	for {
 		if err := workflows.SyncSchedules(ctx, s.client, s.e.store, s.e.cfg.Temporal.TaskQueue, s.e.log); err != nil && ctx.Err() == nil {
 			s.e.log.WarnContext(ctx, "schedule sync failed; will retry", "err", err)
+		}
+		// A crawl whose process died (a CLI crawl, or a worker) would show
+		// as running for ever.
+		if n, err := s.e.store.InterruptStaleRuns(ctx, 2*time.Minute); err != nil && ctx.Err() == nil {
+			s.e.log.WarnContext(ctx, "marking dead crawl runs failed; will retry", "err", err)
+		} else if n > 0 {
+			s.e.log.WarnContext(ctx, "crawl runs whose crawler died marked interrupted", "runs", n)
 		}
 		if n, err := s.acts.Dispatch.DispatchHits(ctx); err != nil && ctx.Err() == nil {
 			s.e.log.WarnContext(ctx, "hit dispatch failed; will retry", "err", err)

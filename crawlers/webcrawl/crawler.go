@@ -1,7 +1,12 @@
-// Package webcrawl crawls leak forums, leak blogs and open directories over HTTP
-// (directly or through a SOCKS5 proxy such as Tor) with colly for HTML and a
-// streaming, size-capped downloader for files. It records evidence of every
-// fetch and hands file digests to its caller; it never keeps content.
+// Package webcrawl crawls leak forums, leak blogs and open directories over
+// HTTP (directly or through a SOCKS5 proxy such as Tor). Every URL is
+// requested once: the response's raw bytes are hashed as they arrive, an
+// HTML page is decoded under a cap and parsed with colly for its links and
+// its posts' content, and a file is streamed through the hasher under the
+// download cap. Several fetches run at once, so one stalled response never
+// blocks the rest, and every fetch is bounded in time, idleness and
+// throughput. It records evidence of every fetch and hands pages' content
+// and files' bytes to its caller for matching; it keeps nothing itself.
 package webcrawl
 
 import (
@@ -13,9 +18,8 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
-
-	"github.com/gocolly/colly/v2"
 
 	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/storage"
@@ -32,19 +36,24 @@ type Fetch struct {
 	Status      int
 	ContentType string
 	Digest      fingerprints.Digest
-	// Body holds a downloaded file's bytes when Options.KeepBody allows it,
-	// so the caller can fingerprint the content; nil otherwise.
+	// Redirects lists every URL the request passed through before FinalURL.
+	Redirects []string
+	// Body is what the caller should match: for a file, its bytes when
+	// Options.KeepBody allows; for a page, the HTML of its content (the
+	// posts, without the site's navigation, headers, footers and
+	// signatures). nil when there is nothing to match.
 	Body []byte
 	// Err says why nothing (or only a prefix) could be captured.
 	Err error
 }
 
-// Sink receives every fetch. Returning an error stops the crawl: it means the
-// evidence could not be recorded, and crawling on would lose it.
+// Sink receives every fetch, from several goroutines at once. Returning an
+// error stops the crawl: it means the evidence could not be recorded, and
+// crawling on would lose it.
 type Sink interface {
 	Capture(ctx context.Context, f Fetch) error
-	// Captured reports whether url was already captured in this run, so a
-	// resumed crawl does not download a file twice.
+	// Captured reports whether url was already captured as a file in this
+	// run, so a resumed crawl does not download it twice.
 	Captured(ctx context.Context, url string) (bool, error)
 }
 
@@ -52,16 +61,28 @@ type Sink interface {
 type Options struct {
 	UserAgent        string
 	Proxy            string        // socks5h://host:port (Tor), http://…; empty = direct
-	MaxDepth         int           // link hops from the seed; default 3
-	MaxPages         int           // HTML pages per crawl; default 500
-	MaxPageBytes     int64         // default 10 MiB
+	MaxDepth         int           // thread hops from the seed (pagination and file links cost none); 0 = default 3, negative = none
+	MaxPages         int           // URLs per crawl; default 500
+	MaxPageBytes     int64         // an HTML page, decoded; default 10 MiB
 	MaxDownloadBytes int64         // default 512 MiB
 	MaxRedirects     int           // default 5
 	DialTimeout      time.Duration // default 15s
 	HeaderTimeout    time.Duration // default 30s
 	IdleTimeout      time.Duration // no body bytes for this long aborts; default 60s
+	// Workers is how many fetches run at once (all on the seed's host);
+	// default 4.
+	Workers int
+	// MinRate is the average throughput, in bytes per second, a body must
+	// keep once Grace has passed: a drip that is never idle is cut.
+	// Default 4 KiB/s after 30 s.
+	MinRate int64
+	Grace   time.Duration
+	// RunBudget caps a whole crawl's wall-clock time; what is not fetched
+	// by then waits for the next run. Default 6h.
+	RunBudget time.Duration
 	// KeepBody is the size up to which a downloaded file's bytes are handed
-	// to the sink in Fetch.Body; 0 keeps none.
+	// to the sink in Fetch.Body; 0 keeps none. Pages' content is always
+	// handed over (it is bounded by MaxPageBytes).
 	KeepBody int64
 	Logger   *slog.Logger
 }
@@ -72,24 +93,34 @@ func (o *Options) setDefaults() {
 			*v = d
 		}
 	}
-	def(&o.MaxDepth, 3)
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	switch {
+	case o.MaxDepth == 0:
+		o.MaxDepth = 3
+	case o.MaxDepth < 0:
+		o.MaxDepth = 0
+	}
 	def(&o.MaxPages, 500)
 	def(&o.MaxRedirects, 5)
+	def(&o.Workers, 4)
 	if o.MaxPageBytes <= 0 {
 		o.MaxPageBytes = 10 << 20
 	}
 	if o.MaxDownloadBytes <= 0 {
 		o.MaxDownloadBytes = 512 << 20
 	}
-	if o.DialTimeout <= 0 {
-		o.DialTimeout = 15 * time.Second
+	if o.MinRate <= 0 {
+		o.MinRate = 4 << 10
 	}
-	if o.HeaderTimeout <= 0 {
-		o.HeaderTimeout = 30 * time.Second
-	}
-	if o.IdleTimeout <= 0 {
-		o.IdleTimeout = 60 * time.Second
-	}
+	defDur(&o.DialTimeout, 15*time.Second)
+	defDur(&o.HeaderTimeout, 30*time.Second)
+	defDur(&o.IdleTimeout, 60*time.Second)
+	defDur(&o.Grace, 30*time.Second)
+	defDur(&o.RunBudget, 6*time.Hour)
 	if o.UserAgent == "" {
 		o.UserAgent = "leakwatch/0.1"
 	}
@@ -98,11 +129,22 @@ func (o *Options) setDefaults() {
 	}
 }
 
+// Why a crawl stopped.
+const (
+	StopDone       = "done"                    // nothing left to fetch
+	StopPageBudget = "page budget reached"     // Options.MaxPages
+	StopRunBudget  = "run time budget reached" // Options.RunBudget
+)
+
 // Stats summarises a crawl.
 type Stats struct {
-	Pages  int // HTML pages fetched
-	Files  int // files downloaded (fully or truncated)
-	Failed int // fetches that captured nothing
+	Pages   int            // HTML pages fetched
+	Files   int            // files downloaded (fully or truncated)
+	Failed  int            // fetches that captured nothing
+	Bytes   int64          // raw bytes received
+	Errors  map[string]int // failed fetches by kind of failure (see errorKind)
+	Stopped string         // why the crawl ended: one of the Stop constants
+	Elapsed time.Duration
 }
 
 // Crawler crawls one site at a time.
@@ -112,7 +154,7 @@ type Crawler struct {
 }
 
 // New returns a crawler. The transport is built here, once, so the proxy can
-// never be silently replaced later (colly's SetProxy would swap it out).
+// never be silently replaced later.
 func New(opts Options) (*Crawler, error) {
 	opts.setDefaults()
 	tr, err := newTransport(opts)
@@ -130,131 +172,171 @@ type queued struct {
 	depth int
 }
 
-// Crawl fetches seed and follows links on the same host breadth-first within
-// the limits, capturing pages and downloading linked files. Per-URL failures
-// are captured as evidence and do not stop the crawl.
+// result is what one worker reports back to the scheduler.
+type result struct {
+	q     queued
+	links []link
+	f     Fetch
+	err   error // the sink failed: the crawl must stop
+	done  bool  // the URL was already captured in this run
+}
+
+var errRunBudget = errors.New(StopRunBudget)
+
+// Crawl fetches seed and follows links on the same host within the limits,
+// capturing pages and downloading linked files, several at a time. Per-URL
+// failures are captured as evidence and do not stop the crawl; a failing
+// sink or a cancelled ctx does.
 func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, error) {
-	var st Stats
+	start := time.Now()
+	st := Stats{Errors: map[string]int{}}
 	u, err := url.Parse(seed)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return st, fmt.Errorf("crawl: seed %q is not an absolute http(s) URL", seed)
 	}
 	host := u.Hostname()
-	rec := &recorder{base: c.transport, idle: c.opts.IdleTimeout, maxBytes: c.opts.MaxPageBytes}
-	col := colly.NewCollector(
-		colly.StdlibContext(ctx),
-		colly.UserAgent(c.opts.UserAgent),
-		colly.AllowedDomains(host),
-		colly.AllowURLRevisit(), // we keep our own frontier and visited set
-		// One byte over the cap, so a page of exactly the cap is read to EOF
-		// and the recorder can tell it from a larger one.
-		colly.MaxBodySize(int(c.opts.MaxPageBytes+1)),
-	)
-	col.WithTransport(rec)
-	col.SetRequestTimeout(0) // a whole-request timeout would cut large bodies; the transport bounds headers
-	col.SetRedirectHandler(c.checkRedirect(host))
 	// One cookie jar for pages and downloads: forums often set a session
 	// cookie on the thread page that the attachment link requires.
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		return st, fmt.Errorf("crawl: cookie jar: %w", err)
 	}
-	col.SetCookieJar(jar)
+	runCtx, cancel := context.WithTimeoutCause(ctx, c.opts.RunBudget, errRunBudget)
+	defer cancel()
+	f := &fetcher{opts: &c.opts, host: host, client: &http.Client{
+		Transport: c.transport, CheckRedirect: c.checkRedirect(host), Jar: jar,
+	}}
 
-	var (
-		frontier = []queued{{url: normalize(u), depth: 0}}
-		seen     = map[string]bool{normalize(u): true}
-		links    []string
-		isFile   bool
-	)
-	col.OnResponseHeaders(func(r *colly.Response) {
-		if !isHTML(r.Headers.Get("Content-Type")) {
-			// Files go to the streaming downloader: colly would buffer them whole,
-			// truncate silently at MaxBodySize and transcode some of them.
-			isFile = true
-			r.Request.Abort()
-		}
-	})
-	col.OnHTML("a[href]", func(e *colly.HTMLElement) {
-		if abs := e.Request.AbsoluteURL(e.Attr("href")); abs != "" {
-			links = append(links, abs)
-		}
-	})
-
-	for len(frontier) > 0 {
-		if err := ctx.Err(); err != nil {
-			return st, fmt.Errorf("crawl %s: %w", host, err)
-		}
-		q := frontier[0]
-		frontier = frontier[1:]
-		links, isFile = links[:0], false
-		rec.reset()
-		fetchedAt := time.Now().UTC()
-		verr := col.Visit(q.url)
-		if ctx.Err() != nil {
-			return st, fmt.Errorf("crawl %s: %w", host, ctx.Err())
-		}
-		if isFile {
-			done, err := sink.Captured(ctx, q.url)
-			if err != nil {
-				return st, fmt.Errorf("crawl %s: %w", host, err)
+	jobs := make(chan queued)
+	results := make(chan result)
+	var wg sync.WaitGroup
+	for range c.opts.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := newParser(host)
+			for q := range jobs {
+				results <- c.work(runCtx, f, p, sink, q)
 			}
-			if done {
+		}()
+	}
+	defer func() {
+		close(jobs)
+		go func() { wg.Wait(); close(results) }()
+		for range results { // let in-flight workers finish and exit
+		}
+	}()
+
+	first := normalize(u)
+	queue := []queued{{url: first}}
+	seen := map[string]bool{first: true}
+	inflight := 0
+	st.Stopped = StopDone
+	for len(queue) > 0 || inflight > 0 {
+		var next chan queued
+		var q queued
+		if len(queue) > 0 && runCtx.Err() == nil {
+			next, q = jobs, queue[0]
+		}
+		if next == nil && inflight == 0 {
+			break // the budget ran out with work still queued
+		}
+		select {
+		case next <- q:
+			queue = queue[1:]
+			inflight++
+		case r := <-results:
+			inflight--
+			if r.err != nil {
+				cancel()
+				return c.finish(st, start), fmt.Errorf("crawl %s: %w", host, r.err)
+			}
+			if r.done {
 				continue
 			}
-			f := c.download(ctx, q.url, host, jar)
 			if ctx.Err() != nil {
-				// Cancelled mid-download: that says nothing about the site,
-				// so it is not evidence; and the crawl did not complete.
-				return st, fmt.Errorf("crawl %s: %w", host, ctx.Err())
-			}
-			if f.Err == nil || f.Digest.Truncated {
-				st.Files++
-			} else {
-				st.Failed++
-			}
-			if err := sink.Capture(ctx, f); err != nil {
-				return st, fmt.Errorf("crawl %s: record %s: %w", host, q.url, err)
-			}
-			continue
-		}
-		f := rec.fetch(storage.CapturePage, q.url, fetchedAt)
-		if verr != nil && !errors.Is(verr, colly.ErrAbortedAfterHeaders) {
-			f.Err = verr
-		}
-		if f.Status == 0 && f.Err == nil {
-			f.Err = errors.New("no response")
-		}
-		if f.Err == nil {
-			st.Pages++
-		} else {
-			st.Failed++
-			c.opts.Logger.InfoContext(ctx, "fetch failed", "url", q.url, "err", f.Err)
-		}
-		if err := sink.Capture(ctx, f); err != nil {
-			return st, fmt.Errorf("crawl %s: record %s: %w", host, q.url, err)
-		}
-		if q.depth >= c.opts.MaxDepth {
-			continue
-		}
-		for _, l := range links {
-			lu, err := url.Parse(l)
-			if err != nil || lu.Hostname() != host || (lu.Scheme != "http" && lu.Scheme != "https") {
-				continue // off-site links are not followed
-			}
-			n := normalize(lu)
-			if seen[n] {
+				// Cancelled mid-fetch: that says nothing about the site.
 				continue
 			}
-			if len(seen) >= c.opts.MaxPages {
-				c.opts.Logger.WarnContext(ctx, "page budget reached; not following further links", "host", host, "max_pages", c.opts.MaxPages)
-				break
+			if runCtx.Err() != nil && r.f.Err != nil {
+				continue // cut by the run budget: fetched next run
 			}
-			seen[n] = true
-			frontier = append(frontier, queued{url: n, depth: q.depth + 1})
+			c.count(&st, r.f)
+			for _, l := range r.links {
+				depth := r.q.depth
+				if !l.free {
+					depth++
+				}
+				if depth > c.opts.MaxDepth {
+					continue
+				}
+				if seen[l.url] {
+					continue
+				}
+				if len(seen) >= c.opts.MaxPages {
+					st.Stopped = StopPageBudget
+					break
+				}
+				seen[l.url] = true
+				queue = append(queue, queued{url: l.url, depth: depth})
+			}
 		}
 	}
-	return st, nil
+	if err := ctx.Err(); err != nil {
+		return c.finish(st, start), fmt.Errorf("crawl %s: %w", host, err)
+	}
+	if errors.Is(context.Cause(runCtx), errRunBudget) {
+		st.Stopped = StopRunBudget
+		c.opts.Logger.WarnContext(ctx, "run time budget reached; the rest waits for the next run",
+			"host", host, "budget", c.opts.RunBudget, "queued", len(queue))
+	}
+	if st.Stopped == StopPageBudget {
+		c.opts.Logger.WarnContext(ctx, "page budget reached; not following further links", "host", host, "max_pages", c.opts.MaxPages)
+	}
+	return c.finish(st, start), nil
+}
+
+func (c *Crawler) finish(st Stats, start time.Time) Stats {
+	st.Elapsed = time.Since(start)
+	return st
+}
+
+func (c *Crawler) count(st *Stats, f Fetch) {
+	st.Bytes += f.Digest.Size
+	switch {
+	case f.Kind == storage.CaptureFile && (f.Err == nil || f.Digest.Truncated):
+		st.Files++
+	case f.Kind == storage.CapturePage && f.Err == nil:
+		st.Pages++
+	default:
+		st.Failed++
+		st.Errors[errorKind(f.Err)]++
+	}
+}
+
+// work fetches one URL and records it.
+func (c *Crawler) work(ctx context.Context, f *fetcher, p *parser, sink Sink, q queued) result {
+	r := result{q: q}
+	done, err := sink.Captured(ctx, q.url)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	if done {
+		r.done = true
+		return r
+	}
+	r.f, r.links = f.fetch(ctx, p, q.url)
+	if ctx.Err() != nil && r.f.Err != nil {
+		return r // cancelled or out of budget mid-fetch: not evidence
+	}
+	if r.f.Err != nil {
+		c.opts.Logger.InfoContext(ctx, "fetch failed", "url", q.url, "err", r.f.Err)
+	}
+	if err := sink.Capture(ctx, r.f); err != nil {
+		r.err = fmt.Errorf("record %s: %w", q.url, err)
+	}
+	return r
 }
 
 func (c *Crawler) checkRedirect(host string) func(*http.Request, []*http.Request) error {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/leakwatch/leakwatch/fingerprints"
@@ -42,8 +43,10 @@ type Item struct {
 	Status      int    // protocol status (HTTP), 0 where there is none
 	ContentType string // as declared by the source
 	Digest      fingerprints.Digest
-	// Body holds the content to match, when the source kept it in memory;
-	// nil means the item is matched by its digest alone (exact copies).
+	// Body holds the content to match, when the source kept it in memory:
+	// a file's bytes, or a page's content (its posts, without the site's
+	// chrome). A file without it is matched by its digest alone (exact
+	// copies); a page without it is evidence only.
 	Body []byte
 	// Err says why nothing, or only a prefix, could be fetched.
 	Err error
@@ -61,7 +64,7 @@ type Result struct {
 type Run struct {
 	p    *Pipeline
 	run  storage.CrawlRun
-	hits int
+	hits atomic.Int64 // sources record items from several goroutines
 }
 
 // ForRun returns the recorder of one crawl run's items.
@@ -80,7 +83,7 @@ func (p *Pipeline) log() *slog.Logger {
 }
 
 // Hits is the number of hits this run has recorded so far.
-func (r *Run) Hits() int { return r.hits }
+func (r *Run) Hits() int { return int(r.hits.Load()) }
 
 // Seen reports whether the run already recorded url as a file, so a
 // resumed crawl does not download it again.
@@ -88,9 +91,11 @@ func (r *Run) Seen(ctx context.Context, url string) (bool, error) {
 	return r.p.Store.HasCapture(ctx, r.run.ID, url, storage.CaptureFile)
 }
 
-// Record stores the evidence of it and, for a fetched file, matches its
-// content against the reference index and records every hit. Recording the
-// same item twice (a retried crawl) stores nothing new.
+// Record stores the evidence of it and matches what was fetched against the
+// reference index — a file's bytes or digest, a page's content and the
+// digest of its raw bytes (a reference may itself be an HTML page) — and
+// records every hit. Recording the same item twice (a retried crawl) stores
+// nothing new. It is safe for concurrent use.
 func (r *Run) Record(ctx context.Context, it Item) (Result, error) {
 	c := storage.Capture{
 		RunID: r.run.ID, SourceID: r.run.SourceID, Kind: it.Kind, URL: it.URL, FinalURL: it.FinalURL,
@@ -104,8 +109,9 @@ func (r *Run) Record(ctx context.Context, it Item) (Result, error) {
 		return Result{}, err
 	}
 	res := Result{CaptureID: c.ID}
-	// Pages are read for their links only; an item that failed has nothing to match.
-	if it.Kind != storage.CaptureFile || it.Err != nil {
+	// An item that failed has nothing to match, and neither has a page
+	// whose content the source did not keep.
+	if it.Err != nil || (it.Kind != storage.CaptureFile && it.Body == nil) {
 		return res, nil
 	}
 	var tot references.Totals
@@ -129,12 +135,20 @@ func (r *Run) Record(ctx context.Context, it Item) (Result, error) {
 		return nil
 	}
 	var err error
-	if it.Body != nil {
+	switch {
+	case it.Kind == storage.CapturePage:
+		// A page's content is derived from its bytes; the bytes themselves
+		// are matched by digest.
 		err = r.p.Scanner.Scan(ctx, it.URL, it.Body, record)
-	} else {
+		if err == nil && it.Digest.SHA256 != "" && !it.Digest.Truncated {
+			err = r.p.Scanner.ScanDigest(ctx, it.URL, it.Digest, record)
+		}
+	case it.Body != nil:
+		err = r.p.Scanner.Scan(ctx, it.URL, it.Body, record)
+	default:
 		err = r.p.Scanner.ScanDigest(ctx, it.URL, it.Digest, record)
 	}
-	r.hits += res.NewHits
+	r.hits.Add(int64(res.NewHits))
 	if err != nil {
 		return res, fmt.Errorf("match capture %d: %w", c.ID, err)
 	}

@@ -157,9 +157,30 @@ func testPipeline(t *testing.T, dsn string) {
 		t.Fatalf("zip holding a note: %+v", res3)
 	}
 
-	// Pages, failed fetches and unrelated files produce evidence only.
+	// A forum post quoting a note: the page's content is matched.
+	note := string(f.doc(t, synth.KindClinicalNote))
+	post := "<html><body><div class=post><p>proof, see below</p><pre>" + note[:min(len(note), 600)] + "</pre></div></body></html>"
+	res4, err := run.Record(ctx, Item{Kind: storage.CapturePage, URL: "http://leaks.test/thread/1", Target: "leaks.test",
+		Status: 200, Body: []byte(post), Digest: fingerprints.Digest{SHA256: strings.Repeat("ab", 32), Size: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var noteHit bool
+	hs, err := f.store.HitsForTarget(ctx, "leaks.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hs {
+		noteHit = noteHit || (h.CaptureID == res4.CaptureID && strings.HasPrefix(h.RefName, "notes/"))
+	}
+	if res4.NewHits == 0 || !noteHit {
+		t.Fatalf("page quoting a note: %+v; want a hit on the note", res4)
+	}
+
+	// Pages without content, failed fetches and unrelated files produce evidence only.
 	for _, it := range []Item{
-		{Kind: storage.CapturePage, URL: "http://leaks.test/", Target: "leaks.test", Status: 200, Body: f.doc(t, synth.KindClinicalNote)},
+		{Kind: storage.CapturePage, URL: "http://leaks.test/", Target: "leaks.test", Status: 200},
+		{Kind: storage.CapturePage, URL: "http://leaks.test/rules", Target: "leaks.test", Status: 200, Body: []byte("<p>No spam. Be nice.</p>")},
 		func() Item {
 			it := fileItem("http://leaks.test/files/gone.pdf", f.doc(t, synth.KindLabResult))
 			it.Err, it.Status = errors.New("404 Not Found"), 404
@@ -199,8 +220,8 @@ func testPipeline(t *testing.T, dsn string) {
 		t.Error("no hit recorded for the archive")
 	}
 	caps, err := f.store.ListCaptures(ctx, 100)
-	if err != nil || len(caps) != 6 {
-		t.Fatalf("%d captures (%v); want 6", len(caps), err)
+	if err != nil || len(caps) != 8 {
+		t.Fatalf("%d captures (%v); want 8", len(caps), err)
 	}
 }
 

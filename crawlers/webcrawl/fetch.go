@@ -1,0 +1,239 @@
+package webcrawl
+
+import (
+	"bufio"
+	"compress/flate"
+	"compress/gzip"
+	"compress/zlib"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/leakwatch/leakwatch/fingerprints"
+	"github.com/leakwatch/leakwatch/storage"
+)
+
+// fetcher makes one request per URL and turns the response into evidence.
+type fetcher struct {
+	opts   *Options
+	host   string
+	client *http.Client
+}
+
+// fetch requests rawURL once. An HTML page is read (decoded, under the page
+// cap) and parsed for links and content; anything else is streamed through
+// the hasher as a file.
+func (f *fetcher) fetch(ctx context.Context, p *parser, rawURL string) (Fetch, []link) {
+	out := Fetch{Kind: storage.CapturePage, URL: rawURL, FinalURL: rawURL, Host: hostOf(rawURL), FetchedAt: time.Now().UTC()}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		out.Err = fmt.Errorf("build request: %w", err)
+		return out, nil
+	}
+	req.Header.Set("User-Agent", f.opts.UserAgent)
+	resp, err := f.client.Do(req)
+	if err != nil {
+		out.Err = causeOf(ctx, err)
+		return out, nil
+	}
+	defer resp.Body.Close()
+	out.FinalURL = resp.Request.URL.String()
+	out.Redirects = hops(resp)
+	out.Status = resp.StatusCode
+	out.ContentType = resp.Header.Get("Content-Type")
+
+	declaredHTML := isHTML(out.ContentType)
+	page := declaredHTML
+	if !page && resp.StatusCode < 400 && resp.ContentLength > f.opts.MaxDownloadBytes {
+		// Refuse up front: reading a bomb's prefix proves nothing and costs a lot.
+		out.Kind = storage.CaptureFile
+		out.Err = fmt.Errorf("declared size %d bytes exceeds the download cap of %d bytes; not downloaded",
+			resp.ContentLength, f.opts.MaxDownloadBytes)
+		return out, nil
+	}
+	b := newBody(resp.Body, f.opts, true, cancel)
+	defer b.stop()
+	br := bufio.NewReaderSize(b, 4096)
+	if head, _ := br.Peek(512); len(head) > 0 && resp.Header.Get("Content-Encoding") == "" {
+		// Servers lie about types both ways: trust the bytes.
+		sniffed := http.DetectContentType(head)
+		switch {
+		case declaredHTML && !strings.HasPrefix(sniffed, "text/"):
+			page = false // a file served as text/html
+		case !declaredHTML && strings.HasPrefix(sniffed, "text/html") && genericType(out.ContentType):
+			page = true // a page served as a download
+		}
+	}
+	if !page {
+		out.Kind = storage.CaptureFile
+		if resp.StatusCode >= 400 {
+			out.Err = fmt.Errorf("HTTP %d", resp.StatusCode)
+			return out, nil
+		}
+		f.download(ctx, &out, br, b)
+		return out, nil
+	}
+	links := f.page(ctx, p, &out, br, b, resp.Header.Get("Content-Encoding"))
+	return out, links
+}
+
+// page reads an HTML page under the cap on decoded bytes (a gzip bomb must
+// not inflate past it), records the digest of the raw bytes and parses the
+// decoded page.
+func (f *fetcher) page(ctx context.Context, p *parser, out *Fetch, r io.Reader, b *body, encoding string) []link {
+	max := f.opts.MaxPageBytes
+	raw := io.LimitReader(r, max+1)
+	dec, err := decoder(raw, encoding)
+	var data []byte
+	if err == nil {
+		data, err = io.ReadAll(io.LimitReader(dec, max+1))
+		if cerr := dec.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}
+	out.Digest = fingerprints.Digest{SHA256: b.sum(), Size: b.n, Sniffed: http.DetectContentType(b.head)}
+	if encoding != "" && len(data) > 0 {
+		out.Digest.Sniffed = http.DetectContentType(data[:min(len(data), 512)])
+	}
+	switch {
+	case err != nil:
+		out.Err = causeOf(ctx, err)
+		out.Digest.Truncated = true
+	case int64(len(data)) > max:
+		out.Err = fmt.Errorf("page larger than the page cap of %d bytes (decoded); first %d raw bytes hashed", max, b.n)
+		out.Digest.Truncated = true
+		return nil
+	case b.n > max:
+		out.Err = fmt.Errorf("page larger than the page cap of %d bytes; first %d bytes hashed", max, b.n)
+		out.Digest.Truncated = true
+		return nil
+	}
+	if out.Status >= 400 {
+		out.Err = fmt.Errorf("HTTP %d", out.Status)
+		return nil
+	}
+	if out.Err != nil {
+		return nil
+	}
+	links, content, perr := p.parse(out.FinalURL, data, out.ContentType)
+	if perr != nil {
+		f.opts.Logger.DebugContext(ctx, "page not parsed", "url", out.URL, "err", perr)
+	}
+	out.Body = content
+	return links
+}
+
+// download streams a file through the hasher under the download cap,
+// keeping its bytes for matching when they fit Options.KeepBody.
+func (f *fetcher) download(ctx context.Context, out *Fetch, r io.Reader, b *body) {
+	b.h = nil // fingerprints.Sum hashes the same bytes
+	var keep *boundedBuffer
+	if f.opts.KeepBody > 0 {
+		keep = &boundedBuffer{max: f.opts.KeepBody}
+		r = io.TeeReader(r, keep)
+	}
+	d, err := fingerprints.Sum(r, f.opts.MaxDownloadBytes)
+	out.Digest = d
+	if keep != nil && !keep.over && err == nil && !d.Truncated {
+		out.Body = keep.buf
+	}
+	if err != nil {
+		out.Err = fmt.Errorf("download: %w", causeOf(ctx, err))
+	}
+}
+
+// decoder undoes a Content-Encoding. The transport asks for none, but a
+// hostile server may send one anyway.
+func decoder(r io.Reader, encoding string) (io.ReadCloser, error) {
+	switch strings.ToLower(strings.TrimSpace(encoding)) {
+	case "", "identity":
+		return io.NopCloser(r), nil
+	case "gzip", "x-gzip":
+		return gzip.NewReader(r)
+	case "deflate":
+		// Servers send either zlib-wrapped or raw deflate under this name.
+		br := bufio.NewReader(r)
+		if h, err := br.Peek(2); err == nil && (uint16(h[0])<<8|uint16(h[1]))%31 == 0 && h[0]&0x0f == 8 {
+			return zlib.NewReader(br)
+		}
+		return flate.NewReader(br), nil
+	}
+	return nil, fmt.Errorf("unsupported Content-Encoding %q", encoding)
+}
+
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}
+
+// genericType reports declared types that say nothing about the content.
+func genericType(ct string) bool {
+	ct = strings.ToLower(ct)
+	return ct == "" || strings.HasPrefix(ct, "application/octet-stream") || strings.HasPrefix(ct, "text/plain") ||
+		strings.HasPrefix(ct, "binary/")
+}
+
+// hops lists the URLs a request was redirected through, oldest first.
+func hops(resp *http.Response) []string {
+	var out []string
+	for r := resp.Request.Response; r != nil; r = r.Request.Response {
+		out = append([]string{r.Request.URL.String()}, out...)
+	}
+	return out
+}
+
+// causeOf prefers the reason a request was cancelled (idle, run budget)
+// over the bare "context canceled".
+func causeOf(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil && !errors.Is(cause, context.Canceled) {
+		if errors.Is(err, cause) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", cause, err)
+	}
+	return err
+}
+
+// errorKind names a failed fetch's kind of failure, for the run's summary.
+func errorKind(err error) string {
+	var ne net.Error
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	switch {
+	case err == nil:
+		return "unknown"
+	case errors.Is(err, errIdle):
+		return "stalled"
+	case errors.Is(err, errSlow):
+		return "too slow"
+	case errors.Is(err, errRunBudget):
+		return "run budget"
+	case strings.Contains(err.Error(), "cap of"):
+		return "too large"
+	case strings.Contains(err.Error(), "redirect"):
+		return "redirects"
+	case strings.HasPrefix(err.Error(), "HTTP 4"):
+		return "http 4xx"
+	case strings.HasPrefix(err.Error(), "HTTP 5"):
+		return "http 5xx"
+	case errors.As(err, &dnsErr):
+		return "dns"
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.As(err, &opErr):
+		return "connection"
+	}
+	return "other"
+}
