@@ -114,6 +114,12 @@ type CrawlerConfig struct {
 	HeaderTimeout    time.Duration `yaml:"header_timeout"`
 	IdleTimeout      time.Duration `yaml:"idle_timeout"` // no body bytes for this long aborts a download
 	Workers          int           `yaml:"workers"`
+	// MinRate is the average throughput (bytes/s) a response body must keep
+	// once SlowGrace has passed; a drip that is never idle is cut.
+	MinRate   int64         `yaml:"min_rate"`
+	SlowGrace time.Duration `yaml:"slow_grace"`
+	// RunBudget caps one crawl's wall-clock time; the rest waits for the next run.
+	RunBudget time.Duration `yaml:"run_budget"`
 }
 
 // SMTPConfig is the outgoing mail relay for notices.

@@ -77,6 +77,9 @@ func Default() *Config {
 			HeaderTimeout:    30 * time.Second,
 			IdleTimeout:      60 * time.Second,
 			Workers:          4,
+			MinRate:          4 << 10,
+			SlowGrace:        30 * time.Second,
+			RunBudget:        6 * time.Hour,
 		},
 		SMTP: SMTPConfig{
 			Host:    "127.0.0.1",

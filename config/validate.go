@@ -100,6 +100,9 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 	v.positiveDuration("crawler.header_timeout", c.Crawler.HeaderTimeout)
 	v.positiveDuration("crawler.idle_timeout", c.Crawler.IdleTimeout)
 	v.atLeast("crawler.workers", int64(c.Crawler.Workers), 1)
+	v.atLeast("crawler.min_rate", c.Crawler.MinRate, 1)
+	v.positiveDuration("crawler.slow_grace", c.Crawler.SlowGrace)
+	v.positiveDuration("crawler.run_budget", c.Crawler.RunBudget)
 
 	v.nonEmpty("smtp.host", c.SMTP.Host)
 	if c.SMTP.Port < 1 || c.SMTP.Port > 65535 {

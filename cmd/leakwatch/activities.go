@@ -22,6 +22,7 @@ func (e *env) crawlerOptions() webcrawl.Options {
 		UserAgent: cc.UserAgent, Proxy: cc.Proxy, MaxDepth: depth, MaxPages: cc.MaxPages, Workers: cc.Workers,
 		MaxPageBytes: cc.MaxPageBytes, MaxDownloadBytes: cc.MaxDownloadBytes, MaxRedirects: cc.MaxRedirects,
 		DialTimeout: cc.DialTimeout, HeaderTimeout: cc.HeaderTimeout, IdleTimeout: cc.IdleTimeout,
+		MinRate: cc.MinRate, Grace: cc.SlowGrace, RunBudget: cc.RunBudget,
 		// Files up to the analyser's cap are matched by content, bigger ones by digest.
 		KeepBody: e.cfg.Fingerprints.MaxAnalyzeBytes,
 	}
