@@ -124,7 +124,11 @@ func (f *fetcher) page(ctx context.Context, p *parser, out *Fetch, r io.Reader, 
 	if out.Err != nil {
 		return nil
 	}
-	links, content, perr := p.parse(out.FinalURL, data, out.ContentType)
+	ct := out.ContentType
+	if !isHTML(ct) {
+		ct = "text/html" // sniffed as HTML; colly parses only what is labelled so
+	}
+	links, content, perr := p.parse(out.FinalURL, data, ct)
 	if perr != nil {
 		f.opts.Logger.DebugContext(ctx, "page not parsed", "url", out.URL, "err", perr)
 	}

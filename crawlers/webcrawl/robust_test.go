@@ -1,0 +1,300 @@
+package webcrawl
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/leakwatch/leakwatch/storage"
+)
+
+// gzipBomb is an HTML page that is small on the wire and inflates to n
+// bytes.
+func gzipBomb(t *testing.T, n int) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	zw.Write([]byte("<!doctype html><html><body><!--"))
+	chunk := bytes.Repeat([]byte{'A'}, 1<<20)
+	for written := 0; written < n; written += len(chunk) {
+		zw.Write(chunk)
+	}
+	zw.Close()
+	return b.Bytes()
+}
+
+// A page whose Content-Encoding inflates far past the page cap is cut at
+// the cap on decoded bytes: the crawl survives, in bounded memory, says
+// why, and still fetches the rest of the site.
+func TestGzipBombPage(t *testing.T) {
+	bomb := gzipBomb(t, 1<<30) // 1 GiB decoded, ~1 MB on the wire
+	mux := http.NewServeMux()
+	ts, _ := newServer(t, mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		html(w, `<a href="/bomb">bomb</a> <a href="/good.txt">good</a> <a href="/gz">gz</a>`)
+	})
+	mux.HandleFunc("/bomb", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Write(bomb)
+	})
+	mux.HandleFunc("/gz", func(w http.ResponseWriter, r *http.Request) {
+		// A well-behaved gzip page: decoded, parsed, its link followed.
+		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("Content-Encoding", "gzip")
+		zw := gzip.NewWriter(w)
+		zw.Write([]byte(`<html><body><a href="/behind-gzip.txt">x</a></body></html>`))
+		zw.Close()
+	})
+	mux.HandleFunc("/good.txt", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte("a good file\n"))
+	})
+	mux.HandleFunc("/behind-gzip.txt", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write([]byte("found through a gzip page\n"))
+	})
+
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	sink := &memSink{}
+	st, err := crawl(t, Options{MaxPageBytes: 8 << 20}, ts.URL+"/", sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	f := sink.get(t, ts.URL+"/bomb")
+	if f.Err == nil || !strings.Contains(f.Err.Error(), "decoded") || !f.Digest.Truncated || f.Body != nil {
+		t.Errorf("bomb page: %+v; want a decoded-size error, truncated, no content", f)
+	}
+	if f.Digest.Size > int64(len(bomb)) {
+		t.Errorf("bomb page: %d raw bytes hashed, more than the %d sent", f.Digest.Size, len(bomb))
+	}
+	if grew := int64(after.TotalAlloc - before.TotalAlloc); grew > 200<<20 {
+		t.Errorf("crawl allocated %d MB for a 1 GiB bomb; the cap must bound decoding", grew>>20)
+	}
+	for _, p := range []string{"/good.txt", "/behind-gzip.txt"} {
+		if g := sink.get(t, ts.URL+p); g.Err != nil || g.Kind != storage.CaptureFile {
+			t.Errorf("%s: %+v", p, g)
+		}
+	}
+	if st.Errors["too large"] != 1 {
+		t.Errorf("errors by kind %v; want one too large", st.Errors)
+	}
+}
+
+// A body that trickles (never idle, so the idle timeout never fires) is cut
+// once its average rate falls below the floor after the grace period, and
+// it blocks nothing else: the other fetches run beside it.
+func TestDripIsCutAndBlocksNothing(t *testing.T) {
+	mux := http.NewServeMux()
+	ts, release := newServer(t, mux)
+	var links strings.Builder
+	for i := range 8 {
+		fmt.Fprintf(&links, `<a href="/f/%d.txt">f%d</a> `, i, i)
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		html(w, `<a href="/drip.zip">drip</a> <a href="/drip-page">drip page</a> `+links.String())
+	})
+	drip := func(ct string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", ct)
+			rc := http.NewResponseController(w)
+			for {
+				if _, err := w.Write([]byte("x")); err != nil {
+					return
+				}
+				rc.Flush()
+				select {
+				case <-r.Context().Done():
+					return
+				case <-release:
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		}
+	}
+	mux.HandleFunc("/drip.zip", drip("application/zip"))
+	mux.HandleFunc("/drip-page", drip("text/html"))
+	var mu sync.Mutex
+	var fileTimes []time.Time
+	mux.HandleFunc("/f/", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		fileTimes = append(fileTimes, time.Now())
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write([]byte("file " + r.URL.Path))
+	})
+
+	start := time.Now()
+	sink := &memSink{}
+	// 10 bytes/s sent against a floor of 1 KiB/s after 1 s; the idle timeout
+	// (1 minute) would never fire.
+	st, err := crawl(t, Options{Workers: 3, MinRate: 1 << 10, Grace: time.Second, IdleTimeout: time.Minute}, ts.URL+"/", sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	for _, p := range []string{"/drip.zip", "/drip-page"} {
+		f := sink.get(t, ts.URL+p)
+		if !errors.Is(f.Err, errSlow) {
+			t.Errorf("%s: err %v; want too slow", p, f.Err)
+		}
+	}
+	if took > 20*time.Second {
+		t.Errorf("crawl took %s; the drips must be cut after about a second", took)
+	}
+	for i := range 8 {
+		if f := sink.get(t, fmt.Sprintf("%s/f/%d.txt", ts.URL, i)); f.Err != nil {
+			t.Errorf("file %d: %v", i, f.Err)
+		}
+	}
+	// With both drips in flight, the third worker fetched every file
+	// before they were cut.
+	mu.Lock()
+	last := fileTimes[len(fileTimes)-1]
+	mu.Unlock()
+	if last.Sub(start) > 900*time.Millisecond {
+		t.Errorf("last file fetched %s after the start: the drips blocked the other fetches", last.Sub(start))
+	}
+	if st.Errors["too slow"] != 2 {
+		t.Errorf("errors by kind %v; want 2 too slow", st.Errors)
+	}
+}
+
+// The run budget ends a crawl on time, says so, and keeps what was
+// captured before it.
+func TestRunBudget(t *testing.T) {
+	mux := http.NewServeMux()
+	ts, release := newServer(t, mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		html(w, `<a href="/a.txt">a</a> <a href="/stuck">stuck</a>`)
+	})
+	mux.HandleFunc("/a.txt", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte("a"))
+	})
+	mux.HandleFunc("/stuck", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	start := time.Now()
+	sink := &memSink{}
+	st, err := crawl(t, Options{RunBudget: 700 * time.Millisecond, HeaderTimeout: time.Minute}, ts.URL+"/", sink)
+	if err != nil {
+		t.Fatalf("a crawl that ran out of budget is not a failure: %v", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("crawl took %s with a 700 ms budget", took)
+	}
+	if st.Stopped != StopRunBudget {
+		t.Errorf("stopped %q, want %q", st.Stopped, StopRunBudget)
+	}
+	if !sink.has(ts.URL+"/a.txt") || sink.has(ts.URL+"/stuck") {
+		t.Errorf("captures: %s; want a.txt kept and the cut fetch left for the next run", sink.dump())
+	}
+}
+
+// Servers lie about types both ways: the bytes decide.
+func TestContentTypeLies(t *testing.T) {
+	mux := http.NewServeMux()
+	ts, _ := newServer(t, mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		html(w, `<a href="/page-as-download">p</a> <a href="/zip-as-html">z</a>`)
+	})
+	mux.HandleFunc("/page-as-download", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write([]byte(`<!DOCTYPE html><html><body><a href="/behind.txt">more</a></body></html>`))
+	})
+	mux.HandleFunc("/zip-as-html", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Write(append([]byte("PK\x03\x04"), bytes.Repeat([]byte{0}, 600)...))
+	})
+	mux.HandleFunc("/behind.txt", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte("behind a mislabelled page"))
+	})
+	sink := &memSink{}
+	if _, err := crawl(t, Options{KeepBody: 1 << 20}, ts.URL+"/", sink); err != nil {
+		t.Fatal(err)
+	}
+	if f := sink.get(t, ts.URL+"/page-as-download"); f.Kind != storage.CapturePage || f.Err != nil {
+		t.Errorf("HTML served as a download: %+v; want a page", f)
+	}
+	if f := sink.get(t, ts.URL+"/zip-as-html"); f.Kind != storage.CaptureFile || f.Err != nil || len(f.Body) != 604 {
+		t.Errorf("zip served as HTML: kind %s err %v body %d; want the whole file", f.Kind, f.Err, len(f.Body))
+	}
+	if !sink.has(ts.URL + "/behind.txt") {
+		t.Error("the mislabelled page's link was not followed")
+	}
+}
+
+// A page's content — its posts — goes to the matcher; the site's chrome
+// (navigation, header, footer, signatures) does not, however often it
+// repeats what the site sells.
+func TestPageContentWithoutChrome(t *testing.T) {
+	const pasted = "Patient ZAC5361 presented with a persistent cough; chest X-ray clear"
+	const sig = "FRESH HEALTH DUMPS ZVU27KZ every week"
+	mux := http.NewServeMux()
+	ts, _ := newServer(t, mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		html(w, `<nav><a href="/">Home</a> `+sig+`</nav><header>KEA LEAKS `+sig+`</header>
+<div class="post"><div class="content"><p>proof:</p><pre>`+pasted+`</pre></div>
+<div class="signature">`+sig+`</div></div>
+<table><tr><td>ZAD96LT</td><td>jane@example.test</td></tr></table>
+<footer>`+sig+`</footer><script>var x = "`+sig+`";</script>`)
+	})
+	sink := &memSink{}
+	if _, err := crawl(t, Options{}, ts.URL+"/", sink); err != nil {
+		t.Fatal(err)
+	}
+	f := sink.get(t, ts.URL+"/")
+	body := string(f.Body)
+	for _, want := range []string{pasted, "ZAD96LT", "jane@example.test"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("content lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, sig) {
+		t.Errorf("content carries the site's chrome:\n%s", body)
+	}
+	if f.Digest.Size == 0 || f.Digest.SHA256 == "" {
+		t.Errorf("page digest %+v", f.Digest)
+	}
+}
+
+// Every URL is requested once: no probe before the download.
+func TestOneRequestPerURL(t *testing.T) {
+	var cnt counter
+	mux := http.NewServeMux()
+	ts, _ := newServer(t, cnt.wrap(mux))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		html(w, `<a href="/x.pdf">x</a> <a href="/t">t</a>`)
+	})
+	mux.HandleFunc("/t", func(w http.ResponseWriter, r *http.Request) { html(w, `<a href="/x.pdf">x again</a>`) })
+	mux.HandleFunc("/x.pdf", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/pdf")
+		w.Write([]byte("%PDF-1.4 synthetic"))
+	})
+	if _, err := crawl(t, Options{}, ts.URL+"/", &memSink{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"/", "/t", "/x.pdf"} {
+		if n := cnt.get(u); n != 1 {
+			t.Errorf("%s requested %d times, want 1", u, n)
+		}
+	}
+}
+
