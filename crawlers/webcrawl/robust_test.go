@@ -297,4 +297,3 @@ func TestOneRequestPerURL(t *testing.T) {
 		}
 	}
 }
-
