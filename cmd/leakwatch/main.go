@@ -38,7 +38,7 @@ func commands() map[string]command {
 		"bench":   {"measure the fingerprint engine: bench refs [--docs N] | bench scan DIR", runBench},
 		"eval":    {"measure precision and recall per transform class on synthetic data", runEval},
 		"sources": {"manage monitored sources: sources add|list", runSources},
-		"crawl":   {"crawl one source now: crawl SOURCE", runCrawl},
+		"crawl":   {"crawl one source now: crawl SOURCE | crawl --url URL [--json]", runCrawl},
 		"cases":   {"takedown cases: cases list|show|approve", runCases},
 		"users":   {"manage users: users add|list", runUsers},
 	}

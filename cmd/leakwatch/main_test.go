@@ -99,7 +99,7 @@ func TestRun(t *testing.T) {
 		{name: "only global flags", args: dd(), code: 1, errLine: "no command given", extraStderr: true,
 			stderr: []string{usageHead}},
 		{name: "help", args: []string{"help"}, code: 0,
-			stdout: []string{usageHead, "\ncommands:\n", "  crawl    crawl one source now: crawl SOURCE\n"}},
+			stdout: []string{usageHead, "\ncommands:\n", "  crawl    crawl one source now: crawl SOURCE | crawl --url URL [--json]\n"}},
 		{name: "unknown command", args: []string{"frob"}, code: 1,
 			errLine: `unknown command "frob" (see leakwatch help)`},
 		{name: "unknown command after global flags", args: dd("frob", "x"), code: 1,
@@ -125,6 +125,8 @@ func TestRun(t *testing.T) {
 		// Positional arguments.
 		{name: "crawl without source", args: []string{"crawl"}, code: 1, errLine: "usage: leakwatch crawl SOURCE"},
 		{name: "crawl with two sources", args: []string{"crawl", "a", "b"}, code: 1, errLine: "usage: leakwatch crawl SOURCE"},
+		{name: "crawl with a source and --url", args: []string{"crawl", "a", "--url", "http://127.0.0.1:1/"}, code: 1, errLine: "usage: leakwatch crawl SOURCE | crawl --url URL [--json]"},
+		{name: "crawl --json without --url", args: []string{"crawl", "a", "--json"}, code: 1, errLine: "usage: leakwatch crawl SOURCE | crawl --url URL [--json]"},
 		{name: "scan without path", args: []string{"scan", "--json"}, code: 1,
 			errLine: "usage: leakwatch scan [--json] PATH... (- for stdin)"},
 		{name: "cases without verb", args: []string{"cases"}, code: 1, errLine: casesUse},
