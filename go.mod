@@ -3,8 +3,11 @@ module github.com/leakwatch/leakwatch
 go 1.26.8
 
 require (
+	github.com/PuerkitoBio/goquery v1.11.0
 	github.com/bodgit/sevenzip v1.6.5
 	github.com/dchest/siphash v1.2.3
+	github.com/digitorus/pkcs7 v0.0.0-20230713084857-e76b763bdc49
+	github.com/digitorus/timestamp v0.0.0-20231217203849-220c5c2851b7
 	github.com/dsnet/compress v0.0.2-0.20230904184137-39efe44ab707
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
 	github.com/emersion/go-smtp v0.25.1
@@ -15,6 +18,7 @@ require (
 	github.com/klauspost/compress v1.19.0
 	github.com/ledongthuc/pdf v0.0.0-20260907135840-6c8c28e0e8a0
 	github.com/mikelolasagasti/xz v1.0.1
+	github.com/nlnwa/gowarc/v3 v3.1.0
 	github.com/nwaples/rardecode/v2 v2.4.6
 	github.com/pquerna/otp v1.5.0
 	github.com/schollz/progressbar/v3 v3.19.1
@@ -56,7 +60,6 @@ require (
 	github.com/Masterminds/goutils v1.1.1 // indirect
 	github.com/Masterminds/semver/v3 v3.4.0 // indirect
 	github.com/Masterminds/sprig/v3 v3.3.0 // indirect
-	github.com/PuerkitoBio/goquery v1.11.0 // indirect
 	github.com/andybalholm/brotli v1.2.2 // indirect
 	github.com/andybalholm/cascadia v1.3.3 // indirect
 	github.com/antchfx/htmlquery v1.3.5 // indirect

@@ -1,0 +1,221 @@
+package evidence
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+)
+
+// ManifestFormat identifies the manifest layout.
+const ManifestFormat = "leakwatch-evidence-manifest/1"
+
+// Names of the fixed members of a bundle.
+const (
+	BundleManifestName = "manifest.json"
+	BundleTokenName    = "timestamp-token.der"
+	BundleSumsName     = "SHA256SUMS"
+)
+
+// Manifest describes one run's evidence. Its JSON form is what WriteBundle
+// stores as manifest.json.
+type Manifest struct {
+	Format    string    `json:"format"`
+	RunID     string    `json:"run_id"`
+	CreatedAt time.Time `json:"created_at"`
+	Captures  []Capture `json:"captures"`
+
+	// MerkleRoot is the hex MerkleRoot of the captures' payload SHA-256
+	// values in capture order (see ComputeRoot).
+	MerkleRoot string `json:"merkle_root,omitempty"`
+	// TimestampToken is the RFC 3161 token over the Merkle root (base64 in
+	// JSON), TSAURL where it came from and TimestampTime the time it
+	// asserts.
+	TimestampToken []byte    `json:"timestamp_token,omitempty"`
+	TSAURL         string    `json:"tsa_url,omitempty"`
+	TimestampTime  time.Time `json:"timestamp_time,omitzero"`
+}
+
+// Capture is one fetched URL in a manifest. The embedded Record holds the
+// WARC location, record ids, fetch time (Date) and digests.
+type Capture struct {
+	URL       string    `json:"url"`
+	FinalURL  string    `json:"final_url,omitempty"`
+	StartedAt time.Time `json:"started_at,omitzero"`
+	Status    int       `json:"status"`
+	Record
+}
+
+// Records returns the captures' records, for Verify.
+func (m *Manifest) Records() []Record {
+	recs := make([]Record, len(m.Captures))
+	for i, c := range m.Captures {
+		recs[i] = c.Record
+	}
+	return recs
+}
+
+// Digests returns the captures' payload digests in capture order.
+func (m *Manifest) Digests() ([][]byte, error) {
+	ds := make([][]byte, len(m.Captures))
+	for i, c := range m.Captures {
+		if ds[i] = c.PayloadDigest(); ds[i] == nil {
+			return nil, fmt.Errorf("evidence: capture %d (%s): malformed payload_sha256 %q", i, c.URL, c.PayloadSHA256)
+		}
+	}
+	return ds, nil
+}
+
+// ComputeRoot computes the Merkle root over the captures, stores it in
+// m.MerkleRoot and returns it (the value to pass to Stamp).
+func (m *Manifest) ComputeRoot() ([]byte, error) {
+	ds, err := m.Digests()
+	if err != nil {
+		return nil, err
+	}
+	root := MerkleRoot(ds)
+	m.MerkleRoot = hex.EncodeToString(root)
+	return root, nil
+}
+
+// VerifyManifest runs Verify over the manifest's captures and checks that
+// MerkleRoot matches them and that TimestampToken, if present, is a valid
+// token over that root. Run-level problems have Kind ProblemManifest and no
+// File.
+func VerifyManifest(dir string, m Manifest) []Problem {
+	probs := Verify(dir, m.Records())
+	add := func(format string, args ...any) {
+		probs = append(probs, Problem{Kind: ProblemManifest, Detail: fmt.Sprintf(format, args...)})
+	}
+	ds, err := m.Digests()
+	if err != nil {
+		add("%v", err)
+		return probs
+	}
+	root := MerkleRoot(ds)
+	if m.MerkleRoot != hex.EncodeToString(root) {
+		add("merkle_root is %q, captures give %x", m.MerkleRoot, root)
+		return probs
+	}
+	if len(m.TimestampToken) > 0 {
+		t, err := VerifyToken(m.TimestampToken, root)
+		if err != nil {
+			add("%v", err)
+		} else if !m.TimestampTime.IsZero() && !t.Equal(m.TimestampTime) {
+			add("timestamp_time is %s, token says %s", m.TimestampTime.Format(time.RFC3339Nano), t.Format(time.RFC3339Nano))
+		}
+	}
+	return probs
+}
+
+// WriteBundle writes a tar.gz for counsel holding manifest.json, every WARC
+// file the manifest references (under its path relative to dir, so the
+// extracted bundle is itself an evidence directory for VerifyManifest), the
+// time-stamp token as timestamp-token.der (if any), and SHA256SUMS over all
+// of these in sha256sum(1) format. WARC files are streamed, not loaded;
+// call it after the run's Writer is closed.
+func WriteBundle(w io.Writer, dir string, manifest Manifest) error {
+	if manifest.Format == "" {
+		manifest.Format = ManifestFormat
+	}
+	mj, err := json.MarshalIndent(manifest, "", "  ")
+	if err != nil {
+		return fmt.Errorf("evidence: encoding manifest: %w", err)
+	}
+	mj = append(mj, '\n')
+
+	var files []string
+	seen := map[string]bool{}
+	for _, c := range manifest.Captures {
+		if seen[c.File] {
+			continue
+		}
+		if c.File == "" || !filepath.IsLocal(filepath.FromSlash(c.File)) {
+			return fmt.Errorf("evidence: manifest names invalid WARC file %q", c.File)
+		}
+		switch c.File {
+		case BundleManifestName, BundleTokenName, BundleSumsName:
+			return fmt.Errorf("evidence: manifest names reserved file %q", c.File)
+		}
+		seen[c.File] = true
+		files = append(files, c.File)
+	}
+
+	zw := gzip.NewWriter(w)
+	tw := tar.NewWriter(zw)
+	now := time.Now().UTC().Truncate(time.Second)
+	var sums bytes.Buffer
+	addBytes := func(name string, b []byte) error {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), ModTime: now, Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
+			return err
+		}
+		_, err := tw.Write(b)
+		return err
+	}
+
+	if err := addBytes(BundleManifestName, mj); err != nil {
+		return fmt.Errorf("evidence: bundle: %w", err)
+	}
+	fmt.Fprintf(&sums, "%s  %s\n", hexSum(mj), BundleManifestName)
+	for _, name := range files {
+		sum, err := addFile(tw, filepath.Join(dir, filepath.FromSlash(name)), name)
+		if err != nil {
+			return fmt.Errorf("evidence: bundle: %w", err)
+		}
+		fmt.Fprintf(&sums, "%s  %s\n", sum, name)
+	}
+	if len(manifest.TimestampToken) > 0 {
+		if err := addBytes(BundleTokenName, manifest.TimestampToken); err != nil {
+			return fmt.Errorf("evidence: bundle: %w", err)
+		}
+		fmt.Fprintf(&sums, "%s  %s\n", hexSum(manifest.TimestampToken), BundleTokenName)
+	}
+	if err := addBytes(BundleSumsName, sums.Bytes()); err != nil {
+		return fmt.Errorf("evidence: bundle: %w", err)
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("evidence: bundle: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("evidence: bundle: %w", err)
+	}
+	return nil
+}
+
+// addFile streams one file into the tar and returns its hex SHA-256.
+func addFile(tw *tar.Writer, src, name string) (string, error) {
+	f, err := os.Open(src)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", src)
+	}
+	hdr := &tar.Header{Name: name, Mode: 0o644, Size: st.Size(), ModTime: st.ModTime().UTC().Truncate(time.Second), Typeflag: tar.TypeReg, Format: tar.FormatPAX}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tw, h), io.LimitReader(f, st.Size()))
+	if err != nil {
+		return "", err
+	}
+	if n != st.Size() {
+		return "", errors.New(src + " shrank while being bundled")
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
