@@ -5,6 +5,13 @@
 // that declares 5 GB and trickles zeros, an off-site link, a redirect and a
 // query-string link loop. It backs `leakwatch demo` and integration tests and
 // is meant for loopback use with synthetic data only.
+//
+// Opt-in forum realism (see forum.go), off in the zero Options so existing
+// expectations hold: reply posts with text and tables (Options.Posts,
+// AddPost), generated chatter (ThreadSpec.Filler), boards, thread pagination
+// (Options.PostsPerPage, /thread/<slug>/page/<n>), site chrome and per-user
+// signatures repeated on every page (Options.Chrome), and GenerateForum for
+// large forums rendered on request.
 package leaksim
 
 import (
@@ -90,6 +97,28 @@ type Options struct {
 	HugeRate  int   // bytes per second; 0 means DefaultHugeRate
 
 	Logger *slog.Logger // nil means slog.Default(); requests log at Debug
+
+	// Forum realism, all opt-in: setting any of these (or calling AddPost)
+	// switches the site to forum rendering (posts with authors, chrome,
+	// numbered pagination). With none set, pages are as before.
+
+	// Threads declares threads up front, in order, before Files and Posts
+	// join them by title: their board and how many generated chatter
+	// replies they carry.
+	Threads []ThreadSpec
+	// Posts are reply posts with text, a table and/or attachments, added
+	// after Files in order (see AddPost).
+	Posts []Post
+	// PostsPerPage splits threads with more posts (the opening post
+	// included) into pages /thread/<slug>/page/<n>; 0 keeps every thread
+	// on one page.
+	PostsPerPage int
+	// Chrome is the boilerplate repeated on every page: banner, navigation
+	// bar, footer and per-author signatures. nil means none.
+	Chrome *Chrome
+	// FillerAuthors are the authors of generated chatter replies; nil
+	// means DefaultFillerAuthors.
+	FillerAuthors []string
 }
 
 // Attachment describes a posted file as the site serves it.
@@ -101,13 +130,22 @@ type Attachment struct {
 	ThreadPath string // URL path of the thread page
 	Size       int64
 	SHA256     string // lower-case hex
+	// PagePath is the thread page that links the attachment: ThreadPath
+	// for attachments of the opening post, /thread/<slug>/page/<n> for a
+	// reply on a later page.
+	PagePath string
 }
 
 type thread struct {
 	title   string
 	slug    string
-	files   []*attachment
+	files   []*attachment // attachments of the opening post
 	removed bool
+
+	board  string  // board name; "" is DefaultBoard in board mode
+	seq    uint64  // creation number, seeds the generated chatter
+	filler int     // generated chatter replies
+	posts  []*post // explicit replies, sorted by pos
 }
 
 func (t *thread) path() string { return "/thread/" + t.slug }
@@ -118,6 +156,7 @@ type attachment struct {
 	data    []byte
 	sha     string
 	thread  *thread
+	post    *post // nil for the opening post
 	removed bool
 }
 
@@ -138,6 +177,10 @@ type Site struct {
 	nextID      int
 	requests    map[string]int // by URL path
 	requestURIs map[string]int // by path and query
+
+	forum   bool               // forum rendering (see Options.Threads)
+	byTitle map[string]*thread // live threads by title
+	nextSeq uint64
 }
 
 // New returns a Site serving opts.Files.
@@ -160,19 +203,42 @@ func New(opts Options) *Site {
 		nextID:      1001,
 		requests:    make(map[string]int),
 		requestURIs: make(map[string]int),
+		byTitle:     make(map[string]*thread),
+		forum: opts.Chrome != nil || opts.PostsPerPage > 0 ||
+			len(opts.Threads) > 0 || len(opts.Posts) > 0,
+	}
+	if opts.PostsPerPage < 0 {
+		s.opts.PostsPerPage = 0
+	}
+	if len(s.opts.FillerAuthors) == 0 {
+		s.opts.FillerAuthors = DefaultFillerAuthors
+	}
+	s.opts.FillerAuthors = slices.Clone(s.opts.FillerAuthors)
+	if c := opts.Chrome; c != nil { // callers may change theirs later
+		s.opts.Chrome = &Chrome{Banner: c.Banner, Footer: c.Footer, Nav: slices.Clone(c.Nav), Signatures: maps.Clone(c.Signatures)}
 	}
 	// The announcement thread is reserved first so no data thread takes
 	// its slug.
 	s.slugs[dumpThreadSlug] = &thread{title: dumpThreadTitle, slug: dumpThreadSlug}
+	for _, ts := range opts.Threads {
+		s.AddThread(ts)
+	}
 	for _, f := range opts.Files {
 		s.AddFile(f)
 	}
-	s.opts.Files = nil // AddFile holds what is needed; do not pin the slice twice
+	for _, p := range opts.Posts {
+		s.AddPost(p)
+	}
+	// The Add calls hold what is needed; do not pin the slices twice.
+	s.opts.Files, s.opts.Posts, s.opts.Threads = nil, nil, nil
 
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /{$}", s.handleIndex)
 	s.mux.HandleFunc("GET "+DumpThreadPath, s.handleDumpThread)
 	s.mux.HandleFunc("GET /thread/{slug}", s.handleThread)
+	s.mux.HandleFunc("GET /thread/{slug}/page/{n}", s.handleThreadPage)
+	s.mux.HandleFunc("GET /board/{slug}", s.handleBoard)
+	s.mux.HandleFunc("GET /rules", s.handleRules)
 	s.mux.HandleFunc("GET /files/{id}/{name}", s.handleFile)
 	s.mux.HandleFunc("GET "+HugePath, s.handleHuge)
 	s.mux.HandleFunc("GET /go/{id}", s.handleRedirect)
@@ -183,39 +249,56 @@ func New(opts Options) *Site {
 // the same thread title as a live thread joins it; otherwise a new thread is
 // created (so re-posting after Remove appears under a new thread URL).
 func (s *Site) AddFile(f File) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.threadLocked(f.Thread, "")
+	a := s.newAttachmentLocked(f, t, nil)
+	t.files = append(t.files, a)
+	return a.path()
+}
+
+// newAttachmentLocked registers f as an attachment of t (of post p, or of
+// the opening post when p is nil); the caller links it into t or p.
+func (s *Site) newAttachmentLocked(f File, t *thread, p *post) *attachment {
 	name := strings.NewReplacer("/", "_", "\\", "_").Replace(f.Name)
 	if name == "" || name == "." || name == ".." {
 		name = "file.bin"
 	}
-	title := cmp.Or(strings.TrimSpace(f.Thread), DefaultThread)
 	sum := sha256.Sum256(f.Data)
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t := s.liveThreadLocked(title)
-	if t == nil {
-		t = &thread{title: title, slug: s.uniqueSlugLocked(title)}
-		s.slugs[t.slug] = t
-		s.threads = append(s.threads, t)
-	}
 	a := &attachment{
 		id:     strconv.Itoa(s.nextID),
 		name:   name,
 		data:   bytes.Clone(f.Data), // callers may reuse their buffer
 		sha:    hex.EncodeToString(sum[:]),
 		thread: t,
+		post:   p,
 	}
 	s.nextID++
 	s.files[a.id] = a
-	t.files = append(t.files, a)
-	return a.path()
+	return a
+}
+
+// threadLocked returns the live thread titled title (DefaultThread when
+// empty), creating it on board if there is none.
+func (s *Site) threadLocked(title, board string) *thread {
+	title = cmp.Or(strings.TrimSpace(title), DefaultThread)
+	if t := s.liveThreadLocked(title); t != nil {
+		return t
+	}
+	t := &thread{title: title, slug: s.uniqueSlugLocked(title), board: strings.TrimSpace(board), seq: s.nextSeq}
+	s.nextSeq++
+	s.slugs[t.slug] = t
+	s.threads = append(s.threads, t)
+	s.byTitle[title] = t
+	if t.board != "" {
+		s.forum = true
+	}
+	return t
 }
 
 func (s *Site) liveThreadLocked(title string) *thread {
-	for _, t := range s.threads {
-		if !t.removed && t.title == title {
-			return t
-		}
+	if t := s.byTitle[title]; t != nil && !t.removed {
+		return t
 	}
 	return nil
 }
@@ -261,8 +344,14 @@ func (s *Site) Remove(urlPath string) bool {
 			return false
 		}
 		t.removed = true
+		delete(s.byTitle, t.title)
 		for _, a := range t.files {
 			a.removed = true
+		}
+		for _, p := range t.posts {
+			for _, a := range p.files {
+				a.removed = true
+			}
 		}
 		return true
 	}
@@ -287,16 +376,14 @@ func (s *Site) Attachments() []Attachment {
 		if t.removed {
 			continue
 		}
-		for _, a := range t.files {
-			if a.removed {
-				continue
-			}
+		t.eachAttachment(func(a *attachment) {
 			out = append(out, Attachment{
 				ID: a.id, Name: a.name, Path: a.path(),
 				Thread: t.title, ThreadPath: t.path(),
 				Size: int64(len(a.data)), SHA256: a.sha,
+				PagePath: s.attachmentPageLocked(a),
 			})
-		}
+		})
 	}
 	return out
 }
@@ -383,11 +470,7 @@ func (s *Site) indexPage(page int) (views []threadView, pages int) {
 			continue
 		}
 		n := 0
-		for _, a := range t.files {
-			if !a.removed {
-				n++
-			}
-		}
+		t.eachAttachment(func(*attachment) { n++ })
 		live = append(live, threadView{Title: t.title, Path: t.path(), Count: n})
 	}
 	size := s.opts.PageSize
@@ -411,6 +494,10 @@ func (s *Site) handleIndex(w http.ResponseWriter, r *http.Request) {
 		}
 		page = n
 	}
+	if s.isForum() {
+		s.handleForumIndex(w, r, page)
+		return
+	}
 	views, pages := s.indexPage(page)
 	if page > pages {
 		http.NotFound(w, r)
@@ -428,6 +515,10 @@ func (s *Site) handleIndex(w http.ResponseWriter, r *http.Request) {
 
 func (s *Site) handleThread(w http.ResponseWriter, r *http.Request) {
 	slug := r.PathValue("slug")
+	if s.isForum() {
+		s.handleForumThread(w, r, slug, 1)
+		return
+	}
 	s.mu.Lock()
 	t := s.slugs[slug]
 	var data threadData
@@ -460,6 +551,10 @@ func (s *Site) handleThread(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Site) handleDumpThread(w http.ResponseWriter, r *http.Request) {
+	if s.isForum() {
+		s.handleForumDump(w, r)
+		return
+	}
 	data := dumpData{
 		Site:      s.opts.Title,
 		Title:     dumpThreadTitle,
