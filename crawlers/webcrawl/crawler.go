@@ -45,6 +45,9 @@ type Fetch struct {
 	Body []byte
 	// Err says why nothing (or only a prefix) could be captured.
 	Err error
+	// RetryAfter is the server's Retry-After on a 429 or 503, when it gave
+	// one (seconds or an HTTP date); 0 otherwise.
+	RetryAfter time.Duration
 }
 
 // Sink receives every fetch, from several goroutines at once. Returning an

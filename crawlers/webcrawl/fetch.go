@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,6 +51,9 @@ func (f *fetcher) fetch(ctx context.Context, p *parser, rawURL string) (Fetch, [
 	out.Redirects = hops(resp)
 	out.Status = resp.StatusCode
 	out.ContentType = resp.Header.Get("Content-Type")
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		out.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
 
 	declaredHTML := isHTML(out.ContentType)
 	page := declaredHTML
@@ -172,6 +176,24 @@ func decoder(r io.Reader, encoding string) (io.ReadCloser, error) {
 		return flate.NewReader(br), nil
 	}
 	return nil, fmt.Errorf("unsupported Content-Encoding %q", encoding)
+}
+
+// retryAfter parses a Retry-After value: delay-seconds or an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		if n < 0 {
+			return 0
+		}
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 func hostOf(raw string) string {
