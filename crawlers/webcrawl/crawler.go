@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/fingerprints"
+	"github.com/leakwatch/leakwatch/internal/evidence"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -48,6 +49,17 @@ type Fetch struct {
 	// RetryAfter is the server's Retry-After on a 429 or 503, when it gave
 	// one (seconds or an HTTP date); 0 otherwise.
 	RetryAfter time.Duration
+	// Evidence locates the WARC request and response records of the
+	// exchange, when Options.Evidence is set and a response came.
+	Evidence *evidence.Record
+	// evidenceErr: the exchange could not be recorded; the crawl must stop.
+	evidenceErr error
+}
+
+// Evidence keeps the raw exchange of every fetch (package evidence's
+// Writer): WARC request and response records of the bytes as received.
+type Evidence interface {
+	WriteExchange(ctx context.Context, ex evidence.Exchange) (evidence.Record, error)
 }
 
 // Sink receives every fetch, from several goroutines at once. Returning an
@@ -87,6 +99,9 @@ type Options struct {
 	// to the sink in Fetch.Body; 0 keeps none. Pages' content is always
 	// handed over (it is bounded by MaxPageBytes).
 	KeepBody int64
+	// Evidence, if set, records every response's raw bytes as WARC. A
+	// failure to record stops the crawl: crawling on would lose evidence.
+	Evidence Evidence
 	Logger   *slog.Logger
 }
 
@@ -330,6 +345,10 @@ func (c *Crawler) work(ctx context.Context, f *fetcher, p *parser, sink Sink, q 
 		return r
 	}
 	r.f, r.links = f.fetch(ctx, p, q.url)
+	if r.f.evidenceErr != nil {
+		r.err = r.f.evidenceErr // crawling on would lose evidence
+		return r
+	}
 	if ctx.Err() != nil && r.f.Err != nil {
 		return r // cancelled or out of budget mid-fetch: not evidence
 	}

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"compress/zlib"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/fingerprints"
+	"github.com/leakwatch/leakwatch/internal/evidence"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -30,9 +32,12 @@ type fetcher struct {
 
 // fetch requests rawURL once. An HTML page is read (decoded, under the page
 // cap) and parsed for links and content; anything else is streamed through
-// the hasher as a file.
-func (f *fetcher) fetch(ctx context.Context, p *parser, rawURL string) (Fetch, []link) {
-	out := Fetch{Kind: storage.CapturePage, URL: rawURL, FinalURL: rawURL, Host: hostOf(rawURL), FetchedAt: time.Now().UTC()}
+// the hasher as a file. With Options.Evidence, the raw exchange is written
+// as WARC while it is read.
+func (f *fetcher) fetch(ctx context.Context, p *parser, rawURL string) (out Fetch, links []link) {
+	// Named results: the evidence tap finishes in a deferred call that
+	// fills in out.Evidence after the body has been read.
+	out = Fetch{Kind: storage.CapturePage, URL: rawURL, FinalURL: rawURL, Host: hostOf(rawURL), FetchedAt: time.Now().UTC()}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
@@ -57,6 +62,13 @@ func (f *fetcher) fetch(ctx context.Context, p *parser, rawURL string) (Fetch, [
 
 	declaredHTML := isHTML(out.ContentType)
 	page := declaredHTML
+	b := newBody(resp.Body, f.opts, true, cancel)
+	defer b.stop()
+	if f.opts.Evidence != nil {
+		tap := f.startEvidence(ctx, resp, &out)
+		b.tap = tap
+		defer func() { tap.finish(&out, b) }()
+	}
 	if !page && resp.StatusCode < 400 && resp.ContentLength > f.opts.MaxDownloadBytes {
 		// Refuse up front: reading a bomb's prefix proves nothing and costs a lot.
 		out.Kind = storage.CaptureFile
@@ -64,8 +76,6 @@ func (f *fetcher) fetch(ctx context.Context, p *parser, rawURL string) (Fetch, [
 			resp.ContentLength, f.opts.MaxDownloadBytes)
 		return out, nil
 	}
-	b := newBody(resp.Body, f.opts, true, cancel)
-	defer b.stop()
 	br := bufio.NewReaderSize(b, 4096)
 	if head, _ := br.Peek(512); len(head) > 0 && resp.Header.Get("Content-Encoding") == "" {
 		// Servers lie about types both ways: trust the bytes.
@@ -86,8 +96,73 @@ func (f *fetcher) fetch(ctx context.Context, p *parser, rawURL string) (Fetch, [
 		f.download(ctx, &out, br, b)
 		return out, nil
 	}
-	links := f.page(ctx, p, &out, br, b, resp.Header.Get("Content-Encoding"))
+	links = f.page(ctx, p, &out, br, b, resp.Header.Get("Content-Encoding"))
 	return out, links
+}
+
+// evidenceTap streams one response's raw bytes into the WARC writer, which
+// runs beside the fetch.
+type evidenceTap struct {
+	pw   *io.PipeWriter
+	done chan evidenceResult
+}
+
+type evidenceResult struct {
+	rec evidence.Record
+	err error
+}
+
+func (t *evidenceTap) Write(p []byte) (int, error) { return t.pw.Write(p) }
+
+func (f *fetcher) startEvidence(ctx context.Context, resp *http.Response, out *Fetch) *evidenceTap {
+	pr, pw := io.Pipe()
+	t := &evidenceTap{pw: pw, done: make(chan evidenceResult, 1)}
+	ex := evidence.Exchange{
+		TargetURI: out.FinalURL, Method: resp.Request.Method, RequestHeader: resp.Request.Header.Clone(),
+		ResponseProto: resp.Proto, StatusCode: resp.StatusCode, Status: resp.Status,
+		ResponseHeader: resp.Header.Clone(), Payload: pr, FetchTime: out.FetchedAt, Via: f.opts.Proxy,
+	}
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		sum := sha256.Sum256(resp.TLS.PeerCertificates[0].Raw)
+		ex.TLSCertSHA256 = sum[:]
+	}
+	go func() {
+		rec, err := f.opts.Evidence.WriteExchange(context.WithoutCancel(ctx), ex)
+		pr.CloseWithError(err) // unblocks the fetch if the writer gave up
+		t.done <- evidenceResult{rec, err}
+	}()
+	return t
+}
+
+// finish ends the payload — complete when the body was read to its end,
+// else truncated for the reason the fetch stopped — and waits for the
+// records.
+func (t *evidenceTap) finish(out *Fetch, b *body) {
+	switch {
+	case b.eof && !out.Digest.Truncated:
+		t.pw.Close()
+	default:
+		reason := evidence.TruncatedLength // a cap, or a refusal before reading
+		switch {
+		case errors.Is(out.Err, errSlow), errors.Is(out.Err, errIdle), errors.Is(out.Err, errRunBudget):
+			reason = evidence.TruncatedTime
+		case out.Err != nil && strings.HasPrefix(out.Err.Error(), "HTTP "):
+			reason = evidence.TruncatedUnspecified // an error page's body is not read
+		case out.Err != nil && !strings.Contains(out.Err.Error(), "cap of"):
+			reason = evidence.TruncatedDisconnect
+		}
+		t.pw.CloseWithError(&evidence.TruncatedError{Reason: reason})
+	}
+	r := <-t.done
+	if r.err != nil {
+		out.evidenceErr = fmt.Errorf("record evidence of %s: %w", out.URL, r.err)
+		return
+	}
+	if b.tapErr != nil && !errors.Is(b.tapErr, io.ErrClosedPipe) {
+		out.evidenceErr = fmt.Errorf("record evidence of %s: %w", out.URL, b.tapErr)
+		return
+	}
+	out.Evidence = &r.rec
 }
 
 // page reads an HTML page under the cap on decoded bytes (a gzip bomb must

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leakwatch/leakwatch/internal/evidence"
+	"github.com/leakwatch/leakwatch/internal/testkit/leaksim"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -295,5 +297,48 @@ func TestOneRequestPerURL(t *testing.T) {
 		if n := cnt.get(u); n != 1 {
 			t.Errorf("%s requested %d times, want 1", u, n)
 		}
+	}
+}
+
+// With Options.Evidence every response is written as WARC while it is
+// read: the records verify, their payload digests are the captures'
+// digests, and a cut fetch is marked truncated.
+func TestEvidenceRecorded(t *testing.T) {
+	site := sampleSite(leaksim.Options{DisableRedirect: true})
+	ts, _ := newServer(t, site)
+	dir := t.TempDir()
+	w, err := evidence.NewWriter(dir, evidence.WriterOptions{RunID: "run-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	if _, err := crawl(t, Options{Evidence: w, MaxDownloadBytes: 1 << 20}, ts.URL+"/", sink); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var recs []evidence.Record
+	for _, f := range sink.all() {
+		if f.Status == 0 {
+			continue // no response, nothing to record
+		}
+		if f.Evidence == nil {
+			t.Errorf("%s: no evidence record", f.URL)
+			continue
+		}
+		recs = append(recs, *f.Evidence)
+		if !f.Digest.Truncated && f.Err == nil && f.Evidence.PayloadSHA256 != f.Digest.SHA256 {
+			t.Errorf("%s: WARC payload %s, capture digest %s", f.URL, f.Evidence.PayloadSHA256, f.Digest.SHA256)
+		}
+		if f.URL == ts.URL+leaksim.HugePath && f.Evidence.Truncated == "" {
+			t.Errorf("refused download recorded as complete: %+v", f.Evidence)
+		}
+	}
+	if len(recs) < 10 {
+		t.Fatalf("%d records", len(recs))
+	}
+	if probs := evidence.Verify(dir, recs); len(probs) != 0 {
+		t.Fatalf("evidence does not verify: %+v", probs)
 	}
 }

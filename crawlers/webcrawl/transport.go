@@ -80,6 +80,11 @@ type body struct {
 	idle    time.Duration
 	timer   *time.Timer
 	slow    bool
+	eof     bool
+	// tap receives the raw bytes too (the WARC writer); a failed write
+	// detaches it, and tapErr keeps why.
+	tap    io.Writer
+	tapErr error
 }
 
 func newBody(r io.Reader, o *Options, hashed bool, cancel context.CancelCauseFunc) *body {
@@ -101,10 +106,18 @@ func (b *body) Read(p []byte) (int, error) {
 		if b.h != nil {
 			b.h.Write(p[:n])
 		}
+		if b.tap != nil {
+			if _, werr := b.tap.Write(p[:n]); werr != nil {
+				b.tap, b.tapErr = nil, werr
+			}
+		}
 		if room := 512 - len(b.head); room > 0 {
 			b.head = append(b.head, p[:min(room, n)]...)
 		}
 		b.n += int64(n)
+	}
+	if errors.Is(err, io.EOF) {
+		b.eof = true
 	}
 	if err == nil {
 		if el := time.Since(b.start); el > b.grace && float64(b.n)/el.Seconds() < float64(b.minRate) {
