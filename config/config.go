@@ -18,7 +18,17 @@ type Config struct {
 	Notices      NoticesConfig      `yaml:"notices"`
 	Injunction   InjunctionConfig   `yaml:"injunction"`
 	Fingerprints FingerprintsConfig `yaml:"fingerprints"`
+	Evidence     EvidenceConfig     `yaml:"evidence"`
 	Sources      []SourceConfig     `yaml:"sources"`
+}
+
+// EvidenceConfig is how crawls are kept as court-grade evidence. Every
+// fetch is written as WARC under <data_dir>/evidence and each run is sealed
+// with a Merkle root over its captures.
+type EvidenceConfig struct {
+	// TSAURL, if set, is an RFC 3161 timestamp authority that timestamps
+	// each run's Merkle root.
+	TSAURL string `yaml:"tsa_url"`
 }
 
 // FingerprintsConfig configures recognising the breach's documents.

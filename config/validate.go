@@ -100,6 +100,11 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 	v.positiveDuration("crawler.header_timeout", c.Crawler.HeaderTimeout)
 	v.positiveDuration("crawler.idle_timeout", c.Crawler.IdleTimeout)
 	v.atLeast("crawler.workers", int64(c.Crawler.Workers), 1)
+	if s := c.Evidence.TSAURL; s != "" {
+		if u, err := url.Parse(s); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			v.add("evidence.tsa_url", "must be empty or an http:// or https:// URL (got %q)", s)
+		}
+	}
 	v.atLeast("crawler.min_rate", c.Crawler.MinRate, 1)
 	v.positiveDuration("crawler.slow_grace", c.Crawler.SlowGrace)
 	v.positiveDuration("crawler.run_budget", c.Crawler.RunBudget)

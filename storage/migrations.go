@@ -163,6 +163,22 @@ var migrations = []migration{
 			`CREATE INDEX idx_crawl_runs_status ON crawl_runs (status)`,
 		},
 	},
+	{
+		version: 5,
+		name:    "evidence",
+		sql: []string{
+			// Where each capture's raw exchange sits in the WARC files, as
+			// the evidence package's Record (JSON), and its redirect hops.
+			`ALTER TABLE captures ADD COLUMN evidence TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE captures ADD COLUMN redirects TEXT NOT NULL DEFAULT ''`,
+			// A run is sealed by a Merkle root over its captures' payload
+			// digests and, with a TSA configured, an RFC 3161 token on it.
+			`ALTER TABLE crawl_runs ADD COLUMN merkle_root TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE crawl_runs ADD COLUMN tsa_url TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE crawl_runs ADD COLUMN tsa_token TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE crawl_runs ADD COLUMN stamped_at {{ts}}`,
+		},
+	},
 }
 
 // ddl fills the dialect-specific placeholders of a statement.

@@ -35,6 +35,12 @@ type CrawlRun struct {
 	Stopped     string     `gorm:"not null;default:''"` // why the crawl ended (budget, done, …)
 	Errors      string     `gorm:"not null;default:''"` // failed fetches by kind, as JSON {"timeout": 3}
 	HeartbeatAt *time.Time // the crawler's last sign of life
+	// The run's seal: a Merkle root (hex) over its captures' payload
+	// digests in capture order, and an RFC 3161 token (base64) on it.
+	MerkleRoot string `gorm:"not null;default:''"`
+	TSAURL     string `gorm:"column:tsa_url;not null;default:''"`
+	TSAToken   string `gorm:"column:tsa_token;not null;default:''"`
+	StampedAt  *time.Time
 }
 
 // Capture is the evidence of one fetch: what was asked for, what came back, and
@@ -57,6 +63,10 @@ type Capture struct {
 	Error       string // why the fetch failed, if it did
 	Refs        int64  // distinct reference files the payload matched
 	Patients    int64  // distinct patients those concern
+	// Evidence locates the raw exchange in the WARC files (the evidence
+	// package's Record, as JSON); empty when nothing was received.
+	Evidence  string `gorm:"not null;default:''"`
+	Redirects string `gorm:"not null;default:''"` // JSON list of the URLs redirected through
 }
 
 // Reference is one known document of the breach. Only its fingerprints are

@@ -112,6 +112,25 @@ func (s *Store) InterruptStaleRuns(ctx context.Context, after time.Duration) (in
 	return res.RowsAffected, nil
 }
 
+// CapturesOfRun lists a run's captures in the order they were recorded.
+func (s *Store) CapturesOfRun(ctx context.Context, runID uint64) ([]Capture, error) {
+	var out []Capture
+	if err := s.ctx(ctx).Where("run_id = ?", runID).Order("id").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("captures of run %d: %w", runID, err)
+	}
+	return out, nil
+}
+
+// SealRun records a run's Merkle root and timestamp token.
+func (s *Store) SealRun(ctx context.Context, runID uint64, root, tsaURL, token string, stampedAt *time.Time) error {
+	err := s.ctx(ctx).Model(&CrawlRun{}).Where("id = ?", runID).
+		Updates(map[string]any{"merkle_root": root, "tsa_url": tsaURL, "tsa_token": token, "stamped_at": stampedAt}).Error
+	if err != nil {
+		return fmt.Errorf("seal crawl run %d: %w", runID, err)
+	}
+	return nil
+}
+
 // RunByID finds a crawl run.
 func (s *Store) RunByID(ctx context.Context, id uint64) (CrawlRun, error) {
 	var run CrawlRun

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/leakwatch/leakwatch/crawlers/webcrawl"
 	"github.com/leakwatch/leakwatch/internal/capture"
+	"github.com/leakwatch/leakwatch/internal/evidence"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -23,7 +25,12 @@ type CrawlActivities struct {
 	// Crawler bounds every crawl (limits, proxy, timeouts); its Logger is
 	// replaced by Logger below.
 	Crawler webcrawl.Options
-	Logger  *slog.Logger // nil discards
+	// EvidenceDir holds the runs' WARC files (capture.EvidenceDir); empty
+	// records no WARC evidence.
+	EvidenceDir string
+	// TSAURL, if set, timestamps each run's Merkle root (RFC 3161).
+	TSAURL string
+	Logger *slog.Logger // nil discards
 }
 
 func (a *CrawlActivities) log() *slog.Logger {
@@ -85,6 +92,15 @@ func (a *CrawlActivities) CrawlRun(ctx context.Context, req CrawlRunRequest) (Cr
 	}
 	opts := a.Crawler
 	opts.Logger = a.log()
+	var warc *evidence.Writer
+	if a.EvidenceDir != "" {
+		// A retry resumes the run's WARC files in a new file.
+		if warc, err = evidence.NewWriter(a.EvidenceDir, evidence.WriterOptions{RunID: capture.EvidenceRunID(run.ID)}); err != nil {
+			return CrawlResult{}, err
+		}
+		defer warc.Close()
+		opts.Evidence = warc
+	}
 	cr, err := webcrawl.New(opts)
 	if err != nil {
 		return CrawlResult{}, temporal.NewNonRetryableApplicationError(err.Error(), errTypePermanent, err)
@@ -111,6 +127,15 @@ func (a *CrawlActivities) CrawlRun(ctx context.Context, req CrawlRunRequest) (Cr
 	// Record the outcome even if the activity's context is gone.
 	if err := a.Store.FinishRun(context.WithoutCancel(ctx), &run); err != nil {
 		return CrawlResult{}, errors.Join(cerr, err)
+	}
+	if warc != nil {
+		if err := warc.Close(); err != nil {
+			return CrawlResult{}, errors.Join(cerr, fmt.Errorf("close evidence of run %d: %w", run.ID, err))
+		}
+		// Seal what was captured, also when the crawl failed part-way.
+		if err := capture.Seal(context.WithoutCancel(ctx), a.Store, run.ID, a.TSAURL, &http.Client{Timeout: 30 * time.Second}); err != nil {
+			a.log().WarnContext(ctx, "crawl run not fully sealed", "run", run.ID, "err", err)
+		}
 	}
 	a.log().InfoContext(ctx, "crawl finished", "source", src.Name, "run", run.ID, "pages", st.Pages,
 		"files", st.Files, "failed", st.Failed, "bytes", st.Bytes, "hits", rec.Hits(), "stopped", st.Stopped,
@@ -157,6 +182,7 @@ func (s webSink) Capture(ctx context.Context, f webcrawl.Fetch) error {
 	_, err := s.run.Record(ctx, capture.Item{
 		Kind: f.Kind, URL: f.URL, FinalURL: f.FinalURL, Target: f.Host, FetchedAt: f.FetchedAt,
 		Status: f.Status, ContentType: f.ContentType, Digest: f.Digest, Body: f.Body, Err: f.Err,
+		Redirects: f.Redirects, Evidence: f.Evidence,
 	})
 	return err
 }

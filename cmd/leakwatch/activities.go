@@ -40,10 +40,12 @@ func (e *env) crawlActivities(ctx context.Context) (*workflows.CrawlActivities, 
 		return nil, err
 	}
 	return &workflows.CrawlActivities{
-		Store:    store,
-		Pipeline: &capture.Pipeline{Store: store, Scanner: sc, Logger: e.log},
-		Crawler:  e.crawlerOptions(),
-		Logger:   e.log,
+		Store:       store,
+		Pipeline:    &capture.Pipeline{Store: store, Scanner: sc, Logger: e.log},
+		Crawler:     e.crawlerOptions(),
+		EvidenceDir: capture.EvidenceDir(e.cfg.DataDir),
+		TSAURL:      e.cfg.Evidence.TSAURL,
+		Logger:      e.log,
 	}, nil
 }
 

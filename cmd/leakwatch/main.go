@@ -29,18 +29,19 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"up":      {"run everything on this machine: Temporal, worker, web UI/API, schedules", runUp},
-		"demo":    {"run up with a simulated leak site, synthetic references and demo users", runDemo},
-		"worker":  {"run a worker only (scale-out: many workers on one Temporal cluster)", runWorker},
-		"web":     {"run the web UI/API only (scale-out)", runWeb},
-		"refs":    {"manage the reference set: refs add DIR | refs import-hashes FILE", runRefs},
-		"scan":    {"match local files against the reference set: scan [--json] PATH...", runScan},
-		"bench":   {"measure the fingerprint engine: bench refs [--docs N] | bench scan DIR", runBench},
-		"eval":    {"measure precision and recall per transform class on synthetic data", runEval},
-		"sources": {"manage monitored sources: sources add|list", runSources},
-		"crawl":   {"crawl one source now: crawl SOURCE | crawl --url URL [--json]", runCrawl},
-		"cases":   {"takedown cases: cases list|show|approve", runCases},
-		"users":   {"manage users: users add|list", runUsers},
+		"up":       {"run everything on this machine: Temporal, worker, web UI/API, schedules", runUp},
+		"demo":     {"run up with a simulated leak site, synthetic references and demo users", runDemo},
+		"worker":   {"run a worker only (scale-out: many workers on one Temporal cluster)", runWorker},
+		"web":      {"run the web UI/API only (scale-out)", runWeb},
+		"refs":     {"manage the reference set: refs add DIR | refs import-hashes FILE", runRefs},
+		"scan":     {"match local files against the reference set: scan [--json] PATH...", runScan},
+		"bench":    {"measure the fingerprint engine: bench refs [--docs N] | bench scan DIR", runBench},
+		"eval":     {"measure precision and recall per transform class on synthetic data", runEval},
+		"sources":  {"manage monitored sources: sources add|list", runSources},
+		"crawl":    {"crawl one source now: crawl SOURCE | crawl --url URL [--json]", runCrawl},
+		"evidence": {"check the evidence kept of crawls: evidence verify RUN", runEvidence},
+		"cases":    {"takedown cases: cases list|show|approve", runCases},
+		"users":    {"manage users: users add|list", runUsers},
 	}
 }
 

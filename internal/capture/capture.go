@@ -9,6 +9,7 @@ package capture
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/fingerprints"
+	"github.com/leakwatch/leakwatch/internal/evidence"
 	"github.com/leakwatch/leakwatch/internal/references"
 	"github.com/leakwatch/leakwatch/storage"
 )
@@ -50,6 +52,10 @@ type Item struct {
 	Body []byte
 	// Err says why nothing, or only a prefix, could be fetched.
 	Err error
+	// Redirects lists the URLs the fetch was redirected through.
+	Redirects []string
+	// Evidence locates the raw exchange in the run's WARC files.
+	Evidence *evidence.Record
 }
 
 // Result is what recording one item produced.
@@ -104,6 +110,17 @@ func (r *Run) Record(ctx context.Context, it Item) (Result, error) {
 	}
 	if it.Err != nil {
 		c.Error = it.Err.Error()
+	}
+	if it.Evidence != nil {
+		b, err := json.Marshal(it.Evidence)
+		if err != nil {
+			return Result{}, fmt.Errorf("encode evidence of %s: %w", it.URL, err)
+		}
+		c.Evidence = string(b)
+	}
+	if len(it.Redirects) > 0 {
+		b, _ := json.Marshal(it.Redirects)
+		c.Redirects = string(b)
 	}
 	if _, err := r.p.Store.SaveCapture(ctx, &c); err != nil {
 		return Result{}, err

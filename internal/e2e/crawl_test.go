@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -80,5 +82,38 @@ func TestCrawlURLJSON(t *testing.T) {
 	// Ad hoc crawls store nothing.
 	if out := h.mustCLI("", "sources", "list"); strings.Count(strings.TrimSpace(out), "\n") != 0 {
 		t.Errorf("crawl --url saved a source:\n%s", out)
+	}
+}
+
+// TestEvidenceVerify crawls a source with the built binary, verifies the
+// run's WARC evidence and seal, then tampers with one byte of a WARC file
+// and expects verification to fail, naming the problem.
+func TestEvidenceVerify(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	h.mustCLI("", "refs", "add", h.refsDir)
+	h.mustCLI("", "sources", "add", "forum", h.siteURL)
+	out := h.mustCLI("", "crawl", "forum")
+	if !strings.Contains(out, "(run 1)") {
+		t.Fatalf("crawl output: %s", out)
+	}
+	out = h.mustCLI("", "evidence", "verify", "1")
+	if !strings.Contains(out, "WARC records verified; Merkle root ") {
+		t.Fatalf("evidence verify: %s", out)
+	}
+	files, err := filepath.Glob(filepath.Join(h.dataDir, "evidence", "run-1", "*.warc.gz"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no WARC files for run 1: %v", err)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)*2/3] ^= 0x40
+	if err := os.WriteFile(files[0], b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := h.cli("", "evidence", "verify", "1")
+	if code == 0 || !strings.Contains(stderr, "does not verify") || !strings.Contains(stdout, "FAIL") {
+		t.Fatalf("tampered WARC: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
 }

@@ -73,6 +73,14 @@ type WriterOptions struct {
 }
 
 // Exchange is one HTTP fetch as the crawler performed it.
+// TruncatedError, returned by an Exchange's Payload, ends the payload there
+// and marks the record truncated for Reason (one of the Truncated*
+// constants): a fetcher that stops reading at a size cap or a time budget
+// learns so only as it streams.
+type TruncatedError struct{ Reason string }
+
+func (e *TruncatedError) Error() string { return "payload truncated (" + e.Reason + ")" }
+
 type Exchange struct {
 	// TargetURI is the absolute URI that was requested.
 	TargetURI string
@@ -605,7 +613,11 @@ func (w *Writer) prepare(ctx context.Context, ex *Exchange) (_ *prepared, err er
 				return nil, cerr
 			}
 			// Keep what was received; the record says it is incomplete.
-			if truncated == "" {
+			var te *TruncatedError
+			switch {
+			case errors.As(src.err, &te):
+				truncated = te.Reason
+			case truncated == "":
 				truncated = TruncatedDisconnect
 			}
 		}
