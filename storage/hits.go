@@ -40,15 +40,19 @@ func (s *Store) hitDetails() *gorm.DB {
 	return s.db.Table("hits").
 		Select(`hits.*, captures.url AS url, captures.fetched_at AS fetched_at,
 			captures.sha256 AS capture_sha256, captures.size AS capture_size,
-			"references".opaque_id AS ref_opaque_id, "references".name AS ref_name`).
+			COALESCE("references".opaque_id, '') AS ref_opaque_id, COALESCE("references".name, '') AS ref_name`).
 		Joins(`JOIN captures ON captures.id = hits.capture_id`).
-		Joins(`JOIN "references" ON "references".id = hits.reference_id`)
+		// Keyword hits have no reference.
+		Joins(`LEFT JOIN "references" ON "references".id = hits.reference_id`)
 }
 
-// UndispatchedHits returns hits whose case workflow has not been signalled yet.
+// UndispatchedHits returns hits whose case workflow has not been signalled
+// yet, except keyword hits, which never open a case on their own.
 func (s *Store) UndispatchedHits(ctx context.Context, limit int) ([]HitDetail, error) {
 	var out []HitDetail
-	err := s.hitDetails().WithContext(ctx).Where("hits.dispatched_at IS NULL").
+	// Keyword hits are for analysts to triage: a post naming the breach is
+	// no takedown by itself.
+	err := s.hitDetails().WithContext(ctx).Where("hits.dispatched_at IS NULL AND hits.method <> ?", "keyword").
 		Order("hits.id").Limit(limit).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("undispatched hits: %w", err)

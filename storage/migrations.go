@@ -179,6 +179,15 @@ var migrations = []migration{
 			`ALTER TABLE crawl_runs ADD COLUMN stamped_at {{ts}}`,
 		},
 	},
+	{
+		version: 6,
+		name:    "source options",
+		sql: []string{
+			// A source's own crawl settings (selectors, URL filters, limits,
+			// proxy, watch terms), as JSON: they grow with the crawler.
+			`ALTER TABLE sources ADD COLUMN options TEXT NOT NULL DEFAULT '{}'`,
+		},
+	},
 }
 
 // ddl fills the dialect-specific placeholders of a statement.

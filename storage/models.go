@@ -11,9 +11,42 @@ type Source struct {
 	EverySecs int64      `gorm:"not null;default:0"` // crawl interval; 0 = manual only
 	// No gorm default: with one, gorm leaves a false Enabled out of the INSERT
 	// and the column's DEFAULT TRUE silently enables the source.
-	Enabled   bool `gorm:"not null"`
+	Enabled bool `gorm:"not null"`
+	// Options are the source's own crawl settings.
+	Options   SourceOptions `gorm:"serializer:json;not null"`
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// SourceOptions are a source's own crawl settings; zero values take the
+// kind's and the configuration's defaults.
+type SourceOptions struct {
+	// Selectors override the kind's idea of the site's structure (CSS).
+	Selectors Selectors `json:"selectors,omitzero"`
+	// Allow, if set, lists URL regexps of which a link must match one to be
+	// followed; Deny lists URL regexps never followed.
+	Allow []string `json:"allow,omitempty"`
+	Deny  []string `json:"deny,omitempty"`
+	// MaxFileBytes caps each download (0: crawler.max_download_bytes).
+	MaxFileBytes int64 `json:"max_file_bytes,omitempty"`
+	// Proxy replaces crawler.proxy for this source (socks5h:// for Tor).
+	Proxy string `json:"proxy,omitempty"`
+	// Workers is how many fetches run at once on the source's host (0:
+	// crawler.workers).
+	Workers int `json:"workers,omitempty"`
+	// WatchTerms are words (matched case-insensitively as whole words) or
+	// /regular expressions/ whose appearance in a page's content is a hit
+	// of method "keyword", file or no file: the breach's and the company's
+	// names, the portal's domain.
+	WatchTerms []string `json:"watch_terms,omitempty"`
+}
+
+// Selectors are CSS selectors for a site's structure.
+type Selectors struct {
+	Content string `json:"content,omitempty"` // the posts' bodies: what is matched
+	Links   string `json:"links,omitempty"`   // links to follow (threads, posts)
+	Next    string `json:"next,omitempty"`    // pagination links (followed at no depth cost)
+	Files   string `json:"files,omitempty"`   // attachment and download links (no depth cost)
 }
 
 // Every is the crawl interval.

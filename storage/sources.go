@@ -37,6 +37,33 @@ func (s *Store) UpsertSource(ctx context.Context, src *Source) error {
 	return s.ctx(ctx).Where("name = ?", src.Name).First(src).Error
 }
 
+// UpdateSource saves a source's settings (kind, URL, interval, enabled,
+// options), found by id.
+func (s *Store) UpdateSource(ctx context.Context, src *Source) error {
+	res := s.ctx(ctx).Model(&Source{}).Where("id = ?", src.ID).Select("kind", "url", "every_secs", "enabled", "options", "updated_at").
+		Updates(src)
+	if res.Error != nil {
+		return fmt.Errorf("update source %q: %w", src.Name, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("source %q: %w", src.Name, ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteSource removes a source. Its runs, captures and hits stay: they are
+// evidence.
+func (s *Store) DeleteSource(ctx context.Context, id uint64) error {
+	res := s.ctx(ctx).Delete(&Source{}, id)
+	if res.Error != nil {
+		return fmt.Errorf("delete source %d: %w", id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("source %d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
 // ListSources returns all sources by name.
 func (s *Store) ListSources(ctx context.Context) ([]Source, error) {
 	var out []Source

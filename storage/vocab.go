@@ -1,5 +1,7 @@
 package storage
 
+import "slices"
+
 // leakwatch's domain vocabulary: every state and kind that is stored, in one
 // place. Workflows, the web app and the CLI use these types rather than bare
 // strings, so a state that nothing can reach, or one that is reached but not
@@ -8,10 +10,26 @@ package storage
 // SourceKind says how a source is watched.
 type SourceKind string
 
-// Source kinds.
+// Source kinds: each follows its kind of site's structure by default (see
+// crawlers/webcrawl); Options.Selectors override it.
 const (
-	SourceWeb SourceKind = "web" // leak forums, blogs, paste sites, open directories over HTTP(S) or Tor
+	SourceForum    SourceKind = "forum"    // boards → pages → threads → thread pages → attachments
+	SourceLeakBlog SourceKind = "leakblog" // a ransomware group's blog: posts with download links
+	SourcePaste    SourceKind = "paste"    // a paste site: the paste text is the content
+	SourceOpenDir  SourceKind = "opendir"  // an open directory listing: files and subdirectories
+	SourceFileHost SourceKind = "filehost" // a file host's landing pages: download links
+	SourceGeneric  SourceKind = "generic"  // any site: links within the host, pages' text as content
+	// SourceWeb is what sources were before kinds existed; it crawls as generic.
+	SourceWeb SourceKind = "web"
 )
+
+// SourceKinds lists the kinds a new source may have.
+func SourceKinds() []SourceKind {
+	return []SourceKind{SourceForum, SourceLeakBlog, SourcePaste, SourceOpenDir, SourceFileHost, SourceGeneric}
+}
+
+// Valid reports whether k is a known kind (including the legacy "web").
+func (k SourceKind) Valid() bool { return k == SourceWeb || slices.Contains(SourceKinds(), k) }
 
 // RunStatus is where one crawl of a source stands.
 type RunStatus string

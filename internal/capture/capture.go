@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -68,9 +69,17 @@ type Result struct {
 
 // Run records the items of one crawl run.
 type Run struct {
-	p    *Pipeline
-	run  storage.CrawlRun
-	hits atomic.Int64 // sources record items from several goroutines
+	p     *Pipeline
+	run   storage.CrawlRun
+	watch *Watch
+	hits  atomic.Int64 // sources record items from several goroutines
+}
+
+// WithWatch makes the run look for the source's watch terms in its pages;
+// nil watches nothing.
+func (r *Run) WithWatch(w *Watch) *Run {
+	r.watch = w
+	return r
 }
 
 // ForRun returns the recorder of one crawl run's items.
@@ -90,6 +99,32 @@ func (p *Pipeline) log() *slog.Logger {
 
 // Hits is the number of hits this run has recorded so far.
 func (r *Run) Hits() int { return int(r.hits.Load()) }
+
+// keywords records one keyword hit for a page whose text holds watch terms.
+func (r *Run) keywords(ctx context.Context, c storage.Capture, body []byte) (int, error) {
+	text, err := pageText(ctx, body)
+	if err != nil {
+		// A page the extractor cannot read is still matched by the
+		// fingerprint layers; it just has no keyword hit.
+		r.p.log().DebugContext(ctx, "page text not extracted for watch terms", "capture", c.ID, "err", err)
+		return 0, nil
+	}
+	found := r.watch.Find(text)
+	if len(found) == 0 {
+		return 0, nil
+	}
+	quoted := make([]string, len(found))
+	for i, t := range found {
+		quoted[i] = strconv.Quote(t)
+	}
+	h := storage.Hit{CaptureID: c.ID, Method: MethodKeyword, Score: 1, Target: c.Host,
+		Why: "watch terms in the page's text: " + strings.Join(quoted, ", ")}
+	created, err := r.p.Store.AddHit(ctx, &h)
+	if err != nil || !created {
+		return 0, err
+	}
+	return 1, nil
+}
 
 // Seen reports whether the run already recorded url as a file, so a
 // resumed crawl does not download it again.
@@ -130,6 +165,13 @@ func (r *Run) Record(ctx context.Context, it Item) (Result, error) {
 	// whose content the source did not keep.
 	if it.Err != nil || (it.Kind != storage.CaptureFile && it.Body == nil) {
 		return res, nil
+	}
+	if it.Kind == storage.CapturePage && r.watch != nil {
+		n, err := r.keywords(ctx, c, it.Body)
+		if err != nil {
+			return res, err
+		}
+		res.NewHits += n
 	}
 	var tot references.Totals
 	record := func(ir references.ItemResult) error {

@@ -231,3 +231,52 @@ func TestPipelineWithoutScanner(t *testing.T) {
 		t.Fatalf("ForRun without scanner: %v; want ErrNoScanner", err)
 	}
 }
+
+func TestWatchTerms(t *testing.T) {
+	w, err := CompileWatch([]string{"Kea Health", "/portal\\.kea\\.example/", "  ", "ZZ"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for text, want := range map[string][]string{
+		"Selling the KEA   health dump":       {"Kea Health"},
+		"see portal.kea.example/login":        {"/portal\\.kea\\.example/"},
+		"keahealth is not the phrase":         nil,
+		"ZZtop":                               nil,
+		"codes ZZ and Kea\nHealth, both here": {"Kea Health", "ZZ"},
+	} {
+		if got := w.Find(text); strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("Find(%q) = %q, want %q", text, got, want)
+		}
+	}
+	if _, err := CompileWatch([]string{"/(unclosed/"}); err == nil {
+		t.Error("a bad regexp compiled")
+	}
+	if w, err := CompileWatch(nil); w != nil || err != nil {
+		t.Errorf("no terms: %v, %v; want nil, nil", w, err)
+	}
+
+	// A page naming the breach is a keyword hit; it never opens a case.
+	ctx := context.Background()
+	f := newFixture(t, "")
+	run, err := f.p.ForRun(f.run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.WithWatch(w)
+	page := Item{Kind: storage.CapturePage, URL: "http://leaks.test/t/9", Target: "leaks.test", Status: 200,
+		Body: []byte("<html><body><p>FRESH: Kea Health patient portal, 108 GB</p></body></html>")}
+	res, err := run.Record(ctx, page)
+	if err != nil || res.NewHits != 1 {
+		t.Fatalf("page naming the breach: %+v, %v; want one keyword hit", res, err)
+	}
+	hs, err := f.store.HitsForTarget(ctx, "leaks.test")
+	if err != nil || len(hs) != 1 || hs[0].Method != MethodKeyword || !strings.Contains(hs[0].Why, `"Kea Health"`) || hs[0].RefName != "" {
+		t.Fatalf("hits %+v, %v", hs, err)
+	}
+	if und, err := f.store.UndispatchedHits(ctx, 10); err != nil || len(und) != 0 {
+		t.Fatalf("keyword hit queued for a case: %+v, %v", und, err)
+	}
+	if res, err := run.Record(ctx, page); err != nil || res.NewHits != 0 {
+		t.Fatalf("re-recorded page: %+v, %v; want no new hit", res, err)
+	}
+}
