@@ -183,7 +183,24 @@ type ContactConfig struct {
 // SourceConfig seeds a monitored source on start (sources may also be added with the CLI/UI).
 type SourceConfig struct {
 	Name  string        `yaml:"name"`
-	Kind  string        `yaml:"kind"` // web
+	Kind  string        `yaml:"kind"` // one of SourceKinds
 	URL   string        `yaml:"url"`
 	Every time.Duration `yaml:"every"` // crawl interval; 0 = manual only
+	// The source's own crawl settings; empty values take the kind's and the
+	// crawler section's defaults.
+	Selectors    SelectorsConfig `yaml:"selectors"`
+	Allow        []string        `yaml:"allow"` // URL regexps: follow only links matching one
+	Deny         []string        `yaml:"deny"`  // URL regexps never followed
+	MaxFileBytes int64           `yaml:"max_file_bytes"`
+	Proxy        string          `yaml:"proxy"`
+	Workers      int             `yaml:"workers"`
+	WatchTerms   []string        `yaml:"watch_terms"` // words, or /regexps/, that make a page a keyword hit
+}
+
+// SelectorsConfig are CSS selectors overriding a source kind's structure.
+type SelectorsConfig struct {
+	Content string `yaml:"content"` // the posts' bodies: what is matched
+	Links   string `yaml:"links"`   // links to follow
+	Next    string `yaml:"next"`    // pagination links
+	Files   string `yaml:"files"`   // attachment and download links
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/leakwatch/leakwatch/config"
 	"github.com/leakwatch/leakwatch/fingerprints/extract"
+	"github.com/leakwatch/leakwatch/storage"
 )
 
 const examplePath = "../leakwatch.example.yaml"
@@ -164,7 +165,9 @@ func TestExampleFileValidatesWithInjunction(t *testing.T) {
 		{"injunction.contact.email", cfg.Injunction.Contact.Email, "legal@example.org"},
 		{"recipients", cfg.Notices.Recipients["leakforum.example"], "abuse@leakforum.example"},
 		{"sources", len(cfg.Sources), 1},
-		{"sources[0].kind", cfg.Sources[0].Kind, "web"},
+		{"sources[0].kind", cfg.Sources[0].Kind, "forum"},
+		{"sources[0].deny", strings.Join(cfg.Sources[0].Deny, " "), `/logout /search\?`},
+		{"sources[0].watch_terms", strings.Join(cfg.Sources[0].WatchTerms, "|"), `Example Health Portal|/portal\.claimant\.example/`},
 		{"temporal.retention", cfg.Temporal.Retention, 720 * time.Hour},
 		{"fingerprints.pdftotext", cfg.Fingerprints.PDFToText, "auto"},
 	}
@@ -452,7 +455,7 @@ injunction:
 `,
 			want: []string{
 				`leakwatch.yaml:6: sources[1].name: duplicate source name "a" (also sources[0])`,
-				`leakwatch.yaml:7: sources[1].kind: must be one of web (got "telegram")`,
+				`leakwatch.yaml:7: sources[1].kind: must be one of forum, leakblog, paste, opendir, filehost, generic, web (got "telegram")`,
 				`leakwatch.yaml:8: sources[1].url: must be an absolute http:// or https:// URL (got "a.example")`,
 				`leakwatch.yaml:9: sources[1].every: must be 0 (manual only) or at least 1m0s (got 30s)`,
 				`leakwatch.yaml:10: sources[2].name: must not be empty`,
@@ -917,5 +920,37 @@ func TestSlogLevel(t *testing.T) {
 		if got := (config.LogConfig{Level: in}).SlogLevel().String(); got != want {
 			t.Errorf("%s: got %s want %s", in, got, want)
 		}
+	}
+}
+
+// The file's source kinds are the domain's (storage.SourceKind).
+func TestSourceKindsMatchStorage(t *testing.T) {
+	var want []string
+	for _, k := range storage.SourceKinds() {
+		want = append(want, string(k))
+	}
+	want = append(want, string(storage.SourceWeb))
+	if strings.Join(config.SourceKinds, ",") != strings.Join(want, ",") {
+		t.Errorf("config.SourceKinds = %v, storage has %v", config.SourceKinds, want)
+	}
+}
+
+func TestSourceOptionsValidated(t *testing.T) {
+	cfg := config.Default()
+	cfg.Sources = []config.SourceConfig{{Name: "a", Kind: "forum", URL: "http://a.example/",
+		Allow: []string{"(ok"}, Deny: []string{"fine", "[bad"}, WatchTerms: []string{"Kea", "/(x/"},
+		MaxFileBytes: -1, Workers: -2, Proxy: "ftp://x"}}
+	err := cfg.Validate()
+	if err == nil {
+		t.Fatal("bad source options accepted")
+	}
+	for _, want := range []string{"sources[0].allow[0]", "sources[0].deny[1]", "sources[0].watch_terms[1]",
+		"sources[0].max_file_bytes", "sources[0].workers", "sources[0].proxy"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %s: %v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "deny[0]") || strings.Contains(err.Error(), "watch_terms[0]") {
+		t.Errorf("good values reported: %v", err)
 	}
 }

@@ -30,8 +30,9 @@ const (
 	PDFToTextOff = "off"
 )
 
-// SourceKindWeb is the only source kind configurable in the file today.
-const SourceKindWeb = "web"
+// SourceKinds are the source kinds (storage.SourceKind holds the same;
+// a test keeps them in step). "web" is the generic kind's old name.
+var SourceKinds = []string{"forum", "leakblog", "paste", "opendir", "filehost", "generic", "web"}
 
 // Database drivers returned by (*Config).ResolveDatabase.
 const (

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -185,7 +186,21 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 		default:
 			names[s.Name] = i
 		}
-		v.oneOf(p+".kind", s.Kind, SourceKindWeb)
+		v.oneOf(p+".kind", s.Kind, SourceKinds...)
+		for j, re := range s.Allow {
+			v.regexp(fmt.Sprintf("%s.allow[%d]", p, j), re)
+		}
+		for j, re := range s.Deny {
+			v.regexp(fmt.Sprintf("%s.deny[%d]", p, j), re)
+		}
+		for j, t := range s.WatchTerms {
+			if len(t) > 2 && strings.HasPrefix(t, "/") && strings.HasSuffix(t, "/") {
+				v.regexp(fmt.Sprintf("%s.watch_terms[%d]", p, j), t[1:len(t)-1])
+			}
+		}
+		v.atLeast(p+".max_file_bytes", s.MaxFileBytes, 0)
+		v.atLeast(p+".workers", int64(s.Workers), 0)
+		v.proxy(p+".proxy", s.Proxy)
 		v.httpURL(p+".url", s.URL)
 		if s.Every < 0 || (s.Every > 0 && s.Every < minSourceInterval) {
 			v.add(p+".every", "must be 0 (manual only) or at least %s (got %s)", minSourceInterval, s.Every)
@@ -202,6 +217,12 @@ func envName(path string) string {
 func (v *validator) nonEmpty(path, s string) {
 	if strings.TrimSpace(s) == "" {
 		v.add(path, "must not be empty")
+	}
+}
+
+func (v *validator) regexp(path, expr string) {
+	if _, err := regexp.Compile(expr); err != nil {
+		v.add(path, "not a valid regular expression: %v", err)
 	}
 }
 

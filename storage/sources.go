@@ -24,12 +24,13 @@ func (s *Store) CreateSource(ctx context.Context, src *Source) error {
 	return nil
 }
 
-// UpsertSource creates the source or updates its kind, URL and interval by name;
-// used to seed sources from the config file on every start.
+// UpsertSource creates the source or updates its kind, URL, interval and
+// options by name; used to seed sources from the config file on every start
+// (the file wins over edits made since).
 func (s *Store) UpsertSource(ctx context.Context, src *Source) error {
 	err := s.ctx(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "name"}},
-		DoUpdates: clause.AssignmentColumns([]string{"kind", "url", "every_secs", "updated_at"}),
+		DoUpdates: clause.AssignmentColumns([]string{"kind", "url", "every_secs", "options", "updated_at"}),
 	}).Create(src).Error
 	if err != nil {
 		return fmt.Errorf("upsert source %q: %w", src.Name, err)

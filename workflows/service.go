@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
@@ -133,6 +134,9 @@ func SyncSchedules(ctx context.Context, c client.Client, store *storage.Store, t
 		return err
 	}
 	sc := c.ScheduleClient()
+	if err := dropRemovedSchedules(ctx, sc, sources); err != nil {
+		return err
+	}
 	for _, src := range sources {
 		id := ScheduleID(src.ID)
 		h := sc.GetHandle(ctx, id)
@@ -168,6 +172,34 @@ func SyncSchedules(ctx context.Context, c client.Client, store *storage.Store, t
 			if err != nil {
 				return fmt.Errorf("update schedule %s: %w", id, err)
 			}
+		}
+	}
+	return nil
+}
+
+// dropRemovedSchedules deletes the schedules of sources that no longer
+// exist. (Listing is eventually consistent: a schedule already deleted may
+// still be listed, and is skipped.)
+func dropRemovedSchedules(ctx context.Context, sc client.ScheduleClient, sources []storage.Source) error {
+	live := map[string]bool{}
+	for _, src := range sources {
+		live[ScheduleID(src.ID)] = true
+	}
+	it, err := sc.List(ctx, client.ScheduleListOptions{})
+	if err != nil {
+		return fmt.Errorf("list schedules: %w", err)
+	}
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			return fmt.Errorf("list schedules: %w", err)
+		}
+		if !strings.HasPrefix(e.ID, "crawl-source-") || live[e.ID] {
+			continue
+		}
+		var nf *serviceerror.NotFound
+		if err := sc.GetHandle(ctx, e.ID).Delete(ctx); err != nil && !errors.As(err, &nf) {
+			return fmt.Errorf("delete schedule %s of a removed source: %w", e.ID, err)
 		}
 	}
 	return nil

@@ -84,7 +84,7 @@ func TestRun(t *testing.T) {
 	const (
 		casesUse   = "usage: leakwatch cases list | cases show CASE | cases approve CASE --as USER [--revision N]"
 		refsUse    = "usage: leakwatch refs add [--no-names] DIR | refs import-hashes FILE"
-		sourcesUse = "usage: leakwatch sources add NAME URL [--every 6h] | sources list"
+		sourcesUse = "usage: leakwatch sources add NAME URL [--kind K] [options] | list | show NAME | edit NAME [options] | pause NAME | resume NAME | remove NAME"
 		usersUse   = "usage: leakwatch users add NAME --role analyst|legal|admin [--password-stdin] | users list"
 		usageHead  = "usage: leakwatch [--data-dir DIR] [--config FILE] COMMAND [ARGS]"
 		noKey      = "no fingerprint key: set " + fingerprints.KeyEnv
@@ -186,7 +186,37 @@ func TestRun(t *testing.T) {
 				{args: dd("sources", "add", "web1", addWeb1, "--every", "0")},
 				{args: []string{"sources", "add", "web2", "https://127.0.0.1:2/list", "--data-dir", "data", "--every", "6h"}},
 			}, code: 0,
-			stdout: []string{"ID  NAME  KIND  EVERY   URL", "\n1   web1  web   manual  " + addWeb1 + "\n", "\n2   web2  web   6h0m0s  https://127.0.0.1:2/list\n"}},
+			stdout: []string{"ID  NAME  KIND     EVERY   URL", "\n1   web1  generic  manual  " + addWeb1 + "\n", "\n2   web2  generic  6h0m0s  https://127.0.0.1:2/list\n"}},
+		{name: "sources add with options, edit, pause, show", args: dd("sources", "show", "f"),
+			setup: []cliStep{
+				{args: dd("sources", "add", "f", addWeb1, "--kind", "forum", "--watch", "Kea Health", "--watch", "/kea\\.example/",
+					"--deny", "/logout", "--workers", "2")},
+				{args: dd("sources", "edit", "f", "--content", ".post-body", "--deny", "", "--proxy", "socks5h://127.0.0.1:9050")},
+				{args: dd("sources", "pause", "f")},
+			}, code: 0,
+			stdout: []string{"kind              forum\n", "enabled           false\n", "content selector  .post-body\n",
+				"links selector    (kind's default)\n", "deny              \n", "watch terms       Kea Health  /kea\\.example/\n",
+				"proxy             socks5h://127.0.0.1:9050\n", "workers           2\n"}},
+		{name: "sources list shows paused", args: dd("sources", "list"),
+			setup: []cliStep{{args: dd("sources", "add", "f", addWeb1, "--every", "1h")}, {args: dd("sources", "pause", "f")}},
+			code: 0, stdout: []string{"1h0m0s (paused)"}},
+		{name: "sources resume", args: dd("sources", "resume", "f"),
+			setup: []cliStep{{args: dd("sources", "add", "f", addWeb1)}, {args: dd("sources", "pause", "f")}},
+			code: 0, stdout: []string{"resumed source f\n"}},
+		{name: "sources remove", args: dd("sources", "show", "f"),
+			setup: []cliStep{{args: dd("sources", "add", "f", addWeb1)}, {args: dd("sources", "remove", "f")}},
+			code: 1, errLine: `sources show: source "f": not found`},
+		{name: "sources add bad kind", args: dd("sources", "add", "f", addWeb1, "--kind", "telegram"), code: 1,
+			errLine: `sources add: --kind "telegram": want one of`},
+		{name: "sources add bad pattern", args: dd("sources", "add", "f", addWeb1, "--allow", "(x"), code: 1,
+			errLine: `sources add: URL pattern "(x":`},
+		{name: "sources add bad watch term", args: dd("sources", "add", "f", addWeb1, "--watch", "/[x/"), code: 1,
+			errLine: `sources add: watch term "/[x/":`},
+		{name: "sources edit unknown", args: dd("sources", "edit", "nope", "--kind", "paste"), code: 1,
+			errLine: `sources edit: source "nope": not found`},
+		{name: "sources edit bad every", args: dd("sources", "edit", "f", "--every", "10s"),
+			setup: []cliStep{{args: dd("sources", "add", "f", addWeb1)}}, code: 1,
+			errLine: "sources edit: --every must be 0 or at least 1m (got 10s)"},
 		{name: "sources add duplicate name", args: dd("sources", "add", "web1", "http://127.0.0.1:3/"),
 			setup: []cliStep{{args: dd("sources", "add", "web1", addWeb1)}}, code: 1, errLine: `sources add: source "web1": already exists`},
 		{name: "users add with password on stdin", args: dd("users", "add", "ana", "--role", "legal", "--password-stdin"),

@@ -74,7 +74,12 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 		return nil, err
 	}
 	for _, sc := range cfg.Sources {
-		src := storage.Source{Name: sc.Name, Kind: storage.SourceKind(sc.Kind), URL: sc.URL, EverySecs: int64(sc.Every / time.Second), Enabled: true}
+		src := storage.Source{Name: sc.Name, Kind: storage.SourceKind(sc.Kind), URL: sc.URL, EverySecs: int64(sc.Every / time.Second), Enabled: true,
+			Options: storage.SourceOptions{
+				Selectors: storage.Selectors{Content: sc.Selectors.Content, Links: sc.Selectors.Links, Next: sc.Selectors.Next, Files: sc.Selectors.Files},
+				Allow:     sc.Allow, Deny: sc.Deny, MaxFileBytes: sc.MaxFileBytes, Proxy: sc.Proxy, Workers: sc.Workers,
+				WatchTerms: sc.WatchTerms,
+			}}
 		if err := store.UpsertSource(ctx, &src); err != nil {
 			return nil, err
 		}
