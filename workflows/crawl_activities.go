@@ -90,7 +90,12 @@ func (a *CrawlActivities) CrawlRun(ctx context.Context, req CrawlRunRequest) (Cr
 	if err != nil {
 		return CrawlResult{}, temporal.NewNonRetryableApplicationError(err.Error(), errTypePermanent, err)
 	}
-	opts := a.Crawler
+	watch, err := capture.CompileWatch(src.Options.WatchTerms)
+	if err != nil {
+		return CrawlResult{}, temporal.NewNonRetryableApplicationError(err.Error(), errTypePermanent, err)
+	}
+	rec.WithWatch(watch)
+	opts := sourceOptions(a.Crawler, src)
 	opts.Logger = a.log()
 	var warc *evidence.Writer
 	if a.EvidenceDir != "" {
@@ -145,6 +150,22 @@ func (a *CrawlActivities) CrawlRun(ctx context.Context, req CrawlRunRequest) (Cr
 		return res, fmt.Errorf("crawl %s: %w", src.Name, cerr)
 	}
 	return res, nil
+}
+
+// sourceOptions applies a source's own settings over the configured ones.
+func sourceOptions(o webcrawl.Options, src storage.Source) webcrawl.Options {
+	so := src.Options
+	o.Kind, o.Selectors, o.Allow, o.Deny = src.Kind, so.Selectors, so.Allow, so.Deny
+	if so.Proxy != "" {
+		o.Proxy = so.Proxy
+	}
+	if so.Workers > 0 {
+		o.Workers = so.Workers
+	}
+	if so.MaxFileBytes > 0 {
+		o.MaxDownloadBytes = so.MaxFileBytes
+	}
+	return o
 }
 
 // keepAlive reports the crawl alive, to Temporal (so a crawl whose worker

@@ -17,7 +17,7 @@ import (
 	"github.com/leakwatch/leakwatch/workflows"
 )
 
-const crawlUsage = "usage: leakwatch crawl SOURCE | crawl --url URL [--json]"
+const crawlUsage = "usage: leakwatch crawl SOURCE | crawl --url URL [--kind K] [--json]"
 
 // runCrawl crawls one source now, in this process, and hands any hits to
 // their cases if leakwatch is running; otherwise `up` delivers them later.
@@ -27,13 +27,14 @@ func runCrawl(ctx context.Context, e *env, args []string) error {
 	fset := flag.NewFlagSet("crawl", flag.ContinueOnError)
 	adhoc := fset.String("url", "", "crawl this URL without saving a source; print what matched")
 	asJSON := fset.Bool("json", false, "with --url: one JSON object per captured item and line")
+	kind := fset.String("kind", string(storage.SourceGeneric), "with --url: the site's layout (forum, leakblog, paste, opendir, filehost, generic)")
 	pos, err := e.parseFlags(fset, args)
 	if err != nil {
 		return err
 	}
 	switch {
 	case *adhoc != "" && len(pos) == 0:
-		return crawlURL(ctx, e, *adhoc, *asJSON)
+		return crawlURL(ctx, e, *adhoc, storage.SourceKind(*kind), *asJSON)
 	case *adhoc != "" || len(pos) != 1 || *asJSON:
 		return errors.New(crawlUsage)
 	}
@@ -78,7 +79,7 @@ func runCrawl(ctx context.Context, e *env, args []string) error {
 
 // crawlURL crawls rawURL with the configured limits and matches every
 // capture against the reference index, storing nothing.
-func crawlURL(ctx context.Context, e *env, rawURL string, asJSON bool) error {
+func crawlURL(ctx context.Context, e *env, rawURL string, kind storage.SourceKind, asJSON bool) error {
 	if _, err := e.loadConfig(false); err != nil {
 		return err
 	}
@@ -87,7 +88,7 @@ func crawlURL(ctx context.Context, e *env, rawURL string, asJSON bool) error {
 		return err
 	}
 	opts := e.crawlerOptions()
-	opts.Logger = e.log
+	opts.Logger, opts.Kind = e.log, kind
 	cr, err := webcrawl.New(opts)
 	if err != nil {
 		return err

@@ -86,6 +86,7 @@ func TestRun(t *testing.T) {
 		refsUse    = "usage: leakwatch refs add [--no-names] DIR | refs import-hashes FILE"
 		sourcesUse = "usage: leakwatch sources add NAME URL [--kind K] [options] | list | show NAME | edit NAME [options] | pause NAME | resume NAME | remove NAME"
 		usersUse   = "usage: leakwatch users add NAME --role analyst|legal|admin [--password-stdin] | users list"
+		evidUse    = "usage: leakwatch evidence verify RUN | evidence export CASE FILE"
 		usageHead  = "usage: leakwatch [--data-dir DIR] [--config FILE] COMMAND [ARGS]"
 		noKey      = "no fingerprint key: set " + fingerprints.KeyEnv
 		addWeb1    = "http://127.0.0.1:1/" // loopback; never fetched by these tests
@@ -125,8 +126,8 @@ func TestRun(t *testing.T) {
 		// Positional arguments.
 		{name: "crawl without source", args: []string{"crawl"}, code: 1, errLine: "usage: leakwatch crawl SOURCE"},
 		{name: "crawl with two sources", args: []string{"crawl", "a", "b"}, code: 1, errLine: "usage: leakwatch crawl SOURCE"},
-		{name: "crawl with a source and --url", args: []string{"crawl", "a", "--url", "http://127.0.0.1:1/"}, code: 1, errLine: "usage: leakwatch crawl SOURCE | crawl --url URL [--json]"},
-		{name: "crawl --json without --url", args: []string{"crawl", "a", "--json"}, code: 1, errLine: "usage: leakwatch crawl SOURCE | crawl --url URL [--json]"},
+		{name: "crawl with a source and --url", args: []string{"crawl", "a", "--url", "http://127.0.0.1:1/"}, code: 1, errLine: "usage: leakwatch crawl SOURCE | crawl --url URL [--kind K] [--json]"},
+		{name: "crawl --json without --url", args: []string{"crawl", "a", "--json"}, code: 1, errLine: "usage: leakwatch crawl SOURCE | crawl --url URL [--kind K] [--json]"},
 		{name: "scan without path", args: []string{"scan", "--json"}, code: 1,
 			errLine: "usage: leakwatch scan [--json] PATH... (- for stdin)"},
 		{name: "cases without verb", args: []string{"cases"}, code: 1, errLine: casesUse},
@@ -153,6 +154,17 @@ func TestRun(t *testing.T) {
 			errLine: `users add: role "root": want analyst, legal or admin`},
 		{name: "users add short password", args: dd("users", "add", "bob", "--password-stdin"), stdin: "short\n", code: 1,
 			errLine: "users add: password is too short"},
+		{name: "evidence without verb", args: []string{"evidence"}, code: 1, errLine: evidUse},
+		{name: "evidence unknown verb", args: []string{"evidence", "seal", "1"}, code: 1, errLine: evidUse},
+		{name: "evidence verify without run", args: []string{"evidence", "verify"}, code: 1, errLine: evidUse},
+		{name: "evidence verify with two runs", args: []string{"evidence", "verify", "1", "2"}, code: 1, errLine: evidUse},
+		{name: "evidence verify non-numeric run", args: []string{"evidence", "verify", "latest"}, code: 1,
+			errLine: `evidence verify: "latest" is not a run number`},
+		{name: "evidence verify run 0", args: []string{"evidence", "verify", "run-0"}, code: 1,
+			errLine: `evidence verify: "run-0" is not a run number`},
+		{name: "evidence export without file", args: []string{"evidence", "export", "3"}, code: 1, errLine: evidUse},
+		{name: "evidence export without case", args: []string{"evidence", "export"}, code: 1, errLine: evidUse},
+		{name: "evidence export with extra args", args: []string{"evidence", "export", "3", "a.tar.gz", "b"}, code: 1, errLine: evidUse},
 
 		// Configuration.
 		{name: "broken config file", files: map[string]string{
@@ -199,13 +211,13 @@ func TestRun(t *testing.T) {
 				"proxy             socks5h://127.0.0.1:9050\n", "workers           2\n"}},
 		{name: "sources list shows paused", args: dd("sources", "list"),
 			setup: []cliStep{{args: dd("sources", "add", "f", addWeb1, "--every", "1h")}, {args: dd("sources", "pause", "f")}},
-			code: 0, stdout: []string{"1h0m0s (paused)"}},
+			code:  0, stdout: []string{"1h0m0s (paused)"}},
 		{name: "sources resume", args: dd("sources", "resume", "f"),
 			setup: []cliStep{{args: dd("sources", "add", "f", addWeb1)}, {args: dd("sources", "pause", "f")}},
-			code: 0, stdout: []string{"resumed source f\n"}},
+			code:  0, stdout: []string{"resumed source f\n"}},
 		{name: "sources remove", args: dd("sources", "show", "f"),
 			setup: []cliStep{{args: dd("sources", "add", "f", addWeb1)}, {args: dd("sources", "remove", "f")}},
-			code: 1, errLine: `sources show: source "f": not found`},
+			code:  1, errLine: `sources show: source "f": not found`},
 		{name: "sources add bad kind", args: dd("sources", "add", "f", addWeb1, "--kind", "telegram"), code: 1,
 			errLine: `sources add: --kind "telegram": want one of`},
 		{name: "sources add bad pattern", args: dd("sources", "add", "f", addWeb1, "--allow", "(x"), code: 1,
@@ -228,6 +240,13 @@ func TestRun(t *testing.T) {
 			stdout: []string{"ID  USERNAME  ROLE   MFA    DISABLED\n1   ana       legal  false  false\n"}},
 		{name: "crawl unknown source", args: dd("crawl", "nosuch"), code: 1, errLine: `crawl: source "nosuch": not found`},
 		{name: "cases list empty", args: dd("cases", "list"), code: 0, stdout: []string{"ID  TARGET  STATE  RECIPIENT  UPDATED\n"}},
+		{name: "evidence verify unknown run", args: dd("evidence", "verify", "7"), code: 1,
+			errLine: "evidence verify: crawl run 7: not found"},
+		{name: "evidence export unknown case", args: dd("evidence", "export", "leaks.example", "case.tar.gz"), code: 1,
+			errLine: `evidence export: case "leaks.example": not found`},
+		{name: "evidence export over an existing file", files: map[string]string{"case.tar.gz": "keep me"},
+			args: dd("evidence", "export", "1", "case.tar.gz"), code: 1,
+			errLine: "evidence export: case.tar.gz already exists; not overwriting it"},
 		{name: "scan without key", args: dd("scan", "-"), stdin: "hello", code: 1, errLine: noKey},
 		{name: "scan with a bad key", env: map[string]string{fingerprints.KeyEnv: "not-a-key!"},
 			args: dd("scan", "-"), stdin: "hello", code: 1, errLine: fingerprints.KeyEnv + ": fingerprint key: not hex or base64"},

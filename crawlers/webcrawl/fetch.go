@@ -28,6 +28,7 @@ type fetcher struct {
 	opts   *Options
 	host   string
 	client *http.Client
+	site   *site // how the source's pages are read (set by New)
 }
 
 // fetch requests rawURL once. An HTML page is read (decoded, under the page
@@ -207,7 +208,7 @@ func (f *fetcher) page(ctx context.Context, p *parser, out *Fetch, r io.Reader, 
 	if !isHTML(ct) {
 		ct = "text/html" // sniffed as HTML; colly parses only what is labelled so
 	}
-	links, content, perr := p.parse(out.FinalURL, data, ct)
+	links, content, perr := p.parse(out.FinalURL, data, ct, f.site)
 	if perr != nil {
 		f.opts.Logger.DebugContext(ctx, "page not parsed", "url", out.URL, "err", perr)
 	}

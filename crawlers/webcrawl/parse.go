@@ -13,7 +13,10 @@ import (
 	"sync"
 
 	"github.com/PuerkitoBio/goquery"
+	"github.com/andybalholm/cascadia"
 	"github.com/gocolly/colly/v2"
+
+	"github.com/leakwatch/leakwatch/storage"
 )
 
 // link is a URL found on a page. A free link costs no depth: pagination
@@ -33,6 +36,7 @@ type parser struct {
 	rt      *replay
 	links   []link
 	content []byte
+	site    *site // the rules of the page being parsed
 }
 
 // replay is a RoundTripper that answers with the one response it holds.
@@ -61,23 +65,19 @@ func newParser(host string) *parser {
 		colly.DetectCharset(),
 	)
 	p.col.WithTransport(p.rt)
-	p.col.OnHTML("a[href], area[href]", func(e *colly.HTMLElement) {
-		abs := e.Request.AbsoluteURL(e.Attr("href"))
-		lu, err := url.Parse(abs)
-		if abs == "" || err != nil || lu.Hostname() != host || (lu.Scheme != "http" && lu.Scheme != "https") {
-			return // off-site links are not followed
-		}
-		p.links = append(p.links, link{url: normalize(lu), free: freeLink(lu, e.Attr("rel"), e.Text)})
-	})
 	p.col.OnHTML("html", func(e *colly.HTMLElement) {
-		p.content = content(e.DOM)
+		p.links = p.site.links(e, host)
+		if !p.site.noContent() {
+			p.content = p.site.content(e.DOM)
+		}
 	})
 	return p
 }
 
-// parse returns the same-host links of a page and the HTML of its content.
-func (p *parser) parse(pageURL string, body []byte, contentType string) ([]link, []byte, error) {
-	p.links, p.content = nil, nil
+// parse returns the same-host links of a page that the site's rules
+// follow, and the HTML of its content.
+func (p *parser) parse(pageURL string, body []byte, contentType string, s *site) ([]link, []byte, error) {
+	p.links, p.content, p.site = nil, nil, s
 	h := http.Header{}
 	h.Set("Content-Type", contentType)
 	p.rt.mu.Lock()
@@ -102,7 +102,7 @@ var (
 )
 
 // freeLink reports links that follow a site's structure rather than leave
-// it: pagination and files.
+// it: pagination and files, by the common signs of either.
 func freeLink(u *url.URL, rel, text string) bool {
 	if strings.Contains(strings.ToLower(rel), "next") || strings.Contains(strings.ToLower(rel), "prev") {
 		return true
@@ -128,8 +128,9 @@ const chrome = `script, style, noscript, template, nav, header, footer, aside, f
 	.sidebar, .footer, .header, .pagination, .pager`
 
 // content returns the HTML of a page's content: the posts, where the page
-// marks them up as such, else the body without the site's chrome.
-func content(doc *goquery.Selection) []byte {
+// marks them up as such (the source's content selector, else its kind's),
+// else the body without the site's chrome.
+func (s *site) content(doc *goquery.Selection) []byte {
 	d := doc.Clone()
 	d.Find(chrome).Remove()
 	var b bytes.Buffer
@@ -139,15 +140,154 @@ func content(doc *goquery.Selection) []byte {
 		fmt.Fprintf(&b, "<h1>%s</h1>\n", htmlpkg.EscapeString(title))
 	}
 	d.Find("head").Remove()
-	body := d.Find("body")
-	if body.Length() == 0 {
-		body = d
+	parts := d.Find("body")
+	if parts.Length() == 0 {
+		parts = d
 	}
-	h, err := body.Html()
-	if err != nil {
-		return nil
+	if sel := s.contentSelector(); sel != "" {
+		if posts := d.Find(sel); posts.Length() > 0 {
+			parts = posts
+		}
 	}
-	b.WriteString(h)
+	parts.Each(func(_ int, part *goquery.Selection) {
+		h, err := part.Html()
+		if err == nil {
+			b.WriteString("<div>")
+			b.WriteString(h)
+			b.WriteString("</div>\n")
+		}
+	})
 	b.WriteString("</body></html>")
 	return b.Bytes()
+}
+
+// site is how one source's pages are read: its kind's structure, overridden
+// by the source's selectors, and its URL filters.
+type site struct {
+	kind        storage.SourceKind
+	sel         storage.Selectors
+	allow, deny []*regexp.Regexp
+}
+
+func newSite(o *Options) (*site, error) {
+	s := &site{kind: o.Kind, sel: o.Selectors}
+	if s.kind == "" || s.kind == storage.SourceWeb {
+		s.kind = storage.SourceGeneric
+	}
+	if !s.kind.Valid() {
+		return nil, fmt.Errorf("crawler: unknown source kind %q", o.Kind)
+	}
+	for _, sel := range []string{s.sel.Content, s.sel.Links, s.sel.Next, s.sel.Files} {
+		if sel == "" {
+			continue
+		}
+		if _, err := cascadia.Compile(sel); err != nil {
+			return nil, fmt.Errorf("crawler: CSS selector %q: %w", sel, err)
+		}
+	}
+	compile := func(exprs []string) ([]*regexp.Regexp, error) {
+		var out []*regexp.Regexp
+		for _, e := range exprs {
+			re, err := regexp.Compile(e)
+			if err != nil {
+				return nil, fmt.Errorf("crawler: URL pattern %q: %w", e, err)
+			}
+			out = append(out, re)
+		}
+		return out, nil
+	}
+	var err error
+	if s.allow, err = compile(o.Allow); err != nil {
+		return nil, err
+	}
+	if s.deny, err = compile(o.Deny); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Per-kind structure: where the posts are, and what is navigation.
+var (
+	kindContent = map[storage.SourceKind]string{
+		// phpBB, XenForo, vBulletin, MyBB, Discourse, SMF, and generic markup.
+		storage.SourceForum: `.postbody .content, .message-body, .messageContent, .bbWrapper, .post_body, .postcontent,
+			.post-content, .post-body, .post-message, .cooked, .inner, [itemprop="text"], .post .content, article .content`,
+		storage.SourceLeakBlog: `article, .entry-content, .post-content, .post-body, main`,
+		storage.SourcePaste:    `pre, textarea, .paste, #paste, .paste-content, .de1, code`,
+	}
+	// opendirSkip are a directory listing's own links: parent, sorting.
+	opendirSkip = regexp.MustCompile(`(?i)[?&;](C|O)=[A-Z]|^\.\./?$`)
+)
+
+func (s *site) contentSelector() string {
+	if s.sel.Content != "" {
+		return s.sel.Content
+	}
+	return kindContent[s.kind]
+}
+
+// noContent: a directory listing is navigation, not a post.
+func (s *site) noContent() bool { return s.kind == storage.SourceOpenDir && s.sel.Content == "" }
+
+// links returns the page's same-host links that the rules follow, each
+// marked free when it costs no depth (pagination, files).
+func (s *site) links(e *colly.HTMLElement, host string) []link {
+	var out []link
+	seen := map[string]bool{}
+	add := func(el *goquery.Selection, free bool) {
+		href, ok := el.Attr("href")
+		if !ok {
+			return
+		}
+		abs := e.Request.AbsoluteURL(href)
+		lu, err := url.Parse(abs)
+		if abs == "" || err != nil || lu.Hostname() != host || (lu.Scheme != "http" && lu.Scheme != "https") {
+			return // off-site links are not followed
+		}
+		if s.kind == storage.SourceOpenDir && (opendirSkip.MatchString(href) || strings.EqualFold(strings.TrimSpace(el.Text()), "Parent Directory")) {
+			return
+		}
+		n := normalize(lu)
+		if seen[n] || !s.allowed(n) {
+			return
+		}
+		seen[n] = true
+		if !free {
+			rel, _ := el.Attr("rel")
+			// In a directory listing every entry is part of the listing.
+			free = s.kind == storage.SourceOpenDir || freeLink(lu, rel, el.Text())
+		}
+		out = append(out, link{url: n, free: free})
+	}
+	// The source's own selectors first: what they name is followed as
+	// they say.
+	if s.sel.Next != "" {
+		e.DOM.Find(s.sel.Next).Each(func(_ int, el *goquery.Selection) { add(el, true) })
+	}
+	if s.sel.Files != "" {
+		e.DOM.Find(s.sel.Files).Each(func(_ int, el *goquery.Selection) { add(el, true) })
+	}
+	links := "a[href], area[href]"
+	if s.sel.Links != "" {
+		links = s.sel.Links
+	}
+	e.DOM.Find(links).Each(func(_ int, el *goquery.Selection) { add(el, false) })
+	return out
+}
+
+func (s *site) allowed(u string) bool {
+	for _, re := range s.deny {
+		if re.MatchString(u) {
+			return false
+		}
+	}
+	if len(s.allow) == 0 {
+		return true
+	}
+	for _, re := range s.allow {
+		if re.MatchString(u) {
+			return true
+		}
+	}
+	return false
 }

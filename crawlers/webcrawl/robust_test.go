@@ -342,3 +342,82 @@ func TestEvidenceRecorded(t *testing.T) {
 		t.Fatalf("evidence does not verify: %+v", probs)
 	}
 }
+
+// Source kinds read their kind of site: a forum's posts are its content, a
+// directory listing is navigation whose every entry is followed (but not
+// its parent or sort links), and the source's selectors and URL filters
+// override the kind.
+func TestSourceKinds(t *testing.T) {
+	mux := http.NewServeMux()
+	ts, _ := newServer(t, mux)
+	mux.HandleFunc("/forum", func(w http.ResponseWriter, r *http.Request) {
+		html(w, `<div class="intro">Welcome to the board</div>
+<div class="post"><div class="post-body">first post ZAC5361</div></div>
+<div class="post"><div class="post-body">second post</div></div>
+<a href="/logout">log out</a> <a href="/t/1">thread</a> <a class="nx" href="/forum/more">more</a>`)
+	})
+	mux.HandleFunc("/dir/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/dir/" && r.URL.Path != "/dir/a/" && r.URL.Path != "/dir/a/b/" && r.URL.Path != "/dir/a/b/c/" {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Write([]byte("file " + r.URL.Path))
+			return
+		}
+		sub := map[string]string{"/dir/": "a/", "/dir/a/": "b/", "/dir/a/b/": "c/", "/dir/a/b/c/": ""}[r.URL.Path]
+		html(w, `<h1>Index of `+r.URL.Path+`</h1><a href="?C=N;O=D">Name</a> <a href="../">Parent Directory</a>
+<a href="`+sub+`">`+sub+`</a> <a href="x.csv">x.csv</a>`)
+	})
+	for _, p := range []string{"/t/1", "/forum/more", "/logout"} {
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { html(w, "page") })
+	}
+
+	sink := &memSink{}
+	if _, err := crawl(t, Options{Kind: storage.SourceForum, Deny: []string{"/logout$"}}, ts.URL+"/forum", sink); err != nil {
+		t.Fatal(err)
+	}
+	body := string(sink.get(t, ts.URL+"/forum").Body)
+	if !strings.Contains(body, "first post ZAC5361") || !strings.Contains(body, "second post") || strings.Contains(body, "Welcome") {
+		t.Errorf("forum content is not the posts:\n%s", body)
+	}
+	if sink.has(ts.URL+"/logout") || !sink.has(ts.URL+"/t/1") {
+		t.Errorf("deny/follow wrong:\n%s", sink.dump())
+	}
+
+	// Selectors: follow only what they name; "next" costs no depth.
+	sink = &memSink{}
+	if _, err := crawl(t, Options{MaxDepth: -1, Selectors: storage.Selectors{Links: "a.none", Next: "a.nx", Content: ".intro"}},
+		ts.URL+"/forum", sink); err != nil {
+		t.Fatal(err)
+	}
+	if !sink.has(ts.URL+"/forum/more") || sink.has(ts.URL+"/t/1") {
+		t.Errorf("selectors not followed as given:\n%s", sink.dump())
+	}
+	if body := string(sink.get(t, ts.URL+"/forum").Body); !strings.Contains(body, "Welcome") || strings.Contains(body, "first post") {
+		t.Errorf("content selector ignored:\n%s", body)
+	}
+
+	// A directory listing, three levels deep with the default depth of 3
+	// hops: every level and file, no parent or sort links, no content.
+	sink = &memSink{}
+	if _, err := crawl(t, Options{Kind: storage.SourceOpenDir, MaxDepth: -1}, ts.URL+"/dir/", sink); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/dir/x.csv", "/dir/a/x.csv", "/dir/a/b/c/x.csv"} {
+		if f := sink.get(t, ts.URL+p); f.Kind != storage.CaptureFile {
+			t.Errorf("%s: %+v", p, f)
+		}
+	}
+	for _, f := range sink.all() {
+		if strings.Contains(f.URL, "?C=") || f.URL == ts.URL+"/" {
+			t.Errorf("listing's own link followed: %s", f.URL)
+		}
+		if f.Kind == storage.CapturePage && f.Body != nil {
+			t.Errorf("a listing was given content to match: %s", f.URL)
+		}
+	}
+
+	for _, o := range []Options{{Kind: "telegram"}, {Allow: []string{"(x"}}, {Selectors: storage.Selectors{Content: "p["}}} {
+		if _, err := New(o); err == nil {
+			t.Errorf("New(%+v) accepted bad rules", o)
+		}
+	}
+}
