@@ -1,9 +1,10 @@
 // Package webcrawl crawls leak forums, leak blogs and open directories over
 // HTTP (directly or through a SOCKS5 proxy such as Tor). Every URL is
-// requested once: the response's raw bytes are hashed as they arrive, an
-// HTML page is decoded under a cap and parsed with colly for its links and
-// its posts' content, and a file is streamed through the hasher under the
-// download cap. Several fetches run at once, so one stalled response never
+// requested once (a 429 or 503 is asked again later, a few times at most):
+// the response's raw bytes are hashed as they arrive, an HTML page is
+// decoded under a cap and parsed with colly for its links and its posts'
+// content, and a file is streamed through the hasher under the download
+// cap. Several fetches run at once, so one stalled response never
 // blocks the rest, and every fetch is bounded in time, idleness and
 // throughput. It records evidence of every fetch and hands pages' content
 // and files' bytes to its caller for matching; it keeps nothing itself.
@@ -62,9 +63,10 @@ type Evidence interface {
 	WriteExchange(ctx context.Context, ex evidence.Exchange) (evidence.Record, error)
 }
 
-// Sink receives every fetch, from several goroutines at once. Returning an
-// error stops the crawl: it means the evidence could not be recorded, and
-// crawling on would lose it.
+// Sink receives every fetch, from several goroutines at once: one per URL
+// (of a URL answered 429 or 503 and fetched again, the last attempt only).
+// Returning an error stops the crawl: it means the evidence could not be
+// recorded, and crawling on would lose it.
 type Sink interface {
 	Capture(ctx context.Context, f Fetch) error
 	// Captured reports whether url was already captured as a file in this
@@ -102,7 +104,15 @@ type Options struct {
 	// Evidence, if set, records every response's raw bytes as WARC. A
 	// failure to record stops the crawl: crawling on would lose evidence.
 	Evidence Evidence
-	Logger   *slog.Logger
+	// Kind is the site's layout (storage.SourceKind): it decides which
+	// links are followed and what of a page is matched. Empty is generic.
+	Kind storage.SourceKind
+	// Selectors override the kind's structure with CSS selectors.
+	Selectors storage.Selectors
+	// Allow, if set, lists URL regexps of which a link must match one to
+	// be followed; Deny lists URL regexps never followed. New checks them.
+	Allow, Deny []string
+	Logger      *slog.Logger
 }
 
 func (o *Options) setDefaults() {
@@ -160,6 +170,7 @@ type Stats struct {
 	Files   int            // files downloaded (fully or truncated)
 	Failed  int            // fetches that captured nothing
 	Bytes   int64          // raw bytes received
+	Retries int            // 429/503 answers retried later (not captured)
 	Errors  map[string]int // failed fetches by kind of failure (see errorKind)
 	Stopped string         // why the crawl ended: one of the Stop constants
 	Elapsed time.Duration
@@ -169,6 +180,7 @@ type Stats struct {
 type Crawler struct {
 	opts      Options
 	transport *http.Transport
+	site      *site
 }
 
 // New returns a crawler. The transport is built here, once, so the proxy can
@@ -179,15 +191,20 @@ func New(opts Options) (*Crawler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Crawler{opts: opts, transport: tr}, nil
+	st, err := newSite(&opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Crawler{opts: opts, transport: tr, site: st}, nil
 }
 
 // Close releases idle connections.
 func (c *Crawler) Close() { c.transport.CloseIdleConnections() }
 
 type queued struct {
-	url   string
-	depth int
+	url     string
+	depth   int
+	attempt int // earlier fetches of url that were answered 429 or 503
 }
 
 // result is what one worker reports back to the scheduler.
@@ -197,6 +214,45 @@ type result struct {
 	f     Fetch
 	err   error // the sink failed: the crawl must stop
 	done  bool  // the URL was already captured in this run
+	retry bool  // answered 429/503 with attempts left: not captured, fetch again later
+}
+
+// A 429 (Too Many Requests) or 503 (Service Unavailable) is the server
+// asking to come back later, not a verdict on the URL: the scheduler fetches
+// it again after max(Retry-After, a backoff of retryBase doubling per
+// attempt), capped at maxRetryDelay, up to maxAttempts fetches in all. Only
+// the last fetch is handed to the sink — the file or page it got, or the
+// last 429/503 as a failure — so the evidence is one capture per URL, not
+// one per attempt.
+//
+// The answer also pauses new fetches on the whole host (every fetch of a
+// crawl is to the seed's host) for the same delay, at most maxHostPause:
+// rate limits are usually per client, and the other workers would only
+// collect more 429s meanwhile. Fetches already running go on.
+const (
+	maxAttempts   = 4
+	retryBase     = time.Second
+	maxRetryDelay = time.Minute
+	maxHostPause  = 10 * time.Second
+)
+
+// retryable reports whether f is a 429/503 that should be fetched again
+// rather than recorded.
+func retryable(f Fetch, attempt int) bool {
+	return (f.Status == http.StatusTooManyRequests || f.Status == http.StatusServiceUnavailable) &&
+		attempt+1 < maxAttempts
+}
+
+// retryDelay is how long to wait before fetching again a URL whose attempt
+// (0 for the first fetch) was answered f.
+func retryDelay(f Fetch, attempt int) time.Duration {
+	return min(max(f.RetryAfter, retryBase<<attempt), maxRetryDelay)
+}
+
+// later is a URL waiting to be fetched again.
+type later struct {
+	at time.Time
+	q  queued
 }
 
 var errRunBudget = errors.New(StopRunBudget)
@@ -221,7 +277,7 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 	}
 	runCtx, cancel := context.WithTimeoutCause(ctx, c.opts.RunBudget, errRunBudget)
 	defer cancel()
-	f := &fetcher{opts: &c.opts, host: host, client: &http.Client{
+	f := &fetcher{opts: &c.opts, host: host, site: c.site, client: &http.Client{
 		Transport: c.transport, CheckRedirect: c.checkRedirect(host), Jar: jar,
 	}}
 
@@ -248,21 +304,47 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 	first := normalize(u)
 	queue := []queued{{url: first}}
 	seen := map[string]bool{first: true}
+	var delayed []later  // 429/503 answers waiting for their retry
+	var paused time.Time // no new fetch before this (a 429/503 on the host)
+	wake := time.NewTimer(time.Hour)
+	wake.Stop()
+	defer wake.Stop()
 	inflight := 0
 	st.Stopped = StopDone
-	for len(queue) > 0 || inflight > 0 {
+	for len(queue) > 0 || len(delayed) > 0 || inflight > 0 {
+		if runCtx.Err() != nil && inflight == 0 {
+			break // the budget ran out with work still queued or waiting
+		}
+		now := time.Now()
+		// Retries that are due go first: they have waited their turn.
+		if len(delayed) > 0 {
+			var due []queued
+			if delayed, due = takeDue(delayed, now); len(due) > 0 {
+				queue = append(due, queue...)
+			}
+		}
 		var next chan queued
 		var q queued
-		if len(queue) > 0 && runCtx.Err() == nil {
+		if len(queue) > 0 && runCtx.Err() == nil && !now.Before(paused) {
 			next, q = jobs, queue[0]
 		}
-		if next == nil && inflight == 0 {
-			break // the budget ran out with work still queued
+		// Sleep until the next retry or the end of the pause, if nothing
+		// else wakes the loop first; the run's end always does.
+		var timer <-chan time.Time
+		var stop <-chan struct{}
+		if runCtx.Err() == nil {
+			stop = runCtx.Done()
+			if at, ok := nextWake(delayed, paused, len(queue) > 0, now); ok {
+				wake.Reset(at.Sub(now))
+				timer = wake.C
+			}
 		}
 		select {
 		case next <- q:
 			queue = queue[1:]
 			inflight++
+		case <-timer:
+		case <-stop:
 		case r := <-results:
 			inflight--
 			if r.err != nil {
@@ -278,6 +360,18 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 			}
 			if runCtx.Err() != nil && r.f.Err != nil {
 				continue // cut by the run budget: fetched next run
+			}
+			if r.retry {
+				d := retryDelay(r.f, r.q.attempt)
+				st.Retries++
+				c.opts.Logger.InfoContext(ctx, "server asks to retry later", "url", r.q.url, "status", r.f.Status,
+					"retry_after", r.f.RetryAfter, "attempt", r.q.attempt+1, "delay", d)
+				now := time.Now()
+				delayed = append(delayed, later{at: now.Add(d), q: queued{url: r.q.url, depth: r.q.depth, attempt: r.q.attempt + 1}})
+				if p := now.Add(min(d, maxHostPause)); p.After(paused) {
+					paused = p
+				}
+				continue
 			}
 			c.count(&st, r.f)
 			for _, l := range r.links {
@@ -306,12 +400,42 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 	if errors.Is(context.Cause(runCtx), errRunBudget) {
 		st.Stopped = StopRunBudget
 		c.opts.Logger.WarnContext(ctx, "run time budget reached; the rest waits for the next run",
-			"host", host, "budget", c.opts.RunBudget, "queued", len(queue))
+			"host", host, "budget", c.opts.RunBudget, "queued", len(queue), "waiting_retry", len(delayed))
 	}
 	if st.Stopped == StopPageBudget {
 		c.opts.Logger.WarnContext(ctx, "page budget reached; not following further links", "host", host, "max_pages", c.opts.MaxPages)
 	}
 	return c.finish(st, start), nil
+}
+
+// takeDue splits off the retries due at now, in the order they were
+// scheduled; rest reuses delayed's array.
+func takeDue(delayed []later, now time.Time) (rest []later, due []queued) {
+	rest = delayed[:0]
+	for _, l := range delayed {
+		if now.Before(l.at) {
+			rest = append(rest, l)
+		} else {
+			due = append(due, l.q)
+		}
+	}
+	return rest, due
+}
+
+// nextWake is when the scheduler must look again without any fetch
+// finishing: the end of the host pause when URLs are queued behind it, or
+// the earliest retry.
+func nextWake(delayed []later, paused time.Time, queued bool, now time.Time) (time.Time, bool) {
+	var at time.Time
+	if queued && now.Before(paused) {
+		at = paused
+	}
+	for _, l := range delayed {
+		if at.IsZero() || l.at.Before(at) {
+			at = l.at
+		}
+	}
+	return at, !at.IsZero()
 }
 
 func (c *Crawler) finish(st Stats, start time.Time) Stats {
@@ -332,7 +456,8 @@ func (c *Crawler) count(st *Stats, f Fetch) {
 	}
 }
 
-// work fetches one URL and records it.
+// work fetches one URL and records it, unless the answer is a 429 or 503
+// with attempts left: that goes back to the scheduler unrecorded.
 func (c *Crawler) work(ctx context.Context, f *fetcher, p *parser, sink Sink, q queued) result {
 	r := result{q: q}
 	done, err := sink.Captured(ctx, q.url)
@@ -351,6 +476,15 @@ func (c *Crawler) work(ctx context.Context, f *fetcher, p *parser, sink Sink, q 
 	}
 	if ctx.Err() != nil && r.f.Err != nil {
 		return r // cancelled or out of budget mid-fetch: not evidence
+	}
+	if retryable(r.f, q.attempt) {
+		// Not captured: the scheduler fetches it again later, and only
+		// the last attempt is evidence (one capture per URL).
+		r.retry, r.links = true, nil
+		return r
+	}
+	if q.attempt > 0 && r.f.Err != nil {
+		r.f.Err = fmt.Errorf("%w (after %d attempts)", r.f.Err, q.attempt+1)
 	}
 	if r.f.Err != nil {
 		c.opts.Logger.InfoContext(ctx, "fetch failed", "url", q.url, "err", r.f.Err)

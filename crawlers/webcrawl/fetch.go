@@ -82,7 +82,9 @@ func (f *fetcher) fetch(ctx context.Context, p *parser, rawURL string) (out Fetc
 		// Servers lie about types both ways: trust the bytes.
 		sniffed := http.DetectContentType(head)
 		switch {
-		case declaredHTML && !strings.HasPrefix(sniffed, "text/"):
+		case declaredHTML && !strings.HasPrefix(sniffed, "text/") && sniffed != "application/octet-stream":
+			// (a recognised binary format: malformed HTML with a NUL byte
+			// up front sniffs as octet-stream and stays a page)
 			page = false // a file served as text/html
 		case !declaredHTML && strings.HasPrefix(sniffed, "text/html") && genericType(out.ContentType):
 			page = true // a page served as a download
@@ -219,7 +221,6 @@ func (f *fetcher) page(ctx context.Context, p *parser, out *Fetch, r io.Reader, 
 // download streams a file through the hasher under the download cap,
 // keeping its bytes for matching when they fit Options.KeepBody.
 func (f *fetcher) download(ctx context.Context, out *Fetch, r io.Reader, b *body) {
-	b.h = nil // fingerprints.Sum hashes the same bytes
 	var keep *boundedBuffer
 	if f.opts.KeepBody > 0 {
 		keep = &boundedBuffer{max: f.opts.KeepBody}
@@ -231,6 +232,12 @@ func (f *fetcher) download(ctx context.Context, out *Fetch, r io.Reader, b *body
 		out.Body = keep.buf
 	}
 	if err != nil {
+		if d.SHA256 == "" {
+			// Cut short (a drip, a stall, a dropped connection): the
+			// capture, marked failed, keeps the digest of the prefix that
+			// arrived, as the WARC record does.
+			out.Digest = fingerprints.Digest{SHA256: b.sum(), Size: b.n, Sniffed: http.DetectContentType(b.head)}
+		}
 		out.Err = fmt.Errorf("download: %w", causeOf(ctx, err))
 	}
 }

@@ -89,7 +89,7 @@ func (p *parser) parse(pageURL string, body []byte, contentType string, s *site)
 }
 
 var (
-	pageParam = regexp.MustCompile(`(?i)^(page|p|pg|start|offset|from|sid)$`)
+	pageParam = regexp.MustCompile(`(?i)^(page|p|pg|start|offset|from)$`)
 	pagePath  = regexp.MustCompile(`(?i)/(page|p)[-/]?\d+/?$`)
 	pageText  = regexp.MustCompile(`(?i)^\s*(\d{1,4}|next|next page|prev|previous|older|newer|first|last|more|»|›|>|>>|«|‹|<|<<)\s*$`)
 	fileExts  = map[string]bool{
