@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/leakwatch/leakwatch/internal/testkit/tsa"
 )
 
 // runWithManifest writes a small run, closes it and returns a sealed and
@@ -48,9 +50,8 @@ func runWithManifest(t *testing.T, dir string) Manifest {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tsa := newTestTSA(t, true)
-	m.TSAURL = tsa.srv.URL
-	if m.TimestampToken, err = Stamp(context.Background(), tsa.srv.URL, root, nil); err != nil {
+	m.TSAURL = tsa.Start(t)
+	if m.TimestampToken, err = Stamp(context.Background(), m.TSAURL, root, nil); err != nil {
 		t.Fatal(err)
 	}
 	if m.TimestampTime, err = VerifyToken(m.TimestampToken, root); err != nil {

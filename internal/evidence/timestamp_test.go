@@ -3,14 +3,7 @@ package evidence
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
 	"io"
 	"math/big"
 	"net/http"
@@ -20,89 +13,15 @@ import (
 	"time"
 
 	"github.com/digitorus/timestamp"
+
+	"github.com/leakwatch/leakwatch/internal/testkit/tsa"
 )
 
-// testTSA is a throwaway RFC 3161 time-stamping authority on loopback.
-type testTSA struct {
-	srv  *httptest.Server
-	cert *x509.Certificate
-	key  crypto.Signer
-	// tweak, if set, may alter the time-stamp before it is signed.
-	tweak func(*timestamp.Timestamp)
-}
-
-func tsaCert(t *testing.T, eku bool) (*x509.Certificate, crypto.Signer) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(42),
-		Subject:               pkix.Name{CommonName: "leakwatch test TSA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-	}
-	if eku {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageTimeStamping}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
-}
-
-func newTestTSA(t *testing.T, eku bool) *testTSA {
-	t.Helper()
-	tsa := &testTSA{}
-	tsa.cert, tsa.key = tsaCert(t, eku)
-	tsa.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/timestamp-query" {
-			http.Error(w, "want POST application/timestamp-query", http.StatusUnsupportedMediaType)
-			return
-		}
-		body, _ := io.ReadAll(r.Body)
-		req, err := timestamp.ParseRequest(body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		ts := &timestamp.Timestamp{
-			HashAlgorithm:     req.HashAlgorithm,
-			HashedMessage:     req.HashedMessage,
-			Time:              time.Now().UTC(),
-			Accuracy:          time.Second,
-			Nonce:             req.Nonce,
-			Policy:            asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 1},
-			AddTSACertificate: req.Certificates,
-		}
-		if tsa.tweak != nil {
-			tsa.tweak(ts)
-		}
-		resp, err := ts.CreateResponseWithOpts(tsa.cert, tsa.key, crypto.SHA256)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "application/timestamp-reply")
-		w.Write(resp)
-	}))
-	t.Cleanup(tsa.srv.Close)
-	return tsa
-}
-
 func TestStampAndVerifyToken(t *testing.T) {
-	tsa := newTestTSA(t, true)
+	srv := tsa.StartServer(t, tsa.Options{})
 	digest := sha256.Sum256([]byte("merkle root of run 1"))
 	before := time.Now().Add(-time.Second)
-	token, err := Stamp(context.Background(), tsa.srv.URL, digest[:], tsa.srv.Client())
+	token, err := Stamp(context.Background(), srv.URL, digest[:], srv.Client())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +50,7 @@ func TestStampAndVerifyToken(t *testing.T) {
 	for name, i := range map[string]int{
 		"encapsulated content type": at2(tstInfoOID, len(tstInfoOID)-1),
 		"time":                      at2([]byte{0x18, 0x0f, '2', '0'}, 2+13),
-		"certificate":               at2(tsa.cert.Raw, len(tsa.cert.Raw)/2),
+		"certificate":               at2(srv.Cert.Raw, len(srv.Cert.Raw)/2),
 		"signature":                 len(token) - 3,
 	} {
 		bad := append([]byte(nil), token...)
@@ -180,30 +99,30 @@ func TestStampErrors(t *testing.T) {
 		t.Errorf("rejection: %v", err)
 	}
 
-	tsa := newTestTSA(t, true)
-	tsa.tweak = func(ts *timestamp.Timestamp) { ts.Nonce = new(big.Int).Add(ts.Nonce, big.NewInt(1)) }
-	if _, err := Stamp(ctx, tsa.srv.URL, digest[:], nil); err == nil || !strings.Contains(err.Error(), "nonce") {
+	srv := tsa.StartServer(t, tsa.Options{})
+	srv.Tweak(func(ts *timestamp.Timestamp) { ts.Nonce = new(big.Int).Add(ts.Nonce, big.NewInt(1)) })
+	if _, err := Stamp(ctx, srv.URL, digest[:], nil); err == nil || !strings.Contains(err.Error(), "nonce") {
 		t.Errorf("replayed nonce: %v", err)
 	}
-	tsa.tweak = func(ts *timestamp.Timestamp) { ts.HashedMessage = make([]byte, 32) }
-	if _, err := Stamp(ctx, tsa.srv.URL, digest[:], nil); err == nil || !strings.Contains(err.Error(), "not") {
+	srv.Tweak(func(ts *timestamp.Timestamp) { ts.HashedMessage = make([]byte, 32) })
+	if _, err := Stamp(ctx, srv.URL, digest[:], nil); err == nil || !strings.Contains(err.Error(), "not") {
 		t.Errorf("token for another digest: %v", err)
 	}
-	tsa.tweak = func(ts *timestamp.Timestamp) { ts.AddTSACertificate = false }
-	if _, err := Stamp(ctx, tsa.srv.URL, digest[:], nil); err == nil || !strings.Contains(err.Error(), "no TSA certificate") {
+	srv.Tweak(func(ts *timestamp.Timestamp) { ts.AddTSACertificate = false })
+	if _, err := Stamp(ctx, srv.URL, digest[:], nil); err == nil || !strings.Contains(err.Error(), "no TSA certificate") {
 		t.Errorf("token without certificate: %v", err)
 	}
-	tsa.tweak = func(ts *timestamp.Timestamp) { ts.Time = time.Now().Add(-48 * time.Hour) }
-	if _, err := Stamp(ctx, tsa.srv.URL, digest[:], nil); err == nil || !strings.Contains(err.Error(), "validity") {
+	srv.Tweak(func(ts *timestamp.Timestamp) { ts.Time = time.Now().Add(-48 * time.Hour) })
+	if _, err := Stamp(ctx, srv.URL, digest[:], nil); err == nil || !strings.Contains(err.Error(), "validity") {
 		t.Errorf("time outside certificate validity: %v", err)
 	}
 
-	noEKU := newTestTSA(t, false)
-	if _, err := Stamp(ctx, noEKU.srv.URL, digest[:], nil); err == nil || !strings.Contains(err.Error(), "time-stamping") {
+	noEKU := tsa.StartServer(t, tsa.Options{NoTimeStampingEKU: true})
+	if _, err := Stamp(ctx, noEKU.URL, digest[:], nil); err == nil || !strings.Contains(err.Error(), "time-stamping") {
 		t.Errorf("certificate without timeStamping EKU: %v", err)
 	}
 
-	if _, err := Stamp(ctx, tsa.srv.URL, digest[:16], nil); err == nil {
+	if _, err := Stamp(ctx, srv.URL, digest[:16], nil); err == nil {
 		t.Error("short digest accepted")
 	}
 	closed := httptest.NewServer(http.NotFoundHandler())
@@ -213,7 +132,7 @@ func TestStampErrors(t *testing.T) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := Stamp(cctx, tsa.srv.URL, digest[:], nil); err == nil {
+	if _, err := Stamp(cctx, srv.URL, digest[:], nil); err == nil {
 		t.Error("cancelled context: no error")
 	}
 }
