@@ -112,7 +112,12 @@ type Options struct {
 	// Allow, if set, lists URL regexps of which a link must match one to
 	// be followed; Deny lists URL regexps never followed. New checks them.
 	Allow, Deny []string
-	Logger      *slog.Logger
+	// Login, if set, logs in before the crawl and again whenever the login
+	// wall comes back; Cookies are set on the seed's site first (a session
+	// exported from a browser).
+	Login   *Login
+	Cookies []*http.Cookie
+	Logger  *slog.Logger
 }
 
 func (o *Options) setDefaults() {
@@ -280,6 +285,14 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 	f := &fetcher{opts: &c.opts, host: host, site: c.site, client: &http.Client{
 		Transport: c.transport, CheckRedirect: c.checkRedirect(host), Jar: jar,
 	}}
+	if len(c.opts.Cookies) > 0 {
+		jar.SetCookies(u, c.opts.Cookies)
+	}
+	if f.canLogin() {
+		if err := f.login(runCtx); err != nil {
+			return c.finish(st, start), fmt.Errorf("crawl %s: %w", host, err)
+		}
+	}
 
 	jobs := make(chan queued)
 	results := make(chan result)
@@ -469,7 +482,20 @@ func (c *Crawler) work(ctx context.Context, f *fetcher, p *parser, sink Sink, q 
 		r.done = true
 		return r
 	}
+	gen := f.session()
 	r.f, r.links = f.fetch(ctx, p, q.url)
+	// The session expired: log in again (once for all fetches that hit the
+	// wall together) and ask again. Sessions that short can be used up by
+	// the other fetches before this one retries, so it tries a few times;
+	// a wall that keeps coming back is recorded as it is.
+	for try := 0; try < 3 && errors.Is(r.f.Err, errLoginWall) && f.canLogin() && r.f.evidenceErr == nil && ctx.Err() == nil; try++ {
+		var err error
+		if gen, err = f.relogin(ctx, gen); err != nil {
+			r.f.Err = fmt.Errorf("%w; logging in again failed: %w", errLoginWall, err)
+			break
+		}
+		r.f, r.links = f.fetch(ctx, p, q.url)
+	}
 	if r.f.evidenceErr != nil {
 		r.err = r.f.evidenceErr // crawling on would lose evidence
 		return r

@@ -29,6 +29,7 @@ type fetcher struct {
 	host   string
 	client *http.Client
 	site   *site // how the source's pages are read (set by New)
+	logins loginState
 }
 
 // fetch requests rawURL once. An HTML page is read (decoded, under the page
@@ -57,6 +58,7 @@ func (f *fetcher) fetch(ctx context.Context, p *parser, rawURL string) (out Fetc
 	out.Redirects = hops(resp)
 	out.Status = resp.StatusCode
 	out.ContentType = resp.Header.Get("Content-Type")
+	wall := f.atWall(rawURL, resp)
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 		out.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}
@@ -100,6 +102,11 @@ func (f *fetcher) fetch(ctx context.Context, p *parser, rawURL string) (out Fetc
 		return out, nil
 	}
 	links = f.page(ctx, p, &out, br, b, resp.Header.Get("Content-Encoding"))
+	if wall {
+		// The login page is not what was asked for: nothing of it is
+		// matched or followed.
+		out.Err, out.Body, links = errLoginWall, nil, nil
+	}
 	return out, links
 }
 

@@ -525,17 +525,14 @@ func TestHostileSite(t *testing.T) {
 	})
 
 	t.Run("members", func(t *testing.T) {
-		// TODO(login): the crawler has no login support yet, so the
-		// members' area is recorded as the redirect to the login form and
-		// no members' file is reached. With login support (Options with a
-		// login URL, form fields and credentials), this test should
-		// become: the crawler posts the form to hostile.LoginPath, logs
-		// in again when the session expires mid-crawl (site.Logins() > 1),
-		// captures every members' good file with its digest, records the
-		// login form page, and never records a /members/ page served
-		// without a session.
+		// Without credentials the members' area is the redirect to the
+		// login form, recorded as a login wall and neither matched nor
+		// followed; TestHostileLogin crawls it with credentials.
 		m := sink.get(t, base+hostile.MembersPath)
 		t.Logf("%s: kind %q status %d final %s err %v", hostile.MembersPath, m.Kind, m.Status, m.FinalURL, m.Err)
+		if !errors.Is(m.Err, errLoginWall) || m.Body != nil {
+			t.Errorf("members area: err %v, content %d bytes; want the login wall, nothing to match", m.Err, len(m.Body))
+		}
 		if !strings.HasPrefix(m.FinalURL, base+hostile.LoginPath) || !slices.Equal(m.Redirects, []string{base + hostile.MembersPath}) {
 			t.Errorf("members area: final %s redirects %q; want the redirect to the login form", m.FinalURL, m.Redirects)
 		}
@@ -813,4 +810,49 @@ func TestRetryWaitEndsWithBudgetAndCancel(t *testing.T) {
 			t.Errorf("a 429 still waiting was captured:\n%s", sink.dump())
 		}
 	})
+}
+
+// Behind a login wall that comes back every few requests: the crawler logs
+// in through the form, logs in again whenever the wall returns, captures
+// every members' file, and never records the login page as what it asked
+// for. Wrong credentials fail the crawl with a clear reason.
+func TestHostileLogin(t *testing.T) {
+	site := hostile.New(hostile.Options{Logger: slog.New(slog.DiscardHandler)})
+	ts, _ := newServer(t, site)
+	base := ts.URL
+	opts := hostileOptions()
+	opts.Login = &Login{URL: base + hostile.LoginPath, UserField: "user", PassField: "pass",
+		User: hostile.DefaultUser, Password: hostile.DefaultPass}
+	opts.Allow = []string{`/members/`}
+	sink := &memSink{}
+	if _, err := crawlWithin(t, 60*time.Second, opts, base+hostile.MembersPath, sink); err != nil {
+		t.Fatal(err)
+	}
+	var members int
+	for _, g := range site.GoodFiles() {
+		if !strings.HasPrefix(g.Path, hostile.MembersPath) {
+			continue
+		}
+		members++
+		if f := sink.get(t, base+g.Path); f.Err != nil || f.Digest.SHA256 != g.SHA256 {
+			t.Errorf("members' file %s: err %v digest %s, want %s", g.Path, f.Err, f.Digest.SHA256, g.SHA256)
+		}
+	}
+	if members == 0 {
+		t.Fatal("the site has no members' files")
+	}
+	for _, f := range sink.all() {
+		if errors.Is(f.Err, errLoginWall) {
+			t.Errorf("%s recorded at the login wall although the crawler could log in again", f.URL)
+		}
+	}
+	if ok, bad := site.Logins(); ok < 2 || bad != 0 {
+		t.Errorf("logins: %d ok, %d failed; want a login and at least one more after the session expired", ok, bad)
+	}
+
+	opts.Login.Password = "wrong"
+	_, err := crawlWithin(t, 60*time.Second, opts, base+hostile.MembersPath, &memSink{})
+	if err == nil || !strings.Contains(err.Error(), "refused") || strings.Contains(err.Error(), "wrong") {
+		t.Fatalf("crawl with a wrong password: %v; want a refusal that does not echo the password", err)
+	}
 }
