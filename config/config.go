@@ -195,6 +195,19 @@ type SourceConfig struct {
 	Proxy        string          `yaml:"proxy"`
 	Workers      int             `yaml:"workers"`
 	WatchTerms   []string        `yaml:"watch_terms"` // words, or /regexps/, that make a page a keyword hit
+	Login        LoginConfig     `yaml:"login"`
+	CookiesFile  string          `yaml:"cookies_file"` // Netscape cookies.txt of a browser session
+}
+
+// LoginConfig logs a crawl in through a site's login form. The password
+// comes from the environment or a file, never from this file.
+type LoginConfig struct {
+	URL          string `yaml:"url"`
+	UserField    string `yaml:"user_field"`
+	PassField    string `yaml:"pass_field"`
+	User         string `yaml:"user"`
+	PasswordEnv  string `yaml:"password_env"`
+	PasswordFile string `yaml:"password_file"`
 }
 
 // SelectorsConfig are CSS selectors overriding a source kind's structure.

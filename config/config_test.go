@@ -954,3 +954,19 @@ func TestSourceOptionsValidated(t *testing.T) {
 		t.Errorf("good values reported: %v", err)
 	}
 }
+
+func TestSourceLoginValidated(t *testing.T) {
+	cfg := config.Default()
+	cfg.Sources = []config.SourceConfig{{Name: "a", Kind: "forum", URL: "http://a.example/",
+		Login: config.LoginConfig{URL: "http://a.example/login", PasswordEnv: "X", PasswordFile: "/x"}}}
+	err := cfg.Validate()
+	for _, want := range []string{"sources[0].login.user", "sources[0].login: needs exactly one of password_env and password_file"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %s: %v", want, err)
+		}
+	}
+	cfg.Sources[0].Login = config.LoginConfig{URL: "http://a.example/login", User: "u", PasswordEnv: "X"}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("a good login refused: %v", err)
+	}
+}

@@ -201,6 +201,15 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 		v.atLeast(p+".max_file_bytes", s.MaxFileBytes, 0)
 		v.atLeast(p+".workers", int64(s.Workers), 0)
 		v.proxy(p+".proxy", s.Proxy)
+		if l := s.Login; l.URL != "" {
+			v.httpURL(p+".login.url", l.URL)
+			if l.User == "" {
+				v.add(p+".login.user", "must not be empty when login is set")
+			}
+			if (l.PasswordEnv == "") == (l.PasswordFile == "") {
+				v.add(p+".login", "needs exactly one of password_env and password_file (the password is never put in this file)")
+			}
+		}
 		v.httpURL(p+".url", s.URL)
 		if s.Every < 0 || (s.Every > 0 && s.Every < minSourceInterval) {
 			v.add(p+".every", "must be 0 (manual only) or at least %s (got %s)", minSourceInterval, s.Every)

@@ -39,6 +39,23 @@ type SourceOptions struct {
 	// of method "keyword", file or no file: the breach's and the company's
 	// names, the portal's domain.
 	WatchTerms []string `json:"watch_terms,omitempty"`
+	// Login logs in through the site's login form. The password is read
+	// from the environment or a file when a crawl starts; it is never
+	// stored here.
+	Login *SourceLogin `json:"login,omitempty"`
+	// CookiesFile is a Netscape cookies.txt (a session exported from a
+	// browser), read when a crawl starts.
+	CookiesFile string `json:"cookies_file,omitempty"`
+}
+
+// SourceLogin is how to log in to a source.
+type SourceLogin struct {
+	URL          string `json:"url"`
+	UserField    string `json:"user_field,omitempty"` // default "username"
+	PassField    string `json:"pass_field,omitempty"` // default "password"
+	User         string `json:"user"`
+	PasswordEnv  string `json:"password_env,omitempty"`  // environment variable holding the password
+	PasswordFile string `json:"password_file,omitempty"` // or a file holding it
 }
 
 // Selectors are CSS selectors for a site's structure.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -97,6 +99,10 @@ func (a *CrawlActivities) CrawlRun(ctx context.Context, req CrawlRunRequest) (Cr
 	rec.WithWatch(watch)
 	opts := sourceOptions(a.Crawler, src)
 	opts.Logger = a.log()
+	if opts.Login, opts.Cookies, err = sourceAuth(src); err != nil {
+		// The operator must fix the source's credentials; retrying cannot.
+		return CrawlResult{}, temporal.NewNonRetryableApplicationError(err.Error(), errTypePermanent, err)
+	}
 	var warc *evidence.Writer
 	if a.EvidenceDir != "" {
 		// A retry resumes the run's WARC files in a new file.
@@ -166,6 +172,43 @@ func sourceOptions(o webcrawl.Options, src storage.Source) webcrawl.Options {
 		o.MaxDownloadBytes = so.MaxFileBytes
 	}
 	return o
+}
+
+// sourceAuth reads a source's login password (from the environment or a
+// file, never the database) and its cookies file, when it has them.
+func sourceAuth(src storage.Source) (*webcrawl.Login, []*http.Cookie, error) {
+	var login *webcrawl.Login
+	if l := src.Options.Login; l != nil && l.URL != "" {
+		var pw string
+		switch {
+		case l.PasswordEnv != "":
+			pw = os.Getenv(l.PasswordEnv)
+			if pw == "" {
+				return nil, nil, fmt.Errorf("source %s: login password: environment variable %s is empty", src.Name, l.PasswordEnv)
+			}
+		case l.PasswordFile != "":
+			b, err := os.ReadFile(l.PasswordFile)
+			if err != nil {
+				return nil, nil, fmt.Errorf("source %s: login password: %w", src.Name, err)
+			}
+			pw = strings.TrimRight(string(b), "\r\n")
+		default:
+			return nil, nil, fmt.Errorf("source %s: login has no password_env or password_file", src.Name)
+		}
+		login = &webcrawl.Login{URL: l.URL, UserField: l.UserField, PassField: l.PassField, User: l.User, Password: pw}
+	}
+	var cookies []*http.Cookie
+	if p := src.Options.CookiesFile; p != "" {
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("source %s: cookies: %w", src.Name, err)
+		}
+		defer f.Close()
+		if cookies, err = webcrawl.ParseCookies(f); err != nil {
+			return nil, nil, fmt.Errorf("source %s: cookies %s: %w", src.Name, p, err)
+		}
+	}
+	return login, cookies, nil
 }
 
 // keepAlive reports the crawl alive, to Temporal (so a crawl whose worker

@@ -8,13 +8,18 @@ import (
 	"os"
 	"time"
 
+	"github.com/leakwatch/leakwatch/crawlers/webcrawl"
+	"github.com/leakwatch/leakwatch/internal/crawlbench"
 	"github.com/leakwatch/leakwatch/internal/references/refeval"
 )
 
-// runBench measures the fingerprint engine: `bench refs` builds a synthetic
-// index of a given size; `bench scan DIR` scans files against the index.
+// runBench measures the fingerprint engine and the crawler: `bench refs`
+// builds a synthetic index of a given size; `bench scan DIR` scans files
+// against the index; `bench crawl` crawls a generated forum on loopback,
+// beside wget.
 func runBench(ctx context.Context, e *env, args []string) error {
-	const use = "usage: leakwatch bench refs [--docs N] [--samples N] | bench scan DIR"
+	const use = "usage: leakwatch bench refs [--docs N] [--samples N] | bench scan DIR | " +
+		"bench crawl [--pages N] [--attachments N] [--workers N] [--frontier N] [--no-wget]"
 	if len(args) == 0 {
 		return errors.New(use)
 	}
@@ -78,6 +83,115 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "exact-only scanning   %8.1f MB/s (one core) = %.0f%% of raw SHA-256\n", b.ExactOnly, 100*b.ExactOnly/b.RawSHA256)
 		fmt.Fprintf(e.stdout, "full pipeline         %8.1f MB/s, %.0f files/s (%d workers); %d files matched\n", b.FullMBps, b.FullFilesPS, b.Workers, b.Matched)
 		return nil
+	case "crawl":
+		return benchCrawl(ctx, e, args[1:])
 	}
 	return errors.New(use)
+}
+
+// benchCrawl serves a generated forum on loopback, crawls it and, with
+// wget installed, mirrors it with wget at the same per-host concurrency.
+func benchCrawl(ctx context.Context, e *env, args []string) error {
+	fset := flag.NewFlagSet("bench crawl", flag.ContinueOnError)
+	pages := fset.Int("pages", crawlbench.DefaultPages, "thread pages of the generated forum (board pages come on top)")
+	atts := fset.Int("attachments", crawlbench.DefaultAttachments, "synthetic attachments, 20-300 KB each")
+	workers := fset.Int("workers", crawlbench.DefaultWorkers, "crawler workers (concurrent fetches on the host)")
+	frontier := fset.Int("frontier", 0, "also crawl a site whose frontier holds N URLs and report its peak RSS (0: skip)")
+	budget := fset.Duration("frontier-budget", crawlbench.DefaultFrontierBudget, "time limit of the frontier crawl")
+	noWget := fset.Bool("no-wget", false, "skip the comparison with wget --mirror")
+	pos, err := e.parseFlags(fset, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return fmt.Errorf("bench crawl takes no arguments (got %q)", pos[0])
+	}
+	if *pages <= 0 || *atts < 0 || *workers <= 0 || *frontier < 0 {
+		return errors.New("bench crawl: --pages and --workers must be positive, --attachments and --frontier not negative")
+	}
+	n := *atts
+	if n == 0 {
+		n = -1 // crawlbench: none
+	}
+	r, err := crawlbench.Run(ctx, crawlbench.Options{
+		Pages: *pages, Attachments: n, Workers: *workers, Wget: !*noWget,
+		Frontier: *frontier, FrontierBudget: *budget, Progress: e.stderr,
+	})
+	if err != nil {
+		return err
+	}
+	s := r.Site
+	fmt.Fprintf(e.stdout, "forum      %d pages (%d thread, %d board, %d other), %d attachments (%.1f MB), built in %s\n",
+		s.Pages, s.ThreadPages, s.BoardPages, s.Pages-s.ThreadPages-s.BoardPages, s.Attachments,
+		float64(s.AttachmentBytes)/1e6, s.BuildTime.Round(time.Millisecond))
+	fmt.Fprintf(e.stdout, "           served on %s, in this process: RSS %s with the site\n\n", s.URL, benchMB(s.RSS))
+	const row = "%-28s %7s %8s %6s %8s %7s %6s %9s %6s %9s %12s %10s %12s\n"
+	fmt.Fprintf(e.stdout, row, "", "pages", "pages/s", "files", "files/s", "MB", "MB/s", "elapsed", "CPU", "peak RSS", "crawl's RSS", "live heap", "attachments")
+	for _, c := range r.Crawls {
+		name := fmt.Sprintf("leakwatch, %d workers", c.Workers)
+		own, live := "+"+benchMB(c.RSSIncrease()), "+"+benchMB(c.LiveHeapIncrease)
+		switch {
+		case c.Tool == "wget":
+			name, own, live = "wget --mirror, 1 connection", "own process", ""
+		case c.Workers == 1:
+			name = "leakwatch, 1 worker"
+		}
+		fmt.Fprintf(e.stdout, row, name, fmt.Sprint(c.Pages), fmt.Sprintf("%.0f", c.PagesPerSec()),
+			fmt.Sprint(c.Files), fmt.Sprintf("%.1f", c.FilesPerSec()), fmt.Sprintf("%.1f", float64(c.Bytes)/1e6),
+			fmt.Sprintf("%.1f", c.MBPerSec()), c.Elapsed.Round(10*time.Millisecond).String(),
+			fmt.Sprintf("%.0f%%", 100*c.CPU.Seconds()/max(c.Elapsed.Seconds(), 1e-9)), benchMB(c.PeakRSS), own, live,
+			fmt.Sprintf("%d/%d", c.AttachmentsFound, c.AttachmentsWant))
+	}
+	for _, l := range []string{
+		fmt.Sprintf("CPU: processor time per second of the crawl, the server's included, on %d CPUs; load average %.2f before the crawls, %.2f after.", r.CPUs, r.LoadBefore, r.LoadAfter),
+		"peak RSS: the whole process (leakwatch: the site's server and attachments too; wget: its own); crawl's RSS: the",
+		"peak over the RSS before the crawl; live heap: the most the crawl added to the live Go heap. RSS also counts the",
+		"garbage the GC lets pile up in proportion to the live heap, here mostly the site's attachments.",
+	} {
+		fmt.Fprintf(e.stdout, "           %s\n", l)
+	}
+	fmt.Fprintln(e.stdout)
+	for _, c := range r.Crawls {
+		switch {
+		case c.Tool == "wget":
+			fmt.Fprintf(e.stdout, "wget       --mirror --adjust-extension --no-parent -e robots=off: %d files written, exit status %d\n",
+				c.FilesWritten, c.ExitStatus)
+			if c.Failed > 0 || len(c.Missing) > 0 {
+				fmt.Fprintf(e.stdout, "warning    wget: %d error answers; attachments missing, e.g. %v\n", c.Failed, c.Missing)
+			}
+		case c.Failed > 0 || len(c.Missing) > 0 || c.Stopped != webcrawl.StopDone:
+			fmt.Fprintf(e.stdout, "warning    leakwatch at %d: %d failed fetches, stopped: %s; attachments missing, e.g. %v\n",
+				c.Workers, c.Failed, c.Stopped, c.Missing)
+		}
+		if c.PeakIsLifetime {
+			fmt.Fprintf(e.stdout, "note       %s at %d: the kernel would not reset the peak RSS; it includes building the site\n", c.Tool, c.Workers)
+		}
+	}
+	if r.WgetSkipped != "" {
+		fmt.Fprintf(e.stdout, "wget       skipped: %s\n", r.WgetSkipped)
+	}
+	one, ok1 := r.Leakwatch(1)
+	w, okw := r.Wget()
+	if ok1 && okw && w.PagesPerSec() > 0 {
+		ratio := one.PagesPerSec() / w.PagesPerSec()
+		fmt.Fprintf(e.stdout, "vs wget    leakwatch at 1 worker: %.2fx wget's pages/s (target >= 2x: %s); MB/s %.2fx\n",
+			ratio, benchMet(ratio >= 2), one.MBPerSec()/max(w.MBPerSec(), 1e-9))
+	}
+	if f := r.Frontier; f != nil {
+		fmt.Fprintf(e.stdout, "frontier   %d URLs linked from %d list pages, up to %d queued at once; %d pages in %s (%.0f pages/s, %d workers, CPU %.0f%%), stopped: %s\n",
+			f.URLs, f.ListPages, f.PeakQueued, f.Pages, f.Elapsed.Round(10*time.Millisecond), f.PagesPerSec(), f.Workers,
+			100*f.CPU.Seconds()/max(f.Elapsed.Seconds(), 1e-9), f.Stopped)
+		fmt.Fprintf(e.stdout, "           peak RSS %s (%s before the crawl, +%s; live heap +%s) (target <= 200 MB: %s)\n",
+			benchMB(f.PeakRSS), benchMB(f.BaselineRSS), benchMB(f.RSSIncrease()), benchMB(f.LiveHeapIncrease), benchMet(f.PeakRSS <= 200e6))
+	}
+	return nil
+}
+
+func benchMB(n int64) string { return fmt.Sprintf("%.0f MB", float64(n)/1e6) }
+
+func benchMet(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "not met"
 }

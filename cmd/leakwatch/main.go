@@ -35,11 +35,11 @@ func commands() map[string]command {
 		"web":      {"run the web UI/API only (scale-out)", runWeb},
 		"refs":     {"manage the reference set: refs add DIR | refs import-hashes FILE", runRefs},
 		"scan":     {"match local files against the reference set: scan [--json] PATH...", runScan},
-		"bench":    {"measure the fingerprint engine: bench refs [--docs N] | bench scan DIR", runBench},
+		"bench":    {"measure the fingerprint engine and crawler: bench refs [--docs N] | bench scan DIR | bench crawl", runBench},
 		"eval":     {"measure precision and recall per transform class on synthetic data", runEval},
 		"sources":  {"manage monitored sources: sources add|list", runSources},
 		"crawl":    {"crawl one source now: crawl SOURCE | crawl --url URL [--json]", runCrawl},
-		"evidence": {"check the evidence kept of crawls: evidence verify RUN", runEvidence},
+		"evidence": {"check and export the evidence kept of crawls: evidence verify RUN | evidence export CASE FILE", runEvidence},
 		"cases":    {"takedown cases: cases list|show|approve", runCases},
 		"users":    {"manage users: users add|list", runUsers},
 	}

@@ -43,6 +43,8 @@ type sourceFlags struct {
 	allow, deny, watch          listFlag
 	maxFileBytes                int64
 	workers                     int
+	login                       storage.SourceLogin
+	cookiesFile                 string
 	fs                          *flag.FlagSet
 }
 
@@ -64,6 +66,13 @@ func newSourceFlags(name string) *sourceFlags {
 	f.fs.Int64Var(&f.maxFileBytes, "max-file-bytes", 0, "largest download (0 = crawler.max_download_bytes)")
 	f.fs.StringVar(&f.proxy, "proxy", "", "proxy for this source only, e.g. socks5h://127.0.0.1:9050")
 	f.fs.IntVar(&f.workers, "workers", 0, "fetches at once on the source's host (0 = crawler.workers)")
+	f.fs.StringVar(&f.login.URL, "login-url", "", "page with the site's login form (\"\" = no login)")
+	f.fs.StringVar(&f.login.User, "login-user", "", "login user name")
+	f.fs.StringVar(&f.login.UserField, "login-user-field", "", "the form's user field (default username)")
+	f.fs.StringVar(&f.login.PassField, "login-pass-field", "", "the form's password field (default password)")
+	f.fs.StringVar(&f.login.PasswordEnv, "login-password-env", "", "environment variable holding the password when a crawl runs")
+	f.fs.StringVar(&f.login.PasswordFile, "login-password-file", "", "file holding the password (never stored in the database)")
+	f.fs.StringVar(&f.cookiesFile, "cookies-file", "", "Netscape cookies.txt of a browser session")
 	return f
 }
 
@@ -104,6 +113,24 @@ func (f *sourceFlags) apply(src *storage.Source, all bool) error {
 	if all || given["workers"] {
 		o.Workers = f.workers
 	}
+	set("cookies-file", &o.CookiesFile, f.cookiesFile)
+	if all || given["login-url"] || given["login-user"] || given["login-user-field"] || given["login-pass-field"] ||
+		given["login-password-env"] || given["login-password-file"] {
+		l := storage.SourceLogin{}
+		if o.Login != nil {
+			l = *o.Login
+		}
+		set("login-url", &l.URL, f.login.URL)
+		set("login-user", &l.User, f.login.User)
+		set("login-user-field", &l.UserField, f.login.UserField)
+		set("login-pass-field", &l.PassField, f.login.PassField)
+		set("login-password-env", &l.PasswordEnv, f.login.PasswordEnv)
+		set("login-password-file", &l.PasswordFile, f.login.PasswordFile)
+		o.Login = nil
+		if l.URL != "" {
+			o.Login = &l
+		}
+	}
 	return checkSource(*src)
 }
 
@@ -126,6 +153,14 @@ func checkSource(src storage.Source) error {
 	}
 	if _, err := capture.CompileWatch(src.Options.WatchTerms); err != nil {
 		return err
+	}
+	if l := src.Options.Login; l != nil {
+		if lu, err := url.Parse(l.URL); err != nil || (lu.Scheme != "http" && lu.Scheme != "https") || lu.Host == "" {
+			return fmt.Errorf("--login-url %q is not an absolute http(s) URL", l.URL)
+		}
+		if l.User == "" || (l.PasswordEnv == "") == (l.PasswordFile == "") {
+			return errors.New("a login needs --login-user and exactly one of --login-password-env and --login-password-file")
+		}
 	}
 	if src.Options.MaxFileBytes < 0 || src.Options.Workers < 0 {
 		return errors.New("--max-file-bytes and --workers must not be negative")
@@ -279,7 +314,14 @@ func showSource(e *env, s storage.Source) {
 		{"next selector", orDefault(o.Selectors.Next)}, {"files selector", orDefault(o.Selectors.Files)},
 		{"allow", strings.Join(o.Allow, "  ")}, {"deny", strings.Join(o.Deny, "  ")},
 		{"watch terms", strings.Join(o.WatchTerms, "  ")}, {"max file bytes", fmt.Sprint(o.MaxFileBytes)},
-		{"proxy", o.Proxy}, {"workers", fmt.Sprint(o.Workers)},
+		{"proxy", o.Proxy}, {"workers", fmt.Sprint(o.Workers)}, {"cookies file", o.CookiesFile},
+	}
+	if l := o.Login; l != nil {
+		pw := "$" + l.PasswordEnv
+		if l.PasswordFile != "" {
+			pw = l.PasswordFile
+		}
+		rows = append(rows, [2]string{"login", fmt.Sprintf("%s as %s (password from %s)", l.URL, l.User, pw)})
 	}
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])

@@ -78,8 +78,12 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 			Options: storage.SourceOptions{
 				Selectors: storage.Selectors{Content: sc.Selectors.Content, Links: sc.Selectors.Links, Next: sc.Selectors.Next, Files: sc.Selectors.Files},
 				Allow:     sc.Allow, Deny: sc.Deny, MaxFileBytes: sc.MaxFileBytes, Proxy: sc.Proxy, Workers: sc.Workers,
-				WatchTerms: sc.WatchTerms,
+				WatchTerms: sc.WatchTerms, CookiesFile: sc.CookiesFile,
 			}}
+		if l := sc.Login; l.URL != "" {
+			src.Options.Login = &storage.SourceLogin{URL: l.URL, UserField: l.UserField, PassField: l.PassField,
+				User: l.User, PasswordEnv: l.PasswordEnv, PasswordFile: l.PasswordFile}
+		}
 		if err := store.UpsertSource(ctx, &src); err != nil {
 			return nil, err
 		}

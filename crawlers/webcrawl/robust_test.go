@@ -421,3 +421,41 @@ func TestSourceKinds(t *testing.T) {
 		}
 	}
 }
+
+func TestParseCookiesAndUseThem(t *testing.T) {
+	const txt = "# Netscape HTTP Cookie File\n" +
+		"127.0.0.1\tFALSE\t/\tFALSE\t0\tsid\tabc123\n" +
+		"#HttpOnly_127.0.0.1\tFALSE\t/\tFALSE\t4102444800\tother\tx\n\n"
+	cs, err := ParseCookies(strings.NewReader(txt))
+	if err != nil || len(cs) != 2 || cs[0].Name != "sid" || cs[0].Value != "abc123" || !cs[1].HttpOnly || cs[1].Expires.Year() != 2100 {
+		t.Fatalf("ParseCookies = %+v, %v", cs, err)
+	}
+	if _, err := ParseCookies(strings.NewReader("a\tb\n")); err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Errorf("bad line: %v", err)
+	}
+	// The session cookie opens the members' page.
+	mux := http.NewServeMux()
+	ts, _ := newServer(t, mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if c, err := r.Cookie("sid"); err != nil || c.Value != "abc123" {
+			http.Redirect(w, r, "/login", http.StatusFound)
+			return
+		}
+		html(w, "members only")
+	})
+	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) { html(w, `<form><input type="password"></form>`) })
+	sink := &memSink{}
+	if _, err := crawl(t, Options{Cookies: cs}, ts.URL+"/", sink); err != nil {
+		t.Fatal(err)
+	}
+	if f := sink.get(t, ts.URL+"/"); f.Err != nil || !strings.Contains(string(f.Body), "members only") {
+		t.Errorf("with the session: %+v", f)
+	}
+	sink = &memSink{}
+	if _, err := crawl(t, Options{}, ts.URL+"/", sink); err != nil {
+		t.Fatal(err)
+	}
+	if f := sink.get(t, ts.URL+"/"); !errors.Is(f.Err, errLoginWall) {
+		t.Errorf("without the session: err %v; want the login wall", f.Err)
+	}
+}
