@@ -189,11 +189,13 @@ func TestInterruptStaleRuns(t *testing.T) {
 		if err := s.FinishRun(ctx, &done); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		// Generous margins: a loaded PostgreSQL may take a while between
+		// the touch and the sweep.
+		time.Sleep(1500 * time.Millisecond)
 		if err := s.TouchRun(ctx, alive.ID); err != nil {
 			t.Fatal(err)
 		}
-		n, err := s.InterruptStaleRuns(ctx, 25*time.Millisecond)
+		n, err := s.InterruptStaleRuns(ctx, time.Second)
 		if err != nil || n != 1 {
 			t.Fatalf("InterruptStaleRuns = %d, %v; want 1 (only the silent run)", n, err)
 		}
