@@ -194,6 +194,8 @@ type SourceConfig struct {
 	MaxFileBytes int64           `yaml:"max_file_bytes"`
 	Proxy        string          `yaml:"proxy"`
 	Workers      int             `yaml:"workers"`
+	Rate         float64         `yaml:"rate"`        // requests per second to the host; 0 = no cap
+	FileTypes    []string        `yaml:"file_types"`  // only these files are downloaded (pdf, zip, …); empty = all
 	WatchTerms   []string        `yaml:"watch_terms"` // words, or /regexps/, that make a page a keyword hit
 	Login        LoginConfig     `yaml:"login"`
 	CookiesFile  string          `yaml:"cookies_file"` // Netscape cookies.txt of a browser session

@@ -200,6 +200,9 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 		}
 		v.atLeast(p+".max_file_bytes", s.MaxFileBytes, 0)
 		v.atLeast(p+".workers", int64(s.Workers), 0)
+		if s.Rate < 0 {
+			v.add(p+".rate", "must not be negative (got %g)", s.Rate)
+		}
 		v.proxy(p+".proxy", s.Proxy)
 		if l := s.Login; l.URL != "" {
 			v.httpURL(p+".login.url", l.URL)

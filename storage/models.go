@@ -34,6 +34,11 @@ type SourceOptions struct {
 	// Workers is how many fetches run at once on the source's host (0:
 	// crawler.workers).
 	Workers int `json:"workers,omitempty"`
+	// Rate caps requests per second to the host (0: none).
+	Rate float64 `json:"rate,omitempty"`
+	// FileTypes, if set, are the only files downloaded (extensions or
+	// sniffed types: pdf, zip, csv, jpg, …).
+	FileTypes []string `json:"file_types,omitempty"`
 	// WatchTerms are words (matched case-insensitively as whole words) or
 	// /regular expressions/ whose appearance in a page's content is a hit
 	// of method "keyword", file or no file: the breach's and the company's

@@ -168,6 +168,7 @@ func sourceOptions(o webcrawl.Options, src storage.Source) webcrawl.Options {
 	if so.Workers > 0 {
 		o.Workers = so.Workers
 	}
+	o.Rate, o.FileTypes = so.Rate, so.FileTypes
 	if so.MaxFileBytes > 0 {
 		o.MaxDownloadBytes = so.MaxFileBytes
 	}

@@ -43,6 +43,8 @@ type sourceFlags struct {
 	allow, deny, watch          listFlag
 	maxFileBytes                int64
 	workers                     int
+	rate                        float64
+	fileTypes                   listFlag
 	login                       storage.SourceLogin
 	cookiesFile                 string
 	fs                          *flag.FlagSet
@@ -66,6 +68,8 @@ func newSourceFlags(name string) *sourceFlags {
 	f.fs.Int64Var(&f.maxFileBytes, "max-file-bytes", 0, "largest download (0 = crawler.max_download_bytes)")
 	f.fs.StringVar(&f.proxy, "proxy", "", "proxy for this source only, e.g. socks5h://127.0.0.1:9050")
 	f.fs.IntVar(&f.workers, "workers", 0, "fetches at once on the source's host (0 = crawler.workers)")
+	f.fs.Float64Var(&f.rate, "rate", 0, "requests per second to the host (0 = no cap)")
+	f.fs.Var(&f.fileTypes, "file-type", "download only files of this type: pdf, zip, csv, jpg, … (repeatable; \"\" clears)")
 	f.fs.StringVar(&f.login.URL, "login-url", "", "page with the site's login form (\"\" = no login)")
 	f.fs.StringVar(&f.login.User, "login-user", "", "login user name")
 	f.fs.StringVar(&f.login.UserField, "login-user-field", "", "the form's user field (default username)")
@@ -114,6 +118,12 @@ func (f *sourceFlags) apply(src *storage.Source, all bool) error {
 		o.Workers = f.workers
 	}
 	set("cookies-file", &o.CookiesFile, f.cookiesFile)
+	if all || given["rate"] {
+		o.Rate = f.rate
+	}
+	if f.fileTypes.set {
+		o.FileTypes = f.fileTypes.vals
+	}
 	if all || given["login-url"] || given["login-user"] || given["login-user-field"] || given["login-pass-field"] ||
 		given["login-password-env"] || given["login-password-file"] {
 		l := storage.SourceLogin{}
@@ -162,8 +172,8 @@ func checkSource(src storage.Source) error {
 			return errors.New("a login needs --login-user and exactly one of --login-password-env and --login-password-file")
 		}
 	}
-	if src.Options.MaxFileBytes < 0 || src.Options.Workers < 0 {
-		return errors.New("--max-file-bytes and --workers must not be negative")
+	if src.Options.MaxFileBytes < 0 || src.Options.Workers < 0 || src.Options.Rate < 0 {
+		return errors.New("--max-file-bytes, --workers and --rate must not be negative")
 	}
 	if p := src.Options.Proxy; p != "" {
 		pu, err := url.Parse(p)
@@ -315,6 +325,7 @@ func showSource(e *env, s storage.Source) {
 		{"allow", strings.Join(o.Allow, "  ")}, {"deny", strings.Join(o.Deny, "  ")},
 		{"watch terms", strings.Join(o.WatchTerms, "  ")}, {"max file bytes", fmt.Sprint(o.MaxFileBytes)},
 		{"proxy", o.Proxy}, {"workers", fmt.Sprint(o.Workers)}, {"cookies file", o.CookiesFile},
+		{"rate", fmt.Sprintf("%g/s", o.Rate)}, {"file types", strings.Join(o.FileTypes, " ")},
 	}
 	if l := o.Login; l != nil {
 		pw := "$" + l.PasswordEnv

@@ -77,7 +77,7 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 		src := storage.Source{Name: sc.Name, Kind: storage.SourceKind(sc.Kind), URL: sc.URL, EverySecs: int64(sc.Every / time.Second), Enabled: true,
 			Options: storage.SourceOptions{
 				Selectors: storage.Selectors{Content: sc.Selectors.Content, Links: sc.Selectors.Links, Next: sc.Selectors.Next, Files: sc.Selectors.Files},
-				Allow:     sc.Allow, Deny: sc.Deny, MaxFileBytes: sc.MaxFileBytes, Proxy: sc.Proxy, Workers: sc.Workers,
+				Allow:     sc.Allow, Deny: sc.Deny, MaxFileBytes: sc.MaxFileBytes, Proxy: sc.Proxy, Workers: sc.Workers, Rate: sc.Rate, FileTypes: sc.FileTypes,
 				WatchTerms: sc.WatchTerms, CookiesFile: sc.CookiesFile,
 			}}
 		if l := sc.Login; l.URL != "" {

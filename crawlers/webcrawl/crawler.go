@@ -22,6 +22,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/internal/evidence"
 	"github.com/leakwatch/leakwatch/storage"
@@ -117,7 +119,14 @@ type Options struct {
 	// exported from a browser).
 	Login   *Login
 	Cookies []*http.Cookie
-	Logger  *slog.Logger
+	// Rate caps requests per second to the host (0: no cap beyond
+	// Workers), for sites that ban fast clients.
+	Rate float64
+	// FileTypes, if set, lists the files worth downloading, by extension
+	// of the URL or sniffed type ("pdf", "zip", "csv", "jpg", …); other
+	// files are recorded from their headers only.
+	FileTypes []string
+	Logger    *slog.Logger
 }
 
 func (o *Options) setDefaults() {
@@ -287,6 +296,9 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 	}}
 	if len(c.opts.Cookies) > 0 {
 		jar.SetCookies(u, c.opts.Cookies)
+	}
+	if c.opts.Rate > 0 {
+		f.limiter = rate.NewLimiter(rate.Limit(c.opts.Rate), 1)
 	}
 	if f.canLogin() {
 		if err := f.login(runCtx); err != nil {
@@ -481,6 +493,12 @@ func (c *Crawler) work(ctx context.Context, f *fetcher, p *parser, sink Sink, q 
 	if done {
 		r.done = true
 		return r
+	}
+	if f.limiter != nil {
+		if err := f.limiter.Wait(ctx); err != nil {
+			r.f = Fetch{Kind: storage.CapturePage, URL: q.url, Err: err}
+			return r // the run ended while waiting: nothing fetched
+		}
 	}
 	gen := f.session()
 	r.f, r.links = f.fetch(ctx, p, q.url)

@@ -14,9 +14,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/internal/evidence"
@@ -25,11 +28,12 @@ import (
 
 // fetcher makes one request per URL and turns the response into evidence.
 type fetcher struct {
-	opts   *Options
-	host   string
-	client *http.Client
-	site   *site // how the source's pages are read (set by New)
-	logins loginState
+	opts    *Options
+	host    string
+	client  *http.Client
+	site    *site // how the source's pages are read (set by New)
+	logins  loginState
+	limiter *rate.Limiter // Options.Rate; nil for none
 }
 
 // fetch requests rawURL once. An HTML page is read (decoded, under the page
@@ -96,6 +100,10 @@ func (f *fetcher) fetch(ctx context.Context, p *parser, rawURL string) (out Fetc
 		out.Kind = storage.CaptureFile
 		if resp.StatusCode >= 400 {
 			out.Err = fmt.Errorf("HTTP %d", resp.StatusCode)
+			return out, nil
+		}
+		if t, ok := f.wanted(rawURL, br); !ok {
+			out.Err = fmt.Errorf("%w: %s", errUnwanted, t)
 			return out, nil
 		}
 		f.download(ctx, &out, br, b)
@@ -249,6 +257,32 @@ func (f *fetcher) download(ctx context.Context, out *Fetch, r io.Reader, b *body
 	}
 }
 
+var errUnwanted = errors.New("file type not wanted by the source; not downloaded")
+
+// wanted reports whether a file is of a type the source wants, by its
+// URL's extension or its first bytes, and what type it seemed to be.
+func (f *fetcher) wanted(rawURL string, br *bufio.Reader) (string, bool) {
+	if len(f.opts.FileTypes) == 0 {
+		return "", true
+	}
+	ext := ""
+	if u, err := url.Parse(rawURL); err == nil {
+		ext = strings.TrimPrefix(strings.ToLower(path.Ext(u.Path)), ".")
+	}
+	head, _ := br.Peek(512)
+	sniffed := http.DetectContentType(head)
+	for _, t := range f.opts.FileTypes {
+		t = strings.ToLower(strings.TrimPrefix(t, "."))
+		if t == ext || (t != "" && strings.Contains(sniffed, t)) {
+			return sniffed, true
+		}
+	}
+	if ext != "" {
+		return ext + ", " + sniffed, false
+	}
+	return sniffed, false
+}
+
 // decoder undoes a Content-Encoding. The transport asks for none, but a
 // hostile server may send one anyway.
 func decoder(r io.Reader, encoding string) (io.ReadCloser, error) {
@@ -336,6 +370,10 @@ func errorKind(err error) string {
 		return "too slow"
 	case errors.Is(err, errRunBudget):
 		return "run budget"
+	case errors.Is(err, errUnwanted):
+		return "not wanted"
+	case errors.Is(err, errLoginWall):
+		return "login wall"
 	case strings.Contains(err.Error(), "cap of"):
 		return "too large"
 	case strings.Contains(err.Error(), "redirect"):

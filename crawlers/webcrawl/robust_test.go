@@ -459,3 +459,53 @@ func TestParseCookiesAndUseThem(t *testing.T) {
 		t.Errorf("without the session: err %v; want the login wall", f.Err)
 	}
 }
+
+// A blog's articles and a paste's text are their content; a source that
+// wants only some file types records the others from their headers alone;
+// a rate cap spaces the requests.
+func TestKindsFileTypesAndRate(t *testing.T) {
+	var cnt counter
+	mux := http.NewServeMux()
+	ts, _ := newServer(t, cnt.wrap(mux))
+	mux.HandleFunc("/blog", func(w http.ResponseWriter, r *http.Request) {
+		html(w, `<div class="side">Subscribe</div><article><h2>Kea Health</h2><p>files below</p>
+<a href="/d/a.pdf">a</a> <a href="/d/b.zip">b</a></article>`)
+	})
+	mux.HandleFunc("/paste/1", func(w http.ResponseWriter, r *http.Request) {
+		html(w, `<div class="ads">buy now</div><pre>ZAC5361,Jane,Doe</pre>`)
+	})
+	mux.HandleFunc("/d/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		if strings.HasSuffix(r.URL.Path, ".pdf") {
+			w.Write([]byte("%PDF-1.4 synthetic"))
+			return
+		}
+		w.Write(append([]byte("PK\x03\x04"), bytes.Repeat([]byte{1}, 4096)...))
+	})
+
+	sink := &memSink{}
+	start := time.Now()
+	if _, err := crawl(t, Options{Kind: storage.SourceLeakBlog, FileTypes: []string{"pdf"}, Rate: 5, Workers: 3}, ts.URL+"/blog", sink); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 350*time.Millisecond {
+		t.Errorf("3 requests at 5/s took %s; want the rate cap to space them", took)
+	}
+	if b := string(sink.get(t, ts.URL+"/blog").Body); !strings.Contains(b, "files below") || strings.Contains(b, "Subscribe") {
+		t.Errorf("blog content:\n%s", b)
+	}
+	if f := sink.get(t, ts.URL+"/d/a.pdf"); f.Err != nil || f.Digest.Size == 0 {
+		t.Errorf("wanted pdf: %+v", f)
+	}
+	if f := sink.get(t, ts.URL+"/d/b.zip"); !errors.Is(f.Err, errUnwanted) || f.Digest.SHA256 != "" || f.Body != nil {
+		t.Errorf("unwanted zip: err %v digest %+v", f.Err, f.Digest)
+	}
+
+	sink = &memSink{}
+	if _, err := crawl(t, Options{Kind: storage.SourcePaste}, ts.URL+"/paste/1", sink); err != nil {
+		t.Fatal(err)
+	}
+	if b := string(sink.get(t, ts.URL+"/paste/1").Body); !strings.Contains(b, "ZAC5361,Jane,Doe") || strings.Contains(b, "buy now") {
+		t.Errorf("paste content:\n%s", b)
+	}
+}
