@@ -188,6 +188,28 @@ var migrations = []migration{
 			`ALTER TABLE sources ADD COLUMN options TEXT NOT NULL DEFAULT '{}'`,
 		},
 	},
+	{
+		version: 7,
+		name:    "url states",
+		sql: []string{
+			// What the last crawls learnt of each file URL of a source: its
+			// validators for conditional requests, and the digest and index
+			// generation it was last matched at, so an unchanged file is
+			// neither downloaded nor matched again.
+			`CREATE TABLE url_states (
+				source_id BIGINT NOT NULL,
+				url TEXT NOT NULL,
+				sha256 TEXT NOT NULL DEFAULT '',
+				size BIGINT NOT NULL DEFAULT 0,
+				etag TEXT NOT NULL DEFAULT '',
+				last_modified TEXT NOT NULL DEFAULT '',
+				index_generation BIGINT NOT NULL DEFAULT 0,
+				capture_id BIGINT NOT NULL DEFAULT 0,
+				fetched_at {{ts}},
+				PRIMARY KEY (source_id, url)
+			)`,
+		},
+	},
 }
 
 // ddl fills the dialect-specific placeholders of a statement.

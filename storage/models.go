@@ -124,6 +124,19 @@ type Capture struct {
 	Redirects string `gorm:"not null;default:''"` // JSON list of the URLs redirected through
 }
 
+// URLState is what the last crawls learnt of one file URL of a source.
+type URLState struct {
+	SourceID        uint64 `gorm:"primaryKey;autoIncrement:false"`
+	URL             string `gorm:"primaryKey"`
+	SHA256          string `gorm:"column:sha256;not null;default:''"`
+	Size            int64  `gorm:"not null;default:0"`
+	ETag            string `gorm:"column:etag;not null;default:''"`
+	LastModified    string `gorm:"not null;default:''"`
+	IndexGeneration int64  `gorm:"not null;default:0"` // of the reference index it was matched against
+	CaptureID       uint64 `gorm:"not null;default:0"` // the capture that downloaded and matched it
+	FetchedAt       time.Time
+}
+
 // Reference is one known document of the breach. Only its fingerprints are
 // kept: text, field and image fingerprints are keyed with the fingerprint key,
 // which never enters the database.

@@ -159,6 +159,28 @@ func (s *Store) SealRun(ctx context.Context, runID uint64, root, tsaURL, token s
 	return nil
 }
 
+// URLState returns what is known of a source's file URL; ok is false when
+// nothing is.
+func (s *Store) URLState(ctx context.Context, sourceID uint64, url string) (st URLState, ok bool, err error) {
+	res := s.ctx(ctx).Where("source_id = ? AND url = ?", sourceID, url).Limit(1).Find(&st)
+	if res.Error != nil {
+		return URLState{}, false, fmt.Errorf("url state of %s: %w", url, res.Error)
+	}
+	return st, res.RowsAffected == 1, nil
+}
+
+// SaveURLState records what a crawl learnt of a file URL.
+func (s *Store) SaveURLState(ctx context.Context, st *URLState) error {
+	err := s.ctx(ctx).Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "source_id"}, {Name: "url"}},
+		DoUpdates: clause.AssignmentColumns([]string{"sha256", "size", "etag", "last_modified", "index_generation", "capture_id", "fetched_at"}),
+	}).Create(st).Error
+	if err != nil {
+		return fmt.Errorf("save url state of %s: %w", st.URL, err)
+	}
+	return nil
+}
+
 // RunByID finds a crawl run.
 func (s *Store) RunByID(ctx context.Context, id uint64) (CrawlRun, error) {
 	var run CrawlRun

@@ -242,12 +242,18 @@ type webSink struct{ run *capture.Run }
 
 func (s webSink) Captured(ctx context.Context, url string) (bool, error) { return s.run.Seen(ctx, url) }
 
+func (s webSink) Validators(ctx context.Context, url string) (webcrawl.Validators, error) {
+	etag, lm, err := s.run.Validators(ctx, url)
+	return webcrawl.Validators{ETag: etag, LastModified: lm}, err
+}
+
 func (s webSink) Capture(ctx context.Context, f webcrawl.Fetch) error {
 	heartbeat(ctx, f.URL)
 	_, err := s.run.Record(ctx, capture.Item{
 		Kind: f.Kind, URL: f.URL, FinalURL: f.FinalURL, Target: f.Host, FetchedAt: f.FetchedAt,
 		Status: f.Status, ContentType: f.ContentType, Digest: f.Digest, Body: f.Body, Err: f.Err,
-		Redirects: f.Redirects, Evidence: f.Evidence,
+		Redirects: f.Redirects, Evidence: f.Evidence, NotModified: f.NotModified,
+		ETag: f.Validators.ETag, LastModified: f.Validators.LastModified,
 	})
 	return err
 }

@@ -55,8 +55,25 @@ type Fetch struct {
 	// Evidence locates the WARC request and response records of the
 	// exchange, when Options.Evidence is set and a response came.
 	Evidence *evidence.Record
+	// NotModified: a file asked for conditionally (see Revisits) is as it
+	// was (HTTP 304); nothing was downloaded.
+	NotModified bool
+	// Validators are a file's ETag and Last-Modified, for the next visit.
+	Validators Validators
 	// evidenceErr: the exchange could not be recorded; the crawl must stop.
 	evidenceErr error
+}
+
+// Validators let a revisit ask for a file only if it changed.
+type Validators struct {
+	ETag, LastModified string
+}
+
+// Revisits is implemented by sinks that remember files from earlier
+// crawls: a file with validators is asked for conditionally, and one that
+// has not changed is not downloaded again.
+type Revisits interface {
+	Validators(ctx context.Context, url string) (Validators, error)
 }
 
 // Evidence keeps the raw exchange of every fetch (package evidence's
@@ -500,8 +517,15 @@ func (c *Crawler) work(ctx context.Context, f *fetcher, p *parser, sink Sink, q 
 			return r // the run ended while waiting: nothing fetched
 		}
 	}
+	var v Validators
+	if rv, ok := sink.(Revisits); ok {
+		if v, err = rv.Validators(ctx, q.url); err != nil {
+			r.err = err
+			return r
+		}
+	}
 	gen := f.session()
-	r.f, r.links = f.fetch(ctx, p, q.url)
+	r.f, r.links = f.fetch(ctx, p, q.url, v)
 	// The session expired: log in again (once for all fetches that hit the
 	// wall together) and ask again. Sessions that short can be used up by
 	// the other fetches before this one retries, so it tries a few times;
@@ -512,7 +536,7 @@ func (c *Crawler) work(ctx context.Context, f *fetcher, p *parser, sink Sink, q 
 			r.f.Err = fmt.Errorf("%w; logging in again failed: %w", errLoginWall, err)
 			break
 		}
-		r.f, r.links = f.fetch(ctx, p, q.url)
+		r.f, r.links = f.fetch(ctx, p, q.url, v)
 	}
 	if r.f.evidenceErr != nil {
 		r.err = r.f.evidenceErr // crawling on would lose evidence

@@ -40,7 +40,7 @@ type fetcher struct {
 // cap) and parsed for links and content; anything else is streamed through
 // the hasher as a file. With Options.Evidence, the raw exchange is written
 // as WARC while it is read.
-func (f *fetcher) fetch(ctx context.Context, p *parser, rawURL string) (out Fetch, links []link) {
+func (f *fetcher) fetch(ctx context.Context, p *parser, rawURL string, v Validators) (out Fetch, links []link) {
 	// Named results: the evidence tap finishes in a deferred call that
 	// fills in out.Evidence after the body has been read.
 	out = Fetch{Kind: storage.CapturePage, URL: rawURL, FinalURL: rawURL, Host: hostOf(rawURL), FetchedAt: time.Now().UTC()}
@@ -52,6 +52,12 @@ func (f *fetcher) fetch(ctx context.Context, p *parser, rawURL string) (out Fetc
 		return out, nil
 	}
 	req.Header.Set("User-Agent", f.opts.UserAgent)
+	if v.ETag != "" {
+		req.Header.Set("If-None-Match", v.ETag)
+	}
+	if v.LastModified != "" {
+		req.Header.Set("If-Modified-Since", v.LastModified)
+	}
 	resp, err := f.client.Do(req)
 	if err != nil {
 		out.Err = causeOf(ctx, err)
@@ -96,8 +102,14 @@ func (f *fetcher) fetch(ctx context.Context, p *parser, rawURL string) (out Fetc
 			page = true // a page served as a download
 		}
 	}
+	if resp.StatusCode == http.StatusNotModified && v != (Validators{}) {
+		// Only files are asked for conditionally: this one is unchanged.
+		out.Kind, out.NotModified = storage.CaptureFile, true
+		return out, nil
+	}
 	if !page {
 		out.Kind = storage.CaptureFile
+		out.Validators = Validators{ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
 		if resp.StatusCode >= 400 {
 			out.Err = fmt.Errorf("HTTP %d", resp.StatusCode)
 			return out, nil

@@ -57,6 +57,11 @@ type Item struct {
 	Redirects []string
 	// Evidence locates the raw exchange in the run's WARC files.
 	Evidence *evidence.Record
+	// NotModified: the file was asked for with the validators Validators
+	// gave and has not changed; nothing was downloaded.
+	NotModified bool
+	// ETag and LastModified are the file's validators, for the next visit.
+	ETag, LastModified string
 }
 
 // Result is what recording one item produced.
@@ -126,6 +131,18 @@ func (r *Run) keywords(ctx context.Context, c storage.Capture, body []byte) (int
 	return 1, nil
 }
 
+// Validators returns the validators of a file the source fetched before,
+// so it is asked for only if it changed — unless the reference index
+// changed since it was matched, when it must be downloaded and matched
+// again.
+func (r *Run) Validators(ctx context.Context, url string) (etag, lastModified string, err error) {
+	st, ok, err := r.p.Store.URLState(ctx, r.run.SourceID, url)
+	if err != nil || !ok || st.IndexGeneration != r.p.Scanner.Generation() || st.SHA256 == "" {
+		return "", "", err
+	}
+	return st.ETag, st.LastModified, nil
+}
+
 // Seen reports whether the run already recorded url as a file, so a
 // resumed crawl does not download it again.
 func (r *Run) Seen(ctx context.Context, url string) (bool, error) {
@@ -157,10 +174,38 @@ func (r *Run) Record(ctx context.Context, it Item) (Result, error) {
 		b, _ := json.Marshal(it.Redirects)
 		c.Redirects = string(b)
 	}
+	var prev storage.URLState
+	var known bool
+	if it.Kind == storage.CaptureFile && it.Err == nil {
+		var err error
+		if prev, known, err = r.p.Store.URLState(ctx, r.run.SourceID, it.URL); err != nil {
+			return Result{}, err
+		}
+	}
+	if it.NotModified && known {
+		// The server says the file is as it was: the capture is evidence
+		// that it is still there, with the digest it had.
+		c.SHA256, c.Size = prev.SHA256, prev.Size
+	}
 	if _, err := r.p.Store.SaveCapture(ctx, &c); err != nil {
 		return Result{}, err
 	}
 	res := Result{CaptureID: c.ID}
+	gen := r.p.Scanner.Generation()
+	if it.NotModified || (known && prev.SHA256 == it.Digest.SHA256 && prev.IndexGeneration == gen && !it.Digest.Truncated) {
+		// Unchanged since it was matched against this same index: its
+		// hits exist already, and matching again would only repeat them.
+		// The new capture shows the exposure the earlier one found.
+		if prev.CaptureID != 0 && prev.CaptureID != c.ID {
+			if old, err := r.p.Store.CaptureByID(ctx, prev.CaptureID); err == nil && old.Refs > 0 {
+				res.Refs, res.Patients = int(old.Refs), int(old.Patients)
+				if err := r.p.Store.SetCaptureExposure(ctx, c.ID, res.Refs, res.Patients); err != nil {
+					return res, err
+				}
+			}
+		}
+		return res, nil
+	}
 	// An item that failed has nothing to match, and neither has a page
 	// whose content the source did not keep.
 	if it.Err != nil || (it.Kind != storage.CaptureFile && it.Body == nil) {
@@ -212,6 +257,13 @@ func (r *Run) Record(ctx context.Context, it Item) (Result, error) {
 		return res, fmt.Errorf("match capture %d: %w", c.ID, err)
 	}
 	res.Refs, res.Patients = tot.Refs(), tot.Patients()
+	if it.Kind == storage.CaptureFile && it.Digest.SHA256 != "" && !it.Digest.Truncated {
+		st := storage.URLState{SourceID: r.run.SourceID, URL: it.URL, SHA256: it.Digest.SHA256, Size: it.Digest.Size,
+			ETag: it.ETag, LastModified: it.LastModified, IndexGeneration: gen, CaptureID: c.ID, FetchedAt: it.FetchedAt}
+		if err := r.p.Store.SaveURLState(ctx, &st); err != nil {
+			return res, err
+		}
+	}
 	if tot.Matched > 0 {
 		if err := r.p.Store.SetCaptureExposure(ctx, c.ID, res.Refs, res.Patients); err != nil {
 			return res, err

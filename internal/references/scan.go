@@ -152,6 +152,9 @@ func (s *Scanner) Refresh(ctx context.Context) error {
 	return err
 }
 
+// Generation is the index generation the scanner matches against now.
+func (s *Scanner) Generation() int64 { return s.snap.Load().gen }
+
 // IndexStats reports the size of the snapshot being matched against.
 func (s *Scanner) IndexStats() memindex.Stats { return s.snap.Load().idx.Stats() }
 
