@@ -12,6 +12,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/netip"
 	"net/url"
 	"os"
 	"path"
@@ -58,6 +60,10 @@ func (f *fetcher) fetch(ctx context.Context, p *parser, rawURL string, v Validat
 	if v.LastModified != "" {
 		req.Header.Set("If-Modified-Since", v.LastModified)
 	}
+	var remote net.Addr // the peer of the last hop, for the evidence
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) { remote = info.Conn.RemoteAddr() },
+	}))
 	resp, err := f.client.Do(req)
 	if err != nil {
 		out.Err = causeOf(ctx, err)
@@ -78,7 +84,7 @@ func (f *fetcher) fetch(ctx context.Context, p *parser, rawURL string, v Validat
 	b := newBody(resp.Body, f.opts, true, cancel)
 	defer b.stop()
 	if f.opts.Evidence != nil {
-		tap := f.startEvidence(ctx, resp, &out)
+		tap := f.startEvidence(ctx, resp, &out, remote)
 		b.tap = tap
 		defer func() { tap.finish(&out, b) }()
 	}
@@ -144,13 +150,20 @@ type evidenceResult struct {
 
 func (t *evidenceTap) Write(p []byte) (int, error) { return t.pw.Write(p) }
 
-func (f *fetcher) startEvidence(ctx context.Context, resp *http.Response, out *Fetch) *evidenceTap {
+func (f *fetcher) startEvidence(ctx context.Context, resp *http.Response, out *Fetch, remote net.Addr) *evidenceTap {
 	pr, pw := io.Pipe()
 	t := &evidenceTap{pw: pw, done: make(chan evidenceResult, 1)}
 	ex := evidence.Exchange{
 		TargetURI: out.FinalURL, Method: resp.Request.Method, RequestHeader: resp.Request.Header.Clone(),
 		ResponseProto: resp.Proto, StatusCode: resp.StatusCode, Status: resp.Status,
 		ResponseHeader: resp.Header.Clone(), Payload: pr, FetchTime: out.FetchedAt, Via: f.opts.Proxy,
+	}
+	// Through a proxy the peer is the proxy, which Via already names; the
+	// site's own address is then unknown (for an onion, it has none).
+	if tcp, ok := remote.(*net.TCPAddr); ok && f.opts.Proxy == "" {
+		if ip, ok := netip.AddrFromSlice(tcp.IP); ok {
+			ex.RemoteIP = ip.Unmap()
+		}
 	}
 	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
 		sum := sha256.Sum256(resp.TLS.PeerCertificates[0].Raw)

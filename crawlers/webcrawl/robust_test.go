@@ -331,6 +331,16 @@ func TestEvidenceRecorded(t *testing.T) {
 		if !f.Digest.Truncated && f.Err == nil && f.Evidence.PayloadSHA256 != f.Digest.SHA256 {
 			t.Errorf("%s: WARC payload %s, capture digest %s", f.URL, f.Evidence.PayloadSHA256, f.Digest.SHA256)
 		}
+		if f.Evidence.Truncated == "" {
+			sr, err := evidence.ReadRecord(dir, *f.Evidence)
+			if err != nil {
+				t.Fatalf("%s: %v", f.URL, err)
+			}
+			if ip := sr.Header.Get("WARC-IP-Address"); ip != "127.0.0.1" {
+				t.Errorf("%s: WARC-IP-Address %q, want the server's 127.0.0.1", f.URL, ip)
+			}
+			sr.Close()
+		}
 		if f.URL == ts.URL+leaksim.HugePath && f.Evidence.Truncated == "" {
 			t.Errorf("refused download recorded as complete: %+v", f.Evidence)
 		}
