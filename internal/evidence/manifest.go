@@ -1,19 +1,12 @@
 package evidence
 
 import (
-	"archive/tar"
-	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/klauspost/compress/gzip"
 )
 
 // ManifestFormat identifies the manifest layout.
@@ -150,72 +143,19 @@ func WriteBundle(w io.Writer, dir string, manifest Manifest) error {
 		files = append(files, c.File)
 	}
 
-	zw := gzip.NewWriter(w)
-	tw := tar.NewWriter(zw)
-	now := time.Now().UTC().Truncate(time.Second)
-	var sums bytes.Buffer
-	addBytes := func(name string, b []byte) error {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), ModTime: now, Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
-			return err
-		}
-		_, err := tw.Write(b)
+	b := NewBundle(w, time.Now())
+	if err := b.AddBytes(BundleManifestName, mj); err != nil {
 		return err
 	}
-
-	if err := addBytes(BundleManifestName, mj); err != nil {
-		return fmt.Errorf("evidence: bundle: %w", err)
-	}
-	fmt.Fprintf(&sums, "%s  %s\n", hexSum(mj), BundleManifestName)
 	for _, name := range files {
-		sum, err := addFile(tw, filepath.Join(dir, filepath.FromSlash(name)), name)
-		if err != nil {
-			return fmt.Errorf("evidence: bundle: %w", err)
+		if err := b.AddFile(filepath.Join(dir, filepath.FromSlash(name)), name); err != nil {
+			return err
 		}
-		fmt.Fprintf(&sums, "%s  %s\n", sum, name)
 	}
 	if len(manifest.TimestampToken) > 0 {
-		if err := addBytes(BundleTokenName, manifest.TimestampToken); err != nil {
-			return fmt.Errorf("evidence: bundle: %w", err)
+		if err := b.AddBytes(BundleTokenName, manifest.TimestampToken); err != nil {
+			return err
 		}
-		fmt.Fprintf(&sums, "%s  %s\n", hexSum(manifest.TimestampToken), BundleTokenName)
 	}
-	if err := addBytes(BundleSumsName, sums.Bytes()); err != nil {
-		return fmt.Errorf("evidence: bundle: %w", err)
-	}
-	if err := tw.Close(); err != nil {
-		return fmt.Errorf("evidence: bundle: %w", err)
-	}
-	if err := zw.Close(); err != nil {
-		return fmt.Errorf("evidence: bundle: %w", err)
-	}
-	return nil
-}
-
-// addFile streams one file into the tar and returns its hex SHA-256.
-func addFile(tw *tar.Writer, src, name string) (string, error) {
-	f, err := os.Open(src)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return "", err
-	}
-	if !st.Mode().IsRegular() {
-		return "", fmt.Errorf("%s is not a regular file", src)
-	}
-	hdr := &tar.Header{Name: name, Mode: 0o644, Size: st.Size(), ModTime: st.ModTime().UTC().Truncate(time.Second), Typeflag: tar.TypeReg, Format: tar.FormatPAX}
-	if err := tw.WriteHeader(hdr); err != nil {
-		return "", err
-	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tw, h), io.LimitReader(f, st.Size()))
-	if err != nil {
-		return "", err
-	}
-	if n != st.Size() {
-		return "", errors.New(src + " shrank while being bundled")
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return b.Close()
 }
