@@ -98,7 +98,8 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	src := storage.Source{Name: "demo-leak-forum", Kind: storage.SourceWeb, URL: siteURL, EverySecs: int64((10 * time.Minute) / time.Second), Enabled: true}
+	src := storage.Source{Name: "demo-leak-forum", Kind: storage.SourceForum, URL: siteURL, EverySecs: int64((10 * time.Minute) / time.Second), Enabled: true,
+		Options: storage.SourceOptions{WatchTerms: []string{"Health portal"}}}
 	if err := store.UpsertSource(ctx, &src); err != nil {
 		return err
 	}
@@ -222,18 +223,26 @@ func demoConfig(dataDir, listen, smtpAddr string) *config.Config {
 // startDemoSite posts a sample of the reference set (the patients CSV, a lab
 // result, a clinical note and a photo) and three unrelated files.
 func startDemoSite(ctx context.Context, refsDir string, docs []synth.Doc) (*leaksim.Site, string, error) {
+	const thread = "Health portal FULL DB - samples, 48h to pay"
 	var files []leaksim.File
+	var posts []leaksim.Post
 	want := map[synth.Kind]bool{synth.KindPatients: true, synth.KindLabResult: true, synth.KindClinicalNote: true, synth.KindPhoto: true}
 	for _, d := range docs {
-		if !want[d.Kind] {
-			continue
-		}
-		delete(want, d.Kind)
 		b, err := os.ReadFile(filepath.Join(refsDir, filepath.FromSlash(d.RelPath)))
 		if err != nil {
 			return nil, "", fmt.Errorf("demo: %w", err)
 		}
-		files = append(files, leaksim.File{Name: filepath.Base(d.RelPath), Data: b, Thread: "Health portal FULL DB - samples, 48h to pay"})
+		// A second note is not attached but quoted in a reply "as proof":
+		// found by its text, on the thread's page.
+		if d.Kind == synth.KindClinicalNote && !want[d.Kind] && len(posts) == 0 && len(b) > 400 {
+			excerpt := string(b[len(b)/4 : len(b)/4+300])
+			posts = append(posts, leaksim.Post{Thread: thread, Author: "seller", Text: "proof it's real, from one of the notes:\n\n" + excerpt})
+		}
+		if !want[d.Kind] {
+			continue
+		}
+		delete(want, d.Kind)
+		files = append(files, leaksim.File{Name: filepath.Base(d.RelPath), Data: b, Thread: thread})
 	}
 	otherDir, err := os.MkdirTemp("", "leakwatch-demo-other-")
 	if err != nil {
@@ -251,7 +260,7 @@ func startDemoSite(ctx context.Context, refsDir string, docs []synth.Doc) (*leak
 		}
 		files = append(files, leaksim.File{Name: "other-" + filepath.Base(d.RelPath), Data: b, Thread: "Random combolists (unrelated)"})
 	}
-	site := leaksim.New(leaksim.Options{Title: "LeakForum (simulated)", Files: files, Logger: quiet()})
+	site := leaksim.New(leaksim.Options{Title: "LeakForum (simulated)", Files: files, Posts: posts, Logger: quiet()})
 	addr, err := site.Serve(ctx, "127.0.0.1:0")
 	if err != nil {
 		return nil, "", err
