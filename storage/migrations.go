@@ -210,6 +210,16 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		version: 8,
+		name:    "reference crc32",
+		sql: []string{
+			// With the size, what an archive's central directory records of
+			// each member: a dump too big to download is matched from its
+			// directory. References indexed before this have 0 (no match).
+			`ALTER TABLE "references" ADD COLUMN crc32 BIGINT NOT NULL DEFAULT 0`,
+		},
+	},
 }
 
 // ddl fills the dialect-specific placeholders of a statement.

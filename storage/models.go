@@ -148,6 +148,7 @@ type Reference struct {
 	SHA256     string `gorm:"index;not null"`
 	MD5        string // only from imported hash lists
 	SHA1       string // only from imported hash lists
+	CRC32      int64  `gorm:"column:crc32;not null;default:0"` // CRC-32 (IEEE) of the bytes; with Size, matches archive members from their directory
 	Kind       string // sniffed type
 	TextDigest string // keyed digest of the normalised text
 	TextLen    int64  // normalised text length, in runes

@@ -302,10 +302,11 @@ func (s *Store) WalkIndex(ctx context.Context, v IndexVisitor) error {
 	if v.Reference != nil {
 		var r Reference
 		err := walk("references", `SELECT id, opaque_id, COALESCE(name, ''), COALESCE(sha256, ''), COALESCE(md5, ''), COALESCE(sha1, ''),
-			COALESCE(text_digest, ''), COALESCE(tlsh, ''), COALESCE(prints, 0) FROM "references" ORDER BY id`,
+			COALESCE(text_digest, ''), COALESCE(tlsh, ''), COALESCE(prints, 0), COALESCE(size, 0), COALESCE(crc32, 0)
+			FROM "references" ORDER BY id`,
 			func() []any {
 				r = Reference{}
-				return []any{&r.ID, &r.OpaqueID, &r.Name, &r.SHA256, &r.MD5, &r.SHA1, &r.TextDigest, &r.TLSH, &r.Prints}
+				return []any{&r.ID, &r.OpaqueID, &r.Name, &r.SHA256, &r.MD5, &r.SHA1, &r.TextDigest, &r.TLSH, &r.Prints, &r.Size, &r.CRC32}
 			}, func() { v.Reference(r) })
 		if err != nil {
 			return err

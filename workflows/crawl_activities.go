@@ -16,6 +16,7 @@ import (
 	"github.com/leakwatch/leakwatch/crawlers/webcrawl"
 	"github.com/leakwatch/leakwatch/internal/capture"
 	"github.com/leakwatch/leakwatch/internal/evidence"
+	"github.com/leakwatch/leakwatch/internal/references"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -212,6 +213,17 @@ func sourceAuth(src storage.Source) (*webcrawl.Login, []*http.Cookie, error) {
 	return login, cookies, nil
 }
 
+func members(ms []webcrawl.Member) []references.Member {
+	if len(ms) == 0 {
+		return nil
+	}
+	out := make([]references.Member, len(ms))
+	for i, m := range ms {
+		out[i] = references.Member{Name: m.Name, CRC32: m.CRC32, Size: m.Size}
+	}
+	return out
+}
+
 // keepAlive reports the crawl alive, to Temporal (so a crawl whose worker
 // died is retried within a minute) and to the run row, until stopped. A
 // fetch may take minutes, so fetches alone are not a heartbeat.
@@ -253,7 +265,7 @@ func (s webSink) Capture(ctx context.Context, f webcrawl.Fetch) error {
 		Kind: f.Kind, URL: f.URL, FinalURL: f.FinalURL, Target: f.Host, FetchedAt: f.FetchedAt,
 		Status: f.Status, ContentType: f.ContentType, Digest: f.Digest, Body: f.Body, Err: f.Err,
 		Redirects: f.Redirects, Evidence: f.Evidence, NotModified: f.NotModified,
-		ETag: f.Validators.ETag, LastModified: f.Validators.LastModified,
+		ETag: f.Validators.ETag, LastModified: f.Validators.LastModified, Members: members(f.Members),
 	})
 	return err
 }

@@ -136,6 +136,22 @@ func (s *printSink) Capture(ctx context.Context, f webcrawl.Fetch) error {
 	}
 	var err error
 	switch {
+	case len(f.Members) > 0:
+		// An archive too big to download, known from its directory.
+		r := references.ItemResult{Path: f.URL, Error: f.Err.Error()}
+		var ms []references.Member
+		for _, m := range f.Members {
+			ms = append(ms, references.Member{Name: m.Name, CRC32: m.CRC32, Size: m.Size})
+		}
+		refs := map[string]bool{}
+		for _, mm := range s.sc.MatchMembers(ms) {
+			for _, m := range mm.Matches {
+				r.Matches = append(r.Matches, m)
+				refs[m.RefID] = true
+			}
+		}
+		r.Refs = len(refs)
+		items = append(items, r)
 	case f.Err != nil:
 		items = append(items, references.ItemResult{Path: f.URL, SHA256: f.Digest.SHA256, Error: f.Err.Error()})
 	case f.Kind == storage.CapturePage:

@@ -60,6 +60,9 @@ type Fetch struct {
 	NotModified bool
 	// Validators are a file's ETag and Last-Modified, for the next visit.
 	Validators Validators
+	// Members lists a zip too big to download, from its central directory
+	// (read with ranged requests), when the server serves ranges.
+	Members []Member
 	// evidenceErr: the exchange could not be recorded; the crawl must stop.
 	evidenceErr error
 }

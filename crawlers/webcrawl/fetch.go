@@ -93,6 +93,18 @@ func (f *fetcher) fetch(ctx context.Context, p *parser, rawURL string, v Validat
 		out.Kind = storage.CaptureFile
 		out.Err = fmt.Errorf("declared size %d bytes exceeds the download cap of %d bytes; not downloaded",
 			resp.ContentLength, f.opts.MaxDownloadBytes)
+		if looksZip(rawURL, out.ContentType) && strings.EqualFold(resp.Header.Get("Accept-Ranges"), "bytes") {
+			// Its directory, at its end, says what it holds. (The refused
+			// body is dropped first, so the server stops sending it.)
+			resp.Body.Close()
+			members, err := f.zipDirectory(ctx, out.FinalURL, resp.ContentLength)
+			if err != nil {
+				out.Err = fmt.Errorf("%w; its directory could not be read: %w", out.Err, err)
+			} else {
+				out.Members = members
+				out.Err = fmt.Errorf("%w; its directory lists %d members", out.Err, len(members))
+			}
+		}
 		return out, nil
 	}
 	br := bufio.NewReaderSize(b, 4096)

@@ -1,10 +1,12 @@
 package webcrawl
 
 import (
+	"archive/zip"
 	"bytes"
 	"compress/gzip"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"net/http"
 	"runtime"
 	"strings"
@@ -518,4 +520,63 @@ func TestKindsFileTypesAndRate(t *testing.T) {
 	if b := string(sink.get(t, ts.URL+"/paste/1").Body); !strings.Contains(b, "ZAC5361,Jane,Doe") || strings.Contains(b, "buy now") {
 		t.Errorf("paste content:\n%s", b)
 	}
+}
+
+// A zip over the download cap on a server that serves ranges is not
+// downloaded, but its directory is read from its end: the members, with
+// their CRC-32 and size, in a few requests and a small part of its bytes.
+func TestZipDirectoryOverCap(t *testing.T) {
+	var zb bytes.Buffer
+	zw := zip.NewWriter(&zb)
+	want := map[string]uint32{}
+	for i := range 40 {
+		name := fmt.Sprintf("dump/patient-%03d.bin", i)
+		data := bytes.Repeat([]byte{byte(i), byte(i * 7), 3}, 20_000)
+		w, _ := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store})
+		w.Write(data)
+		want[name] = crc32.ChecksumIEEE(data)
+	}
+	zw.Close()
+	archive := zb.Bytes()
+	var mu sync.Mutex
+	served := 0
+	mux := http.NewServeMux()
+	ts, _ := newServer(t, mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { html(w, `<a href="/full_dump.zip">dump</a>`) })
+	mux.HandleFunc("/full_dump.zip", func(w http.ResponseWriter, r *http.Request) {
+		cw := &countingWriter{ResponseWriter: w}
+		http.ServeContent(cw, r, "full_dump.zip", time.Time{}, bytes.NewReader(archive))
+		if r.Header.Get("Range") != "" {
+			mu.Lock()
+			served += cw.n
+			mu.Unlock()
+		}
+	})
+	sink := &memSink{}
+	if _, err := crawl(t, Options{MaxDownloadBytes: 256 << 10}, ts.URL+"/", sink); err != nil {
+		t.Fatal(err)
+	}
+	f := sink.get(t, ts.URL+"/full_dump.zip")
+	if len(f.Members) != 40 || !strings.Contains(f.Err.Error(), "directory lists 40 members") {
+		t.Fatalf("members %d, err %v", len(f.Members), f.Err)
+	}
+	for _, m := range f.Members {
+		if want[m.Name] != m.CRC32 || m.Size != 60_000 {
+			t.Errorf("member %+v, want CRC %08x size 60000", m, want[m.Name])
+		}
+	}
+	if served >= len(archive)/2 {
+		t.Errorf("ranged requests read %d of the archive's %d bytes to list its directory", served, len(archive))
+	}
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n += n
+	return n, err
 }

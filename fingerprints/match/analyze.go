@@ -14,6 +14,7 @@
 package match
 
 import (
+	"hash/crc32"
 	"context"
 	"crypto/md5"
 	"crypto/sha1"
@@ -134,7 +135,10 @@ type Features struct {
 	Type       extract.Type
 	Size       int64
 	SHA256     string
-	MD5, SHA1  string
+	// CRC32 (IEEE) of the bytes, with Size: what an archive's directory
+	// records of each member, so members can be matched before download.
+	CRC32     uint32
+	MD5, SHA1 string
 	TextDigest string
 	TextLen    int
 	Prints     []text.Print
@@ -242,6 +246,7 @@ func wrapCallback(err error) error {
 func (a *Analyzer) digests(f *Features, data []byte) {
 	s := sha256.Sum256(data)
 	f.SHA256 = hex.EncodeToString(s[:])
+	f.CRC32 = crc32.ChecksumIEEE(data)
 	if a.opts.HashLists {
 		m := md5.Sum(data)
 		f.MD5 = hex.EncodeToString(m[:])

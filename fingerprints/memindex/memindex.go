@@ -31,6 +31,7 @@ type Index struct {
 	sha256, text digests[[32]byte]
 	md5          digests[[16]byte]
 	sha1         digests[[20]byte]
+	crc          digests[crcKey] // CRC-32 and size
 
 	prints []printRow // keyed winnowing hashes and their references, sorted
 
@@ -110,6 +111,19 @@ type Stats struct {
 // Stats reports the index's size.
 func (x *Index) Stats() Stats {
 	return Stats{References: len(x.refs), Prints: len(x.prints), Fields: len(x.fieldHash), Images: len(x.images.ims), Patients: len(x.patIDs)}
+}
+
+// crcKey is what a zip central directory says of a member.
+type crcKey struct {
+	crc  uint32
+	size int64
+}
+
+// ByCRC returns the references whose bytes have this CRC-32 (IEEE) and
+// size: candidates for an archive member known only from its directory.
+// Thirty-two bits and a size are a strong hint, not proof.
+func (x *Index) ByCRC(crc uint32, size int64) []match.Ref {
+	return x.at(x.crc.get(crcKey{crc, size}))
 }
 
 // ByDigest implements match.Index.
@@ -277,6 +291,10 @@ func NewBuilder() *Builder {
 // Digests are a reference's hex digests; empty ones are not indexed.
 type Digests struct {
 	SHA256, MD5, SHA1, Text string
+	// CRC32 and Size, as an archive's directory records a member; a zero
+	// CRC32 (not recorded) is not indexed.
+	CRC32 uint32
+	Size  int64
 }
 
 // AddRef adds a reference. References must be added before their rows.
@@ -287,6 +305,9 @@ func (b *Builder) AddRef(r match.Ref, d Digests) {
 	b.x.pos[r.Key] = p
 	if k, ok := d32(d.SHA256); ok {
 		b.x.sha256.add(k, p)
+	}
+	if d.CRC32 != 0 && d.Size > 0 {
+		b.x.crc.add(crcKey{d.CRC32, d.Size}, p)
 	}
 	if k, ok := d32(d.Text); ok {
 		b.x.text.add(k, p)

@@ -62,6 +62,9 @@ type Item struct {
 	NotModified bool
 	// ETag and LastModified are the file's validators, for the next visit.
 	ETag, LastModified string
+	// Members lists an archive that was not downloaded, from its
+	// directory: matched by CRC-32 and size.
+	Members []references.Member
 }
 
 // Result is what recording one item produced.
@@ -104,6 +107,38 @@ func (p *Pipeline) log() *slog.Logger {
 
 // Hits is the number of hits this run has recorded so far.
 func (r *Run) Hits() int { return int(r.hits.Load()) }
+
+// members records the hits of an archive known from its directory only:
+// each member whose CRC-32 and size are a reference's, and how many of the
+// archive's members match the breach.
+func (r *Run) members(ctx context.Context, c storage.Capture, it Item, res Result) (Result, error) {
+	found := r.p.Scanner.MatchMembers(it.Members)
+	refs := map[uint64]bool{}
+	for _, mm := range found {
+		for _, m := range mm.Matches {
+			refs[m.RefKey] = true
+			h := storage.Hit{CaptureID: c.ID, ReferenceID: m.RefKey, Method: m.Method, Score: m.Score, Target: c.Host,
+				Why: fmt.Sprintf("%d of %d members match the breach; %s", len(found), len(it.Members), m.Why)}
+			created, err := r.p.Store.AddHit(ctx, &h)
+			if err != nil {
+				return res, err
+			}
+			if created {
+				res.NewHits++
+			}
+		}
+	}
+	r.hits.Add(int64(res.NewHits))
+	res.Refs = len(refs)
+	if len(found) > 0 {
+		if err := r.p.Store.SetCaptureExposure(ctx, c.ID, res.Refs, 0); err != nil {
+			return res, err
+		}
+		r.p.log().InfoContext(ctx, "archive directory matches the breach", "capture", c.ID, "host", c.Host,
+			"members", len(it.Members), "matching", len(found), "reference_files", res.Refs)
+	}
+	return res, nil
+}
 
 // keywords records one keyword hit for a page whose text holds watch terms.
 func (r *Run) keywords(ctx context.Context, c storage.Capture, body []byte) (int, error) {
@@ -205,6 +240,9 @@ func (r *Run) Record(ctx context.Context, it Item) (Result, error) {
 			}
 		}
 		return res, nil
+	}
+	if len(it.Members) > 0 {
+		return r.members(ctx, c, it, res)
 	}
 	// An item that failed has nothing to match, and neither has a page
 	// whose content the source did not keep.

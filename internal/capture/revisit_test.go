@@ -1,11 +1,14 @@
 package capture
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,8 +34,80 @@ func (s revisitSink) Validators(ctx context.Context, url string) (webcrawl.Valid
 func (s revisitSink) Capture(ctx context.Context, f webcrawl.Fetch) error {
 	_, err := s.run.Record(ctx, Item{Kind: f.Kind, URL: f.URL, FinalURL: f.FinalURL, Target: f.Host, FetchedAt: f.FetchedAt,
 		Status: f.Status, Digest: f.Digest, Body: f.Body, Err: f.Err, NotModified: f.NotModified,
-		ETag: f.Validators.ETag, LastModified: f.Validators.LastModified})
+		ETag: f.Validators.ETag, LastModified: f.Validators.LastModified, Members: toMembers(f.Members)})
 	return err
+}
+
+func toMembers(ms []webcrawl.Member) []references.Member {
+	var out []references.Member
+	for _, m := range ms {
+		out = append(out, references.Member{Name: m.Name, CRC32: m.CRC32, Size: m.Size})
+	}
+	return out
+}
+
+// The whole dump, too big to download, is shown to hold the breach's
+// documents from its directory: a hit per matching member, and how many of
+// its members match.
+func TestDumpMatchedFromItsDirectory(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "")
+	var zb bytes.Buffer
+	zw := zip.NewWriter(&zb)
+	var leaked int
+	for _, d := range f.docs {
+		if d.Kind != synth.KindLabResult && d.Kind != synth.KindClinicalNote {
+			continue
+		}
+		w, _ := zw.CreateHeader(&zip.FileHeader{Name: "portal/" + d.RelPath, Method: zip.Deflate})
+		w.Write(f.doc(t, d.Kind))
+		leaked++
+		break
+	}
+	for i := range 5 { // padding: files that are not the breach's
+		w, _ := zw.CreateHeader(&zip.FileHeader{Name: fmt.Sprintf("junk/%d.bin", i), Method: zip.Store})
+		w.Write(bytes.Repeat([]byte{byte(i + 1)}, 50_000))
+	}
+	zw.Close()
+	archive := zb.Bytes()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Write([]byte(`<html><body><a href="/full_dump.zip">full dump</a></body></html>`))
+	})
+	mux.HandleFunc("/full_dump.zip", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "full_dump.zip", time.Time{}, bytes.NewReader(archive))
+	})
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+	rec, err := f.p.ForRun(f.run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := webcrawl.New(webcrawl.Options{MaxDownloadBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Crawl(ctx, ts.URL+"/", revisitSink{rec}); err != nil {
+		t.Fatal(err)
+	}
+	hits, err := f.store.HitsForTarget(ctx, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dir int
+	for _, h := range hits {
+		if h.Method == references.MethodDirectory {
+			dir++
+			if !strings.Contains(h.Why, fmt.Sprintf("1 of %d members match the breach", leaked+5)) {
+				t.Errorf("why %q", h.Why)
+			}
+		}
+	}
+	if dir != leaked {
+		t.Fatalf("%d directory hits, want %d: %+v", dir, leaked, hits)
+	}
 }
 
 // A file seen before is asked for conditionally: unchanged, it is neither

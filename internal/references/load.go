@@ -23,7 +23,7 @@ func LoadIndex(ctx context.Context, store *storage.Store) (*memindex.Index, int6
 	err = store.WalkIndex(ctx, storage.IndexVisitor{
 		Reference: func(r storage.Reference) {
 			b.AddRef(match.Ref{Key: r.ID, ID: r.OpaqueID, Name: r.Name, Prints: int(r.Prints), TLSH: r.TLSH},
-				memindex.Digests{SHA256: r.SHA256, MD5: r.MD5, SHA1: r.SHA1, Text: r.TextDigest})
+				memindex.Digests{SHA256: r.SHA256, MD5: r.MD5, SHA1: r.SHA1, Text: r.TextDigest, CRC32: uint32(r.CRC32), Size: r.Size})
 		},
 		Print: b.AddPrint,
 		Field: b.AddField,

@@ -303,7 +303,7 @@ func fingerprintFile(ctx context.Context, store *storage.Store, an *match.Analyz
 }
 
 func toReference(f match.Features) storage.Reference {
-	r := storage.Reference{Name: f.Path, Size: f.Size, SHA256: f.SHA256, Kind: string(f.Type),
+	r := storage.Reference{Name: f.Path, Size: f.Size, SHA256: f.SHA256, CRC32: int64(f.CRC32), Kind: string(f.Type),
 		TextDigest: f.TextDigest, TextLen: int64(f.TextLen), TLSH: f.TLSH}
 	if f.Err != nil {
 		r.Error = f.Err.Error()

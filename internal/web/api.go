@@ -119,22 +119,73 @@ type captureJSON struct {
 	Patients    int64               `json:"patients"` // patients they concern
 }
 
-// sourceJSON is a monitored source.
+// sourceJSON is a monitored source. Its settings are flat, with the keys of
+// a `sources:` entry in the config file. Login names where the password is
+// read from when a crawl starts (an environment variable or a file); no
+// password is ever stored, accepted or shown. Credentials in URLs (the
+// proxy's, say) are redacted.
 type sourceJSON struct {
-	ID        uint64             `json:"id"`
-	Name      string             `json:"name"`
-	Kind      storage.SourceKind `json:"kind"`
-	URL       string             `json:"url"`
-	Every     string             `json:"every"`
-	EverySecs int64              `json:"every_secs"`
-	Enabled   bool               `json:"enabled"`
-	CreatedAt time.Time          `json:"created_at"`
-	UpdatedAt time.Time          `json:"updated_at"`
+	ID           uint64             `json:"id"`
+	Name         string             `json:"name"`
+	Kind         storage.SourceKind `json:"kind"`
+	URL          string             `json:"url"`
+	Every        string             `json:"every"`
+	EverySecs    int64              `json:"every_secs"`
+	Enabled      bool               `json:"enabled"`
+	Selectors    selectorsJSON      `json:"selectors"`
+	Allow        []string           `json:"allow"`
+	Deny         []string           `json:"deny"`
+	MaxFileBytes int64              `json:"max_file_bytes"`
+	Proxy        string             `json:"proxy"`
+	Workers      int                `json:"workers"`
+	Rate         float64            `json:"rate"`
+	FileTypes    []string           `json:"file_types"`
+	WatchTerms   []string           `json:"watch_terms"`
+	Login        *loginJSON         `json:"login"` // null: no login
+	CookiesFile  string             `json:"cookies_file"`
+	CreatedAt    time.Time          `json:"created_at"`
+	UpdatedAt    time.Time          `json:"updated_at"`
+}
+
+// selectorsJSON are a source's CSS selectors; "" takes the kind's default.
+type selectorsJSON struct {
+	Content string `json:"content"`
+	Links   string `json:"links"`
+	Next    string `json:"next"`
+	Files   string `json:"files"`
+}
+
+// loginJSON is how a source logs in. PasswordEnv and PasswordFile are
+// references (exactly one is set), never the password.
+type loginJSON struct {
+	URL          string `json:"url"`
+	User         string `json:"user"`
+	UserField    string `json:"user_field"`
+	PassField    string `json:"pass_field"`
+	PasswordEnv  string `json:"password_env"`
+	PasswordFile string `json:"password_file"`
 }
 
 func toSourceJSON(s storage.Source) sourceJSON {
-	return sourceJSON{ID: s.ID, Name: s.Name, Kind: s.Kind, URL: s.URL, Every: s.Every().String(),
-		EverySecs: s.EverySecs, Enabled: s.Enabled, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
+	o := s.Options
+	out := sourceJSON{ID: s.ID, Name: s.Name, Kind: s.Kind, URL: redactURL(s.URL), Every: s.Every().String(),
+		EverySecs: s.EverySecs, Enabled: s.Enabled, Selectors: selectorsJSON(o.Selectors),
+		Allow: nonNil(o.Allow), Deny: nonNil(o.Deny), MaxFileBytes: o.MaxFileBytes, Proxy: redactURL(o.Proxy),
+		Workers: o.Workers, Rate: o.Rate, FileTypes: nonNil(o.FileTypes), WatchTerms: nonNil(o.WatchTerms),
+		CookiesFile: o.CookiesFile, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
+	if l := o.Login; l != nil {
+		out.Login = &loginJSON{URL: redactURL(l.URL), User: l.User, UserField: l.UserField, PassField: l.PassField,
+			PasswordEnv: l.PasswordEnv, PasswordFile: l.PasswordFile}
+	}
+	return out
+}
+
+// nonNil makes an absent list encode as [] rather than null.
+func nonNil(v []string) []string {
+	if v == nil {
+		return []string{}
+	}
+	return v
 }
 
 // auditEventJSON is one audit log entry.
@@ -282,46 +333,6 @@ func (s *Server) handleAPICaptures(w http.ResponseWriter, r *http.Request, _ *au
 			Refs: c.Refs, Patients: c.Patients})
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-func (s *Server) handleAPISources(w http.ResponseWriter, r *http.Request, _ *authed) {
-	srcs, err := s.store.ListSources(r.Context())
-	if err != nil {
-		s.internalError(w, r, "list sources", err)
-		return
-	}
-	out := make([]sourceJSON, 0, len(srcs))
-	for _, src := range srcs {
-		out = append(out, toSourceJSON(src))
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-// addSourceRequest is the body of POST /api/sources. Every is a Go duration
-// ("6h", "30m"), or a number of seconds; empty or 0 means manual crawls only.
-type addSourceRequest struct {
-	Name  string          `json:"name"`
-	URL   string          `json:"url"`
-	Every json.RawMessage `json:"every"`
-}
-
-func (s *Server) handleAPIAddSource(w http.ResponseWriter, r *http.Request, a *authed) {
-	var req addSourceRequest
-	if err := decodeJSON(r, &req); err != nil {
-		writeDecodeError(w, err)
-		return
-	}
-	every, err := parseEveryJSON(req.Every)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	src, status, msg := s.addSource(r.Context(), r, a, req.Name, req.URL, every)
-	if status != http.StatusCreated {
-		writeError(w, status, msg)
-		return
-	}
-	writeJSON(w, http.StatusCreated, toSourceJSON(src))
 }
 
 func (s *Server) handleAPIStatus(w http.ResponseWriter, r *http.Request, _ *authed) {

@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/leakwatch/leakwatch/storage"
 )
@@ -117,61 +115,6 @@ func truncate(s string, n int) string {
 }
 
 func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
-
-// Source limits.
-const (
-	maxSourceName = 100
-	maxSourceURL  = 2048
-	minEvery      = time.Minute
-	maxEvery      = 30 * 24 * time.Hour
-)
-
-// addSource validates and stores a web source. It returns the status
-// (201 on success) and, otherwise, a message for the user.
-func (s *Server) addSource(ctx context.Context, r *http.Request, a *authed, name, rawURL string, every time.Duration) (storage.Source, int, string) {
-	name = strings.TrimSpace(name)
-	rawURL = strings.TrimSpace(rawURL)
-	if err := validateSource(name, rawURL, every); err != nil {
-		return storage.Source{}, http.StatusBadRequest, err.Error()
-	}
-	src := storage.Source{Name: name, Kind: storage.SourceWeb, URL: rawURL, EverySecs: int64(every / time.Second), Enabled: true}
-	if err := s.store.CreateSource(ctx, &src); errors.Is(err, storage.ErrDuplicate) {
-		return storage.Source{}, http.StatusConflict, fmt.Sprintf("a source named %q already exists", name)
-	} else if err != nil {
-		s.log.ErrorContext(ctx, "create source", "err", err)
-		return storage.Source{}, http.StatusInternalServerError, "internal error"
-	}
-	detail := fmt.Sprintf("name=%q kind=web url=%q every=%s ip=%s", src.Name, src.URL, every, s.clientIP(r))
-	if err := s.store.Audit(ctx, a.user.Username, "source.add", "source/"+strconv.FormatUint(src.ID, 10), detail); err != nil {
-		s.log.ErrorContext(ctx, "audit source add", "source", src.ID, "err", err)
-	}
-	s.log.InfoContext(ctx, "source added", "user", a.user.Username, "source", src.Name)
-	return src, http.StatusCreated, ""
-}
-
-func validateSource(name, rawURL string, every time.Duration) error {
-	if name == "" || len(name) > maxSourceName {
-		return fmt.Errorf("name must be 1 to %d characters", maxSourceName)
-	}
-	if strings.ContainsFunc(name, unicode.IsControl) {
-		return errors.New("name must not contain control characters")
-	}
-	if len(rawURL) > maxSourceURL {
-		return fmt.Errorf("URL is longer than %d characters", maxSourceURL)
-	}
-	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errors.New("URL must be an absolute http:// or https:// URL")
-	}
-	// Credentials would end up in the database, the audit log and notices.
-	if u.User != nil {
-		return errors.New("URL must not contain a user name or password")
-	}
-	if every != 0 && (every < minEvery || every > maxEvery) {
-		return fmt.Errorf("interval must be 0 (manual) or between %s and %s", minEvery, "720h")
-	}
-	return nil
-}
 
 // parseEvery reads a crawl interval: a Go duration ("6h") or whole seconds.
 func parseEvery(v string) (time.Duration, error) {

@@ -144,19 +144,27 @@ type permission int
 
 const (
 	permRead      permission = iota // everything that only reads
-	permAddSource                   // add a monitored source
+	permAddSource                   // add, edit, pause and resume monitored sources
 	permApprove                     // approve a takedown notice
 	permAudit                       // read the audit log
+	// permRemoveSource deletes a source (its runs, captures and hits stay).
+	permRemoveSource
+	// permSourceCredentials sets a source's login or cookies file, or moves a
+	// source that has one (its URL or proxy): a crawl reads the named
+	// environment variable or file and sends it to the source's host, so
+	// whoever may do this can read the server's secrets.
+	permSourceCredentials
 )
 
-// allowed is the whole role model: analysts read and add sources, legal may
-// also approve notices, admins may do everything. Unknown roles may do nothing.
+// allowed is the whole role model: analysts read and manage sources, legal
+// may also approve notices, admins may do everything (read the audit log,
+// remove sources, give sources credentials). Unknown roles may do nothing.
 func allowed(role storage.Role, p permission) bool {
 	switch role {
 	case storage.RoleAdmin:
 		return true
 	case storage.RoleLegal:
-		return p != permAudit
+		return p == permRead || p == permAddSource || p == permApprove
 	case storage.RoleAnalyst:
 		return p == permRead || p == permAddSource
 	}

@@ -300,6 +300,11 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/captures", s.api(permRead, s.handleAPICaptures))
 	mux.HandleFunc("GET /api/sources", s.api(permRead, s.handleAPISources))
 	mux.HandleFunc("POST /api/sources", s.api(permAddSource, s.handleAPIAddSource))
+	mux.HandleFunc("GET /api/sources/{id}", s.api(permRead, s.handleAPISource))
+	mux.HandleFunc("PATCH /api/sources/{id}", s.api(permAddSource, s.handleAPIEditSource))
+	mux.HandleFunc("POST /api/sources/{id}/pause", s.api(permAddSource, s.handleAPIPauseSource))
+	mux.HandleFunc("POST /api/sources/{id}/resume", s.api(permAddSource, s.handleAPIResumeSource))
+	mux.HandleFunc("DELETE /api/sources/{id}", s.api(permRemoveSource, s.handleAPIRemoveSource))
 	mux.HandleFunc("GET /api/status", s.api(permRead, s.handleAPIStatus))
 	mux.HandleFunc("GET /api/audit", s.api(permAudit, s.handleAPIAudit))
 	if s.mailbox != nil {
