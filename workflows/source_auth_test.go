@@ -35,6 +35,11 @@ func TestSourceAuth(t *testing.T) {
 	if _, _, err := sourceAuth(src); err == nil || !strings.Contains(err.Error(), "LW_TEST_UNSET is empty") {
 		t.Fatalf("unset env: %v", err)
 	}
+	src.Options.Login.PasswordEnv = "LEAKWATCH_FINGERPRINT_KEY"
+	t.Setenv("LEAKWATCH_FINGERPRINT_KEY", "secret")
+	if l, _, err := sourceAuth(src); err == nil || l != nil {
+		t.Fatalf("a login may not send leakwatch's own secret: %+v %v", l, err)
+	}
 	src.Options.Login, src.Options.CookiesFile = nil, filepath.Join(dir, "missing")
 	if _, _, err := sourceAuth(src); err == nil || !strings.Contains(err.Error(), "cookies") {
 		t.Fatalf("missing cookies file: %v", err)

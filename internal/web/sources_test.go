@@ -295,6 +295,7 @@ func TestSourcesAPIValidation(t *testing.T) {
 		{with("proxy", "ftp://proxy.example/"), "proxy"},
 		{with("proxy", "socks5h://u:secret@127.0.0.1:9050"), "proxy must not contain a password"},
 		{login(map[string]string{"url": "not a url", "user": "u", "password_env": "PW"}), "login.url"},
+		{login(map[string]string{"url": "https://u:pw@a.example/login", "user": "u", "password_env": "PW"}), "login.url must not contain"},
 		{login(map[string]string{"url": "https://a.example/login", "password_env": "PW"}), "user"},
 		{login(map[string]string{"url": "https://a.example/login", "user": "u"}), "password_env"},
 		{login(map[string]string{"url": "https://a.example/login", "user": "u", "password_env": "PW", "password_file": "/pw"}),
@@ -325,6 +326,7 @@ func TestSourcesAPIValidation(t *testing.T) {
 		{map[string]any{"watch_terms": []string{"/[/"}}, "watch_terms[0]"},
 		{map[string]any{"enabled": nil}, "enabled"},
 		{map[string]any{"login": map[string]string{"url": "ftp://x/"}}, "login.url"},
+		{map[string]any{"login": map[string]string{"url": "https://u:pw@leaks.example/login"}}, "login.url must not contain"},
 		{map[string]any{"login": map[string]string{"password_file": "/pw"}}, "exactly one"},
 		{map[string]any{"workers": -3}, "workers"},
 	} {
