@@ -209,6 +209,9 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 			if l.User == "" {
 				v.add(p+".login.user", "must not be empty when login is set")
 			}
+			if strings.HasPrefix(strings.ToUpper(l.PasswordEnv), EnvPrefix) {
+				v.add(p+".login.password_env", "must not be one of leakwatch's own %s* variables (got %s)", EnvPrefix, l.PasswordEnv)
+			}
 			if (l.PasswordEnv == "") == (l.PasswordFile == "") {
 				v.add(p+".login", "needs exactly one of password_env and password_file (the password is never put in this file)")
 			}
