@@ -14,7 +14,6 @@
 package match
 
 import (
-	"hash/crc32"
 	"context"
 	"crypto/md5"
 	"crypto/sha1"
@@ -22,6 +21,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"path"
 	"slices"
 	"strings"
@@ -131,14 +131,14 @@ type Image struct {
 // Features are the fingerprints of one item: a file, or a member of an
 // archive or e-mail ("outer.zip!/dir/file.pdf").
 type Features struct {
-	Path       string
-	Type       extract.Type
-	Size       int64
-	SHA256     string
+	Path   string
+	Type   extract.Type
+	Size   int64
+	SHA256 string
 	// CRC32 (IEEE) of the bytes, with Size: what an archive's directory
 	// records of each member, so members can be matched before download.
-	CRC32     uint32
-	MD5, SHA1 string
+	CRC32      uint32
+	MD5, SHA1  string
 	TextDigest string
 	TextLen    int
 	Prints     []text.Print
