@@ -181,6 +181,17 @@ func (s *Store) SaveURLState(ctx context.Context, st *URLState) error {
 	return nil
 }
 
+// RecentRuns returns a source's last n finished runs, newest first.
+func (s *Store) RecentRuns(ctx context.Context, sourceID uint64, n int) ([]CrawlRun, error) {
+	var out []CrawlRun
+	err := s.ctx(ctx).Where("source_id = ? AND finished_at IS NOT NULL AND status <> ?", sourceID, RunRunning).
+		Order("id DESC").Limit(n).Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("recent runs of source %d: %w", sourceID, err)
+	}
+	return out, nil
+}
+
 // RunByID finds a crawl run.
 func (s *Store) RunByID(ctx context.Context, id uint64) (CrawlRun, error) {
 	var run CrawlRun

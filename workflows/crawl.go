@@ -39,6 +39,9 @@ func CrawlSource(ctx workflow.Context, in CrawlInput) (CrawlResult, error) {
 	if err := workflow.ExecuteActivity(short, a.StartCrawlRun, in.SourceID).Get(ctx, &runID); err != nil {
 		return CrawlResult{}, err
 	}
+	if runID == 0 {
+		return CrawlResult{Stopped: "skipped: the source was unreachable in its last runs (backing off)"}, nil
+	}
 	long := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 6 * time.Hour,
 		// The crawl heartbeats every 15 s whatever its fetches do, so a

@@ -33,6 +33,9 @@ type CrawlActivities struct {
 	EvidenceDir string
 	// TSAURL, if set, timestamps each run's Merkle root (RFC 3161).
 	TSAURL string
+	// Force crawls a source even while it is backed off as unreachable
+	// (a person asked for this crawl).
+	Force  bool
 	Logger *slog.Logger // nil discards
 }
 
@@ -64,11 +67,54 @@ func (a *CrawlActivities) StartCrawlRun(ctx context.Context, sourceID uint64) (u
 		}
 		return 0, err
 	}
+	if !a.Force {
+		if until, n, err := a.backedOff(ctx, src.ID); err != nil {
+			return 0, err
+		} else if !until.IsZero() {
+			// 0 tells CrawlSource to skip this run.
+			a.log().WarnContext(ctx, "source unreachable in its last runs; skipping this crawl", "source", src.Name,
+				"failed_runs", n, "next_try_after", until.UTC().Format(time.RFC3339))
+			return 0, nil
+		}
+	}
 	run, err := a.Store.StartRun(ctx, src.ID)
 	if err != nil {
 		return 0, err
 	}
 	return run.ID, nil
+}
+
+// A dead host (an onion service gone, a seized forum) is backed off: after
+// deadAfter runs in a row that reached nothing, the next crawls wait an hour,
+// then two, four… up to a day, and a crawl that reaches anything resets it.
+const (
+	deadAfter  = 3
+	maxBackoff = 24 * time.Hour
+)
+
+// backedOff reports until when a source is left alone, and after how many
+// fruitless runs; a zero time means crawl now.
+func (a *CrawlActivities) backedOff(ctx context.Context, sourceID uint64) (time.Time, int, error) {
+	runs, err := a.Store.RecentRuns(ctx, sourceID, deadAfter+8)
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	n := 0
+	for _, r := range runs {
+		if r.Pages > 0 || r.Files > 0 || r.Failed == 0 {
+			break
+		}
+		n++
+	}
+	if n < deadAfter || runs[0].FinishedAt == nil {
+		return time.Time{}, n, nil
+	}
+	backoff := min(time.Hour<<(n-deadAfter), maxBackoff)
+	until := runs[0].FinishedAt.Add(backoff)
+	if time.Now().After(until) {
+		return time.Time{}, n, nil
+	}
+	return until, n, nil
 }
 
 // CrawlRunRequest names a started run.

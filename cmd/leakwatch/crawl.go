@@ -53,6 +53,7 @@ func runCrawl(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	acts.Force = true // asked for now: crawl even a source backed off as unreachable
 	runID, err := acts.StartCrawlRun(ctx, src.ID)
 	if err != nil {
 		return err
