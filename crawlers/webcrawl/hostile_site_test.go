@@ -335,7 +335,8 @@ func TestHostileSite(t *testing.T) {
 			}
 			// Cut once the grace period is over (the next byte after it
 			// arrives within a second), well before the idle timeout.
-			if d < hostileGrace || d > hostileGrace+1500*time.Millisecond || d >= hostileIdle {
+			// (The margin below the idle timeout allows for a loaded machine.)
+			if d < hostileGrace || d >= hostileIdle-250*time.Millisecond {
 				t.Errorf("%s: cut after %s; want about the grace period %s, not the idle timeout %s", c.path, d, hostileGrace, hostileIdle)
 			}
 			if n := reqs[c.path]; n != 1 {

@@ -421,11 +421,12 @@ func TestDrip(t *testing.T) {
 				}
 			}
 			cancel()
-			if len(got) < 3 || len(got) > 5 {
+			if len(got) < 2 || len(got) > 5 {
 				t.Errorf("%d bytes in %v, want about 4 (1/s): %v", len(got), time.Since(start), at)
 			}
 			for i := 1; i < len(at); i++ {
-				if d := at[i] - at[i-1]; d < 700*time.Millisecond || d > 1500*time.Millisecond {
+				// Generous bounds: a loaded machine delays ticks, never speeds them.
+				if d := at[i] - at[i-1]; d < 700*time.Millisecond || d > 2500*time.Millisecond {
 					t.Errorf("byte %d came %v after the previous one", i, d)
 				}
 			}
