@@ -70,6 +70,16 @@ func Open(ctx context.Context, dsn, dataDir string, log *slog.Logger) (*Store, e
 		dial = sqlite.Open("file:" + target + "?" + q.Encode())
 	}
 	db, err := gorm.Open(dial, gcfg)
+	// Processes opening a new SQLite file together race to switch it to
+	// WAL, which ignores busy_timeout; the loser retries for a while.
+	for wait := 50 * time.Millisecond; err != nil && dialect == DialectSQLite && isBusy(err) && wait < 10*time.Second; wait *= 2 {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("open %s database: %w", dialect, ctx.Err())
+		case <-time.After(wait):
+		}
+		db, err = gorm.Open(dial, gcfg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", dialect, err)
 	}
@@ -91,6 +101,12 @@ func Open(ctx context.Context, dsn, dataDir string, log *slog.Logger) (*Store, e
 		return nil, err
 	}
 	return s, nil
+}
+
+// isBusy reports SQLite's "database is locked".
+func isBusy(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked")
 }
 
 // parseDSN returns the dialect and the driver-level target.
