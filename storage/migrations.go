@@ -220,6 +220,22 @@ var migrations = []migration{
 			`ALTER TABLE "references" ADD COLUMN crc32 BIGINT NOT NULL DEFAULT 0`,
 		},
 	},
+	{
+		version: 9,
+		name:    "crawl frontier",
+		sql: []string{
+			// A run's frontier: every URL it queued, and whether its fetch
+			// was recorded, so a crawl interrupted by a crash resumes where
+			// it stopped instead of walking the site again.
+			`CREATE TABLE crawl_frontier (
+				run_id BIGINT NOT NULL,
+				url TEXT NOT NULL,
+				depth INTEGER NOT NULL DEFAULT 0,
+				fetched {{bool}} NOT NULL DEFAULT {{false}},
+				PRIMARY KEY (run_id, url)
+			)`,
+		},
+	},
 }
 
 // ddl fills the dialect-specific placeholders of a statement.

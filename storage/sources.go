@@ -192,6 +192,50 @@ func (s *Store) RecentRuns(ctx context.Context, sourceID uint64, n int) ([]Crawl
 	return out, nil
 }
 
+// FrontierURL is one URL of a run's frontier.
+type FrontierURL struct {
+	URL     string
+	Depth   int
+	Fetched bool
+}
+
+// QueueFrontier records URLs a run queued; ones it queued before are kept
+// as they are.
+func (s *Store) QueueFrontier(ctx context.Context, runID uint64, urls []FrontierURL) error {
+	if len(urls) == 0 {
+		return nil
+	}
+	rows := make([]map[string]any, len(urls))
+	for i, u := range urls {
+		rows[i] = map[string]any{"run_id": runID, "url": u.URL, "depth": u.Depth, "fetched": false}
+	}
+	err := s.ctx(ctx).Table("crawl_frontier").Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(rows, 500).Error
+	if err != nil {
+		return fmt.Errorf("queue %d URLs for run %d: %w", len(urls), runID, err)
+	}
+	return nil
+}
+
+// FrontierFetched records that a run's fetch of url was recorded.
+func (s *Store) FrontierFetched(ctx context.Context, runID uint64, url string) error {
+	err := s.ctx(ctx).Table("crawl_frontier").Where("run_id = ? AND url = ?", runID, url).Update("fetched", true).Error
+	if err != nil {
+		return fmt.Errorf("mark %s fetched in run %d: %w", url, runID, err)
+	}
+	return nil
+}
+
+// Frontier returns a run's frontier, shallowest first.
+func (s *Store) Frontier(ctx context.Context, runID uint64) ([]FrontierURL, error) {
+	var out []FrontierURL
+	err := s.ctx(ctx).Table("crawl_frontier").Select("url, depth, fetched").Where("run_id = ?", runID).
+		Order("depth, url").Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("frontier of run %d: %w", runID, err)
+	}
+	return out, nil
+}
+
 // RunByID finds a crawl run.
 func (s *Store) RunByID(ctx context.Context, id uint64) (CrawlRun, error) {
 	var run CrawlRun

@@ -304,6 +304,27 @@ type webSink struct{ run *capture.Run }
 
 func (s webSink) Captured(ctx context.Context, url string) (bool, error) { return s.run.Seen(ctx, url) }
 
+func (s webSink) Restore(ctx context.Context) ([]webcrawl.FrontierURL, []string, error) {
+	todo, seen, err := s.run.RestoreFrontier(ctx)
+	out := make([]webcrawl.FrontierURL, len(todo))
+	for i, t := range todo {
+		out[i] = webcrawl.FrontierURL{URL: t.URL, Depth: t.Depth}
+	}
+	return out, seen, err
+}
+
+func (s webSink) Queue(ctx context.Context, urls []webcrawl.FrontierURL) error {
+	rows := make([]storage.FrontierURL, len(urls))
+	for i, u := range urls {
+		rows[i] = storage.FrontierURL{URL: u.URL, Depth: u.Depth}
+	}
+	return s.run.QueueFrontier(ctx, rows)
+}
+
+func (s webSink) Fetched(ctx context.Context, url string) error {
+	return s.run.FrontierFetched(ctx, url)
+}
+
 func (s webSink) Validators(ctx context.Context, url string) (webcrawl.Validators, error) {
 	etag, lm, err := s.run.Validators(ctx, url)
 	return webcrawl.Validators{ETag: etag, LastModified: lm}, err

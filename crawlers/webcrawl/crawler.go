@@ -79,6 +79,26 @@ type Revisits interface {
 	Validators(ctx context.Context, url string) (Validators, error)
 }
 
+// Frontier is implemented by sinks that keep a crawl's frontier in a
+// database, so a crawl interrupted by a crash resumes where it stopped:
+// the pages it fetched are not fetched again, and what they linked to is
+// still queued.
+type Frontier interface {
+	// Restore returns an interrupted crawl's URLs still to fetch, and
+	// every URL it had seen (none for a new crawl).
+	Restore(ctx context.Context) (todo []FrontierURL, seen []string, err error)
+	// Queue records URLs found and queued.
+	Queue(ctx context.Context, urls []FrontierURL) error
+	// Fetched records that url's fetch was recorded (or skipped as done).
+	Fetched(ctx context.Context, url string) error
+}
+
+// FrontierURL is a queued URL and its depth in link hops.
+type FrontierURL struct {
+	URL   string
+	Depth int
+}
+
 // Evidence keeps the raw exchange of every fetch (package evidence's
 // Writer): WARC request and response records of the bytes as received.
 type Evidence interface {
@@ -349,6 +369,26 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 	first := normalize(u)
 	queue := []queued{{url: first}}
 	seen := map[string]bool{first: true}
+	fr, _ := sink.(Frontier)
+	if fr != nil {
+		todo, was, err := fr.Restore(ctx)
+		if err != nil {
+			return c.finish(st, start), fmt.Errorf("crawl %s: restore frontier: %w", host, err)
+		}
+		if len(was) > 0 {
+			// Resuming: go on with what was left, not from the seed.
+			queue = queue[:0]
+			for _, t := range todo {
+				queue = append(queue, queued{url: t.URL, depth: t.Depth})
+			}
+			for _, s := range was {
+				seen[s] = true
+			}
+			c.opts.Logger.InfoContext(ctx, "crawl resumed", "host", host, "seen", len(was), "to_fetch", len(todo))
+		} else if err := fr.Queue(ctx, []FrontierURL{{URL: first}}); err != nil {
+			return c.finish(st, start), fmt.Errorf("crawl %s: %w", host, err)
+		}
+	}
 	var delayed []later  // 429/503 answers waiting for their retry
 	var paused time.Time // no new fetch before this (a 429/503 on the host)
 	wake := time.NewTimer(time.Hour)
@@ -397,6 +437,12 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 				return c.finish(st, start), fmt.Errorf("crawl %s: %w", host, r.err)
 			}
 			if r.done {
+				if fr != nil {
+					if err := fr.Fetched(ctx, r.q.url); err != nil {
+						cancel()
+						return c.finish(st, start), fmt.Errorf("crawl %s: %w", host, err)
+					}
+				}
 				continue
 			}
 			if ctx.Err() != nil {
@@ -419,6 +465,7 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 				continue
 			}
 			c.count(&st, r.f)
+			var found []FrontierURL
 			for _, l := range r.links {
 				depth := r.q.depth
 				if !l.free {
@@ -436,6 +483,19 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 				}
 				seen[l.url] = true
 				queue = append(queue, queued{url: l.url, depth: depth})
+				found = append(found, FrontierURL{URL: l.url, Depth: depth})
+			}
+			if fr != nil {
+				// Links first, then the page: a crash between the two
+				// fetches the page again, never loses its links.
+				err := fr.Queue(ctx, found)
+				if err == nil {
+					err = fr.Fetched(ctx, r.q.url)
+				}
+				if err != nil {
+					cancel()
+					return c.finish(st, start), fmt.Errorf("crawl %s: %w", host, err)
+				}
 			}
 		}
 	}

@@ -178,6 +178,32 @@ func (r *Run) Validators(ctx context.Context, url string) (etag, lastModified st
 	return st.ETag, st.LastModified, nil
 }
 
+// RestoreFrontier returns an interrupted run's URLs still to fetch and
+// every URL it had seen; a new run has none.
+func (r *Run) RestoreFrontier(ctx context.Context) (todo []storage.FrontierURL, seen []string, err error) {
+	all, err := r.p.Store.Frontier(ctx, r.run.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, u := range all {
+		seen = append(seen, u.URL)
+		if !u.Fetched {
+			todo = append(todo, u)
+		}
+	}
+	return todo, seen, nil
+}
+
+// QueueFrontier records URLs the run queued.
+func (r *Run) QueueFrontier(ctx context.Context, urls []storage.FrontierURL) error {
+	return r.p.Store.QueueFrontier(ctx, r.run.ID, urls)
+}
+
+// FrontierFetched records that the run's fetch of url was recorded.
+func (r *Run) FrontierFetched(ctx context.Context, url string) error {
+	return r.p.Store.FrontierFetched(ctx, r.run.ID, url)
+}
+
 // Seen reports whether the run already recorded url as a file, so a
 // resumed crawl does not download it again.
 func (r *Run) Seen(ctx context.Context, url string) (bool, error) {
