@@ -41,9 +41,10 @@ type Digest struct {
 const sniffLen = 512
 
 // Sum hashes r as it streams, sniffs its type from the leading bytes and stops
-// after max bytes (max <= 0 means no cap). If the cap is hit, the digest of the
-// prefix is returned together with ErrTooLarge so the caller can still record
-// evidence of what was read.
+// after max bytes (max <= 0 means no cap). If the cap is hit, or reading
+// fails part-way, the digest of the prefix read is returned together with the
+// error (ErrTooLarge for the cap) so the caller can still record evidence of
+// what was read.
 func Sum(r io.Reader, max int64) (Digest, error) {
 	h := sha256.New()
 	head := &headBuffer{limit: sniffLen}
@@ -58,7 +59,7 @@ func Sum(r io.Reader, max int64) (Digest, error) {
 	} else {
 		n, err = io.Copy(w, r)
 	}
-	d := Digest{Size: n}
+	d := Digest{Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Sniffed: http.DetectContentType(head.buf)}
 	if err != nil {
 		return d, fmt.Errorf("read after %d bytes: %w", n, err)
 	}
@@ -67,8 +68,6 @@ func Sum(r io.Reader, max int64) (Digest, error) {
 		// was fetched but never matches a reference.
 		d.Truncated = true
 	}
-	d.SHA256 = hex.EncodeToString(h.Sum(nil))
-	d.Sniffed = http.DetectContentType(head.buf)
 	if d.Truncated {
 		return d, fmt.Errorf("more than %d bytes: %w", max, ErrTooLarge)
 	}

@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 func TestSum(t *testing.T) {
@@ -47,5 +49,15 @@ func BenchmarkSum(b *testing.B) {
 		if _, err := Sum(bytes.NewReader(data), 0); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A read that fails part-way still yields the digest of what was read.
+func TestSumReadErrorKeepsPrefixDigest(t *testing.T) {
+	prefix := []byte("the first bytes of a download that stalled")
+	d, err := Sum(io.MultiReader(bytes.NewReader(prefix), iotest.ErrReader(errors.New("stalled"))), 0)
+	want := sha256.Sum256(prefix)
+	if err == nil || d.Size != int64(len(prefix)) || d.SHA256 != hex.EncodeToString(want[:]) || d.Truncated {
+		t.Fatalf("Sum = %+v, %v; want the prefix's digest and the error", d, err)
 	}
 }

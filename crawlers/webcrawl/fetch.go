@@ -273,6 +273,7 @@ func (f *fetcher) page(ctx context.Context, p *parser, out *Fetch, r io.Reader, 
 // download streams a file through the hasher under the download cap,
 // keeping its bytes for matching when they fit Options.KeepBody.
 func (f *fetcher) download(ctx context.Context, out *Fetch, r io.Reader, b *body) {
+	b.h = nil // fingerprints.Sum hashes the same bytes, also a prefix cut short
 	var keep *boundedBuffer
 	if f.opts.KeepBody > 0 {
 		keep = &boundedBuffer{max: f.opts.KeepBody}
@@ -284,12 +285,6 @@ func (f *fetcher) download(ctx context.Context, out *Fetch, r io.Reader, b *body
 		out.Body = keep.buf
 	}
 	if err != nil {
-		if d.SHA256 == "" {
-			// Cut short (a drip, a stall, a dropped connection): the
-			// capture, marked failed, keeps the digest of the prefix that
-			// arrived, as the WARC record does.
-			out.Digest = fingerprints.Digest{SHA256: b.sum(), Size: b.n, Sniffed: http.DetectContentType(b.head)}
-		}
 		out.Err = fmt.Errorf("download: %w", causeOf(ctx, err))
 	}
 }
