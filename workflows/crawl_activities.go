@@ -16,7 +16,6 @@ import (
 	"github.com/leakwatch/leakwatch/crawlers/webcrawl"
 	"github.com/leakwatch/leakwatch/internal/capture"
 	"github.com/leakwatch/leakwatch/internal/evidence"
-	"github.com/leakwatch/leakwatch/internal/references"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -170,7 +169,7 @@ func (a *CrawlActivities) CrawlRun(ctx context.Context, req CrawlRunRequest) (Cr
 	}
 	stopBeat := a.keepAlive(ctx, run.ID)
 	a.log().InfoContext(ctx, "crawl started", "source", src.Name, "run", run.ID)
-	st, cerr := cr.Crawl(ctx, src.URL, webSink{rec})
+	st, cerr := cr.Crawl(ctx, src.URL, capture.WebSink{Run: rec})
 	stopBeat()
 	run.Pages, run.Files, run.Hits = st.Pages, st.Files, rec.Hits()
 	run.Failed, run.Bytes, run.Stopped = st.Failed, st.Bytes, st.Stopped
@@ -263,17 +262,6 @@ func sourceAuth(src storage.Source) (*webcrawl.Login, []*http.Cookie, error) {
 	return login, cookies, nil
 }
 
-func members(ms []webcrawl.Member) []references.Member {
-	if len(ms) == 0 {
-		return nil
-	}
-	out := make([]references.Member, len(ms))
-	for i, m := range ms {
-		out[i] = references.Member{Name: m.Name, CRC32: m.CRC32, Size: m.Size}
-	}
-	return out
-}
-
 // keepAlive reports the crawl alive, to Temporal (so a crawl whose worker
 // died is retried within a minute) and to the run row, until stopped. A
 // fetch may take minutes, so fetches alone are not a heartbeat.
@@ -297,46 +285,4 @@ func (a *CrawlActivities) keepAlive(ctx context.Context, runID uint64) (stop fun
 		}
 	}()
 	return func() { cancel(); <-done }
-}
-
-// webSink hands the web crawler's fetches to the capture pipeline.
-type webSink struct{ run *capture.Run }
-
-func (s webSink) Captured(ctx context.Context, url string) (bool, error) { return s.run.Seen(ctx, url) }
-
-func (s webSink) Restore(ctx context.Context) ([]webcrawl.FrontierURL, []string, error) {
-	todo, seen, err := s.run.RestoreFrontier(ctx)
-	out := make([]webcrawl.FrontierURL, len(todo))
-	for i, t := range todo {
-		out[i] = webcrawl.FrontierURL{URL: t.URL, Depth: t.Depth}
-	}
-	return out, seen, err
-}
-
-func (s webSink) Queue(ctx context.Context, urls []webcrawl.FrontierURL) error {
-	rows := make([]storage.FrontierURL, len(urls))
-	for i, u := range urls {
-		rows[i] = storage.FrontierURL{URL: u.URL, Depth: u.Depth}
-	}
-	return s.run.QueueFrontier(ctx, rows)
-}
-
-func (s webSink) Fetched(ctx context.Context, url string) error {
-	return s.run.FrontierFetched(ctx, url)
-}
-
-func (s webSink) Validators(ctx context.Context, url string) (webcrawl.Validators, error) {
-	etag, lm, err := s.run.Validators(ctx, url)
-	return webcrawl.Validators{ETag: etag, LastModified: lm}, err
-}
-
-func (s webSink) Capture(ctx context.Context, f webcrawl.Fetch) error {
-	heartbeat(ctx, f.URL)
-	_, err := s.run.Record(ctx, capture.Item{
-		Kind: f.Kind, URL: f.URL, FinalURL: f.FinalURL, Target: f.Host, FetchedAt: f.FetchedAt,
-		Status: f.Status, ContentType: f.ContentType, Digest: f.Digest, Body: f.Body, Err: f.Err,
-		Redirects: f.Redirects, Evidence: f.Evidence, NotModified: f.NotModified,
-		ETag: f.Validators.ETag, LastModified: f.Validators.LastModified, Members: members(f.Members),
-	})
-	return err
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/leakwatch/leakwatch/crawlers/webcrawl"
 	"github.com/leakwatch/leakwatch/fingerprints"
+	"github.com/leakwatch/leakwatch/internal/capture"
 	"github.com/leakwatch/leakwatch/internal/references"
 	"github.com/leakwatch/leakwatch/storage"
 	"github.com/leakwatch/leakwatch/workflows"
@@ -140,12 +141,8 @@ func (s *printSink) Capture(ctx context.Context, f webcrawl.Fetch) error {
 	case len(f.Members) > 0:
 		// An archive too big to download, known from its directory.
 		r := references.ItemResult{Path: f.URL, Error: f.Err.Error()}
-		var ms []references.Member
-		for _, m := range f.Members {
-			ms = append(ms, references.Member{Name: m.Name, CRC32: m.CRC32, Size: m.Size})
-		}
 		refs := map[string]bool{}
-		for _, mm := range s.sc.MatchMembers(ms) {
+		for _, mm := range s.sc.MatchMembers(capture.Members(f.Members)) {
 			for _, m := range mm.Matches {
 				r.Matches = append(r.Matches, m)
 				refs[m.RefID] = true

@@ -24,22 +24,6 @@ import (
 	"github.com/leakwatch/leakwatch/storage/storagetest"
 )
 
-// forumSink hands the crawler's fetches to a Run, as the crawl activity
-// (workflows/crawl_activities.go) does.
-type forumSink struct{ run *Run }
-
-func (s forumSink) Captured(ctx context.Context, url string) (bool, error) {
-	return s.run.Seen(ctx, url)
-}
-
-func (s forumSink) Capture(ctx context.Context, f webcrawl.Fetch) error {
-	_, err := s.run.Record(ctx, Item{
-		Kind: f.Kind, URL: f.URL, FinalURL: f.FinalURL, Target: f.Host, FetchedAt: f.FetchedAt,
-		Status: f.Status, ContentType: f.ContentType, Digest: f.Digest, Body: f.Body, Err: f.Err,
-	})
-	return err
-}
-
 // TestForumCrawlFindsWhatScanFinds crawls a generated leak forum into the
 // pipeline and checks that what a leak forum really shows is found: files
 // of the breach posted as attachments (some in replies on later thread
@@ -204,7 +188,7 @@ func testForumCrawl(t *testing.T, dsn string) {
 	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	crawlStart := time.Now()
-	st, err := cr.Crawl(cctx, base+"/", forumSink{rec})
+	st, err := cr.Crawl(cctx, base+"/", WebSink{Run: rec})
 	if err != nil {
 		t.Fatalf("Crawl: %v", err)
 	}

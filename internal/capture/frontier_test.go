@@ -11,13 +11,12 @@ import (
 
 	"github.com/leakwatch/leakwatch/crawlers/webcrawl"
 	"github.com/leakwatch/leakwatch/internal/testkit/leaksim"
-	"github.com/leakwatch/leakwatch/storage"
 )
 
-// frontierSink is revisitSink plus the run's frontier, failing on purpose
-// after failAfter captures (a crash, as far as the crawl can tell).
+// frontierSink is the pipeline's WebSink, failing on purpose after
+// failAfter captures (a crash, as far as the crawl can tell).
 type frontierSink struct {
-	revisitSink
+	WebSink
 	mu        sync.Mutex
 	captures  int
 	failAfter int
@@ -33,28 +32,7 @@ func (s *frontierSink) Capture(ctx context.Context, f webcrawl.Fetch) error {
 	if s.failAfter > 0 && n > s.failAfter {
 		return errCrash
 	}
-	return s.revisitSink.Capture(ctx, f)
-}
-
-func (s *frontierSink) Restore(ctx context.Context) ([]webcrawl.FrontierURL, []string, error) {
-	todo, seen, err := s.run.RestoreFrontier(ctx)
-	var out []webcrawl.FrontierURL
-	for _, t := range todo {
-		out = append(out, webcrawl.FrontierURL{URL: t.URL, Depth: t.Depth})
-	}
-	return out, seen, err
-}
-
-func (s *frontierSink) Queue(ctx context.Context, urls []webcrawl.FrontierURL) error {
-	var rows []storage.FrontierURL
-	for _, u := range urls {
-		rows = append(rows, storage.FrontierURL{URL: u.URL, Depth: u.Depth})
-	}
-	return s.run.QueueFrontier(ctx, rows)
-}
-
-func (s *frontierSink) Fetched(ctx context.Context, url string) error {
-	return s.run.FrontierFetched(ctx, url)
+	return s.WebSink.Capture(ctx, f)
 }
 
 // A crawl interrupted part-way resumes where it stopped: the pages it had
@@ -88,11 +66,11 @@ func TestCrawlResumesFromItsFrontier(t *testing.T) {
 		_, err = c.Crawl(ctx, ts.URL+"/", s)
 		return err
 	}
-	if err := crawl(&frontierSink{revisitSink: revisitSink{rec}, failAfter: 3}); !errors.Is(err, errCrash) {
+	if err := crawl(&frontierSink{WebSink: WebSink{Run: rec}, failAfter: 3}); !errors.Is(err, errCrash) {
 		t.Fatalf("first attempt: %v; want the simulated crash", err)
 	}
 	before := site.RequestURIs()
-	if err := crawl(&frontierSink{revisitSink: revisitSink{rec}}); err != nil {
+	if err := crawl(&frontierSink{WebSink: WebSink{Run: rec}}); err != nil {
 		t.Fatalf("resumed crawl: %v", err)
 	}
 	after := site.RequestURIs()

@@ -21,31 +21,6 @@ import (
 	"github.com/leakwatch/leakwatch/storage"
 )
 
-// revisitSink is the production adapter in miniature (workflows' webSink).
-type revisitSink struct{ run *Run }
-
-func (s revisitSink) Captured(ctx context.Context, url string) (bool, error) {
-	return s.run.Seen(ctx, url)
-}
-func (s revisitSink) Validators(ctx context.Context, url string) (webcrawl.Validators, error) {
-	e, lm, err := s.run.Validators(ctx, url)
-	return webcrawl.Validators{ETag: e, LastModified: lm}, err
-}
-func (s revisitSink) Capture(ctx context.Context, f webcrawl.Fetch) error {
-	_, err := s.run.Record(ctx, Item{Kind: f.Kind, URL: f.URL, FinalURL: f.FinalURL, Target: f.Host, FetchedAt: f.FetchedAt,
-		Status: f.Status, Digest: f.Digest, Body: f.Body, Err: f.Err, NotModified: f.NotModified,
-		ETag: f.Validators.ETag, LastModified: f.Validators.LastModified, Members: toMembers(f.Members)})
-	return err
-}
-
-func toMembers(ms []webcrawl.Member) []references.Member {
-	var out []references.Member
-	for _, m := range ms {
-		out = append(out, references.Member{Name: m.Name, CRC32: m.CRC32, Size: m.Size})
-	}
-	return out
-}
-
 // The whole dump, too big to download, is shown to hold the breach's
 // documents from its directory: a hit per matching member, and how many of
 // its members match.
@@ -89,7 +64,7 @@ func TestDumpMatchedFromItsDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := c.Crawl(ctx, ts.URL+"/", revisitSink{rec}); err != nil {
+	if _, err := c.Crawl(ctx, ts.URL+"/", WebSink{Run: rec}); err != nil {
 		t.Fatal(err)
 	}
 	hits, err := f.store.HitsForTarget(ctx, "127.0.0.1")
@@ -155,7 +130,7 @@ func TestRevisitUnchangedFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		if _, err := c.Crawl(ctx, ts.URL+"/", revisitSink{rec}); err != nil {
+		if _, err := c.Crawl(ctx, ts.URL+"/", WebSink{Run: rec}); err != nil {
 			t.Fatal(err)
 		}
 		return run, rec
