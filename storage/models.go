@@ -1,6 +1,9 @@
 package storage
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Source is a place leakwatch watches: a leak forum, blog, paste site or channel.
 type Source struct {
@@ -61,6 +64,13 @@ type SourceLogin struct {
 	User         string `json:"user"`
 	PasswordEnv  string `json:"password_env,omitempty"`  // environment variable holding the password
 	PasswordFile string `json:"password_file,omitempty"` // or a file holding it
+}
+
+// PasswordEnvIsOwn reports a password_env among leakwatch's own LEAKWATCH_*
+// settings (the fingerprint key, the SMTP password): a login must never
+// send one of those to a site.
+func (l SourceLogin) PasswordEnvIsOwn() bool {
+	return strings.HasPrefix(strings.ToUpper(l.PasswordEnv), "LEAKWATCH_")
 }
 
 // Selectors are CSS selectors for a site's structure.

@@ -228,7 +228,7 @@ func sourceAuth(src storage.Source) (*webcrawl.Login, []*http.Cookie, error) {
 	if l := src.Options.Login; l != nil && l.URL != "" {
 		var pw string
 		switch {
-		case strings.HasPrefix(strings.ToUpper(l.PasswordEnv), "LEAKWATCH_"):
+		case l.PasswordEnvIsOwn():
 			// leakwatch's own secrets (the fingerprint key, the SMTP
 			// password) are never sent to a site as a login password.
 			return nil, nil, fmt.Errorf("source %s: login password_env %s names one of leakwatch's own settings; use another variable", src.Name, l.PasswordEnv)

@@ -168,7 +168,7 @@ func checkSource(src storage.Source) error {
 		if lu, err := url.Parse(l.URL); err != nil || (lu.Scheme != "http" && lu.Scheme != "https") || lu.Host == "" {
 			return fmt.Errorf("--login-url %q is not an absolute http(s) URL", l.URL)
 		}
-		if strings.HasPrefix(strings.ToUpper(l.PasswordEnv), "LEAKWATCH_") {
+		if l.PasswordEnvIsOwn() {
 			return fmt.Errorf("--login-password-env %s is one of leakwatch's own settings; use another variable", l.PasswordEnv)
 		}
 		if l.User == "" || (l.PasswordEnv == "") == (l.PasswordFile == "") {

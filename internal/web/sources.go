@@ -227,6 +227,9 @@ func checkSource(src storage.Source) error {
 		if !isHTTPURL(l.URL) {
 			return errors.New("login.url must be an absolute http:// or https:// URL")
 		}
+		if l.PasswordEnvIsOwn() {
+			return fmt.Errorf("login.password_env %s is one of leakwatch's own settings; use another variable", l.PasswordEnv)
+		}
 		if l.User == "" || (l.PasswordEnv == "") == (l.PasswordFile == "") {
 			return errors.New("login needs user and exactly one of password_env and password_file " +
 				"(the password is read from there when a crawl starts; it is never sent or stored)")

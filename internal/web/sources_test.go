@@ -298,6 +298,7 @@ func TestSourcesAPIValidation(t *testing.T) {
 		{login(map[string]string{"url": "https://u:pw@a.example/login", "user": "u", "password_env": "PW"}), "login.url must not contain"},
 		{login(map[string]string{"url": "https://a.example/login", "password_env": "PW"}), "user"},
 		{login(map[string]string{"url": "https://a.example/login", "user": "u"}), "password_env"},
+		{login(map[string]string{"url": "https://a.example/login", "user": "u", "password_env": "LEAKWATCH_FINGERPRINT_KEY"}), "one of leakwatch's own settings"},
 		{login(map[string]string{"url": "https://a.example/login", "user": "u", "password_env": "PW", "password_file": "/pw"}),
 			"exactly one"},
 	}
