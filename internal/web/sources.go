@@ -393,12 +393,14 @@ func (s *Server) createSource(ctx context.Context, r *http.Request, a *authed, s
 	if src.Kind == "" {
 		src.Kind = defaultSourceKind
 	}
-	if err := checkNewSource(src); err != nil {
-		return storage.Source{}, http.StatusBadRequest, err.Error()
-	}
+	// Who may set credentials first: a refusal must not depend on, or
+	// reveal, how the credentials would be checked.
 	if touchesCredentials(storage.Source{}, src, sourceChanges(storage.Source{}, src)) && !a.can(permSourceCredentials) {
 		s.log.WarnContext(ctx, "source credentials refused by role", "user", a.user.Username, "role", a.user.Role)
 		return storage.Source{}, http.StatusForbidden, credentialsDenied
+	}
+	if err := checkNewSource(src); err != nil {
+		return storage.Source{}, http.StatusBadRequest, err.Error()
 	}
 	if err := s.store.CreateSource(ctx, &src); errors.Is(err, storage.ErrDuplicate) {
 		return storage.Source{}, http.StatusConflict, fmt.Sprintf("a source named %q already exists", src.Name)
@@ -635,14 +637,14 @@ func (s *Server) handleAPIEditSource(w http.ResponseWriter, r *http.Request, a *
 		writeJSON(w, http.StatusOK, toSourceJSON(src))
 		return
 	}
-	if err := checkSource(after); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
 	if touchesCredentials(src, after, changed) && !a.can(permSourceCredentials) {
 		s.log.WarnContext(r.Context(), "source credentials refused by role", "user", a.user.Username,
 			"role", a.user.Role, "source", src.ID)
 		writeError(w, http.StatusForbidden, credentialsDenied)
+		return
+	}
+	if err := checkSource(after); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	s.saveSource(w, r, a, after, auditSourceEdited, "fields="+strings.Join(changed, ","))
