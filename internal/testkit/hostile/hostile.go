@@ -78,19 +78,19 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"net"
 	"net/http"
 	"net/url"
-	"path"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/leakwatch/leakwatch/internal/testkit"
 )
 
 // Paths of the hostile cases and the good files.
@@ -305,7 +305,7 @@ func (s *Site) placeFiles(files []File) {
 	for i := range n {
 		c := carriers[i%len(carriers)]
 		f := clean[i%len(clean)]
-		g := newGood(f.Name, f.Data, contentType(f.Name))
+		g := newGood(f.Name, f.Data, testkit.ContentType(f.Name))
 		esc := url.PathEscape(f.Name)
 		switch c {
 		case cMembers:
@@ -417,40 +417,7 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // ctx ends, returning the bound address. Request contexts derive from ctx,
 // so ending ctx also stops slow responses in flight.
 func (s *Site) Serve(ctx context.Context, addr string) (net.Addr, error) {
-	return serve(ctx, addr, s, s.log)
-}
-
-func serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger) (net.Addr, error) {
-	addr = cmp.Or(addr, "127.0.0.1:0")
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("hostile: listen on %s: %w", addr, err)
-	}
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       time.Minute,
-		// No WriteTimeout: the slow cases are slow on purpose and bound
-		// themselves.
-		BaseContext: func(net.Listener) context.Context { return ctx },
-		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("hostile: serve stopped", "addr", ln.Addr().String(), "err", err)
-		}
-	}()
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			_ = srv.Close()
-		}
-	}()
-	log.Info("hostile: serving", "addr", ln.Addr().String())
-	return ln.Addr(), nil
+	return testkit.Serve(ctx, "hostile", addr, s, s.log)
 }
 
 // OnionOnly returns a handler that serves h only to requests whose Host
@@ -470,25 +437,4 @@ func OnionOnly(host string, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-func contentType(name string) string {
-	switch strings.ToLower(path.Ext(name)) {
-	case ".pdf":
-		return "application/pdf"
-	case ".txt":
-		return "text/plain; charset=utf-8"
-	case ".csv":
-		return "text/csv; charset=utf-8"
-	case ".png":
-		return "image/png"
-	case ".jpg", ".jpeg":
-		return "image/jpeg"
-	case ".zip":
-		return "application/zip"
-	case ".json":
-		return "application/json"
-	default:
-		return "application/octet-stream"
-	}
 }

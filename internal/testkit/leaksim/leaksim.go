@@ -35,6 +35,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/leakwatch/leakwatch/internal/testkit"
 )
 
 // Fixed paths and sizes of the hostile features, exported so tests and the
@@ -418,37 +420,7 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Request contexts derive from ctx, so ending ctx also stops huge downloads
 // in flight.
 func (s *Site) Serve(ctx context.Context, addr string) (net.Addr, error) {
-	addr = cmp.Or(addr, "127.0.0.1:0")
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("leaksim: listen on %s: %w", addr, err)
-	}
-	srv := &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       time.Minute,
-		// No WriteTimeout: the huge download is slow on purpose and has its
-		// own stall deadline and byte bound.
-		BaseContext: func(net.Listener) context.Context { return ctx },
-		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("leaksim: serve stopped", "addr", ln.Addr().String(), "err", err)
-		}
-	}()
-	go func() {
-		<-ctx.Done()
-		// ctx is already done, so shut down under a fresh bounded context.
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			_ = srv.Close()
-		}
-	}()
-	s.log.Info("leaksim: serving", "addr", ln.Addr().String(), "title", s.opts.Title)
-	return ln.Addr(), nil
+	return testkit.Serve(ctx, "leaksim", addr, s, s.log, "title", s.opts.Title)
 }
 
 // threadView is what the templates see of a thread.
@@ -596,7 +568,7 @@ func (s *Site) handleFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := w.Header()
-	h.Set("Content-Type", contentType(a.name))
+	h.Set("Content-Type", testkit.ContentType(a.name))
 	h.Set("Content-Disposition", contentDisposition(a.name))
 	h.Set("ETag", `"`+a.sha[:32]+`"`)
 	// ServeContent adds Range, HEAD and conditional requests, which
@@ -685,27 +657,6 @@ func (s *Site) render(w http.ResponseWriter, r *http.Request, name string, data 
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_, _ = io.WriteString(w, b.String())
-}
-
-func contentType(name string) string {
-	switch strings.ToLower(path.Ext(name)) {
-	case ".pdf":
-		return "application/pdf"
-	case ".txt":
-		return "text/plain; charset=utf-8"
-	case ".csv":
-		return "text/csv; charset=utf-8"
-	case ".png":
-		return "image/png"
-	case ".jpg", ".jpeg":
-		return "image/jpeg"
-	case ".zip":
-		return "application/zip"
-	case ".json":
-		return "application/json"
-	default:
-		return "application/octet-stream"
-	}
 }
 
 func contentDisposition(name string) string {
