@@ -615,19 +615,10 @@ func (s *Site) handleForumDump(w http.ResponseWriter, r *http.Request) {
 		Title:     dumpThreadTitle,
 		Author:    OpeningAuthor,
 		Signature: s.signatureLocked(OpeningAuthor),
+		dumpLinks: s.dumpLinks(),
 		LoopLinks: s.loopLinks(DumpThreadPath, r),
 	}
 	s.mu.Unlock()
-	if !s.opts.DisableHuge {
-		data.HugePath = HugePath
-		data.HugeSize = humanSize(HugeDeclaredSize)
-	}
-	if !s.opts.DisableOffsite {
-		data.Offsite = OffsiteURL
-	}
-	if !s.opts.DisableMissing {
-		data.Missing = MissingPath
-	}
 	s.render(w, r, "forum-dump", data)
 }
 

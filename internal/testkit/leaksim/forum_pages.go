@@ -60,9 +60,8 @@ type forumDumpData struct {
 	Chrome                   chromeView
 	Crumbs                   []Link
 	Title, Author, Signature string
-	HugePath, HugeSize       string
-	Offsite, Missing         string
-	LoopLinks                []string
+	dumpLinks
+	LoopLinks []string
 }
 
 type forumRulesData struct {

@@ -530,19 +530,26 @@ func (s *Site) handleDumpThread(w http.ResponseWriter, r *http.Request) {
 	data := dumpData{
 		Site:      s.opts.Title,
 		Title:     dumpThreadTitle,
+		dumpLinks: s.dumpLinks(),
 		LoopLinks: s.loopLinks(DumpThreadPath, r),
 	}
+	s.render(w, r, "dump", data)
+}
+
+// dumpLinks are the hostile links the options leave on.
+func (s *Site) dumpLinks() dumpLinks {
+	var l dumpLinks
 	if !s.opts.DisableHuge {
-		data.HugePath = HugePath
-		data.HugeSize = humanSize(HugeDeclaredSize)
+		l.HugePath = HugePath
+		l.HugeSize = humanSize(HugeDeclaredSize)
 	}
 	if !s.opts.DisableOffsite {
-		data.Offsite = OffsiteURL
+		l.Offsite = OffsiteURL
 	}
 	if !s.opts.DisableMissing {
-		data.Missing = MissingPath
+		l.Missing = MissingPath
 	}
-	s.render(w, r, "dump", data)
+	return l
 }
 
 // loopLinks returns self-links that differ only in the query, alternating

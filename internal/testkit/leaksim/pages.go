@@ -24,11 +24,16 @@ type threadData struct {
 }
 
 type dumpData struct {
-	Site, Title      string
-	HugePath         string
-	HugeSize         string
-	Offsite, Missing string
-	LoopLinks        []string
+	Site, Title string
+	dumpLinks
+	LoopLinks []string
+}
+
+// dumpLinks are the announcement thread's hostile links; empty ones are
+// switched off.
+type dumpLinks struct {
+	HugePath, HugeSize string
+	Offsite, Missing   string
 }
 
 // ransomPost is the fictional extortion text of a data thread. It follows
