@@ -99,6 +99,7 @@ func benchCrawl(ctx context.Context, e *env, args []string) error {
 	frontier := fset.Int("frontier", 0, "also crawl a site whose frontier holds N URLs and report its peak RSS (0: skip)")
 	budget := fset.Duration("frontier-budget", crawlbench.DefaultFrontierBudget, "time limit of the frontier crawl")
 	noWget := fset.Bool("no-wget", false, "skip the comparison with wget --mirror")
+	live := fset.Bool("live-render", false, "render every page per request with the site's templates instead of serving them pre-rendered")
 	pos, err := e.parseFlags(fset, args)
 	if err != nil {
 		return err
@@ -115,7 +116,7 @@ func benchCrawl(ctx context.Context, e *env, args []string) error {
 	}
 	r, err := crawlbench.Run(ctx, crawlbench.Options{
 		Pages: *pages, Attachments: n, Workers: *workers, Wget: !*noWget,
-		Frontier: *frontier, FrontierBudget: *budget, Progress: e.stderr,
+		Frontier: *frontier, FrontierBudget: *budget, LiveRender: *live, Progress: e.stderr,
 	})
 	if err != nil {
 		return err
@@ -124,7 +125,11 @@ func benchCrawl(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "forum      %d pages (%d thread, %d board, %d other), %d attachments (%.1f MB), built in %s\n",
 		s.Pages, s.ThreadPages, s.BoardPages, s.Pages-s.ThreadPages-s.BoardPages, s.Attachments,
 		float64(s.AttachmentBytes)/1e6, s.BuildTime.Round(time.Millisecond))
-	fmt.Fprintf(e.stdout, "           served on %s, in this process: RSS %s with the site\n\n", s.URL, benchMB(s.RSS))
+	served := "pages rendered per request by the site's templates"
+	if s.Prerendered {
+		served = fmt.Sprintf("pages pre-rendered in %s and served as stored bytes (--live-render: per request)", s.PrerenderTime.Round(time.Millisecond))
+	}
+	fmt.Fprintf(e.stdout, "           served on %s, in this process: RSS %s with the site; %s\n\n", s.URL, benchMB(s.RSS), served)
 	const row = "%-28s %7s %8s %6s %8s %7s %6s %9s %6s %9s %12s %10s %12s\n"
 	fmt.Fprintf(e.stdout, row, "", "pages", "pages/s", "files", "files/s", "MB", "MB/s", "elapsed", "CPU", "peak RSS", "crawl's RSS", "live heap", "attachments")
 	for _, c := range r.Crawls {

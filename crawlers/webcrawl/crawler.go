@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -269,6 +270,9 @@ type result struct {
 	err   error // the sink failed: the crawl must stop
 	done  bool  // the URL was already captured in this run
 	retry bool  // answered 429/503 with attempts left: not captured, fetch again later
+	// page is a page read but not yet parsed nor captured: the parse stage
+	// finishes it.
+	page *pendingPage
 }
 
 // A 429 (Too Many Requests) or 503 (Service Unavailable) is the server
@@ -346,23 +350,47 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 		}
 	}
 
+	// Fetch workers only fetch: a page they read goes to the parse stage,
+	// and the worker takes the next URL while it is parsed. Workers bounds
+	// the requests open on the host; parsing is local work, so with one
+	// connection the next response is on its way while a page is parsed.
 	jobs := make(chan queued)
+	pages := make(chan result, c.opts.Workers)
 	results := make(chan result)
-	var wg sync.WaitGroup
+	var fetching, parsing sync.WaitGroup
 	for range c.opts.Workers {
-		wg.Add(1)
+		fetching.Add(1)
 		go func() {
-			defer wg.Done()
-			p := newParser(host)
+			defer fetching.Done()
 			for q := range jobs {
-				results <- c.work(runCtx, f, p, sink, q)
+				r := c.work(runCtx, f, sink, q)
+				if r.page != nil {
+					pages <- r
+				} else {
+					results <- r
+				}
+			}
+		}()
+	}
+	for range parsers() {
+		parsing.Add(1)
+		go func() {
+			defer parsing.Done()
+			p := newParser(host)
+			for r := range pages {
+				results <- c.parsed(runCtx, f, p, sink, r)
 			}
 		}()
 	}
 	defer func() {
 		close(jobs)
-		go func() { wg.Wait(); close(results) }()
-		for range results { // let in-flight workers finish and exit
+		go func() {
+			fetching.Wait()
+			close(pages)
+			parsing.Wait()
+			close(results)
+		}()
+		for range results { // let in-flight fetches and parses finish and exit
 		}
 	}()
 
@@ -561,9 +589,13 @@ func (c *Crawler) count(st *Stats, f Fetch) {
 	}
 }
 
+// parsers is how many pages are parsed at once: one per CPU.
+func parsers() int { return max(1, runtime.GOMAXPROCS(0)) }
+
 // work fetches one URL and records it, unless the answer is a 429 or 503
-// with attempts left: that goes back to the scheduler unrecorded.
-func (c *Crawler) work(ctx context.Context, f *fetcher, p *parser, sink Sink, q queued) result {
+// with attempts left (that goes back to the scheduler unrecorded) or a page
+// to parse first (r.page: the parse stage records it).
+func (c *Crawler) work(ctx context.Context, f *fetcher, sink Sink, q queued) result {
 	r := result{q: q}
 	done, err := sink.Captured(ctx, q.url)
 	if err != nil {
@@ -588,7 +620,7 @@ func (c *Crawler) work(ctx context.Context, f *fetcher, p *parser, sink Sink, q 
 		}
 	}
 	gen := f.session()
-	r.f, r.links = f.fetch(ctx, p, q.url, v)
+	r.f, r.page = f.fetch(ctx, q.url, v)
 	// The session expired: log in again (once for all fetches that hit the
 	// wall together) and ask again. Sessions that short can be used up by
 	// the other fetches before this one retries, so it tries a few times;
@@ -599,7 +631,7 @@ func (c *Crawler) work(ctx context.Context, f *fetcher, p *parser, sink Sink, q 
 			r.f.Err = fmt.Errorf("%w; logging in again failed: %w", errLoginWall, err)
 			break
 		}
-		r.f, r.links = f.fetch(ctx, p, q.url, v)
+		r.f, r.page = f.fetch(ctx, q.url, v)
 	}
 	if r.f.evidenceErr != nil {
 		r.err = r.f.evidenceErr // crawling on would lose evidence
@@ -611,7 +643,7 @@ func (c *Crawler) work(ctx context.Context, f *fetcher, p *parser, sink Sink, q 
 	if retryable(r.f, q.attempt) {
 		// Not captured: the scheduler fetches it again later, and only
 		// the last attempt is evidence (one capture per URL).
-		r.retry, r.links = true, nil
+		r.retry, r.page = true, nil
 		return r
 	}
 	if q.attempt > 0 && r.f.Err != nil {
@@ -620,8 +652,26 @@ func (c *Crawler) work(ctx context.Context, f *fetcher, p *parser, sink Sink, q 
 	if r.f.Err != nil {
 		c.opts.Logger.InfoContext(ctx, "fetch failed", "url", q.url, "err", r.f.Err)
 	}
+	if r.page != nil {
+		return r
+	}
 	if err := sink.Capture(ctx, r.f); err != nil {
 		r.err = fmt.Errorf("record %s: %w", q.url, err)
+	}
+	return r
+}
+
+// parsed parses a page work read, for its links and content, and records it.
+func (c *Crawler) parsed(ctx context.Context, f *fetcher, p *parser, sink Sink, r result) result {
+	pg := r.page
+	r.page = nil
+	links, content, err := p.parse(pg.url, pg.data, pg.contentType, f.site)
+	if err != nil {
+		c.opts.Logger.DebugContext(ctx, "page not parsed", "url", r.q.url, "err", err)
+	}
+	r.links, r.f.Body = links, content
+	if err := sink.Capture(ctx, r.f); err != nil {
+		r.err = fmt.Errorf("record %s: %w", r.q.url, err)
 	}
 	return r
 }

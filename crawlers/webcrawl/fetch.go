@@ -39,10 +39,10 @@ type fetcher struct {
 }
 
 // fetch requests rawURL once. An HTML page is read (decoded, under the page
-// cap) and parsed for links and content; anything else is streamed through
-// the hasher as a file. With Options.Evidence, the raw exchange is written
-// as WARC while it is read.
-func (f *fetcher) fetch(ctx context.Context, p *parser, rawURL string, v Validators) (out Fetch, links []link) {
+// cap) and returned for parsing, which the crawler does off the fetch
+// worker; anything else is streamed through the hasher as a file. With
+// Options.Evidence, the raw exchange is written as WARC while it is read.
+func (f *fetcher) fetch(ctx context.Context, rawURL string, v Validators) (out Fetch, pg *pendingPage) {
 	// Named results: the evidence tap finishes in a deferred call that
 	// fills in out.Evidence after the body has been read.
 	out = Fetch{Kind: storage.CapturePage, URL: rawURL, FinalURL: rawURL, Host: hostOf(rawURL), FetchedAt: time.Now().UTC()}
@@ -139,13 +139,13 @@ func (f *fetcher) fetch(ctx context.Context, p *parser, rawURL string, v Validat
 		f.download(ctx, &out, br, b)
 		return out, nil
 	}
-	links = f.page(ctx, p, &out, br, b, resp.Header.Get("Content-Encoding"))
+	pg = f.page(ctx, &out, br, b, resp.Header.Get("Content-Encoding"))
 	if wall {
 		// The login page is not what was asked for: nothing of it is
 		// matched or followed.
-		out.Err, out.Body, links = errLoginWall, nil, nil
+		out.Err, pg = errLoginWall, nil
 	}
-	return out, links
+	return out, pg
 }
 
 // evidenceTap streams one response's raw bytes into the WARC writer, which
@@ -220,10 +220,16 @@ func (t *evidenceTap) finish(out *Fetch, b *body) {
 	out.Evidence = &r.rec
 }
 
+// pendingPage is a page read whole and not yet parsed.
+type pendingPage struct {
+	url, contentType string
+	data             []byte
+}
+
 // page reads an HTML page under the cap on decoded bytes (a gzip bomb must
-// not inflate past it), records the digest of the raw bytes and parses the
-// decoded page.
-func (f *fetcher) page(ctx context.Context, p *parser, out *Fetch, r io.Reader, b *body, encoding string) []link {
+// not inflate past it) and records the digest of the raw bytes. It returns
+// the decoded page for parsing, or nil when there is nothing to parse.
+func (f *fetcher) page(ctx context.Context, out *Fetch, r io.Reader, b *body, encoding string) *pendingPage {
 	max := f.opts.MaxPageBytes
 	raw := io.LimitReader(r, max+1)
 	dec, err := decoder(raw, encoding)
@@ -262,12 +268,7 @@ func (f *fetcher) page(ctx context.Context, p *parser, out *Fetch, r io.Reader, 
 	if !isHTML(ct) {
 		ct = "text/html" // sniffed as HTML; colly parses only what is labelled so
 	}
-	links, content, perr := p.parse(out.FinalURL, data, ct, f.site)
-	if perr != nil {
-		f.opts.Logger.DebugContext(ctx, "page not parsed", "url", out.URL, "err", perr)
-	}
-	out.Body = content
-	return links
+	return &pendingPage{url: out.FinalURL, contentType: ct, data: data}
 }
 
 // download streams a file through the hasher under the download cap,

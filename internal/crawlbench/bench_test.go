@@ -2,12 +2,19 @@ package crawlbench
 
 import (
 	"context"
+	"fmt"
 	"testing"
 )
 
 // BenchmarkCrawlForum crawls a 500-page forum with 50 attachments, served
-// on loopback, at the default concurrency.
+// on loopback, at the default concurrency and at one connection (wget's).
 func BenchmarkCrawlForum(b *testing.B) {
+	for _, workers := range []int{DefaultWorkers, 1} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) { benchCrawlForum(b, workers) })
+	}
+}
+
+func benchCrawlForum(b *testing.B, workers int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	f, err := newForum(500, 50, 1)
@@ -23,7 +30,7 @@ func BenchmarkCrawlForum(b *testing.B) {
 	var bytes int64
 	var secs float64
 	for b.Loop() {
-		c, err := crawlForum(ctx, srv, f, DefaultWorkers, maxPages)
+		c, err := crawlForum(ctx, srv, f, workers, maxPages)
 		if err != nil {
 			b.Fatal(err)
 		}

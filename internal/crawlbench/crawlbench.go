@@ -77,6 +77,9 @@ type Options struct {
 	Frontier       int
 	FrontierBudget time.Duration // default DefaultFrontierBudget
 	Seed           uint64
+	// LiveRender serves every page rendered per request by the site's
+	// templates, as the site does, instead of pre-rendered (see static).
+	LiveRender bool
 	// Progress, if set, receives a line as each stage starts.
 	Progress io.Writer
 }
@@ -109,7 +112,11 @@ type SiteInfo struct {
 	Attachments     int
 	AttachmentBytes int64
 	BuildTime       time.Duration
-	RSS             int64 // process RSS once the site is built and served (bytes)
+	// Prerendered: pages were rendered once, in PrerenderTime, and served
+	// as stored bytes (false: rendered per request).
+	Prerendered   bool
+	PrerenderTime time.Duration
+	RSS           int64 // process RSS once the site is built and served (bytes)
 }
 
 // Served is what the server answered during one run, counted server-side
@@ -229,7 +236,16 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
-	srv, err := serve(sctx, f.site)
+	var h http.Handler = f.site
+	if !o.LiveRender {
+		progress("pre-rendering the forum's pages")
+		st, took, err := prerender(f.site, f.site.PagePaths())
+		if err != nil {
+			return res, err
+		}
+		h, f.info.Prerendered, f.info.PrerenderTime = st, true, took
+	}
+	srv, err := serve(sctx, h)
 	if err != nil {
 		return res, err
 	}
