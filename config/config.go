@@ -130,6 +130,15 @@ type CrawlerConfig struct {
 	SlowGrace time.Duration `yaml:"slow_grace"`
 	// RunBudget caps one crawl's wall-clock time; the rest waits for the next run.
 	RunBudget time.Duration `yaml:"run_budget"`
+	// RevisitPages and RevisitFiles are how long a page or file that did
+	// not change when last fetched is left alone (0: fetched every run).
+	// Listings and live threads change, so they are fetched every run;
+	// anything that matched the breach is checked every run.
+	RevisitPages time.Duration `yaml:"revisit_pages"`
+	RevisitFiles time.Duration `yaml:"revisit_files"`
+	// HostBudget caps the requests all sources together send one host per
+	// 24 hours (0: no cap).
+	HostBudget int `yaml:"host_budget"`
 }
 
 // SMTPConfig is the outgoing mail relay for notices.

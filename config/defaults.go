@@ -81,6 +81,8 @@ func Default() *Config {
 			MinRate:          4 << 10,
 			SlowGrace:        30 * time.Second,
 			RunBudget:        6 * time.Hour,
+			RevisitPages:     24 * time.Hour,
+			RevisitFiles:     7 * 24 * time.Hour,
 		},
 		SMTP: SMTPConfig{
 			Host:    "127.0.0.1",

@@ -109,6 +109,9 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 	v.atLeast("crawler.min_rate", c.Crawler.MinRate, 1)
 	v.positiveDuration("crawler.slow_grace", c.Crawler.SlowGrace)
 	v.positiveDuration("crawler.run_budget", c.Crawler.RunBudget)
+	v.atLeast("crawler.revisit_pages", int64(c.Crawler.RevisitPages), 0)
+	v.atLeast("crawler.revisit_files", int64(c.Crawler.RevisitFiles), 0)
+	v.atLeast("crawler.host_budget", int64(c.Crawler.HostBudget), 0)
 
 	v.nonEmpty("smtp.host", c.SMTP.Host)
 	if c.SMTP.Port < 1 || c.SMTP.Port > 65535 {

@@ -236,6 +236,27 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		version: 10,
+		name:    "revisits",
+		sql: []string{
+			// Pages get a state too, so a page that has not changed is not
+			// fetched again every run: whether it is a page, the digest
+			// of its content and structural links, whether that changed on
+			// its last fetch, the links to follow in its place, and how
+			// many references it matched (a hit is checked every run).
+			`ALTER TABLE url_states ADD COLUMN kind TEXT NOT NULL DEFAULT 'file'`,
+			`ALTER TABLE url_states ADD COLUMN content_sha256 TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE url_states ADD COLUMN changed {{bool}} NOT NULL DEFAULT {{true}}`,
+			`ALTER TABLE url_states ADD COLUMN links TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE url_states ADD COLUMN refs INTEGER NOT NULL DEFAULT 0`,
+			// Fetches per host over a window, for per-host budgets that
+			// hold across runs and sources.
+			`CREATE INDEX idx_captures_host_fetched ON captures (host, fetched_at)`,
+			// URLs skipped as fresh, for the sources screen.
+			`ALTER TABLE crawl_runs ADD COLUMN fresh INTEGER NOT NULL DEFAULT 0`,
+		},
+	},
 }
 
 // ddl fills the dialect-specific placeholders of a statement.

@@ -98,6 +98,7 @@ type CrawlRun struct {
 	Failed      int        `gorm:"not null;default:0"`  // fetches that captured nothing
 	Bytes       int64      `gorm:"not null;default:0"`  // raw bytes received
 	Stopped     string     `gorm:"not null;default:''"` // why the crawl ended (budget, done, …)
+	Fresh       int        `gorm:"not null;default:0"`  // URLs not fetched: unchanged and checked within their revisit TTL
 	Errors      string     `gorm:"not null;default:''"` // failed fetches by kind, as JSON {"timeout": 3}
 	HeartbeatAt *time.Time // the crawler's last sign of life
 	// The run's seal: a Merkle root (hex) over its captures' payload
@@ -134,17 +135,30 @@ type Capture struct {
 	Redirects string `gorm:"not null;default:''"` // JSON list of the URLs redirected through
 }
 
-// URLState is what the last crawls learnt of one file URL of a source.
+// URLState is what the last crawls learnt of one URL of a source.
 type URLState struct {
-	SourceID        uint64 `gorm:"primaryKey;autoIncrement:false"`
-	URL             string `gorm:"primaryKey"`
-	SHA256          string `gorm:"column:sha256;not null;default:''"`
-	Size            int64  `gorm:"not null;default:0"`
-	ETag            string `gorm:"column:etag;not null;default:''"`
-	LastModified    string `gorm:"not null;default:''"`
-	IndexGeneration int64  `gorm:"not null;default:0"` // of the reference index it was matched against
-	CaptureID       uint64 `gorm:"not null;default:0"` // the capture that downloaded and matched it
+	SourceID        uint64      `gorm:"primaryKey;autoIncrement:false"`
+	URL             string      `gorm:"primaryKey"`
+	Kind            CaptureKind `gorm:"not null;default:'file'"`
+	SHA256          string      `gorm:"column:sha256;not null;default:''"`
+	Size            int64       `gorm:"not null;default:0"`
+	ETag            string      `gorm:"column:etag;not null;default:''"`
+	LastModified    string      `gorm:"not null;default:''"`
+	IndexGeneration int64       `gorm:"not null;default:0"` // of the reference index it was matched against
+	CaptureID       uint64      `gorm:"not null;default:0"` // the capture that fetched and matched it
 	FetchedAt       time.Time
+	// ContentSHA256 (pages) digests the page's content and structural
+	// links: what a revisit compares, as raw bytes change with every
+	// "users online" counter.
+	ContentSHA256 string `gorm:"column:content_sha256;not null;default:''"`
+	// Changed: the last fetch found the content different from the one
+	// before (or it was the first): the page is live, fetched every run.
+	Changed bool `gorm:"not null"` // no gorm default: it would write true for false
+	// Links (pages) are the structural links (pagination, files) the page
+	// had, as a JSON list: followed in its place while it is fresh.
+	Links string `gorm:"not null;default:''"`
+	// Refs is how many references it matched when last matched.
+	Refs int `gorm:"not null;default:0"`
 }
 
 // Reference is one known document of the breach. Only its fingerprints are

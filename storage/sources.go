@@ -169,16 +169,38 @@ func (s *Store) URLState(ctx context.Context, sourceID uint64, url string) (st U
 	return st, res.RowsAffected == 1, nil
 }
 
-// SaveURLState records what a crawl learnt of a file URL.
+// SaveURLState records what a crawl learnt of a URL.
 func (s *Store) SaveURLState(ctx context.Context, st *URLState) error {
 	err := s.ctx(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "source_id"}, {Name: "url"}},
-		DoUpdates: clause.AssignmentColumns([]string{"sha256", "size", "etag", "last_modified", "index_generation", "capture_id", "fetched_at"}),
+		Columns: []clause.Column{{Name: "source_id"}, {Name: "url"}},
+		DoUpdates: clause.AssignmentColumns([]string{"kind", "sha256", "size", "etag", "last_modified", "index_generation",
+			"capture_id", "fetched_at", "content_sha256", "changed", "links", "refs"}),
 	}).Create(st).Error
 	if err != nil {
 		return fmt.Errorf("save url state of %s: %w", st.URL, err)
 	}
 	return nil
+}
+
+// TouchURLState records that a URL was checked at at and found unchanged,
+// still exposing refs references.
+func (s *Store) TouchURLState(ctx context.Context, sourceID uint64, url string, at time.Time, refs int) error {
+	err := s.ctx(ctx).Model(&URLState{}).Where("source_id = ? AND url = ?", sourceID, url).
+		Updates(map[string]any{"fetched_at": at, "changed": false, "refs": refs}).Error
+	if err != nil {
+		return fmt.Errorf("touch url state of %s: %w", url, err)
+	}
+	return nil
+}
+
+// HostFetches counts the captures of host's URLs fetched since since, by
+// every source: what a per-host budget has spent.
+func (s *Store) HostFetches(ctx context.Context, host string, since time.Time) (int, error) {
+	var n int64
+	if err := s.ctx(ctx).Model(&Capture{}).Where("host = ? AND fetched_at >= ?", host, since).Count(&n).Error; err != nil {
+		return 0, fmt.Errorf("fetches of host %s: %w", host, err)
+	}
+	return int(n), nil
 }
 
 // RecentRuns returns a source's last n finished runs, newest first.

@@ -21,6 +21,7 @@ type CrawlResult struct {
 	Pages      int
 	Files      int
 	Failed     int
+	Fresh      int // URLs left alone: unchanged within their revisit TTL
 	Hits       int
 	Dispatched int
 	Stopped    string // why the crawl ended (see webcrawl's Stop constants)

@@ -32,6 +32,8 @@ type CrawlActivities struct {
 	EvidenceDir string
 	// TSAURL, if set, timestamps each run's Merkle root (RFC 3161).
 	TSAURL string
+	// Revisit is how long a URL that did not change is left alone.
+	Revisit capture.RevisitTTL
 	// Force crawls a source even while it is backed off as unreachable
 	// (a person asked for this crawl).
 	Force  bool
@@ -169,10 +171,10 @@ func (a *CrawlActivities) CrawlRun(ctx context.Context, req CrawlRunRequest) (Cr
 	}
 	stopBeat := a.keepAlive(ctx, run.ID)
 	a.log().InfoContext(ctx, "crawl started", "source", src.Name, "run", run.ID)
-	st, cerr := cr.Crawl(ctx, src.URL, capture.WebSink{Run: rec})
+	st, cerr := cr.Crawl(ctx, src.URL, capture.WebSink{Run: rec, TTL: a.Revisit})
 	stopBeat()
 	run.Pages, run.Files, run.Hits = st.Pages, st.Files, rec.Hits()
-	run.Failed, run.Bytes, run.Stopped = st.Failed, st.Bytes, st.Stopped
+	run.Failed, run.Bytes, run.Stopped, run.Fresh = st.Failed, st.Bytes, st.Stopped, st.Fresh
 	if len(st.Errors) > 0 {
 		b, _ := json.Marshal(st.Errors)
 		run.Errors = string(b)
@@ -195,9 +197,9 @@ func (a *CrawlActivities) CrawlRun(ctx context.Context, req CrawlRunRequest) (Cr
 		}
 	}
 	a.log().InfoContext(ctx, "crawl finished", "source", src.Name, "run", run.ID, "pages", st.Pages,
-		"files", st.Files, "failed", st.Failed, "bytes", st.Bytes, "hits", rec.Hits(), "stopped", st.Stopped,
+		"files", st.Files, "fresh", st.Fresh, "failed", st.Failed, "bytes", st.Bytes, "hits", rec.Hits(), "stopped", st.Stopped,
 		"took", st.Elapsed.Round(time.Millisecond), "err", cerr)
-	res := CrawlResult{RunID: run.ID, Pages: st.Pages, Files: st.Files, Failed: st.Failed, Hits: rec.Hits(), Stopped: st.Stopped}
+	res := CrawlResult{RunID: run.ID, Pages: st.Pages, Files: st.Files, Failed: st.Failed, Fresh: st.Fresh, Hits: rec.Hits(), Stopped: st.Stopped}
 	if cerr != nil {
 		return res, fmt.Errorf("crawl %s: %w", src.Name, cerr)
 	}

@@ -22,7 +22,7 @@ func (e *env) crawlerOptions() webcrawl.Options {
 		UserAgent: cc.UserAgent, Proxy: cc.Proxy, MaxDepth: depth, MaxPages: cc.MaxPages, Workers: cc.Workers,
 		MaxPageBytes: cc.MaxPageBytes, MaxDownloadBytes: cc.MaxDownloadBytes, MaxRedirects: cc.MaxRedirects,
 		DialTimeout: cc.DialTimeout, HeaderTimeout: cc.HeaderTimeout, IdleTimeout: cc.IdleTimeout,
-		MinRate: cc.MinRate, Grace: cc.SlowGrace, RunBudget: cc.RunBudget,
+		MinRate: cc.MinRate, Grace: cc.SlowGrace, RunBudget: cc.RunBudget, HostBudget: cc.HostBudget,
 		// Files up to the analyser's cap are matched by content, bigger ones by digest.
 		KeepBody: e.cfg.Fingerprints.MaxAnalyzeBytes,
 	}
@@ -45,6 +45,7 @@ func (e *env) crawlActivities(ctx context.Context) (*workflows.CrawlActivities, 
 		Crawler:     e.crawlerOptions(),
 		EvidenceDir: capture.EvidenceDir(e.cfg.DataDir),
 		TSAURL:      e.cfg.Evidence.TSAURL,
+		Revisit:     capture.RevisitTTL{Pages: e.cfg.Crawler.RevisitPages, Files: e.cfg.Crawler.RevisitFiles},
 		Logger:      e.log,
 	}, nil
 }

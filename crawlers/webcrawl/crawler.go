@@ -12,6 +12,7 @@ package webcrawl
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,6 +44,11 @@ type Fetch struct {
 	Digest      fingerprints.Digest
 	// Redirects lists every URL the request passed through before FinalURL.
 	Redirects []string
+	// RedirectEvidence locates the WARC records of each redirect in
+	// Redirects (same index) when Options.Evidence is set: the 3xx
+	// request and response as exchanged, the body up to 64 KiB, written
+	// before the final exchange — also when the fetch failed on its way.
+	RedirectEvidence []evidence.Record
 	// Body is what the caller should match: for a file, its bytes when
 	// Options.KeepBody allows; for a page, the HTML of its content (the
 	// posts, without the site's navigation, headers, footers and
@@ -61,8 +67,14 @@ type Fetch struct {
 	NotModified bool
 	// Validators are a file's ETag and Last-Modified, for the next visit.
 	Validators Validators
-	// Members lists a zip too big to download, from its central directory
-	// (read with ranged requests), when the server serves ranges.
+	// Links are a page's structural links (pagination, files), which a
+	// later crawl follows in the page's place while the page is fresh
+	// (see Revisits).
+	Links []string
+	// Members lists a zip, 7z or RAR archive too big to download, from its
+	// directory (a zip's central directory, a 7z's header, a RAR's file
+	// headers; read with ranged requests) when the server serves ranges.
+	// Members without a CRC-32 are left out; Err says how many and why.
 	Members []Member
 	// evidenceErr: the exchange could not be recorded; the crawl must stop.
 	evidenceErr error
@@ -73,11 +85,29 @@ type Validators struct {
 	ETag, LastModified string
 }
 
-// Revisits is implemented by sinks that remember files from earlier
-// crawls: a file with validators is asked for conditionally, and one that
-// has not changed is not downloaded again.
+// Revisit is what earlier crawls learnt of a URL.
+type Revisit struct {
+	// Validators, when set, ask for a file only if it changed.
+	Validators
+	// Fresh: the URL is not worth fetching this run (it did not change
+	// when last fetched, within its revisit TTL). Links are followed in
+	// its place, so the walk still reaches what lies beyond it. The
+	// crawl's seed is fetched whatever this says.
+	Fresh bool
+	Links []string
+}
+
+// Revisits is implemented by sinks that remember URLs from earlier crawls:
+// a file with validators is asked for conditionally, and a URL that is
+// fresh is not fetched at all.
 type Revisits interface {
-	Validators(ctx context.Context, url string) (Validators, error)
+	Revisit(ctx context.Context, url string) (Revisit, error)
+}
+
+// HostSpend is implemented by sinks that know how many requests every
+// crawl sent a host lately, for Options.HostBudget.
+type HostSpend interface {
+	HostFetches(ctx context.Context, host string, since time.Time) (int, error)
 }
 
 // Frontier is implemented by sinks that keep a crawl's frontier in a
@@ -163,6 +193,12 @@ type Options struct {
 	// Rate caps requests per second to the host (0: no cap beyond
 	// Workers), for sites that ban fast clients.
 	Rate float64
+	// HostBudget caps the requests every crawl together sends the host in
+	// a rolling HostWindow (default 24h), counted by a sink that
+	// implements HostSpend; 0 is no cap. A crawl that reaches it stops,
+	// and the rest waits for the budget to refill.
+	HostBudget int
+	HostWindow time.Duration
 	// FileTypes, if set, lists the files worth downloading, by extension
 	// of the URL or sniffed type ("pdf", "zip", "csv", "jpg", …); other
 	// files are recorded from their headers only.
@@ -204,6 +240,7 @@ func (o *Options) setDefaults() {
 	defDur(&o.IdleTimeout, 60*time.Second)
 	defDur(&o.Grace, 30*time.Second)
 	defDur(&o.RunBudget, 6*time.Hour)
+	defDur(&o.HostWindow, 24*time.Hour)
 	if o.UserAgent == "" {
 		o.UserAgent = "leakwatch/0.1"
 	}
@@ -214,21 +251,26 @@ func (o *Options) setDefaults() {
 
 // Why a crawl stopped.
 const (
-	StopDone       = "done"                    // nothing left to fetch
-	StopPageBudget = "page budget reached"     // Options.MaxPages
-	StopRunBudget  = "run time budget reached" // Options.RunBudget
+	StopDone       = "done"                        // nothing left to fetch
+	StopPageBudget = "page budget reached"         // Options.MaxPages
+	StopRunBudget  = "run time budget reached"     // Options.RunBudget
+	StopHostBudget = "host request budget reached" // Options.HostBudget
 )
 
 // Stats summarises a crawl.
 type Stats struct {
-	Pages   int            // HTML pages fetched
-	Files   int            // files downloaded (fully or truncated)
-	Failed  int            // fetches that captured nothing
-	Bytes   int64          // raw bytes received
-	Retries int            // 429/503 answers retried later (not captured)
-	Errors  map[string]int // failed fetches by kind of failure (see errorKind)
-	Stopped string         // why the crawl ended: one of the Stop constants
-	Elapsed time.Duration
+	Pages   int   // HTML pages fetched
+	Files   int   // files downloaded (fully or truncated)
+	Failed  int   // fetches that captured nothing
+	Bytes   int64 // raw bytes received
+	Retries int   // 429/503 answers retried later (not captured)
+	Fresh   int   // URLs not fetched: fresh, their links followed from the last crawl
+	// Duplicates are pages whose content an earlier page of the crawl
+	// had: captured, their links not followed.
+	Duplicates int
+	Errors     map[string]int // failed fetches by kind of failure (see errorKind)
+	Stopped    string         // why the crawl ended: one of the Stop constants
+	Elapsed    time.Duration
 }
 
 // Crawler crawls one site at a time.
@@ -259,7 +301,8 @@ func (c *Crawler) Close() { c.transport.CloseIdleConnections() }
 type queued struct {
 	url     string
 	depth   int
-	attempt int // earlier fetches of url that were answered 429 or 503
+	attempt int  // earlier fetches of url that were answered 429 or 503
+	seed    bool // fetched even when fresh: it is where news appears
 }
 
 // result is what one worker reports back to the scheduler.
@@ -269,10 +312,13 @@ type result struct {
 	f     Fetch
 	err   error // the sink failed: the crawl must stop
 	done  bool  // the URL was already captured in this run
+	fresh bool  // the URL is fresh: not fetched; links are its links of last time
 	retry bool  // answered 429/503 with attempts left: not captured, fetch again later
 	// page is a page read but not yet parsed nor captured: the parse stage
 	// finishes it.
 	page *pendingPage
+	// content digests a parsed page's content (zero when it has none).
+	content [16]byte
 }
 
 // A 429 (Too Many Requests) or 503 (Service Unavailable) is the server
@@ -395,7 +441,7 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 	}()
 
 	first := normalize(u)
-	queue := []queued{{url: first}}
+	queue := []queued{{url: first, seed: true}}
 	seen := map[string]bool{first: true}
 	fr, _ := sink.(Frontier)
 	if fr != nil {
@@ -417,6 +463,22 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 			return c.finish(st, start), fmt.Errorf("crawl %s: %w", host, err)
 		}
 	}
+	// left is what remains of the host's request budget (-1: no budget).
+	left := -1
+	if c.opts.HostBudget > 0 {
+		spent := 0
+		if hs, ok := sink.(HostSpend); ok {
+			if spent, err = hs.HostFetches(ctx, host, time.Now().Add(-c.opts.HostWindow)); err != nil {
+				return c.finish(st, start), fmt.Errorf("crawl %s: %w", host, err)
+			}
+		}
+		left = max(0, c.opts.HostBudget-spent)
+	}
+	// contents are the pages' content digests: a page with the same posts
+	// as one already fetched (a ?sort= or ?highlight= variant, a calendar
+	// trap's empty days) is captured, but its links are not followed —
+	// they lead to more variants of the same.
+	contents := map[[16]byte]bool{}
 	var delayed []later  // 429/503 answers waiting for their retry
 	var paused time.Time // no new fetch before this (a 429/503 on the host)
 	wake := time.NewTimer(time.Hour)
@@ -428,6 +490,10 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 		if runCtx.Err() != nil && inflight == 0 {
 			break // the budget ran out with work still queued or waiting
 		}
+		if left == 0 && inflight == 0 {
+			st.Stopped = StopHostBudget
+			break
+		}
 		now := time.Now()
 		// Retries that are due go first: they have waited their turn.
 		if len(delayed) > 0 {
@@ -438,7 +504,7 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 		}
 		var next chan queued
 		var q queued
-		if len(queue) > 0 && runCtx.Err() == nil && !now.Before(paused) {
+		if len(queue) > 0 && runCtx.Err() == nil && !now.Before(paused) && left != 0 {
 			next, q = jobs, queue[0]
 		}
 		// Sleep until the next retry or the end of the pause, if nothing
@@ -456,6 +522,9 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 		case next <- q:
 			queue = queue[1:]
 			inflight++
+			if left > 0 {
+				left--
+			}
 		case <-timer:
 		case <-stop:
 		case r := <-results:
@@ -463,6 +532,9 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 			if r.err != nil {
 				cancel()
 				return c.finish(st, start), fmt.Errorf("crawl %s: %w", host, r.err)
+			}
+			if (r.done || r.fresh) && left >= 0 {
+				left++ // nothing was sent
 			}
 			if r.done {
 				if fr != nil {
@@ -492,7 +564,18 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 				}
 				continue
 			}
-			c.count(&st, r.f)
+			if r.fresh {
+				st.Fresh++
+			} else {
+				c.count(&st, r.f)
+			}
+			if r.content != ([16]byte{}) {
+				if contents[r.content] {
+					st.Duplicates++
+					r.links = nil
+				}
+				contents[r.content] = true
+			}
 			var found []FrontierURL
 			for _, l := range r.links {
 				depth := r.q.depth
@@ -534,6 +617,10 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 		st.Stopped = StopRunBudget
 		c.opts.Logger.WarnContext(ctx, "run time budget reached; the rest waits for the next run",
 			"host", host, "budget", c.opts.RunBudget, "queued", len(queue), "waiting_retry", len(delayed))
+	}
+	if st.Stopped == StopHostBudget {
+		c.opts.Logger.WarnContext(ctx, "host request budget reached; the rest waits for the budget to refill",
+			"host", host, "budget", c.opts.HostBudget, "window", c.opts.HostWindow, "queued", len(queue))
 	}
 	if st.Stopped == StopPageBudget {
 		c.opts.Logger.WarnContext(ctx, "page budget reached; not following further links", "host", host, "max_pages", c.opts.MaxPages)
@@ -606,17 +693,26 @@ func (c *Crawler) work(ctx context.Context, f *fetcher, sink Sink, q queued) res
 		r.done = true
 		return r
 	}
+	var v Validators
+	if rv, ok := sink.(Revisits); ok {
+		was, err := rv.Revisit(ctx, q.url)
+		if err != nil {
+			r.err = err
+			return r
+		}
+		if was.Fresh && !q.seed {
+			r.fresh = true
+			for _, l := range was.Links {
+				r.links = append(r.links, link{url: l, free: true})
+			}
+			return r
+		}
+		v = was.Validators
+	}
 	if f.limiter != nil {
 		if err := f.limiter.Wait(ctx); err != nil {
 			r.f = Fetch{Kind: storage.CapturePage, URL: q.url, Err: err}
 			return r // the run ended while waiting: nothing fetched
-		}
-	}
-	var v Validators
-	if rv, ok := sink.(Revisits); ok {
-		if v, err = rv.Validators(ctx, q.url); err != nil {
-			r.err = err
-			return r
 		}
 	}
 	gen := f.session()
@@ -670,6 +766,15 @@ func (c *Crawler) parsed(ctx context.Context, f *fetcher, p *parser, sink Sink, 
 		c.opts.Logger.DebugContext(ctx, "page not parsed", "url", r.q.url, "err", err)
 	}
 	r.links, r.f.Body = links, content
+	if len(content) > 0 {
+		sum := sha256.Sum256(content)
+		copy(r.content[:], sum[:])
+	}
+	for _, l := range links {
+		if l.free {
+			r.f.Links = append(r.f.Links, l.url)
+		}
+	}
 	if err := sink.Capture(ctx, r.f); err != nil {
 		r.err = fmt.Errorf("record %s: %w", r.q.url, err)
 	}

@@ -64,14 +64,28 @@ func (f *fetcher) fetch(ctx context.Context, rawURL string, v Validators) (out F
 	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) { remote = info.Conn.RemoteAddr() },
 	}))
-	resp, err := f.client.Do(req)
+	// A client of its own, so this fetch's redirects are recorded as its
+	// own; the transport, and its connections, are shared.
+	hops := &hopRecorder{next: f.client.Transport, opts: f.opts, cancel: cancel}
+	if hops.next == nil {
+		hops.next = http.DefaultTransport
+	}
+	client := *f.client
+	client.Transport = hops
+	resp, err := client.Do(req)
+	// A fetch that failed on its way (a loop, the cap, another host)
+	// still shows the redirects it went through.
+	out.Redirects, out.RedirectEvidence = hops.urls, hops.records
+	if hops.err != nil {
+		out.Err, out.evidenceErr = hops.err, hops.err
+		return out, nil
+	}
 	if err != nil {
 		out.Err = causeOf(ctx, err)
 		return out, nil
 	}
 	defer resp.Body.Close()
 	out.FinalURL = resp.Request.URL.String()
-	out.Redirects = hops(resp)
 	out.Status = resp.StatusCode
 	out.ContentType = resp.Header.Get("Content-Type")
 	wall := f.atWall(rawURL, resp)
@@ -93,16 +107,19 @@ func (f *fetcher) fetch(ctx context.Context, rawURL string, v Validators) (out F
 		out.Kind = storage.CaptureFile
 		out.Err = fmt.Errorf("declared size %d bytes exceeds the download cap of %d bytes; not downloaded",
 			resp.ContentLength, f.opts.MaxDownloadBytes)
-		if looksZip(rawURL, out.ContentType) && strings.EqualFold(resp.Header.Get("Accept-Ranges"), "bytes") {
-			// Its directory, at its end, says what it holds. (The refused
-			// body is dropped first, so the server stops sending it.)
+		kind := archiveKindOf(out.ContentType, out.FinalURL, rawURL, attachmentName(resp.Header))
+		if kind != "" && strings.EqualFold(resp.Header.Get("Accept-Ranges"), "bytes") {
+			// Its directory says what it holds. (The refused body is
+			// dropped first, so the server stops sending it, and its idle
+			// watchdog stopped: the listing bounds its own requests.)
 			resp.Body.Close()
-			members, err := f.zipDirectory(ctx, out.FinalURL, resp.ContentLength)
+			b.stop()
+			dir, err := f.archiveDirectory(ctx, out.FinalURL, resp.ContentLength, kind)
 			if err != nil {
 				out.Err = fmt.Errorf("%w; its directory could not be read: %w", out.Err, err)
 			} else {
-				out.Members = members
-				out.Err = fmt.Errorf("%w; its directory lists %d members", out.Err, len(members))
+				out.Members = dir.Members
+				out.Err = fmt.Errorf("%w; its directory lists %d members%s", out.Err, len(dir.Members), dir.note())
 			}
 		}
 		return out, nil
@@ -366,15 +383,6 @@ func genericType(ct string) bool {
 	ct = strings.ToLower(ct)
 	return ct == "" || strings.HasPrefix(ct, "application/octet-stream") || strings.HasPrefix(ct, "text/plain") ||
 		strings.HasPrefix(ct, "binary/")
-}
-
-// hops lists the URLs a request was redirected through, oldest first.
-func hops(resp *http.Response) []string {
-	var out []string
-	for r := resp.Request.Response; r != nil; r = r.Request.Response {
-		out = append([]string{r.Request.URL.String()}, out...)
-	}
-	return out
 }
 
 // causeOf prefers the reason a request was cancelled (idle, run budget)

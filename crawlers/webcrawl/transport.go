@@ -1,6 +1,7 @@
 package webcrawl
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,8 +11,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/netip"
 	"net/url"
 	"time"
+
+	"github.com/leakwatch/leakwatch/internal/evidence"
 )
 
 func newTransport(o Options) (*http.Transport, error) {
@@ -140,4 +145,116 @@ func (b *body) sum() string {
 		return ""
 	}
 	return hex.EncodeToString(b.h.Sum(nil))
+}
+
+// hopBodyCap bounds what of a redirect's body is kept as evidence: a 3xx
+// body is a short note, and a longer one proves nothing more.
+const hopBodyCap = 64 << 10
+
+// hopRecorder stands between one fetch's client and the shared transport
+// and records every redirect as it passes: its URL and, with
+// Options.Evidence, its request and response as WARC (the body as
+// received, up to hopBodyCap), before the client follows it. net/http
+// still does the following — CheckRedirect's same-host rule and cap, the
+// cookie jar, the Referer — so only the responses it follows or refuses
+// to follow are hops; the final response, whatever its status, is the
+// fetch's own to record.
+type hopRecorder struct {
+	next   http.RoundTripper
+	opts   *Options
+	cancel context.CancelCauseFunc // the fetch's: a stalled hop body ends it
+	// urls are the URLs that answered with a redirect, oldest first, and
+	// records their exchanges (same index) when Options.Evidence is set.
+	urls    []string
+	records []evidence.Record
+	err     error // a hop could not be recorded: the crawl must stop
+}
+
+// RoundTrip implements http.RoundTripper. The client calls it once per
+// hop, one after the other.
+func (h *hopRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	var remote net.Addr // this hop's peer
+	traced := req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) { remote = info.Conn.RemoteAddr() },
+	}))
+	at := time.Now().UTC()
+	resp, err := h.next.RoundTrip(traced)
+	if err != nil {
+		return resp, err
+	}
+	resp.Request = req // the client's, not the traced copy
+	if !isHop(resp) {
+		return resp, nil
+	}
+	h.urls = append(h.urls, req.URL.String())
+	if h.opts.Evidence == nil {
+		return resp, nil
+	}
+	rec, err := h.record(req, resp, remote, at)
+	if err != nil {
+		resp.Body.Close()
+		// Following on unrecorded would lose evidence.
+		h.err = fmt.Errorf("record evidence of redirect %d of %s: %w", len(h.urls), req.URL, err)
+		return nil, h.err
+	}
+	h.records = append(h.records, rec)
+	return resp, nil
+}
+
+// record writes one hop's exchange. The body is read under the fetch's
+// idle and throughput watchdog (a hostile 302 may drip), then handed back
+// to the client, which reads a little of it before following.
+func (h *hopRecorder) record(req *http.Request, resp *http.Response, remote net.Addr, at time.Time) (evidence.Record, error) {
+	ctx := req.Context()
+	b := newBody(resp.Body, h.opts, false, h.cancel)
+	payload, rerr := io.ReadAll(io.LimitReader(b, hopBodyCap+1))
+	b.stop()
+	resp.Body.Close()
+	var truncated string
+	switch cause := context.Cause(ctx); {
+	case rerr != nil && (errors.Is(rerr, errSlow) || errors.Is(cause, errIdle) || errors.Is(cause, errRunBudget)):
+		truncated = evidence.TruncatedTime
+	case rerr != nil:
+		truncated = evidence.TruncatedDisconnect
+	case len(payload) > hopBodyCap:
+		payload, truncated = payload[:hopBodyCap], evidence.TruncatedLength
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(payload))
+	ex := evidence.Exchange{
+		TargetURI: req.URL.String(), Method: req.Method, RequestHeader: req.Header.Clone(),
+		ResponseProto: resp.Proto, StatusCode: resp.StatusCode, Status: resp.Status,
+		ResponseHeader: resp.Header.Clone(), Payload: bytes.NewReader(payload), Truncated: truncated,
+		FetchTime: at, Via: h.opts.Proxy,
+	}
+	ex.RemoteIP, ex.TLSCertSHA256 = peerOf(remote, resp, h.opts.Proxy)
+	return h.opts.Evidence.WriteExchange(context.WithoutCancel(ctx), ex)
+}
+
+// isHop reports whether the client follows resp — or refuses to, in
+// CheckRedirect — rather than returning it as the answer: net/http follows
+// these statuses (for a GET without a body) when there is a Location.
+func isHop(resp *http.Response) bool {
+	switch resp.StatusCode {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return resp.Header.Get("Location") != ""
+	}
+	return false
+}
+
+// peerOf is what the evidence says of a response's peer: the site's
+// address when connected directly — through a proxy the peer is the proxy,
+// which Via already names, and the site's own address is unknown (an
+// onion has none) — and the SHA-256 of its TLS leaf certificate.
+func peerOf(remote net.Addr, resp *http.Response, proxy string) (ip netip.Addr, cert []byte) {
+	if tcp, ok := remote.(*net.TCPAddr); ok && proxy == "" {
+		if a, ok := netip.AddrFromSlice(tcp.IP); ok {
+			ip = a.Unmap()
+		}
+	}
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		sum := sha256.Sum256(resp.TLS.PeerCertificates[0].Raw)
+		cert = sum[:]
+	}
+	return ip, cert
 }

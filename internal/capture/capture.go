@@ -55,6 +55,9 @@ type Item struct {
 	Err error
 	// Redirects lists the URLs the fetch was redirected through.
 	Redirects []string
+	// RedirectEvidence locates each redirect's exchange in the run's WARC
+	// files (same index as Redirects), when the source kept them.
+	RedirectEvidence []evidence.Record
 	// Evidence locates the raw exchange in the run's WARC files.
 	Evidence *evidence.Record
 	// NotModified: the file was asked for with the validators Validators
@@ -65,6 +68,39 @@ type Item struct {
 	// Members lists an archive that was not downloaded, from its
 	// directory: matched by CRC-32 and size.
 	Members []references.Member
+	// Links are a page's structural links (pagination, files), kept for
+	// the next run to follow while the page is fresh (see Revisit).
+	Links []string
+}
+
+// Hop is one redirect a fetch went through, as a capture's Redirects
+// column keeps it (a JSON list, oldest first): the URL that answered with
+// the redirect, its status and where its Location led (absolute), and
+// where its exchange is in the WARC files (nil when the source kept none). Rows from before redirects were
+// recorded hold a list of URLs; ParseRedirects reads both.
+type Hop struct {
+	URL      string           `json:"url"`
+	Status   int              `json:"status,omitempty"`
+	Location string           `json:"location,omitempty"`
+	WARC     *evidence.Record `json:"warc,omitempty"`
+}
+
+// hopsOf pairs an item's redirects with their records.
+func hopsOf(it Item) []Hop {
+	hops := make([]Hop, max(len(it.Redirects), len(it.RedirectEvidence)))
+	for i := range hops {
+		if i < len(it.Redirects) {
+			hops[i].URL = it.Redirects[i]
+		}
+		if i < len(it.RedirectEvidence) {
+			r := it.RedirectEvidence[i]
+			hops[i].Status, hops[i].Location, hops[i].WARC = r.StatusCode, r.Location, &r
+			if hops[i].URL == "" {
+				hops[i].URL = r.TargetURI
+			}
+		}
+	}
+	return hops
 }
 
 // Result is what recording one item produced.
@@ -141,41 +177,29 @@ func (r *Run) members(ctx context.Context, c storage.Capture, it Item, res Resul
 }
 
 // keywords records one keyword hit for a page whose text holds watch terms.
-func (r *Run) keywords(ctx context.Context, c storage.Capture, body []byte) (int, error) {
+func (r *Run) keywords(ctx context.Context, c storage.Capture, body []byte) (newHits int, found bool, err error) {
 	text, err := pageText(ctx, body)
 	if err != nil {
 		// A page the extractor cannot read is still matched by the
 		// fingerprint layers; it just has no keyword hit.
 		r.p.log().DebugContext(ctx, "page text not extracted for watch terms", "capture", c.ID, "err", err)
-		return 0, nil
+		return 0, false, nil
 	}
-	found := r.watch.Find(text)
-	if len(found) == 0 {
-		return 0, nil
+	terms := r.watch.Find(text)
+	if len(terms) == 0 {
+		return 0, false, nil
 	}
-	quoted := make([]string, len(found))
-	for i, t := range found {
+	quoted := make([]string, len(terms))
+	for i, t := range terms {
 		quoted[i] = strconv.Quote(t)
 	}
 	h := storage.Hit{CaptureID: c.ID, Method: MethodKeyword, Score: 1, Target: c.Host,
 		Why: "watch terms in the page's text: " + strings.Join(quoted, ", ")}
 	created, err := r.p.Store.AddHit(ctx, &h)
 	if err != nil || !created {
-		return 0, err
+		return 0, err == nil, err
 	}
-	return 1, nil
-}
-
-// Validators returns the validators of a file the source fetched before,
-// so it is asked for only if it changed — unless the reference index
-// changed since it was matched, when it must be downloaded and matched
-// again.
-func (r *Run) Validators(ctx context.Context, url string) (etag, lastModified string, err error) {
-	st, ok, err := r.p.Store.URLState(ctx, r.run.SourceID, url)
-	if err != nil || !ok || st.IndexGeneration != r.p.Scanner.Generation() || st.SHA256 == "" {
-		return "", "", err
-	}
-	return st.ETag, st.LastModified, nil
+	return 1, true, nil
 }
 
 // RestoreFrontier returns an interrupted run's URLs still to fetch and
@@ -231,8 +255,11 @@ func (r *Run) Record(ctx context.Context, it Item) (Result, error) {
 		}
 		c.Evidence = string(b)
 	}
-	if len(it.Redirects) > 0 {
-		b, _ := json.Marshal(it.Redirects)
+	if hops := hopsOf(it); len(hops) > 0 {
+		b, err := json.Marshal(hops)
+		if err != nil {
+			return Result{}, fmt.Errorf("encode redirects of %s: %w", it.URL, err)
+		}
 		c.Redirects = string(b)
 	}
 	var prev storage.URLState
@@ -265,6 +292,12 @@ func (r *Run) Record(ctx context.Context, it Item) (Result, error) {
 				}
 			}
 		}
+		// Checked now and found as it was: its TTL starts again.
+		if known {
+			if err := r.p.Store.TouchURLState(ctx, r.run.SourceID, it.URL, it.FetchedAt, res.Refs); err != nil {
+				return res, err
+			}
+		}
 		return res, nil
 	}
 	if len(it.Members) > 0 {
@@ -273,14 +306,18 @@ func (r *Run) Record(ctx context.Context, it Item) (Result, error) {
 	// An item that failed has nothing to match, and neither has a page
 	// whose content the source did not keep.
 	if it.Err != nil || (it.Kind != storage.CaptureFile && it.Body == nil) {
-		return res, nil
+		return res, r.savePage(ctx, it, c.ID, 0)
 	}
+	keyword := 0 // a watch-term hit: the page is checked every run, like a match
 	if it.Kind == storage.CapturePage && r.watch != nil {
-		n, err := r.keywords(ctx, c, it.Body)
+		n, found, err := r.keywords(ctx, c, it.Body)
 		if err != nil {
 			return res, err
 		}
 		res.NewHits += n
+		if found {
+			keyword = 1
+		}
 	}
 	var tot references.Totals
 	record := func(ir references.ItemResult) error {
@@ -322,11 +359,16 @@ func (r *Run) Record(ctx context.Context, it Item) (Result, error) {
 	}
 	res.Refs, res.Patients = tot.Refs(), tot.Patients()
 	if it.Kind == storage.CaptureFile && it.Digest.SHA256 != "" && !it.Digest.Truncated {
-		st := storage.URLState{SourceID: r.run.SourceID, URL: it.URL, SHA256: it.Digest.SHA256, Size: it.Digest.Size,
-			ETag: it.ETag, LastModified: it.LastModified, IndexGeneration: gen, CaptureID: c.ID, FetchedAt: it.FetchedAt}
+		st := storage.URLState{SourceID: r.run.SourceID, URL: it.URL, Kind: storage.CaptureFile,
+			SHA256: it.Digest.SHA256, Size: it.Digest.Size, ETag: it.ETag, LastModified: it.LastModified,
+			IndexGeneration: gen, CaptureID: c.ID, FetchedAt: it.FetchedAt, Refs: res.Refs,
+			Changed: !known || prev.SHA256 != it.Digest.SHA256}
 		if err := r.p.Store.SaveURLState(ctx, &st); err != nil {
 			return res, err
 		}
+	}
+	if err := r.savePage(ctx, it, c.ID, res.Refs+keyword); err != nil {
+		return res, err
 	}
 	if tot.Matched > 0 {
 		if err := r.p.Store.SetCaptureExposure(ctx, c.ID, res.Refs, res.Patients); err != nil {

@@ -36,7 +36,7 @@ type CaseIndex struct {
 
 // CaseRun is one crawl run in the bundle. Its manifest lists every WARC
 // record of the run (the Merkle root and token are over all of them), not
-// only the case's.
+// only the case's; Records counts them, redirects included.
 type CaseRun struct {
 	RunID      uint64     `json:"run_id"`
 	SourceID   uint64     `json:"source_id"`
@@ -73,6 +73,20 @@ type CaseCapture struct {
 	MerkleIndex    *int     `json:"merkle_index,omitempty"`
 	MerkleSize     int      `json:"merkle_size,omitempty"`
 	InclusionProof []string `json:"inclusion_proof,omitempty"`
+	// Redirects are the redirects the fetch went through, oldest first,
+	// each with its own record and leaf (of the same tree, MerkleSize
+	// leaves) when it was kept.
+	Redirects []CaseRedirect `json:"redirects,omitempty"`
+}
+
+// CaseRedirect is one redirect of a case's capture.
+type CaseRedirect struct {
+	URL            string           `json:"url"`
+	Status         int              `json:"status,omitempty"`
+	Location       string           `json:"location,omitempty"`
+	WARC           *evidence.Record `json:"warc,omitempty"`
+	MerkleIndex    *int             `json:"merkle_index,omitempty"`
+	InclusionProof []string         `json:"inclusion_proof,omitempty"`
 }
 
 // runBundle is a run's manifest and where it goes in the bundle.
@@ -115,24 +129,37 @@ func BuildCaseExport(ctx context.Context, store *storage.Store, dataDir string, 
 			continue
 		}
 
-		// The run's manifest: all its records, in capture order.
+		// The run's manifest: all its records, in capture order, each
+		// capture's redirects before its final exchange.
 		m := evidence.Manifest{Format: evidence.ManifestFormat, RunID: EvidenceRunID(runID), CreatedAt: now, Captures: []evidence.Capture{}}
-		leaf := map[uint64]int{}
-		k := 0
-		for _, c := range re.Captures {
-			if c.Evidence == "" {
-				continue
+		m.Captures = append(m.Captures, re.Entries...)
+		finalLeaf, hopLeaves := map[uint64]int{}, map[uint64][]int{}
+		for n, e := range re.Entries {
+			if id := re.EntryOf[n]; e.Redirect {
+				hopLeaves[id] = append(hopLeaves[id], n)
+			} else {
+				finalLeaf[id] = n
 			}
-			leaf[c.ID] = k
-			m.Captures = append(m.Captures, evidence.Capture{URL: c.URL, FinalURL: c.FinalURL, StartedAt: c.FetchedAt.UTC(), Status: c.Status, Record: re.Records[k]})
-			k++
 		}
 		for _, c := range ofRun {
 			cc := CaseCapture{CaptureID: c.ID, RunID: runID, URL: c.URL, FinalURL: c.FinalURL, FetchedAt: c.FetchedAt.UTC(),
 				Status: c.Status, SHA256: c.SHA256, Size: c.Size, Truncated: c.Truncated}
-			if n, ok := leaf[c.ID]; ok {
+			if n, ok := finalLeaf[c.ID]; ok {
 				rec := m.Captures[n].Record
-				cc.WARC, cc.MerkleIndex, cc.MerkleSize = &rec, &n, len(m.Captures)
+				cc.WARC, cc.MerkleIndex = &rec, &n
+			}
+			leaves := hopLeaves[c.ID] // in order, one per hop that kept a record
+			for _, h := range re.Hops[c.ID] {
+				cr := CaseRedirect{URL: h.URL, Status: h.Status, Location: h.Location, WARC: h.WARC}
+				if h.WARC != nil && len(leaves) > 0 {
+					n := leaves[0]
+					leaves = leaves[1:]
+					cr.MerkleIndex = &n
+				}
+				cc.Redirects = append(cc.Redirects, cr)
+			}
+			if _, ok := finalLeaf[c.ID]; ok || len(hopLeaves[c.ID]) > 0 {
+				cc.MerkleSize = len(m.Captures)
 			}
 			idx.Captures = append(idx.Captures, cc)
 		}
@@ -144,18 +171,33 @@ func BuildCaseExport(ctx context.Context, store *storage.Store, dataDir string, 
 			return nil, nil, fmt.Errorf("run %d: %w", runID, err)
 		}
 		digests, _ := m.Digests()
+		proofOf := func(n int) ([]string, error) {
+			proof, err := evidence.InclusionProof(digests, n)
+			if err != nil {
+				return nil, fmt.Errorf("run %d: %w", runID, err)
+			}
+			out := []string{}
+			for _, p := range proof {
+				out = append(out, hex.EncodeToString(p))
+			}
+			return out, nil
+		}
 		for n := range idx.Captures {
 			cc := &idx.Captures[n]
-			if cc.RunID != runID || cc.MerkleIndex == nil {
+			if cc.RunID != runID {
 				continue
 			}
-			proof, err := evidence.InclusionProof(digests, *cc.MerkleIndex)
-			if err != nil {
-				return nil, nil, fmt.Errorf("run %d: %w", runID, err)
+			if cc.MerkleIndex != nil {
+				if cc.InclusionProof, err = proofOf(*cc.MerkleIndex); err != nil {
+					return nil, nil, err
+				}
 			}
-			cc.InclusionProof = []string{}
-			for _, p := range proof {
-				cc.InclusionProof = append(cc.InclusionProof, hex.EncodeToString(p))
+			for k := range cc.Redirects {
+				if cr := &cc.Redirects[k]; cr.MerkleIndex != nil {
+					if cr.InclusionProof, err = proofOf(*cr.MerkleIndex); err != nil {
+						return nil, nil, err
+					}
+				}
 			}
 		}
 		er := runBundle{dir: EvidenceRunID(runID), manifest: m}

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -21,11 +22,22 @@ func EvidenceDir(dataDir string) string { return filepath.Join(dataDir, "evidenc
 // EvidenceRunID names a crawl run's WARC files.
 func EvidenceRunID(runID uint64) string { return fmt.Sprintf("run-%d", runID) }
 
-// RunEvidence is a run's captures with their WARC records, in capture order.
+// RunEvidence is a run's captures with their WARC records, in capture
+// order.
 type RunEvidence struct {
 	Run      storage.CrawlRun
 	Captures []storage.Capture
-	Records  []evidence.Record // of the captures that have one, in order
+	// Entries are the run's WARC exchanges as its evidence manifest lists
+	// them, in capture order: each capture's redirects, oldest first,
+	// then its final exchange (a fetch that failed on its way has
+	// redirects only). EntryOf[i] is the capture id of Entries[i], and
+	// Records the entries' records, for evidence.Verify.
+	Entries []evidence.Capture
+	EntryOf []uint64
+	Records []evidence.Record
+	// Hops are the captures' redirects as their rows keep them, by
+	// capture id.
+	Hops map[uint64][]Hop
 }
 
 // LoadRunEvidence reads a run's captures and decodes their evidence.
@@ -38,8 +50,25 @@ func LoadRunEvidence(ctx context.Context, store *storage.Store, runID uint64) (R
 	if err != nil {
 		return RunEvidence{}, err
 	}
-	re := RunEvidence{Run: run, Captures: caps}
+	re := RunEvidence{Run: run, Captures: caps, Hops: map[uint64][]Hop{}}
+	add := func(c storage.Capture, e evidence.Capture) {
+		re.Entries = append(re.Entries, e)
+		re.EntryOf = append(re.EntryOf, c.ID)
+		re.Records = append(re.Records, e.Record)
+	}
 	for _, c := range caps {
+		hops, err := ParseRedirects(c.Redirects)
+		if err != nil {
+			return re, fmt.Errorf("capture %d: redirects: %w", c.ID, err)
+		}
+		if len(hops) > 0 {
+			re.Hops[c.ID] = hops
+		}
+		for _, h := range hops {
+			if h.WARC != nil {
+				add(c, evidence.Capture{URL: c.URL, StartedAt: c.FetchedAt.UTC(), Status: h.Status, Redirect: true, Record: *h.WARC})
+			}
+		}
 		if c.Evidence == "" {
 			continue
 		}
@@ -47,18 +76,49 @@ func LoadRunEvidence(ctx context.Context, store *storage.Store, runID uint64) (R
 		if err := json.Unmarshal([]byte(c.Evidence), &r); err != nil {
 			return re, fmt.Errorf("capture %d: evidence record: %w", c.ID, err)
 		}
-		re.Records = append(re.Records, r)
+		add(c, evidence.Capture{URL: c.URL, FinalURL: c.FinalURL, StartedAt: c.FetchedAt.UTC(), Status: c.Status, Record: r})
 	}
 	return re, nil
 }
 
-// Root is the Merkle root over the records' payload digests.
-func (re RunEvidence) Root() []byte {
-	digests := make([][]byte, len(re.Records))
-	for i, r := range re.Records {
-		digests[i] = r.PayloadDigest()
+// ParseRedirects reads a capture's Redirects column: a JSON list of hops,
+// or, in rows from before redirects were recorded, of their URLs.
+func ParseRedirects(s string) ([]Hop, error) {
+	if s == "" {
+		return nil, nil
 	}
-	return evidence.MerkleRoot(digests)
+	var raw []json.RawMessage
+	if err := json.Unmarshal([]byte(s), &raw); err != nil {
+		return nil, fmt.Errorf("decode redirects: %w", err)
+	}
+	hops := make([]Hop, len(raw))
+	for i, m := range raw {
+		var err error
+		if m = bytes.TrimSpace(m); len(m) > 0 && m[0] == '"' {
+			err = json.Unmarshal(m, &hops[i].URL)
+		} else {
+			err = json.Unmarshal(m, &hops[i])
+		}
+		if err != nil {
+			return nil, fmt.Errorf("decode redirect %d: %w", i+1, err)
+		}
+	}
+	return hops, nil
+}
+
+// Root is the Merkle root over the entries' leaves (evidence.Capture.Leaf):
+// payload digests of the final exchanges and, since redirects are
+// recorded, block digests of the redirects. A redirect is part of the
+// chain of custody — where the site sent the crawler, and what it said on
+// the way — so the run's token covers it too. Runs from before have no
+// redirect entries: their leaves, and roots, are what they were sealed
+// with.
+func (re RunEvidence) Root() []byte {
+	leaves := make([][]byte, len(re.Entries))
+	for i, e := range re.Entries {
+		leaves[i] = e.Leaf()
+	}
+	return evidence.MerkleRoot(leaves)
 }
 
 // Seal computes a finished run's Merkle root and, when tsaURL is set, has
@@ -103,16 +163,23 @@ func VerifyRun(ctx context.Context, store *storage.Store, dataDir string, runID 
 		return nil, re, err
 	}
 	probs := evidence.Verify(EvidenceDir(dataDir), re.Records)
-	for i, c := range re.Captures {
-		if c.Evidence == "" {
-			continue
+	final := map[uint64]evidence.Record{}
+	for i, e := range re.Entries {
+		if !e.Redirect {
+			final[re.EntryOf[i]] = e.Record
 		}
-		var r evidence.Record
-		_ = json.Unmarshal([]byte(c.Evidence), &r)
-		if c.SHA256 != "" && !c.Truncated && r.PayloadSHA256 != c.SHA256 {
+	}
+	for i, c := range re.Captures {
+		r, ok := final[c.ID]
+		if ok && c.SHA256 != "" && !c.Truncated && r.PayloadSHA256 != c.SHA256 {
 			probs = append(probs, Problem{File: r.File, Offset: r.Offset, RecordID: r.RecordID, Kind: "capture",
 				Detail: fmt.Sprintf("capture %d (#%d of the run): recorded SHA-256 %s, WARC payload %s", c.ID, i+1, c.SHA256, r.PayloadSHA256)})
 		}
+		var end *evidence.Record
+		if ok {
+			end = &r
+		}
+		probs = append(probs, verifyChain(c, i, re.Hops[c.ID], end)...)
 	}
 	root := hex.EncodeToString(re.Root())
 	switch {
@@ -132,4 +199,45 @@ func VerifyRun(ctx context.Context, store *storage.Store, dataDir string, runID 
 		}
 	}
 	return probs, re, nil
+}
+
+// verifyChain checks that a capture's recorded redirects are one chain:
+// the first asked for the capture's URL, each led (by its Location) to the
+// next, and the last to the final exchange, when there is one; and that
+// the row says of each what its record says. The records themselves are
+// held to the WARC files by evidence.Verify; this catches a redirect
+// dropped, added, reordered or rewritten in the row. Rows without redirect
+// records (from before they were kept) are not checked.
+func verifyChain(c storage.Capture, n int, hops []Hop, end *evidence.Record) []Problem {
+	var probs []Problem
+	for i, h := range hops {
+		if h.WARC == nil {
+			continue
+		}
+		r := h.WARC
+		add := func(format string, args ...any) {
+			probs = append(probs, Problem{File: r.File, Offset: r.Offset, RecordID: r.RecordID, Kind: "redirects",
+				Detail: fmt.Sprintf("capture %d (#%d of the run), redirect %d: ", c.ID, n+1, i+1) + fmt.Sprintf(format, args...)})
+		}
+		if r.TargetURI != h.URL || r.StatusCode != h.Status || r.Location != h.Location {
+			add("recorded as %s answering %d to %s, but its record says %s answered %d to %s",
+				h.URL, h.Status, h.Location, r.TargetURI, r.StatusCode, r.Location)
+		}
+		if i == 0 && h.URL != c.URL {
+			add("the fetch asked for %s, but the first redirect came from %s", c.URL, h.URL)
+		}
+		next := ""
+		switch {
+		case i+1 < len(hops):
+			next = hops[i+1].URL
+		case end != nil:
+			next = end.TargetURI
+		default:
+			continue // the fetch stopped here (a loop, the cap, another host)
+		}
+		if r.Location != next {
+			add("it leads to %s, but the next request was for %s", r.Location, next)
+		}
+	}
+	return probs
 }

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"context"
+	"time"
 
 	"github.com/leakwatch/leakwatch/crawlers/webcrawl"
 	"github.com/leakwatch/leakwatch/internal/references"
@@ -11,12 +12,18 @@ import (
 // WebSink hands the web crawler's fetches to a run of the pipeline. It is
 // the crawler's Sink, and remembers what the crawler asks it to
 // (webcrawl.Revisits, webcrawl.Frontier) in the run's database.
-type WebSink struct{ Run *Run }
+type WebSink struct {
+	Run *Run
+	// TTL is how long an unchanged URL is left alone (zero: fetched
+	// every run).
+	TTL RevisitTTL
+}
 
 var (
-	_ webcrawl.Sink     = WebSink{}
-	_ webcrawl.Revisits = WebSink{}
-	_ webcrawl.Frontier = WebSink{}
+	_ webcrawl.Sink      = WebSink{}
+	_ webcrawl.Revisits  = WebSink{}
+	_ webcrawl.Frontier  = WebSink{}
+	_ webcrawl.HostSpend = WebSink{}
 )
 
 // Captured implements webcrawl.Sink.
@@ -27,16 +34,22 @@ func (s WebSink) Capture(ctx context.Context, f webcrawl.Fetch) error {
 	_, err := s.Run.Record(ctx, Item{
 		Kind: f.Kind, URL: f.URL, FinalURL: f.FinalURL, Target: f.Host, FetchedAt: f.FetchedAt,
 		Status: f.Status, ContentType: f.ContentType, Digest: f.Digest, Body: f.Body, Err: f.Err,
-		Redirects: f.Redirects, Evidence: f.Evidence, NotModified: f.NotModified,
-		ETag: f.Validators.ETag, LastModified: f.Validators.LastModified, Members: Members(f.Members),
+		Redirects: f.Redirects, RedirectEvidence: f.RedirectEvidence, Evidence: f.Evidence, NotModified: f.NotModified,
+		ETag: f.Validators.ETag, LastModified: f.Validators.LastModified, Members: Members(f.Members), Links: f.Links,
 	})
 	return err
 }
 
-// Validators implements webcrawl.Revisits.
-func (s WebSink) Validators(ctx context.Context, url string) (webcrawl.Validators, error) {
-	etag, lm, err := s.Run.Validators(ctx, url)
-	return webcrawl.Validators{ETag: etag, LastModified: lm}, err
+// Revisit implements webcrawl.Revisits.
+func (s WebSink) Revisit(ctx context.Context, url string) (webcrawl.Revisit, error) {
+	r, err := s.Run.Revisit(ctx, url, s.TTL, time.Now())
+	return webcrawl.Revisit{Validators: webcrawl.Validators{ETag: r.ETag, LastModified: r.LastModified},
+		Fresh: r.Fresh, Links: r.Links}, err
+}
+
+// HostFetches implements webcrawl.HostSpend: every source's fetches count.
+func (s WebSink) HostFetches(ctx context.Context, host string, since time.Time) (int, error) {
+	return s.Run.p.Store.HostFetches(ctx, host, since)
 }
 
 // Restore implements webcrawl.Frontier.

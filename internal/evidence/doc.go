@@ -10,10 +10,12 @@
 //     and recompute every digest, so that a changed byte, a truncated file
 //     or a moved record is reported as a [Problem] naming the record and the
 //     file.
-//   - [MerkleRoot] folds the payload digests of a run into one RFC 6962
-//     Merkle tree hash, and [Stamp] / [VerifyToken] obtain and check an
-//     RFC 3161 time-stamp token over that root, so one token per run proves
-//     that every capture of the run existed at the token's time.
+//   - [MerkleRoot] folds the payload digests of a run (and the block
+//     digests of the redirects its fetches went through, see
+//     [Capture.Leaf]) into one RFC 6962 Merkle tree hash, and [Stamp] /
+//     [VerifyToken] obtain and check an RFC 3161 time-stamp token over that
+//     root, so one token per run proves that every capture of the run
+//     existed at the token's time.
 //   - [Manifest] describes a run for counsel, and [WriteBundle] packs the
 //     manifest, the referenced WARC files and the token into a tar.gz.
 //
@@ -85,6 +87,11 @@
 // Accept-Encoding so that net/http does not decompress silently. net/http
 // also adds User-Agent and Accept-Encoding when they are missing; a crawler
 // that wants them on record must set them itself.
+//
+// Each redirect a fetch follows is an exchange of its own, written before
+// the final one; [Record].StatusCode and [Record].Location say what the
+// response said (Location resolved to an absolute URL), and [Verify]
+// checks them against the stored record.
 //
 // Non-standard facts are written as extension WARC fields: the proxy or
 // onion route as "Leakwatch-Via" and the TLS peer certificate hash as

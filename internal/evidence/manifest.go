@@ -27,8 +27,8 @@ type Manifest struct {
 	CreatedAt time.Time `json:"created_at"`
 	Captures  []Capture `json:"captures"`
 
-	// MerkleRoot is the hex MerkleRoot of the captures' payload SHA-256
-	// values in capture order (see ComputeRoot).
+	// MerkleRoot is the hex MerkleRoot of the captures' leaves in order
+	// (see Capture.Leaf and ComputeRoot).
 	MerkleRoot string `json:"merkle_root,omitempty"`
 	// TimestampToken is the RFC 3161 token over the Merkle root (base64 in
 	// JSON), TSAURL where it came from and TimestampTime the time it
@@ -38,14 +38,38 @@ type Manifest struct {
 	TimestampTime  time.Time `json:"timestamp_time,omitzero"`
 }
 
-// Capture is one fetched URL in a manifest. The embedded Record holds the
-// WARC location, record ids, fetch time (Date) and digests.
+// Capture is one exchange of a fetched URL in a manifest: the final one,
+// or (Redirect) one of the redirects the fetch went through, listed before
+// it in the order they were followed. The embedded Record holds the WARC
+// location, record ids, fetch time (Date) and digests; for a redirect,
+// Record.TargetURI is the URL that answered with it and URL the one the
+// fetch asked for. A fetch that failed during its redirects (a loop, the
+// cap) has redirects and no final exchange.
 type Capture struct {
 	URL       string    `json:"url"`
 	FinalURL  string    `json:"final_url,omitempty"`
 	StartedAt time.Time `json:"started_at,omitzero"`
 	Status    int       `json:"status"`
+	Redirect  bool      `json:"redirect,omitempty"`
 	Record
+}
+
+// Leaf is the capture's digest in its run's Merkle tree: the payload
+// SHA-256 of a final exchange, and the block digest of a redirect — a
+// redirect says what it says in its status line and Location header, and
+// its body is usually empty, so its payload digest would be the same for
+// every hop and seal nothing. Runs from before redirects were recorded
+// have no redirect leaves, so their roots are unchanged. Nil when the
+// digest is malformed.
+func (c Capture) Leaf() []byte {
+	if !c.Redirect {
+		return c.PayloadDigest()
+	}
+	d, err := parseDigest(c.BlockDigest)
+	if err != nil {
+		return nil
+	}
+	return d
 }
 
 // Records returns the captures' records, for Verify.
@@ -57,11 +81,14 @@ func (m *Manifest) Records() []Record {
 	return recs
 }
 
-// Digests returns the captures' payload digests in capture order.
+// Digests returns the captures' leaves (see Capture.Leaf) in order.
 func (m *Manifest) Digests() ([][]byte, error) {
 	ds := make([][]byte, len(m.Captures))
 	for i, c := range m.Captures {
-		if ds[i] = c.PayloadDigest(); ds[i] == nil {
+		if ds[i] = c.Leaf(); ds[i] == nil {
+			if c.Redirect {
+				return nil, fmt.Errorf("evidence: capture %d (redirect of %s): malformed block_digest %q", i, c.URL, c.BlockDigest)
+			}
 			return nil, fmt.Errorf("evidence: capture %d (%s): malformed payload_sha256 %q", i, c.URL, c.PayloadSHA256)
 		}
 	}

@@ -15,8 +15,9 @@ import (
 // left subtree always holds the largest power of two of leaves smaller than
 // n. The root of no leaves is SHA-256 of the empty string, as in RFC 6962.
 //
-// For a run, digests are the captures' payload SHA-256 values in capture
-// order (see Manifest.ComputeRoot).
+// For a run, digests are its captures' leaves in order: payload SHA-256
+// values, and block digests of redirects (see Capture.Leaf and
+// Manifest.ComputeRoot).
 func MerkleRoot(digests [][]byte) []byte {
 	if len(digests) == 0 {
 		h := sha256.Sum256(nil)

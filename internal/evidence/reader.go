@@ -398,6 +398,17 @@ func verifyOne(dir string, r Record) []Problem {
 	if tr := s.Header.Get("WARC-Truncated"); tr != r.Truncated {
 		add(ProblemHeader, "WARC-Truncated is %q, want %q", tr, r.Truncated)
 	}
+	if r.StatusCode != 0 {
+		// A redirect's evidence is its status and Location as much as
+		// its digests.
+		if s.StatusCode != r.StatusCode {
+			add(ProblemHeader, "HTTP status is %d, want %d", s.StatusCode, r.StatusCode)
+		}
+		loc := s.HTTPHeader.Get("Location")
+		if to := resolveLocation(s.Header.Get("WARC-Target-URI"), loc); to != r.Location {
+			add(ProblemHeader, "HTTP Location is %q (leading to %q), want %q", loc, to, r.Location)
+		}
+	}
 	if _, err := io.Copy(io.Discard, s); err != nil {
 		add(ProblemUnreadable, "%v", err)
 		return probs

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"net/textproto"
 	"net/url"
 	"os"
 	"path"
@@ -162,6 +163,35 @@ type Record struct {
 	BlockDigest string `json:"block_digest"`
 	// Truncated repeats WARC-Truncated, if any.
 	Truncated string `json:"truncated,omitempty"`
+
+	// StatusCode is the response's HTTP status code, and Location where
+	// its Location header leads (empty when it has none): the header's
+	// value resolved against TargetURI, as a client follows it — the
+	// record itself holds the value as received. For a redirect they are
+	// what it says. Records written before they were kept have StatusCode
+	// 0, and Verify then checks neither.
+	StatusCode int    `json:"status_code,omitempty"`
+	Location   string `json:"location,omitempty"`
+}
+
+// resolveLocation is where a Location header value leads from target,
+// after the header's own normalisation on writing (one line, trimmed, as
+// http.Header.Write does). A value that does not resolve is kept as it
+// is.
+func resolveLocation(target, loc string) string {
+	loc = textproto.TrimString(oneLine(loc))
+	if loc == "" {
+		return ""
+	}
+	base, err := url.Parse(target)
+	if err != nil {
+		return loc
+	}
+	u, err := base.Parse(loc)
+	if err != nil {
+		return loc
+	}
+	return u.String()
 }
 
 // PayloadDigest returns the payload SHA-256 as bytes (nil if malformed).
@@ -669,6 +699,8 @@ func (w *Writer) prepare(ctx context.Context, ex *Exchange) (_ *prepared, err er
 		PayloadLength:   payloadLen,
 		BlockDigest:     blockDigest,
 		Truncated:       truncated,
+		StatusCode:      ex.StatusCode,
+		Location:        resolveLocation(ex.TargetURI, ex.ResponseHeader.Get("Location")),
 	}
 	return &prepared{spool: out, rec: rec}, nil
 }
