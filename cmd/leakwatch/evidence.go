@@ -17,7 +17,7 @@ import (
 	"github.com/leakwatch/leakwatch/internal/capture"
 )
 
-const evidenceUsage = "usage: leakwatch evidence verify RUN | evidence export CASE FILE"
+const evidenceUsage = "usage: leakwatch evidence verify RUN|capture-ID | evidence export CASE FILE"
 
 // runEvidence checks the evidence kept of crawls and exports it for counsel.
 func runEvidence(ctx context.Context, e *env, args []string) error {
@@ -35,8 +35,17 @@ func runEvidence(ctx context.Context, e *env, args []string) error {
 	return errors.New(evidenceUsage)
 }
 
-// verifyEvidence re-checks one run's WARC records, Merkle root and token.
+// verifyEvidence re-checks one run's WARC records, Merkle root and token,
+// or one capture's records and its place under its run's root
+// ("capture-ID").
 func verifyEvidence(ctx context.Context, e *env, arg string) error {
+	if c, ok := strings.CutPrefix(arg, "capture-"); ok {
+		id, err := strconv.ParseUint(c, 10, 64)
+		if err != nil || id == 0 {
+			return fmt.Errorf("evidence verify: %q is not a capture number", arg)
+		}
+		return verifyCaptureEvidence(ctx, e, id)
+	}
 	runID, err := strconv.ParseUint(strings.TrimPrefix(arg, "run-"), 10, 64)
 	if err != nil || runID == 0 {
 		return fmt.Errorf("evidence verify: %q is not a run number", arg)
@@ -62,6 +71,31 @@ func verifyEvidence(ctx context.Context, e *env, arg string) error {
 	}
 	fmt.Fprintf(e.stdout, "run %d: %d captures, %d WARC records verified; Merkle root %s (%s)\n",
 		runID, len(re.Captures), len(re.Records), re.Run.MerkleRoot, stamp)
+	return nil
+}
+
+func verifyCaptureEvidence(ctx context.Context, e *env, id uint64) error {
+	if _, err := e.loadConfig(false); err != nil {
+		return err
+	}
+	store, err := e.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	probs, ce, err := capture.VerifyCapture(ctx, store, e.cfg.DataDir, id)
+	if err != nil {
+		return fmt.Errorf("evidence verify: %w", err)
+	}
+	printProblems(e, "", probs)
+	if len(probs) > 0 {
+		return fmt.Errorf("evidence of capture %d does not verify: %d problems", id, len(probs))
+	}
+	stamp := "no timestamp"
+	if ce.Run.StampedAt != nil {
+		stamp = fmt.Sprintf("timestamped %s by %s", ce.Run.StampedAt.UTC().Format("2006-01-02T15:04:05Z"), ce.Run.TSAURL)
+	}
+	fmt.Fprintf(e.stdout, "capture %d (run %d): %d WARC exchanges verified, leaves %v in Merkle root %s (%s)\n",
+		id, ce.Run.ID, len(ce.Records), ce.Leaves, ce.Run.MerkleRoot, stamp)
 	return nil
 }
 

@@ -39,7 +39,7 @@ func commands() map[string]command {
 		"eval":     {"measure precision and recall per transform class on synthetic data", runEval},
 		"sources":  {"manage monitored sources: sources add|list", runSources},
 		"crawl":    {"crawl one source now: crawl SOURCE | crawl --url URL [--json]", runCrawl},
-		"evidence": {"check and export the evidence kept of crawls: evidence verify RUN | evidence export CASE FILE", runEvidence},
+		"evidence": {"check and export the evidence kept of crawls: evidence verify RUN|capture-ID | evidence export CASE FILE", runEvidence},
 		"cases":    {"takedown cases: cases list|show|approve", runCases},
 		"users":    {"manage users: users add|list", runUsers},
 	}

@@ -86,7 +86,7 @@ func TestRun(t *testing.T) {
 		refsUse    = "usage: leakwatch refs add [--no-names] DIR | refs import-hashes FILE"
 		sourcesUse = "usage: leakwatch sources add NAME URL [--kind K] [options] | list | show NAME | edit NAME [options] | pause NAME | resume NAME | remove NAME"
 		usersUse   = "usage: leakwatch users add NAME --role analyst|legal|admin [--password-stdin] | users list"
-		evidUse    = "usage: leakwatch evidence verify RUN | evidence export CASE FILE"
+		evidUse    = "usage: leakwatch evidence verify RUN|capture-ID | evidence export CASE FILE"
 		usageHead  = "usage: leakwatch [--data-dir DIR] [--config FILE] COMMAND [ARGS]"
 		noKey      = "no fingerprint key: set " + fingerprints.KeyEnv
 		addWeb1    = "http://127.0.0.1:1/" // loopback; never fetched by these tests
@@ -162,6 +162,8 @@ func TestRun(t *testing.T) {
 			errLine: `evidence verify: "latest" is not a run number`},
 		{name: "evidence verify run 0", args: []string{"evidence", "verify", "run-0"}, code: 1,
 			errLine: `evidence verify: "run-0" is not a run number`},
+		{name: "evidence verify bad capture", args: []string{"evidence", "verify", "capture-x"}, code: 1,
+			errLine: `evidence verify: "capture-x" is not a capture number`},
 		{name: "evidence export without file", args: []string{"evidence", "export", "3"}, code: 1, errLine: evidUse},
 		{name: "evidence export without case", args: []string{"evidence", "export"}, code: 1, errLine: evidUse},
 		{name: "evidence export with extra args", args: []string{"evidence", "export", "3", "a.tar.gz", "b"}, code: 1, errLine: evidUse},
@@ -249,6 +251,8 @@ func TestRun(t *testing.T) {
 		{name: "cases list empty", args: dd("cases", "list"), code: 0, stdout: []string{"ID  TARGET  STATE  RECIPIENT  UPDATED\n"}},
 		{name: "evidence verify unknown run", args: dd("evidence", "verify", "7"), code: 1,
 			errLine: "evidence verify: crawl run 7: not found"},
+		{name: "evidence verify unknown capture", args: dd("evidence", "verify", "capture-7"), code: 1,
+			errLine: "evidence verify: capture 7: not found"},
 		{name: "evidence export unknown case", args: dd("evidence", "export", "leaks.example", "case.tar.gz"), code: 1,
 			errLine: `evidence export: case "leaks.example": not found`},
 		{name: "evidence export over an existing file", files: map[string]string{"case.tar.gz": "keep me"},

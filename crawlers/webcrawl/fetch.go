@@ -6,14 +6,11 @@ import (
 	"compress/gzip"
 	"compress/zlib"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
-	"net/netip"
 	"net/url"
 	"os"
 	"path"
@@ -60,10 +57,6 @@ func (f *fetcher) fetch(ctx context.Context, rawURL string, v Validators) (out F
 	if v.LastModified != "" {
 		req.Header.Set("If-Modified-Since", v.LastModified)
 	}
-	var remote net.Addr // the peer of the last hop, for the evidence
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-		GotConn: func(info httptrace.GotConnInfo) { remote = info.Conn.RemoteAddr() },
-	}))
 	// A client of its own, so this fetch's redirects are recorded as its
 	// own; the transport, and its connections, are shared.
 	hops := &hopRecorder{next: f.client.Transport, opts: f.opts, cancel: cancel}
@@ -98,7 +91,7 @@ func (f *fetcher) fetch(ctx context.Context, rawURL string, v Validators) (out F
 	b := newBody(resp.Body, f.opts, true, cancel)
 	defer b.stop()
 	if f.opts.Evidence != nil {
-		tap := f.startEvidence(ctx, resp, &out, remote)
+		tap := f.startEvidence(ctx, resp, &out, hops.lastRemote, hops.lastAt)
 		b.tap = tap
 		defer func() { tap.finish(&out, b) }()
 	}
@@ -179,25 +172,20 @@ type evidenceResult struct {
 
 func (t *evidenceTap) Write(p []byte) (int, error) { return t.pw.Write(p) }
 
-func (f *fetcher) startEvidence(ctx context.Context, resp *http.Response, out *Fetch, remote net.Addr) *evidenceTap {
+// startEvidence starts writing the final exchange, whose request was sent
+// at at (after any redirects) to remote.
+func (f *fetcher) startEvidence(ctx context.Context, resp *http.Response, out *Fetch, remote net.Addr, at time.Time) *evidenceTap {
 	pr, pw := io.Pipe()
 	t := &evidenceTap{pw: pw, done: make(chan evidenceResult, 1)}
 	ex := evidence.Exchange{
 		TargetURI: out.FinalURL, Method: resp.Request.Method, RequestHeader: resp.Request.Header.Clone(),
 		ResponseProto: resp.Proto, StatusCode: resp.StatusCode, Status: resp.Status,
-		ResponseHeader: resp.Header.Clone(), Payload: pr, FetchTime: out.FetchedAt, Via: f.opts.Proxy,
+		ResponseHeader: resp.Header.Clone(), Payload: pr, FetchTime: at, Via: f.opts.Proxy,
 	}
-	// Through a proxy the peer is the proxy, which Via already names; the
-	// site's own address is then unknown (for an onion, it has none).
-	if tcp, ok := remote.(*net.TCPAddr); ok && f.opts.Proxy == "" {
-		if ip, ok := netip.AddrFromSlice(tcp.IP); ok {
-			ex.RemoteIP = ip.Unmap()
-		}
+	if at.IsZero() {
+		ex.FetchTime = out.FetchedAt
 	}
-	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
-		sum := sha256.Sum256(resp.TLS.PeerCertificates[0].Raw)
-		ex.TLSCertSHA256 = sum[:]
-	}
+	ex.RemoteIP, ex.TLSCertSHA256 = peerOf(remote, resp, f.opts.Proxy)
 	go func() {
 		rec, err := f.opts.Evidence.WriteExchange(context.WithoutCancel(ctx), ex)
 		pr.CloseWithError(err) // unblocks the fetch if the writer gave up

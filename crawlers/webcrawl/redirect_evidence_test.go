@@ -208,6 +208,11 @@ func TestRedirectHopsAreEvidence(t *testing.T) {
 			hops[1].Offset < final.RequestOffset) {
 		t.Errorf("records out of order: hops %+v, final %+v", hops, final)
 	}
+	// Each record is dated when its own request was sent, so the final
+	// exchange comes after its redirects in time too.
+	if hops[1].Date.Before(hops[0].Date) || final.Date.Before(hops[1].Date) {
+		t.Errorf("WARC-Dates out of order: hops %s, %s; final %s", hops[0].Date, hops[1].Date, final.Date)
+	}
 	var chain []string
 	for _, e := range walkWARC(t, filepath.Join(dir, filepath.FromSlash(final.File))) {
 		switch e.target {

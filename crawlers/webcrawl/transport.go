@@ -168,6 +168,11 @@ type hopRecorder struct {
 	urls    []string
 	records []evidence.Record
 	err     error // a hop could not be recorded: the crawl must stop
+	// lastAt and lastRemote are when the last request (the final one,
+	// once the client is done) was sent, and its peer: the final
+	// exchange's WARC-Date and address.
+	lastAt     time.Time
+	lastRemote net.Addr
 }
 
 // RoundTrip implements http.RoundTripper. The client calls it once per
@@ -179,6 +184,7 @@ func (h *hopRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	}))
 	at := time.Now().UTC()
 	resp, err := h.next.RoundTrip(traced)
+	h.lastAt, h.lastRemote = at, remote
 	if err != nil {
 		return resp, err
 	}

@@ -163,23 +163,8 @@ func VerifyRun(ctx context.Context, store *storage.Store, dataDir string, runID 
 		return nil, re, err
 	}
 	probs := evidence.Verify(EvidenceDir(dataDir), re.Records)
-	final := map[uint64]evidence.Record{}
-	for i, e := range re.Entries {
-		if !e.Redirect {
-			final[re.EntryOf[i]] = e.Record
-		}
-	}
-	for i, c := range re.Captures {
-		r, ok := final[c.ID]
-		if ok && c.SHA256 != "" && !c.Truncated && r.PayloadSHA256 != c.SHA256 {
-			probs = append(probs, Problem{File: r.File, Offset: r.Offset, RecordID: r.RecordID, Kind: "capture",
-				Detail: fmt.Sprintf("capture %d (#%d of the run): recorded SHA-256 %s, WARC payload %s", c.ID, i+1, c.SHA256, r.PayloadSHA256)})
-		}
-		var end *evidence.Record
-		if ok {
-			end = &r
-		}
-		probs = append(probs, verifyChain(c, i, re.Hops[c.ID], end)...)
+	for i := range re.Captures {
+		probs = append(probs, re.checkCapture(i)...)
 	}
 	root := hex.EncodeToString(re.Root())
 	switch {
@@ -188,17 +173,109 @@ func VerifyRun(ctx context.Context, store *storage.Store, dataDir string, runID 
 	case re.Run.MerkleRoot != root:
 		probs = append(probs, Problem{Kind: "seal", Detail: fmt.Sprintf("run %d: Merkle root %s recorded, %s from its captures", runID, re.Run.MerkleRoot, root)})
 	}
-	if re.Run.TSAToken != "" {
-		tok, err := base64.StdEncoding.DecodeString(re.Run.TSAToken)
-		if err == nil {
-			rootBytes, _ := hex.DecodeString(re.Run.MerkleRoot)
-			_, err = evidence.VerifyToken(tok, rootBytes)
-		}
-		if err != nil {
-			probs = append(probs, Problem{Kind: "timestamp", Detail: fmt.Sprintf("run %d: timestamp token: %v", runID, err)})
+	probs = append(probs, verifyToken(re.Run)...)
+	return probs, re, nil
+}
+
+// checkCapture holds the run's i-th capture row to its final record and
+// its redirects to one chain.
+func (re RunEvidence) checkCapture(i int) []Problem {
+	c := re.Captures[i]
+	var probs []Problem
+	var end *evidence.Record
+	for j, e := range re.Entries {
+		if re.EntryOf[j] == c.ID && !e.Redirect {
+			r := e.Record
+			end = &r
 		}
 	}
-	return probs, re, nil
+	if end != nil && c.SHA256 != "" && !c.Truncated && end.PayloadSHA256 != c.SHA256 {
+		probs = append(probs, Problem{File: end.File, Offset: end.Offset, RecordID: end.RecordID, Kind: "capture",
+			Detail: fmt.Sprintf("capture %d (#%d of the run): recorded SHA-256 %s, WARC payload %s", c.ID, i+1, c.SHA256, end.PayloadSHA256)})
+	}
+	return append(probs, verifyChain(c, i, re.Hops[c.ID], end)...)
+}
+
+// CaptureEvidence is one capture's part of its run's sealed evidence.
+type CaptureEvidence struct {
+	Run     storage.CrawlRun
+	Capture storage.Capture
+	// Records are the capture's WARC exchanges (its redirects, then its
+	// final exchange) and Leaves their indexes among the run's Merkle
+	// leaves.
+	Records []evidence.Record
+	Leaves  []int
+}
+
+// VerifyCapture checks one capture without re-hashing its whole run: its
+// WARC records, its row against them, and that its leaves are in the run's
+// recorded Merkle root (inclusion proofs over the run's leaves), with the
+// run's timestamp token on that root. What a counsel asks about is usually
+// one URL, and a run may hold thousands.
+func VerifyCapture(ctx context.Context, store *storage.Store, dataDir string, captureID uint64) ([]Problem, CaptureEvidence, error) {
+	c, err := store.CaptureByID(ctx, captureID)
+	if err != nil {
+		return nil, CaptureEvidence{}, err
+	}
+	re, err := LoadRunEvidence(ctx, store, c.RunID)
+	if err != nil {
+		return nil, CaptureEvidence{}, err
+	}
+	ce := CaptureEvidence{Run: re.Run, Capture: c}
+	for j, id := range re.EntryOf {
+		if id == c.ID {
+			ce.Records = append(ce.Records, re.Records[j])
+			ce.Leaves = append(ce.Leaves, j)
+		}
+	}
+	if len(ce.Records) == 0 {
+		return nil, ce, fmt.Errorf("capture %d has no WARC records (captured before evidence was kept, or nothing was received)", c.ID)
+	}
+	probs := evidence.Verify(EvidenceDir(dataDir), ce.Records)
+	for i := range re.Captures {
+		if re.Captures[i].ID == c.ID {
+			probs = append(probs, re.checkCapture(i)...)
+		}
+	}
+	root, err := hex.DecodeString(re.Run.MerkleRoot)
+	switch {
+	case re.Run.MerkleRoot == "":
+		probs = append(probs, Problem{Kind: "seal", Detail: fmt.Sprintf("run %d was never sealed (no Merkle root)", re.Run.ID)})
+	case err != nil:
+		probs = append(probs, Problem{Kind: "seal", Detail: fmt.Sprintf("run %d: recorded Merkle root %q: %v", re.Run.ID, re.Run.MerkleRoot, err)})
+	default:
+		leaves := make([][]byte, len(re.Entries))
+		for j, e := range re.Entries {
+			leaves[j] = e.Leaf()
+		}
+		for k, j := range ce.Leaves {
+			proof, err := evidence.InclusionProof(leaves, j)
+			if err != nil || !evidence.VerifyInclusion(leaves[j], j, len(leaves), proof, root) {
+				r := ce.Records[k]
+				probs = append(probs, Problem{File: r.File, Offset: r.Offset, RecordID: r.RecordID, Kind: "seal",
+					Detail: fmt.Sprintf("capture %d: leaf %d of %d is not in run %d's recorded Merkle root", c.ID, j, len(leaves), re.Run.ID)})
+			}
+		}
+	}
+	probs = append(probs, verifyToken(re.Run)...)
+	return probs, ce, nil
+}
+
+// verifyToken checks a run's RFC 3161 token, when it has one, against its
+// recorded Merkle root.
+func verifyToken(run storage.CrawlRun) []Problem {
+	if run.TSAToken == "" {
+		return nil
+	}
+	tok, err := base64.StdEncoding.DecodeString(run.TSAToken)
+	if err == nil {
+		rootBytes, _ := hex.DecodeString(run.MerkleRoot)
+		_, err = evidence.VerifyToken(tok, rootBytes)
+	}
+	if err != nil {
+		return []Problem{{Kind: "timestamp", Detail: fmt.Sprintf("run %d: timestamp token: %v", run.ID, err)}}
+	}
+	return nil
 }
 
 // verifyChain checks that a capture's recorded redirects are one chain:

@@ -139,6 +139,13 @@ func TestEvidenceExport(t *testing.T) {
 	if v := h.mustCLI("", "evidence", "verify", "1"); !strings.Contains(v, "Merkle root "+m.MerkleRoot) {
 		t.Errorf("evidence verify 1 gives another root than the bundle's %s:\n%s", m.MerkleRoot, v)
 	}
+	// And one capture of it, on its own, under the same root.
+	if c := idx.Captures[0]; true {
+		v := h.mustCLI("", "evidence", "verify", fmt.Sprintf("capture-%d", c.CaptureID))
+		if !strings.Contains(v, fmt.Sprintf("capture %d (run 1)", c.CaptureID)) || !strings.Contains(v, "Merkle root "+m.MerkleRoot) {
+			t.Errorf("evidence verify capture-%d:\n%s", c.CaptureID, v)
+		}
+	}
 
 	// Every case capture is in the stamped tree, and every leaked file is
 	// among the case's captures with its WARC record.
