@@ -126,8 +126,9 @@ func RegisterWorkflows(r worker.WorkflowRegistry) {
 func ScheduleID(sourceID uint64) string { return fmt.Sprintf("crawl-source-%d", sourceID) }
 
 // SyncSchedules makes one schedule per source with an interval, updating an
-// existing schedule's interval and removing schedules of manual-only sources.
-// Overlapping runs are skipped: a slow crawl is never stacked.
+// existing schedule's interval, pausing the schedules of paused sources
+// (and unpausing them on resume), and removing schedules of manual-only
+// sources. Overlapping runs are skipped: a slow crawl is never stacked.
 func SyncSchedules(ctx context.Context, c client.Client, store *storage.Store, taskQueue string, log *slog.Logger) error {
 	sources, err := store.ListSources(ctx)
 	if err != nil {
@@ -145,7 +146,7 @@ func SyncSchedules(ctx context.Context, c client.Client, store *storage.Store, t
 		switch {
 		case derr != nil && !errors.As(derr, &nf):
 			return fmt.Errorf("describe schedule %s: %w", id, derr)
-		case derr != nil && src.Every() > 0 && src.Enabled:
+		case derr != nil && src.Every() > 0:
 			_, err := sc.Create(ctx, client.ScheduleOptions{
 				ID:      id,
 				Spec:    client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: src.Every()}}},
@@ -154,27 +155,55 @@ func SyncSchedules(ctx context.Context, c client.Client, store *storage.Store, t
 					ID: fmt.Sprintf("crawl-%d", src.ID), Workflow: CrawlSourceName, TaskQueue: taskQueue,
 					Args: []any{CrawlInput{SourceID: src.ID}}, WorkflowRunTimeout: 12 * time.Hour,
 				},
-				TriggerImmediately: true,
+				// A paused source's schedule is made paused: it shows in
+				// Temporal as the source's, waiting for resume.
+				Paused: !src.Enabled, Note: pauseNote(src),
+				// A new source is crawled at once, a paused one not.
+				TriggerImmediately: src.Enabled,
 			})
 			if err != nil {
 				return fmt.Errorf("create schedule %s: %w", id, err)
 			}
-			log.InfoContext(ctx, "crawl scheduled", "source", src.Name, "every", src.Every())
-		case derr == nil && (src.Every() <= 0 || !src.Enabled):
+			log.InfoContext(ctx, "crawl scheduled", "source", src.Name, "every", src.Every(), "paused", !src.Enabled)
+		case derr != nil:
+			// Manual only, and no schedule: nothing to do.
+		case src.Every() <= 0:
 			if err := h.Delete(ctx); err != nil {
 				return fmt.Errorf("delete schedule %s: %w", id, err)
 			}
-		case derr == nil && !sameInterval(desc, src.Every()):
-			err := h.Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
-				in.Description.Schedule.Spec = &client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: src.Every()}}}
-				return &client.ScheduleUpdate{Schedule: &in.Description.Schedule}, nil
-			}})
-			if err != nil {
-				return fmt.Errorf("update schedule %s: %w", id, err)
+		default:
+			if !sameInterval(desc, src.Every()) {
+				err := h.Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+					in.Description.Schedule.Spec = &client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: src.Every()}}}
+					return &client.ScheduleUpdate{Schedule: &in.Description.Schedule}, nil
+				}})
+				if err != nil {
+					return fmt.Errorf("update schedule %s: %w", id, err)
+				}
+			}
+			paused := desc.Schedule.State != nil && desc.Schedule.State.Paused
+			switch {
+			case paused && src.Enabled:
+				if err := h.Unpause(ctx, client.ScheduleUnpauseOptions{Note: "source resumed in leakwatch"}); err != nil {
+					return fmt.Errorf("unpause schedule %s: %w", id, err)
+				}
+				log.InfoContext(ctx, "crawl schedule resumed", "source", src.Name)
+			case !paused && !src.Enabled:
+				if err := h.Pause(ctx, client.SchedulePauseOptions{Note: pauseNote(src)}); err != nil {
+					return fmt.Errorf("pause schedule %s: %w", id, err)
+				}
+				log.InfoContext(ctx, "crawl schedule paused", "source", src.Name)
 			}
 		}
 	}
 	return nil
+}
+
+func pauseNote(src storage.Source) string {
+	if src.Enabled {
+		return ""
+	}
+	return "source paused in leakwatch"
 }
 
 // dropRemovedSchedules deletes the schedules of sources that no longer
