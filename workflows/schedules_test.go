@@ -63,7 +63,16 @@ func TestSyncSchedules(t *testing.T) {
 	}
 	want := func(step string, src storage.Source, every time.Duration, paused, exists bool) {
 		t.Helper()
-		e, p, ok := state(src)
+		// A schedule applies changes asynchronously: what Describe shows
+		// may lag the request by a moment.
+		var e time.Duration
+		var p, ok bool
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			e, p, ok = state(src)
+			if (ok == exists && (!ok || (e == every && p == paused))) || time.Now().After(deadline) {
+				break
+			}
+		}
 		if ok != exists || (ok && (e != every || p != paused)) {
 			t.Errorf("%s: %s's schedule: exists %v, every %s, paused %v; want exists %v, every %s, paused %v",
 				step, src.Name, ok, e, p, exists, every, paused)

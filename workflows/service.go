@@ -171,16 +171,24 @@ func SyncSchedules(ctx context.Context, c client.Client, store *storage.Store, t
 			if err := h.Delete(ctx); err != nil {
 				return fmt.Errorf("delete schedule %s: %w", id, err)
 			}
-		default:
-			if !sameInterval(desc, src.Every()) {
-				err := h.Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
-					in.Description.Schedule.Spec = &client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: src.Every()}}}
-					return &client.ScheduleUpdate{Schedule: &in.Description.Schedule}, nil
-				}})
-				if err != nil {
-					return fmt.Errorf("update schedule %s: %w", id, err)
+		case !sameInterval(desc, src.Every()):
+			// One update sets both the interval and the pause: separate
+			// requests to the schedule could be applied out of step.
+			err := h.Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
+				sch := in.Description.Schedule
+				sch.Spec = &client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: src.Every()}}}
+				if sch.State == nil {
+					sch.State = &client.ScheduleState{}
 				}
+				if sch.State.Paused != !src.Enabled {
+					sch.State.Paused, sch.State.Note = !src.Enabled, pauseNote(src)
+				}
+				return &client.ScheduleUpdate{Schedule: &sch}, nil
+			}})
+			if err != nil {
+				return fmt.Errorf("update schedule %s: %w", id, err)
 			}
+		default:
 			paused := desc.Schedule.State != nil && desc.Schedule.State.Paused
 			switch {
 			case paused && src.Enabled:
