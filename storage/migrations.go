@@ -257,6 +257,34 @@ var migrations = []migration{
 			`ALTER TABLE crawl_runs ADD COLUMN fresh INTEGER NOT NULL DEFAULT 0`,
 		},
 	},
+	{
+		version: 11,
+		name:    "print segments",
+		sql: []string{
+			// Winnowing prints move out of the database into immutable
+			// segment files beside it (internal/references/segment), which
+			// every matching process memory-maps: at breach scale they are
+			// 232 M rows, 8 GB on disk and minutes to load. The database
+			// keeps which segments exist and are complete ...
+			`CREATE TABLE ref_segments (
+				id {{id}},
+				name TEXT NOT NULL DEFAULT '',
+				state TEXT NOT NULL DEFAULT 'writing',
+				postings BIGINT NOT NULL DEFAULT 0,
+				refs BIGINT NOT NULL DEFAULT 0,
+				bytes BIGINT NOT NULL DEFAULT 0,
+				checksum TEXT NOT NULL DEFAULT '',
+				created_at {{ts}},
+				ready_at {{ts}}
+			)`,
+			// ... and, per reference, the segment holding its prints (0:
+			// none, or still in ref_prints from before), and whether it was
+			// replaced by a newer import (kept as history for its hits; its
+			// postings, still in an old segment, no longer match).
+			`ALTER TABLE "references" ADD COLUMN segment BIGINT NOT NULL DEFAULT 0`,
+			`ALTER TABLE "references" ADD COLUMN retired {{bool}} NOT NULL DEFAULT {{false}}`,
+		},
+	},
 }
 
 // ddl fills the dialect-specific placeholders of a statement.

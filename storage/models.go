@@ -182,7 +182,13 @@ type Reference struct {
 	MTime      int64  `gorm:"column:mtime"` // source file's modification time (Unix ns)
 	ParentID   uint64 // the archive reference this one is a member of, or 0
 	Error      string // why it could not be fully fingerprinted
-	CreatedAt  time.Time
+	// Segment is the print segment (RefSegment) holding its prints; 0
+	// when it has none (or they are in the legacy ref_prints table).
+	Segment uint64 `gorm:"not null;default:0"`
+	// Retired: replaced by a newer import of its file, kept as history for
+	// its hits; it matches nothing.
+	Retired   bool `gorm:"not null"` // no gorm default: it would write true for false
+	CreatedAt time.Time
 }
 
 // Hit is a match between a capture and a reference.

@@ -1,10 +1,13 @@
 package storage
 
-// The reference index's durable form: the references table and the keyed
-// fingerprint tables (ref_prints, ref_images, ref_fields, ref_patients),
-// written by `refs add` and read whole by internal/references.LoadIndex into
-// the in-memory fingerprints/memindex that every scanning process matches
-// against.
+// The reference index's durable form: the references table, the keyed
+// fingerprint tables (ref_images, ref_fields, ref_patients) and the
+// manifest of print segments (refsegments.go), written by `refs add` and
+// read by internal/references.LoadIndex into the fingerprints/memindex
+// that every scanning process matches against. The winnowing prints
+// themselves — nearly all of the index — are in segment files beside the
+// database, memory-mapped, not in a table (ref_prints is read only to move
+// an older index's prints out).
 
 import (
 	"context"
@@ -87,6 +90,10 @@ func (s *Store) SaveReferences(ctx context.Context, batch []NewReference) error 
 				nr.Ref.OpaqueID = id
 			}
 			nr.Ref.Prints = int64(len(nr.FP.Prints))
+			if nr.Ref.Prints > 0 && nr.Ref.Segment == 0 {
+				// Prints live in segments: the caller writes them there.
+				return fmt.Errorf("save reference: %d prints and no segment to hold them", nr.Ref.Prints)
+			}
 			if err := tx.Create(&nr.Ref).Error; err != nil {
 				return fmt.Errorf("save reference: %w", err)
 			}
@@ -122,11 +129,12 @@ func deleteRefTree(tx *gorm.DB, pathMAC string) error {
 			return err
 		}
 		// Hits keep pointing at the old reference id; the reference row stays
-		// as history only when something refers to it.
+		// as history only when something refers to it, retired: its prints
+		// in an old segment must not match any more.
 		if err := tx.Exec(`DELETE FROM "references" WHERE id IN ? AND id NOT IN (SELECT reference_id FROM hits)`, ids).Error; err != nil {
 			return fmt.Errorf("delete old reference: %w", err)
 		}
-		if err := tx.Exec(`UPDATE "references" SET path_mac = '' WHERE id IN ?`, ids).Error; err != nil {
+		if err := tx.Exec(`UPDATE "references" SET path_mac = '', retired = ? WHERE id IN ?`, true, ids).Error; err != nil {
 			return err
 		}
 		ids = children
@@ -137,11 +145,6 @@ func deleteRefTree(tx *gorm.DB, pathMAC string) error {
 // insertFingerprints writes index rows with multi-row INSERTs, which is what
 // makes a breach-scale import take minutes rather than hours.
 func insertFingerprints(tx *gorm.DB, refID uint64, fp RefFingerprints) error {
-	if err := insertRows(tx, "ref_prints (hash, ref_id)", "", len(fp.Prints), func(i int) []any {
-		return []any{fp.Prints[i], refID}
-	}); err != nil {
-		return fmt.Errorf("save winnowing fingerprints: %w", err)
-	}
 	if err := insertRows(tx, "ref_images (ref_id, image, variant, hash, quality)", "", len(fp.Images), func(i int) []any {
 		im := fp.Images[i]
 		return []any{refID, im.Image, im.Variant, im.Hash, im.Quality}
@@ -211,19 +214,27 @@ func (s *Store) ReferencesByDigest(ctx context.Context, column, value string) ([
 // IndexStats counts the reference index.
 type IndexStats struct {
 	References, Prints, Images, Fields int64
+	Segments                           int   // ready print segments
+	SegmentBytes                       int64 // their files' size
 }
 
 // IndexStats returns the size of the reference index.
 func (s *Store) IndexStats(ctx context.Context) (IndexStats, error) {
 	var st IndexStats
+	if err := s.ctx(ctx).Raw(`SELECT COUNT(*), COALESCE(SUM(postings), 0), COALESCE(SUM(bytes), 0) FROM ref_segments WHERE state = ?`, SegmentReady).
+		Row().Scan(&st.Segments, &st.Prints, &st.SegmentBytes); err != nil {
+		return st, fmt.Errorf("index stats: %w", err)
+	}
+	var legacy int64
 	for _, q := range []struct {
 		table string
 		dst   *int64
-	}{{`"references"`, &st.References}, {"ref_prints", &st.Prints}, {"ref_images", &st.Images}, {"ref_fields", &st.Fields}} {
+	}{{`"references"`, &st.References}, {"ref_prints", &legacy}, {"ref_images", &st.Images}, {"ref_fields", &st.Fields}} {
 		if err := s.ctx(ctx).Raw(`SELECT COUNT(*) FROM ` + q.table).Scan(q.dst).Error; err != nil {
 			return st, fmt.Errorf("index stats: %w", err)
 		}
 	}
+	st.Prints += legacy
 	return st, nil
 }
 
@@ -268,8 +279,7 @@ func (s *Store) IndexGeneration(ctx context.Context) (int64, error) {
 // IndexVisitor receives the reference index's rows from WalkIndex. Nil
 // functions skip their table.
 type IndexVisitor struct {
-	Reference func(Reference) // ID, OpaqueID, Name, digests, TLSH and Prints only
-	Print     func(hash int64, ref uint64)
+	Reference func(Reference) // ID, OpaqueID, Name, digests, TLSH, Prints and Segment only; retired references are left out
 	Field     func(field, hash string, ref uint64, row int64)
 	Image     func(RefImage)
 	Patient   func(ref uint64, patient string)
@@ -302,20 +312,13 @@ func (s *Store) WalkIndex(ctx context.Context, v IndexVisitor) error {
 	if v.Reference != nil {
 		var r Reference
 		err := walk("references", `SELECT id, opaque_id, COALESCE(name, ''), COALESCE(sha256, ''), COALESCE(md5, ''), COALESCE(sha1, ''),
-			COALESCE(text_digest, ''), COALESCE(tlsh, ''), COALESCE(prints, 0), COALESCE(size, 0), COALESCE(crc32, 0)
-			FROM "references" ORDER BY id`,
+			COALESCE(text_digest, ''), COALESCE(tlsh, ''), COALESCE(prints, 0), COALESCE(size, 0), COALESCE(crc32, 0), segment
+			FROM "references" WHERE NOT retired ORDER BY id`,
 			func() []any {
 				r = Reference{}
-				return []any{&r.ID, &r.OpaqueID, &r.Name, &r.SHA256, &r.MD5, &r.SHA1, &r.TextDigest, &r.TLSH, &r.Prints, &r.Size, &r.CRC32}
+				return []any{&r.ID, &r.OpaqueID, &r.Name, &r.SHA256, &r.MD5, &r.SHA1, &r.TextDigest, &r.TLSH, &r.Prints, &r.Size, &r.CRC32, &r.Segment}
 			}, func() { v.Reference(r) })
 		if err != nil {
-			return err
-		}
-	}
-	if v.Print != nil {
-		var h int64
-		var ref uint64
-		if err := walk("prints", `SELECT hash, ref_id FROM ref_prints`, func() []any { return []any{&h, &ref} }, func() { v.Print(h, ref) }); err != nil {
 			return err
 		}
 	}

@@ -25,8 +25,9 @@ var ErrNotFound = errors.New("not found")
 
 // Store is the application database.
 type Store struct {
-	db      *gorm.DB
-	dialect string // "sqlite" or "postgres"
+	db       *gorm.DB
+	dialect  string // "sqlite" or "postgres"
+	indexDir string // <dataDir>/index: the reference index's segment files
 }
 
 // Dialect names.
@@ -95,7 +96,7 @@ func Open(ctx context.Context, dsn, dataDir string, log *slog.Logger) (*Store, e
 		sqlDB.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
 	}
-	s := &Store{db: db, dialect: dialect}
+	s := &Store{db: db, dialect: dialect, indexDir: filepath.Join(dataDir, "index")}
 	if err := s.migrate(ctx); err != nil {
 		sqlDB.Close()
 		return nil, err

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/leakwatch/leakwatch/crawlers/webcrawl"
@@ -28,9 +30,13 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		fset := flag.NewFlagSet("bench refs", flag.ContinueOnError)
 		docs := fset.Int("docs", 10000, "synthetic documents to index (the breach had 428337)")
 		samples := fset.Int("samples", 500, "documents whose match latency is measured")
+		textKB := fset.Float64("text-kb", 0, "index plain-text letters of this mean size in KB, lognormal, and check recall on quoting forum posts (0: the synthetic mix of notes, PDFs, records and photos)")
 		keep := fset.String("dir", "", "work directory to keep (default: a temporary one, removed)")
 		if _, err := e.parseFlags(fset, args[1:]); err != nil {
 			return err
+		}
+		if *docs <= 0 || *samples < 0 || *textKB < 0 || math.IsNaN(*textKB) || math.IsInf(*textKB, 0) {
+			return errors.New("bench refs: --docs must be positive, --samples and --text-kb not negative")
 		}
 		if _, err := e.loadConfig(false); err != nil {
 			return err
@@ -44,19 +50,12 @@ func runBench(ctx context.Context, e *env, args []string) error {
 			defer os.RemoveAll(tmp)
 			dir = tmp
 		}
-		b, err := refeval.BenchRefs(ctx, dir, *docs, *samples, e.matchOptions())
+		b, err := refeval.BenchRefs(ctx, dir, refeval.RefsOptions{Docs: *docs, Samples: *samples, TextKB: *textKB,
+			Match: e.matchOptions(), Log: e.stderr})
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "documents      %d (generated in %s)\n", b.Docs, b.GenerateTime.Round(1e6))
-		fmt.Fprintf(e.stdout, "index build    %s\n", b.BuildTime.Round(1e6))
-		fmt.Fprintf(e.stdout, "peak RSS       %.0f MB\n", float64(b.PeakRSS)/1e6)
-		fmt.Fprintf(e.stdout, "index on disk  %.1f MB (%d references, %d text, %d image, %d field fingerprints)\n",
-			float64(b.IndexBytes)/1e6, b.Index.References, b.Index.Prints, b.Index.Images, b.Index.Fields)
-		fmt.Fprintf(e.stdout, "index load     %s (into memory, as a scanner does at start)\n", b.LoadTime.Round(time.Millisecond))
-		fmt.Fprintf(e.stdout, "match latency  p50 %s  p99 %s (matcher only, %d samples)\n", b.MatchP50, b.MatchP99, b.Samples)
-		fmt.Fprintf(e.stdout, "scan latency   p50 %s  p99 %s (extract + fingerprint + match)\n", b.ScanP50, b.ScanP99)
-		fmt.Fprintf(e.stdout, "self-matches   %d of %d samples found their own reference\n", b.MatchedSample, b.Samples)
+		printRefsBench(e, b)
 		return nil
 	case "scan":
 		pos, err := e.parseFlags(flag.NewFlagSet("bench scan", flag.ContinueOnError), args[1:])
@@ -190,6 +189,57 @@ func benchCrawl(ctx context.Context, e *env, args []string) error {
 			benchMB(f.PeakRSS), benchMB(f.BaselineRSS), benchMB(f.RSSIncrease()), benchMB(f.LiveHeapIncrease), benchMet(f.PeakRSS <= 200e6))
 	}
 	return nil
+}
+
+// printRefsBench prints `bench refs` figures.
+func printRefsBench(e *env, b refeval.RefsBench) {
+	w := e.stdout
+	docs := fmt.Sprintf("%d", b.Docs)
+	if b.TextKB > 0 {
+		docs = fmt.Sprintf("%d plain-text letters, %.1f MB (%.2f KB mean, lognormal around --text-kb %g)",
+			b.Docs, float64(b.TextBytes)/1e6, float64(b.TextBytes)/1e3/float64(max(1, b.Docs)), b.TextKB)
+	}
+	fmt.Fprintf(w, "documents      %s (generated in %s)\n", docs, b.GenerateTime.Round(time.Millisecond))
+	secs := b.BuildTime.Seconds()
+	fmt.Fprintf(w, "index build    %s = %.0f docs/s, %.0f µs per doc (refs add; CPU user %s, system %s = %.0f%% of %d CPUs; load average %.2f before, %.2f after)\n",
+		b.BuildTime.Round(time.Millisecond), float64(b.Docs)/max(secs, 1e-9), 1e6*secs/float64(max(1, b.Docs)),
+		b.BuildUser.Round(time.Millisecond), b.BuildSys.Round(time.Millisecond),
+		100*(b.BuildUser+b.BuildSys).Seconds()/max(secs, 1e-9)/float64(runtime.NumCPU()), runtime.NumCPU(), b.LoadAvg[0], b.LoadAvg[1])
+	peak := "during the build"
+	if b.PeakLifetime {
+		peak = "whole process: the kernel would not reset the peak, it includes generating"
+	}
+	fmt.Fprintf(w, "peak RSS       %.0f MB (%s)\n", float64(b.PeakRSS)/1e6, peak)
+	fmt.Fprintf(w, "index on disk  %.1f MB: database %.1f MB, %d segment files %.1f MB (%d references, %d text prints, %d image, %d field fingerprints)\n",
+		float64(b.IndexBytes+b.SegmentBytes)/1e6, float64(b.IndexBytes)/1e6, b.Index.Segments, float64(b.SegmentBytes)/1e6,
+		b.Index.References, b.Index.Prints, b.Index.Images, b.Index.Fields)
+	fmt.Fprintf(w, "index load     %s (into memory, as a scanner does at start)\n", b.LoadTime.Round(time.Millisecond))
+	fmt.Fprintf(w, "process RSS    anonymous %s before load, %s after, %s once a GC returned the load's garbage, %s after matching;\n",
+		benchMB(b.BaseAnon), benchMB(b.LoadAnon), benchMB(b.SettledAnon), benchMB(b.WarmAnon))
+	fmt.Fprintf(w, "               file-backed %s, %s, %s, %s; peak RSS during the load %s; live Go heap %s before load, %s after\n",
+		benchMB(b.BaseFile), benchMB(b.LoadFile), benchMB(b.SettledFile), benchMB(b.WarmFile), benchMB(b.LoadPeakRSS),
+		benchMB(b.BaseHeap), benchMB(b.LoadHeap))
+	fmt.Fprintf(w, "               (file-backed pages of the mapped segments are the shared page cache, one copy per host; anonymous is\n")
+	fmt.Fprintf(w, "               this process's own, and before load it holds what generating and building left behind)\n")
+	fmt.Fprintf(w, "match latency  p50 %s  p99 %s (matcher only, %d samples, warm)\n", b.MatchP50, b.MatchP99, b.Samples)
+	fmt.Fprintf(w, "scan latency   p50 %s  p99 %s (extract + fingerprint + match, warm)\n", b.ScanP50, b.ScanP99)
+	fmt.Fprintf(w, "self-matches   %d of %d samples found their own reference\n", b.MatchedSample, b.Samples)
+	fmt.Fprintf(w, "cold           segment files %.1f MB in the page cache after the warm pass, %.1f MB after eviction; load %s\n",
+		float64(b.WarmResident)/1e6, float64(b.ColdResident)/1e6, b.ColdLoadTime.Round(time.Millisecond))
+	fmt.Fprintf(w, "cold latency   match p50 %s  p99 %s, scan p50 %s  p99 %s (segments evicted before every sample; %d of %d self-matches)\n",
+		b.ColdMatchP50, b.ColdMatchP99, b.ColdScanP50, b.ColdScanP99, b.ColdMatched, b.Samples)
+	if b.TextKB > 0 {
+		fmt.Fprintf(w, "recall         %d of %d forum posts quoting a 300-character passage of a random reference matched it by winnowing",
+			b.QuotesFound, b.Quotes)
+		if b.QuotesOther > 0 {
+			fmt.Fprintf(w, " (%d more by another method only)", b.QuotesOther)
+		}
+		fmt.Fprintf(w, "; %d matched another reference; match latency p50 %s p99 %s\n", b.QuotesWrong, b.QuoteMatchP50, b.QuoteMatchP99)
+		fmt.Fprintf(w, "precision      %d of %d fresh letters matched something\n", b.FreshMatched, b.Fresh)
+		for _, ex := range b.WrongExamples {
+			fmt.Fprintf(w, "  e.g.         %s\n", ex)
+		}
+	}
 }
 
 func benchMB(n int64) string { return fmt.Sprintf("%.0f MB", float64(n)/1e6) }

@@ -33,7 +33,7 @@ func commands() map[string]command {
 		"demo":     {"run up with a simulated leak site, synthetic references and demo users", runDemo},
 		"worker":   {"run a worker only (scale-out: many workers on one Temporal cluster)", runWorker},
 		"web":      {"run the web UI/API only (scale-out)", runWeb},
-		"refs":     {"manage the reference set: refs add DIR | refs import-hashes FILE", runRefs},
+		"refs":     {"manage the reference set: refs add DIR | refs import-hashes FILE | refs migrate | refs compact | refs verify", runRefs},
 		"scan":     {"match local files against the reference set: scan [--json] PATH...", runScan},
 		"bench":    {"measure the fingerprint engine and crawler: bench refs [--docs N] | bench scan DIR | bench crawl", runBench},
 		"eval":     {"measure precision and recall per transform class on synthetic data", runEval},

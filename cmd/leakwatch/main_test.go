@@ -83,7 +83,7 @@ type cliCase struct {
 func TestRun(t *testing.T) {
 	const (
 		casesUse   = "usage: leakwatch cases list | cases show CASE | cases approve CASE --as USER [--revision N]"
-		refsUse    = "usage: leakwatch refs add [--no-names] DIR | refs import-hashes FILE"
+		refsUse    = "usage: leakwatch refs add [--no-names] DIR | refs import-hashes FILE | refs migrate | refs compact | refs verify"
 		sourcesUse = "usage: leakwatch sources add NAME URL [--kind K] [options] | list | show NAME | edit NAME [options] | pause NAME | resume NAME | remove NAME"
 		usersUse   = "usage: leakwatch users add NAME --role analyst|legal|admin [--password-stdin] | users list"
 		evidUse    = "usage: leakwatch evidence verify RUN|capture-ID | evidence export CASE FILE"

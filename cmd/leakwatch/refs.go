@@ -17,7 +17,7 @@ import (
 )
 
 func runRefs(ctx context.Context, e *env, args []string) error {
-	const use = "usage: leakwatch refs add [--no-names] DIR | refs import-hashes FILE"
+	const use = "usage: leakwatch refs add [--no-names] DIR | refs import-hashes FILE | refs migrate | refs compact | refs verify"
 	if len(args) == 0 {
 		return errors.New(use)
 	}
@@ -26,8 +26,63 @@ func runRefs(ctx context.Context, e *env, args []string) error {
 		return runRefsAdd(ctx, e, args[1:])
 	case "import-hashes":
 		return runRefsImportHashes(ctx, e, args[1:])
+	case "migrate", "compact", "verify":
+		return runRefsSegments(ctx, e, args[0], args[1:])
 	}
 	return errors.New(use)
+}
+
+// runRefsSegments looks after the index's print segments: migrate moves an
+// older index's prints out of the database, compact merges the segments
+// (dropping prints of replaced references), verify re-reads every segment
+// against its checksum.
+func runRefsSegments(ctx context.Context, e *env, verb string, args []string) error {
+	pos, err := e.parseFlags(flag.NewFlagSet("refs "+verb, flag.ContinueOnError), args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return fmt.Errorf("usage: leakwatch refs %s (no arguments)", verb)
+	}
+	key, err := e.fingerprintKey()
+	if err != nil {
+		return err
+	}
+	store, err := e.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	switch verb {
+	case "migrate":
+		n, err := references.MigrateLegacyPrints(ctx, store, key, e.log)
+		if err != nil {
+			return fmt.Errorf("refs migrate: %w", err)
+		}
+		if n == 0 {
+			fmt.Fprintln(e.stdout, "nothing to migrate: the index's prints are already in segment files")
+			return nil
+		}
+		fmt.Fprintf(e.stdout, "moved %d text fingerprints into a segment file in %s\n", n, time.Since(start).Round(time.Millisecond))
+	case "compact":
+		seg, err := references.Compact(ctx, store, key)
+		if err != nil {
+			return fmt.Errorf("refs compact: %w", err)
+		}
+		if seg.ID == 0 {
+			fmt.Fprintln(e.stdout, "nothing to compact: the index has fewer than two segments")
+			return nil
+		}
+		fmt.Fprintf(e.stdout, "merged the index into %s: %d text fingerprints, %d bytes, in %s\n",
+			seg.Name, seg.Postings, seg.Bytes, time.Since(start).Round(time.Millisecond))
+	case "verify":
+		n, err := references.VerifySegments(ctx, store, key)
+		if err != nil {
+			return fmt.Errorf("refs verify: %w", err)
+		}
+		fmt.Fprintf(e.stdout, "%d segment files verified in %s\n", n, time.Since(start).Round(time.Millisecond))
+	}
+	return nil
 }
 
 func runRefsAdd(ctx context.Context, e *env, args []string) error {
@@ -55,8 +110,8 @@ func runRefsAdd(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if ix, err := store.IndexStats(ctx); err == nil {
-		fmt.Fprintf(e.stdout, "index: %d references, %d text fingerprints, %d image fingerprints, %d record fields\n",
-			ix.References, ix.Prints, ix.Images, ix.Fields)
+		fmt.Fprintf(e.stdout, "index: %d references, %d text fingerprints (%d segment files, %d bytes), %d image fingerprints, %d record fields\n",
+			ix.References, ix.Prints, ix.Segments, ix.SegmentBytes, ix.Images, ix.Fields)
 	}
 	if st.Failed > 0 {
 		return fmt.Errorf("refs add: %d files could not be read (listed above); the rest were indexed", st.Failed)

@@ -529,6 +529,9 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 		case <-stop:
 		case r := <-results:
 			inflight--
+			if errors.Is(r.err, errSinkFailed) {
+				continue // the failure itself is on its way
+			}
 			if r.err != nil {
 				cancel()
 				return c.finish(st, start), fmt.Errorf("crawl %s: %w", host, r.err)
@@ -751,7 +754,7 @@ func (c *Crawler) work(ctx context.Context, f *fetcher, sink Sink, q queued) res
 	if r.page != nil {
 		return r
 	}
-	if err := sink.Capture(ctx, r.f); err != nil {
+	if err := f.capture(ctx, sink, r.f); err != nil {
 		r.err = fmt.Errorf("record %s: %w", q.url, err)
 	}
 	return r
@@ -775,10 +778,27 @@ func (c *Crawler) parsed(ctx context.Context, f *fetcher, p *parser, sink Sink, 
 			r.f.Links = append(r.f.Links, l.url)
 		}
 	}
-	if err := sink.Capture(ctx, r.f); err != nil {
+	if err := f.capture(ctx, sink, r.f); err != nil {
 		r.err = fmt.Errorf("record %s: %w", r.q.url, err)
 	}
 	return r
+}
+
+// errSinkFailed: another capture of the crawl already failed.
+var errSinkFailed = errors.New("the crawl is stopping: recording failed")
+
+// capture hands fe to the sink, unless a capture already failed: fetches
+// and parses still in flight then record nothing more, as crawling on would
+// lose evidence.
+func (f *fetcher) capture(ctx context.Context, sink Sink, fe Fetch) error {
+	if f.sinkFailed.Load() {
+		return errSinkFailed
+	}
+	err := sink.Capture(ctx, fe)
+	if err != nil {
+		f.sinkFailed.Store(true)
+	}
+	return err
 }
 
 func (c *Crawler) checkRedirect(host string) func(*http.Request, []*http.Request) error {

@@ -16,6 +16,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -33,6 +34,8 @@ type fetcher struct {
 	site    *site // how the source's pages are read (set by New)
 	logins  loginState
 	limiter *rate.Limiter // Options.Rate; nil for none
+	// sinkFailed: a capture failed; nothing more is recorded.
+	sinkFailed atomic.Bool
 }
 
 // fetch requests rawURL once. An HTML page is read (decoded, under the page

@@ -34,6 +34,11 @@ type Index struct {
 	crc          digests[crcKey] // CRC-32 and size
 
 	prints []printRow // keyed winnowing hashes and their references, sorted
+	// postings are prints kept outside the Index (memory-mapped segment
+	// files, at breach scale nearly all of the index); their references
+	// not in refs (replaced, retired) are left out of answers.
+	postings      []Postings
+	postingsCount int64
 
 	fieldHash []uint64 // sorted first 8 bytes of keyed field hashes ...
 	fieldRef  []int32  // ... with the reference, row and field kind
@@ -110,7 +115,15 @@ type Stats struct {
 
 // Stats reports the index's size.
 func (x *Index) Stats() Stats {
-	return Stats{References: len(x.refs), Prints: len(x.prints), Fields: len(x.fieldHash), Images: len(x.images.ims), Patients: len(x.patIDs)}
+	return Stats{References: len(x.refs), Prints: len(x.prints) + int(x.postingsCount), Fields: len(x.fieldHash), Images: len(x.images.ims), Patients: len(x.patIDs)}
+}
+
+// Postings is a store of winnowing prints kept outside the Index, such as
+// a memory-mapped file: Lookup calls fn for up to max+1 references holding
+// hash, in reference order, and returns how many hold it in all.
+type Postings interface {
+	Lookup(hash uint64, max int, fn func(ref uint64)) int
+	Postings() int64
 }
 
 // crcKey is what a zip central directory says of a member.
@@ -196,6 +209,34 @@ func (x *Index) PrintPostings(_ context.Context, hashes []int64, max int) ([]mat
 	for k, sp := range spans {
 		for _, r := range x.prints[sp.from:sp.to] {
 			out = append(out, match.Posting{Hash: hashes[k], Ref: x.refs[r.ref].Key})
+		}
+		if len(x.postings) == 0 {
+			continue
+		}
+		// A hash is boilerplate when more than max references hold it
+		// in all: counted over every store, stale references included
+		// (they were real text of the breach when indexed).
+		n := sp.to - sp.from
+		for _, p := range x.postings {
+			if n > max {
+				break
+			}
+			n += p.Lookup(uint64(hashes[k]), max-n, func(ref uint64) {
+				if _, ok := x.pos[ref]; ok {
+					out = append(out, match.Posting{Hash: hashes[k], Ref: ref})
+				}
+			})
+		}
+		if n > max {
+			// Boilerplate: tell the matcher so (max+1 postings), even when
+			// the live references among them are fewer.
+			have := 0
+			for i := len(out) - 1; i >= 0 && out[i].Hash == hashes[k]; i-- {
+				have++
+			}
+			for ; have <= max; have++ {
+				out = append(out, match.Posting{Hash: hashes[k], Ref: 0})
+			}
 		}
 	}
 	return out, nil
@@ -328,6 +369,12 @@ func (b *Builder) ref(key uint64) (int32, bool) {
 		b.errs++
 	}
 	return p, ok
+}
+
+// AddPostings adds a store of prints kept outside the index.
+func (b *Builder) AddPostings(p Postings) {
+	b.x.postings = append(b.x.postings, p)
+	b.x.postingsCount += p.Postings()
 }
 
 // AddPrint adds a winnowing fingerprint of reference ref.

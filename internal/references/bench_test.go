@@ -39,7 +39,9 @@ func BenchmarkMatch(b *testing.B) {
 	if _, err := Import(ctx, store, refs, Options{Key: key}); err != nil {
 		b.Fatal(err)
 	}
-	idx, _, err := LoadIndex(ctx, store)
+	segs := OpenSegments(store, key)
+	defer segs.Close()
+	idx, _, err := LoadIndex(ctx, store, segs)
 	if err != nil {
 		b.Fatal(err)
 	}

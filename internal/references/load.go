@@ -10,22 +10,30 @@ import (
 	"github.com/leakwatch/leakwatch/storage"
 )
 
-// LoadIndex reads the reference index from the database (its tables are
-// storage/refindex.go) into an in-memory fingerprints/memindex.Index, and
-// returns it with the generation it reflects (see storage.IndexGeneration).
-func LoadIndex(ctx context.Context, store *storage.Store) (*memindex.Index, int64, error) {
+// LoadIndex reads the reference index — the database's tables
+// (storage/refindex.go) and segs, its memory-mapped print segments — into
+// a fingerprints/memindex.Index, and returns it with the generation it
+// reflects (see storage.IndexGeneration). The prints are not read: the
+// index answers from the mapped files.
+func LoadIndex(ctx context.Context, store *storage.Store, segs *Segments) (*memindex.Index, int64, error) {
 	gen, err := store.IndexGeneration(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
 	b := memindex.NewBuilder()
+	open, err := segs.sync(ctx, store)
+	if err != nil {
+		return nil, 0, fmt.Errorf("load reference index: %w", err)
+	}
+	for _, s := range open {
+		b.AddPostings(s)
+	}
 	var bad error
 	err = store.WalkIndex(ctx, storage.IndexVisitor{
 		Reference: func(r storage.Reference) {
 			b.AddRef(match.Ref{Key: r.ID, ID: r.OpaqueID, Name: r.Name, Prints: int(r.Prints), TLSH: r.TLSH},
 				memindex.Digests{SHA256: r.SHA256, MD5: r.MD5, SHA1: r.SHA1, Text: r.TextDigest, CRC32: uint32(r.CRC32), Size: r.Size})
 		},
-		Print: b.AddPrint,
 		Field: b.AddField,
 		Image: func(im storage.RefImage) {
 			h, err := pdq.Parse(im.Hash)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -116,6 +117,22 @@ func Import(ctx context.Context, store *storage.Store, dir string, opts Options)
 	if err := CheckKey(ctx, store, opts.Key); err != nil {
 		return st, err
 	}
+	// One import at a time writes segments here; what a crashed one left
+	// half-written is swept first.
+	unlock, err := lockIndexDir(store.IndexDir())
+	if err != nil {
+		return st, err
+	}
+	defer unlock()
+	// An index from before segments is moved into one first: the new
+	// prints go to segments, and one index is never in two forms.
+	if _, err := migrateLegacy(ctx, store, opts.Key, nil); err != nil {
+		return st, err
+	}
+	ready, err := readySet(ctx, store)
+	if err != nil {
+		return st, err
+	}
 	info, err := os.Stat(dir)
 	if err != nil {
 		return st, fmt.Errorf("refs add: %w", err)
@@ -177,7 +194,7 @@ func Import(ctx context.Context, store *storage.Store, dir string, opts Options)
 				break
 			}
 			work.Go(func() error {
-				results <- fingerprintFile(gctx, store, an, f, opts)
+				results <- fingerprintFile(gctx, store, an, f, opts, ready)
 				return nil
 			})
 		}
@@ -189,11 +206,38 @@ func Import(ctx context.Context, store *storage.Store, dir string, opts Options)
 	// runs on its own goroutine so fingerprinting goes on while a batch is
 	// saved.
 	saves := make(chan []storage.NewReference, 1)
+	sw := &segmentWriter{store: store, keyID: segmentKeyID(opts.Key), onDone: ready.add}
 	g.Go(func() error {
 		for b := range saves {
+			// Every reference of a file goes to the segment its prints
+			// are written to: it counts as indexed (is skipped by the next
+			// import) only once that segment is complete.
+			seg, err := sw.next(gctx)
+			if err != nil {
+				sw.abort()
+				return err
+			}
+			for i := range b {
+				b[i].Ref.Segment = seg
+			}
 			if err := store.SaveReferences(gctx, b); err != nil {
+				sw.abort()
 				return fmt.Errorf("save: %w", err)
 			}
+			if err := sw.add(b); err != nil {
+				sw.abort()
+				return err
+			}
+			if sw.n >= segmentPostings {
+				if err := sw.finish(gctx); err != nil {
+					sw.abort()
+					return err
+				}
+			}
+		}
+		if err := sw.finish(gctx); err != nil {
+			sw.abort()
+			return err
 		}
 		return nil
 	})
@@ -242,6 +286,13 @@ func Import(ctx context.Context, store *storage.Store, dir string, opts Options)
 	}
 	close(saves)
 	err = g.Wait()
+	if err == nil && ctx.Err() == nil {
+		if segs, serr := store.ReadySegments(ctx); serr != nil {
+			err = serr
+		} else if len(segs) > compactOver {
+			_, err = compact(ctx, store, opts.Key)
+		}
+	}
 	st.Elapsed = time.Since(start)
 	if err != nil && ctx.Err() == nil {
 		return st, fmt.Errorf("refs add: %w", err)
@@ -249,15 +300,48 @@ func Import(ctx context.Context, store *storage.Store, dir string, opts Options)
 	return st, ctx.Err()
 }
 
+// segmentSet is the set of ready segments, as an import sees it grow.
+type segmentSet struct {
+	mu  sync.Mutex
+	ids map[uint64]bool
+}
+
+func readySet(ctx context.Context, store *storage.Store) (*segmentSet, error) {
+	segs, err := store.ReadySegments(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := &segmentSet{ids: map[uint64]bool{}}
+	for _, rs := range segs {
+		s.ids[rs.ID] = true
+	}
+	return s, nil
+}
+
+func (s *segmentSet) add(id uint64) {
+	s.mu.Lock()
+	s.ids[id] = true
+	s.mu.Unlock()
+}
+
+// has reports whether id is ready; 0 (no segment) always is.
+func (s *segmentSet) has(id uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return id == 0 || s.ids[id]
+}
+
 // fingerprintFile reads one file and turns it (and its members) into
 // references, or reports that it is unchanged since the last import.
-func fingerprintFile(ctx context.Context, store *storage.Store, an *match.Analyzer, f file, opts Options) result {
+func fingerprintFile(ctx context.Context, store *storage.Store, an *match.Analyzer, f file, opts Options, ready *segmentSet) result {
 	mac := hex.EncodeToString(opts.Key.MAC("ref-path", []byte(f.rel)))
 	old, ok, err := store.ReferenceByPathMAC(ctx, mac)
 	if err != nil {
 		return result{f: f, err: err}
 	}
-	if ok && old.Size == f.size && old.MTime == f.mtime {
+	// Unchanged, and its prints are in a complete segment (an import that
+	// died mid-segment left its references without theirs).
+	if ok && old.Size == f.size && old.MTime == f.mtime && ready.has(old.Segment) {
 		return result{f: f, skip: true}
 	}
 	maxBytes := opts.MaxBytes

@@ -75,6 +75,7 @@ type Scanner struct {
 	an       *match.Analyzer
 	opts     match.Options
 	store    *storage.Store
+	segs     *Segments
 	maxBytes int64
 
 	snap    atomic.Pointer[snapshot]
@@ -100,7 +101,7 @@ func NewScanner(ctx context.Context, store *storage.Store, key *fingerprints.Key
 	if maxBytes <= 0 {
 		maxBytes = 256 << 20
 	}
-	s := &Scanner{an: match.NewAnalyzer(key, opts), opts: opts, store: store, maxBytes: maxBytes}
+	s := &Scanner{an: match.NewAnalyzer(key, opts), opts: opts, store: store, segs: OpenSegments(store, key), maxBytes: maxBytes}
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
@@ -108,7 +109,7 @@ func NewScanner(ctx context.Context, store *storage.Store, key *fingerprints.Key
 }
 
 func (s *Scanner) load(ctx context.Context) error {
-	idx, gen, err := LoadIndex(ctx, s.store)
+	idx, gen, err := LoadIndex(ctx, s.store, s.segs)
 	if err != nil {
 		return err
 	}
@@ -151,6 +152,10 @@ func (s *Scanner) Refresh(ctx context.Context) error {
 	_, err := s.matcher(ctx)
 	return err
 }
+
+// Close unmaps the index's segment files. The scanner must not be used
+// after.
+func (s *Scanner) Close() error { return s.segs.Close() }
 
 // Generation is the index generation the scanner matches against now.
 func (s *Scanner) Generation() int64 { return s.snap.Load().gen }

@@ -17,10 +17,11 @@ const module = "github.com/leakwatch/leakwatch/"
 // demo command, and the measurement package behind `leakwatch eval` and
 // `leakwatch bench`. Everything else is product code.
 var fixtureUsers = map[string]bool{
-	"cmd/leakwatch/demo.go":                true,
-	"internal/crawlbench/crawlbench.go":    true,
-	"internal/references/refeval/bench.go": true,
-	"internal/references/refeval/eval.go":  true,
+	"cmd/leakwatch/demo.go":                    true,
+	"internal/crawlbench/crawlbench.go":        true,
+	"internal/references/refeval/bench.go":     true,
+	"internal/references/refeval/eval.go":      true,
+	"internal/references/refeval/textbench.go": true,
 }
 
 // TestProductLinksNoFixture parses every non-test Go file of the module and

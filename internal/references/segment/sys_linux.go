@@ -1,0 +1,44 @@
+//go:build linux
+
+package segment
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// mapFile maps size bytes of f read-only and shared: every process
+// mapping the segment shares the page cache's one copy.
+func mapFile(f *os.File, size int) ([]byte, error) {
+	return unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ, unix.MAP_SHARED)
+}
+
+func unmapFile(b []byte) error { return unix.Munmap(b) }
+
+// adviseRandom turns read-ahead off for the mapping. Advice is only a
+// hint: failing to give it is not an error.
+func adviseRandom(b []byte) { _ = unix.Madvise(b, unix.MADV_RANDOM) }
+
+// adviseWillNeed starts reading b[from:to] in the background; madvise wants
+// a page-aligned start, and the mapping itself is page-aligned.
+func adviseWillNeed(b []byte, from, to int) {
+	from &^= os.Getpagesize() - 1
+	if from < 0 || to > len(b) || from >= to {
+		return
+	}
+	_ = unix.Madvise(b[from:to], unix.MADV_WILLNEED)
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
