@@ -118,7 +118,12 @@ func BenchRefs(ctx context.Context, dir string, o RefsOptions) (RefsBench, error
 			fmt.Fprintf(o.Log, format+"\n", args...)
 		}
 	}
-	refsDir := filepath.Join(dir, "refs")
+	refsDir, dbDir := filepath.Join(dir, "refs"), filepath.Join(dir, "db")
+	for _, d := range []string{refsDir, dbDir} {
+		if _, err := os.Stat(d); err == nil {
+			return b, fmt.Errorf("bench: %s exists: the work directory must hold no earlier run", d)
+		}
+	}
 	t0 := time.Now()
 	var (
 		names   []string // reference names, in order
@@ -147,7 +152,6 @@ func BenchRefs(ctx context.Context, dir string, o RefsOptions) (RefsBench, error
 	secret := make([]byte, 32)
 	rand.Read(secret)
 	key, _ := fingerprints.NewKey(secret)
-	dbDir := filepath.Join(dir, "db")
 	store, err := storage.Open(ctx, "", dbDir, nil)
 	if err != nil {
 		return b, err
