@@ -213,7 +213,8 @@ func printRefsBench(e *env, b refeval.RefsBench) {
 	fmt.Fprintf(w, "index on disk  %.1f MB: database %.1f MB, %d segment files %.1f MB (%d references, %d text prints, %d image, %d field fingerprints)\n",
 		float64(b.IndexBytes+b.SegmentBytes)/1e6, float64(b.IndexBytes)/1e6, b.Index.Segments, float64(b.SegmentBytes)/1e6,
 		b.Index.References, b.Index.Prints, b.Index.Images, b.Index.Fields)
-	fmt.Fprintf(w, "index load     %s (into memory, as a scanner does at start)\n", b.LoadTime.Round(time.Millisecond))
+	fmt.Fprintf(w, "index load     %s (into memory, as a scanner does at start; matching starts then); segments' mapping populated %s later, in the background\n",
+		b.LoadTime.Round(time.Millisecond), b.PopulateTime.Round(time.Millisecond))
 	fmt.Fprintf(w, "process RSS    anonymous %s before load, %s after, %s once a GC returned the load's garbage, %s after matching;\n",
 		benchMB(b.BaseAnon), benchMB(b.LoadAnon), benchMB(b.SettledAnon), benchMB(b.WarmAnon))
 	fmt.Fprintf(w, "               file-backed %s, %s, %s, %s; peak RSS during the load %s; live Go heap %s before load, %s after\n",

@@ -62,6 +62,7 @@ import (
 	"math/bits"
 	"os"
 	"slices"
+	"sync"
 )
 
 const (
@@ -200,7 +201,9 @@ type Segment struct {
 	n        int
 	hdr      header
 	checksum string
-	closed   bool
+	// mu keeps Close from unmapping while Populate works on the mapping.
+	mu     sync.Mutex
+	closed bool
 }
 
 // Open maps the segment at path, which must have been made under the
@@ -459,8 +462,36 @@ func (s *Segment) All(fn func(hash uint64, ref uint64) error) error {
 	return nil
 }
 
+// populateChunk is how much Populate maps per step: Close waits for at
+// most one step.
+const populateChunk = 64 << 20
+
+// Populate maps the whole segment into this process's page tables,
+// reading from disk what the page cache lacks, so that lookups take no
+// page faults. Lookups are random, so without it every first touch of a
+// 4 KB page is a fault (tens of microseconds on a VM), and a 4.7 KB letter
+// touches a couple of thousand pages: a process matches at full speed only
+// once its mapping is populated. It works in steps and returns early when
+// the segment is closed; call it in the background after Open.
+func (s *Segment) Populate() error {
+	for off := 0; ; off += populateChunk {
+		s.mu.Lock()
+		if s.closed || off >= len(s.data) {
+			s.mu.Unlock()
+			return nil
+		}
+		err := populate(s.data[off:min(off+populateChunk, len(s.data))])
+		s.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("segment %s: populate: %w", s.path, err)
+		}
+	}
+}
+
 // Close unmaps the segment. Calling it again does nothing.
 func (s *Segment) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
 		return nil
 	}

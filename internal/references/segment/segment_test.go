@@ -645,3 +645,33 @@ func TestSortPostings(t *testing.T) {
 		}
 	}
 }
+
+// Populate maps the segment without changing what lookups answer, and a
+// Close while it runs waits for it rather than unmapping under it.
+func TestPopulate(t *testing.T) {
+	c := newCorpus(5, 200_000)
+	path := filepath.Join(t.TempDir(), "p.seg")
+	write(t, path, c.adds, Options{KeyID: testKey})
+	s := open(t, path)
+	if err := s.Populate(); err != nil {
+		t.Fatal(err)
+	}
+	checkLookups(t, s, c)
+	for range 20 {
+		s2, err := Open(path, testKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- s2.Populate() }()
+		if err := s2.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("Populate during Close: %v", err)
+		}
+		if err := s2.Populate(); err != nil {
+			t.Fatalf("Populate after Close: %v", err)
+		}
+	}
+}

@@ -24,6 +24,8 @@ func adviseRandom([]byte) {}
 
 func adviseWillNeed([]byte, int, int) {}
 
+func populate([]byte) error { return nil }
+
 // syncDir is best effort: not every system can sync a directory.
 func syncDir(dir string) error {
 	if d, err := os.Open(dir); err == nil {
