@@ -53,5 +53,7 @@ func LoadIndex(ctx context.Context, store *storage.Store, segs *Segments) (*memi
 	if err != nil {
 		return nil, 0, fmt.Errorf("load reference index: %w", err)
 	}
-	return b.Build(), gen, nil
+	idx := b.Build()
+	segs.populate()
+	return idx, gen, nil
 }

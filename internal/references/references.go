@@ -73,6 +73,9 @@ type Options struct {
 	Progress func(Progress)
 	// Report, if set, is told about each file that could not be read.
 	Report func(path string, err error)
+	// SegmentPrints is how many prints go to one segment file before the
+	// import starts another; 0 is segmentPostings.
+	SegmentPrints int64
 }
 
 // Progress is a running count.
@@ -206,7 +209,11 @@ func Import(ctx context.Context, store *storage.Store, dir string, opts Options)
 	// runs on its own goroutine so fingerprinting goes on while a batch is
 	// saved.
 	saves := make(chan []storage.NewReference, 1)
-	sw := &segmentWriter{store: store, keyID: segmentKeyID(opts.Key), onDone: ready.add}
+	var written []uint64 // segments this import made
+	sw := &segmentWriter{store: store, keyID: segmentKeyID(opts.Key), onDone: func(id uint64) {
+		ready.add(id)
+		written = append(written, id)
+	}}
 	g.Go(func() error {
 		for b := range saves {
 			// Every reference of a file goes to the segment its prints
@@ -228,7 +235,7 @@ func Import(ctx context.Context, store *storage.Store, dir string, opts Options)
 				sw.abort()
 				return err
 			}
-			if sw.n >= segmentPostings {
+			if limit := opts.SegmentPrints; sw.n >= segmentPostings || (limit > 0 && sw.n >= limit) {
 				if err := sw.finish(gctx); err != nil {
 					sw.abort()
 					return err
@@ -286,6 +293,13 @@ func Import(ctx context.Context, store *storage.Store, dir string, opts Options)
 	}
 	close(saves)
 	err = g.Wait()
+	if err == nil && ctx.Err() == nil && len(written) > 1 {
+		// A big import wrote several segments so that it was usable, and
+		// lost little to a crash, as it went; merged, every print is one
+		// lookup instead of one per segment (lookups are what matching
+		// spends its time on at breach scale).
+		_, err = mergeSegments(ctx, store, opts.Key, written)
+	}
 	if err == nil && ctx.Err() == nil {
 		if segs, serr := store.ReadySegments(ctx); serr != nil {
 			err = serr

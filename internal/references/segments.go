@@ -52,7 +52,31 @@ type Segments struct {
 	// background (segment.Populate).
 	NoPopulate bool
 	populating sync.WaitGroup
+	fresh      []*segment.Segment // opened by the last sync, not yet populated
 	log        *slog.Logger
+}
+
+// populate starts populating the segments the last sync opened, in the
+// background: after the load, which it would otherwise slow by competing
+// for the CPUs and the disk.
+func (s *Segments) populate() {
+	s.mu.Lock()
+	fresh := s.fresh
+	s.fresh = nil
+	s.mu.Unlock()
+	if s.NoPopulate {
+		return
+	}
+	for _, seg := range fresh {
+		s.populating.Add(1)
+		go func() {
+			defer s.populating.Done()
+			if err := seg.Populate(); err != nil && s.log != nil {
+				// Only slower: lookups fault the pages in.
+				s.log.Warn("reference index segment not populated", "err", err)
+			}
+		}()
+	}
 }
 
 // OpenSegments returns the (so far empty) set of store's segment files.
@@ -91,16 +115,7 @@ func (s *Segments) sync(ctx context.Context, store *storage.Store) ([]*segment.S
 					rs.Name, seg.Postings(), rs.Postings)
 			}
 			s.open[rs.Name] = seg
-			if !s.NoPopulate {
-				s.populating.Add(1)
-				go func() {
-					defer s.populating.Done()
-					if err := seg.Populate(); err != nil && s.log != nil {
-						// Only slower: lookups fault the pages in.
-						s.log.Warn("reference index segment not populated", "segment", rs.Name, "err", err)
-					}
-				}()
-			}
+			s.fresh = append(s.fresh, seg)
 		}
 		keep[rs.Name] = true
 		out = append(out, seg)
@@ -268,9 +283,31 @@ func Compact(ctx context.Context, store *storage.Store, key *fingerprints.Key) (
 
 // compact is Compact with the index directory locked.
 func compact(ctx context.Context, store *storage.Store, key *fingerprints.Key) (storage.RefSegment, error) {
-	ready, err := store.ReadySegments(ctx)
-	if err != nil || len(ready) < 2 {
+	return mergeSegments(ctx, store, key, nil)
+}
+
+// mergeSegments merges the ready segments named by ids (all, when nil)
+// into one.
+func mergeSegments(ctx context.Context, store *storage.Store, key *fingerprints.Key, ids []uint64) (storage.RefSegment, error) {
+	all, err := store.ReadySegments(ctx)
+	if err != nil {
 		return storage.RefSegment{}, err
+	}
+	ready := all
+	if ids != nil {
+		want := map[uint64]bool{}
+		for _, id := range ids {
+			want[id] = true
+		}
+		ready = nil
+		for _, rs := range all {
+			if want[rs.ID] {
+				ready = append(ready, rs)
+			}
+		}
+	}
+	if len(ready) < 2 {
+		return storage.RefSegment{}, nil
 	}
 	live, err := store.LiveReferenceIDs(ctx)
 	if err != nil {

@@ -3,6 +3,7 @@ package references
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -289,6 +290,51 @@ func TestCompact(t *testing.T) {
 	defer sc2.Close()
 	if winnowHits(t, sc2, f.notePost(t)) == 0 {
 		t.Error("a pasted note does not match after compaction")
+	}
+	if _, err := VerifySegments(ctx, f.store, key); err != nil {
+		t.Error(err)
+	}
+}
+
+// An import that wrote several segments (so that it was usable as it
+// went) leaves one: every print is then one lookup.
+func TestImportMergesItsSegments(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	f.addLetter(t)
+	// Enough files for several save batches (of 500 files): a segment
+	// ends between batches.
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 1100 {
+		var b strings.Builder
+		for b.Len() < 400 {
+			fmt.Fprintf(&b, "w%d ", rng.IntN(1_000_000))
+		}
+		p := filepath.Join(f.refs, "extra", fmt.Sprintf("%04d.txt", i))
+		os.MkdirAll(filepath.Dir(p), 0o700)
+		if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := testKey(t, 1)
+	if _, err := Import(ctx, f.store, f.refs, Options{Key: key, SegmentPrints: 50}); err != nil {
+		t.Fatal(err)
+	}
+	segs, err := f.store.ReadySegments(ctx)
+	if err != nil || len(segs) != 1 {
+		t.Fatalf("ready segments after the import: %+v, %v; want one", segs, err)
+	}
+	merged, err := f.store.SegmentsIn(ctx, storage.SegmentMerged)
+	if err != nil || len(merged) < 2 {
+		t.Fatalf("merged segments %d, %v; want the import's several", len(merged), err)
+	}
+	sc, err := NewScanner(ctx, f.store, key, match.Options{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	if winnowHits(t, sc, f.notePost(t)) == 0 {
+		t.Error("a pasted note does not match after the merge")
 	}
 	if _, err := VerifySegments(ctx, f.store, key); err != nil {
 		t.Error(err)

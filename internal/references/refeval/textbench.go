@@ -417,6 +417,11 @@ func (g *letterGen) letter(seed, i uint64, meanBytes float64) []byte {
 	target := letterSize(g.rng, meanBytes)
 	g.b = g.b[:0]
 	g.p = newPatient(g.rng)
+	if i >= freshSeedStream {
+		g.p.freshIdentity(g.rng)
+	} else {
+		g.p.referenceIdentity(g.rng)
+	}
 	g.date = time.Date(2014, time.January, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, g.rng.IntN(11*365))
 	footer := "\nSYNTHETIC TEST DATA - NOT A REAL PATIENT RECORD\n"
 	if g.rng.IntN(10) < 7 {
@@ -442,6 +447,26 @@ func newPatient(rng *rand.Rand) patient {
 		p.subj, p.obj, p.poss = "they", "them", "their"
 	}
 	return p
+}
+
+// A fresh letter is about a patient who is not in the breach: its NHI and
+// e-mail — what a record match needs one of — come from halves of the test
+// range the references never use (the generator's small name and phone
+// spaces would otherwise hand fresh letters a breached patient's identity,
+// which EDM rightly matches).
+func (p *patient) referenceIdentity(rng *rand.Rand) {
+	for p.NHI[1] > 'M' {
+		p.NHI = synth.NHI(rng)
+	}
+}
+
+func (p *patient) freshIdentity(rng *rand.Rand) {
+	for p.NHI[1] <= 'M' {
+		p.NHI = synth.NHI(rng)
+	}
+	if at := strings.LastIndexByte(p.Email, '@'); at > 0 {
+		p.Email = p.Email[:at] + "@fresh.invalid"
+	}
 }
 
 func (g *letterGen) pick(s []string) string { return s[g.rng.IntN(len(s))] }
