@@ -103,25 +103,23 @@ func (h *rarHeader) setNext(r *rangeReader, pos, hlen int64, data uint64) {
 	h.next = end + int64(data)
 }
 
-func walkRAR5(r *rangeReader, d *directory) error {
-	pos := int64(len(rar5Signature))
-	for range rarMaxHeaders {
+// walkRARHeaders hops from header to header from pos, handing each to
+// visit (with its index), until visit reports the archive's end, the
+// listing stops early, or a header is cut short. Reaching the archive's
+// last byte without an end header is atEOF (nil when the format allows
+// it). Both RAR versions chain their headers this way.
+func walkRARHeaders(r *rangeReader, d *directory, pos int64, atEOF error,
+	read func(*rangeReader, int64) (rarHeader, error), visit func(i int, pos int64, h rarHeader) (end bool, err error)) error {
+	for i := range rarMaxHeaders {
 		if pos == r.size {
-			return errors.New("no end-of-archive header: truncated")
+			return atEOF
 		}
-		h, err := readRAR5Header(r, pos)
+		h, err := read(r, pos)
 		if err != nil {
 			return fmt.Errorf("header at offset %d: %w", pos, err)
 		}
-		switch h.typ {
-		case 2: // file
-			if err := addRAR5File(h, d); err != nil {
-				return fmt.Errorf("file header at offset %d: %w", pos, err)
-			}
-		case 4: // archive encryption: every header after it is encrypted
-			return errEncryptedHeaders
-		case 5: // end of archive
-			return nil
+		if end, err := visit(i, pos, h); end || err != nil {
+			return err
 		}
 		switch {
 		case d.stopped != nil:
@@ -132,6 +130,23 @@ func walkRAR5(r *rangeReader, d *directory) error {
 		pos = h.next
 	}
 	return fmt.Errorf("more than %d headers", rarMaxHeaders)
+}
+
+func walkRAR5(r *rangeReader, d *directory) error {
+	return walkRARHeaders(r, d, int64(len(rar5Signature)), errors.New("no end-of-archive header: truncated"), readRAR5Header,
+		func(_ int, pos int64, h rarHeader) (bool, error) {
+			switch h.typ {
+			case 2: // file
+				if err := addRAR5File(h, d); err != nil {
+					return false, fmt.Errorf("file header at offset %d: %w", pos, err)
+				}
+			case 4: // archive encryption: every header after it is encrypted
+				return false, errEncryptedHeaders
+			case 5: // end of archive
+				return true, nil
+			}
+			return false, nil
+		})
 }
 
 // readRAR5Header reads a RAR5 block header: CRC32, header size (a vint of
@@ -247,36 +262,23 @@ const (
 )
 
 func walkRAR4(r *rangeReader, d *directory) error {
-	pos := int64(len(rar4Signature))
-	for i := range rarMaxHeaders {
-		if pos == r.size {
-			return nil // these archives may end without an end block
-		}
-		h, err := readRAR4Header(r, pos)
-		if err != nil {
-			return fmt.Errorf("header at offset %d: %w", pos, err)
-		}
-		switch {
-		case i == 0 && h.typ != rar4Archive:
-			return fmt.Errorf("block type %#x after the signature, not an archive header", h.typ)
-		case h.typ == rar4Archive && h.flags&0x0080 != 0: // -hp: the headers after it are encrypted
-			return errEncryptedHeaders
-		case h.typ == rar4File:
-			if err := addRAR4File(h, d); err != nil {
-				return fmt.Errorf("file header at offset %d: %w", pos, err)
+	// These archives may end without an end block.
+	return walkRARHeaders(r, d, int64(len(rar4Signature)), nil, readRAR4Header,
+		func(i int, pos int64, h rarHeader) (bool, error) {
+			switch {
+			case i == 0 && h.typ != rar4Archive:
+				return false, fmt.Errorf("block type %#x after the signature, not an archive header", h.typ)
+			case h.typ == rar4Archive && h.flags&0x0080 != 0: // -hp: the headers after it are encrypted
+				return false, errEncryptedHeaders
+			case h.typ == rar4File:
+				if err := addRAR4File(h, d); err != nil {
+					return false, fmt.Errorf("file header at offset %d: %w", pos, err)
+				}
+			case h.typ == rar4End:
+				return true, nil
 			}
-		case h.typ == rar4End:
-			return nil
-		}
-		switch {
-		case d.stopped != nil:
-			return nil
-		case h.cut != nil:
-			return fmt.Errorf("header at offset %d: %w", pos, h.cut)
-		}
-		pos = h.next
-	}
-	return fmt.Errorf("more than %d headers", rarMaxHeaders)
+			return false, nil
+		})
 }
 
 // readRAR4Header reads a RAR 1.5–4 block header: CRC16 (the low half of
