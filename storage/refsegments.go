@@ -56,21 +56,29 @@ func (s *Store) StartSegment(ctx context.Context) (RefSegment, error) {
 // FinishSegment records that a segment's file is complete and makes it
 // part of the index.
 func (s *Store) FinishSegment(ctx context.Context, seg RefSegment) error {
-	now := time.Now().UTC()
 	err := s.ctx(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Model(&RefSegment{}).Where("id = ? AND state = ?", seg.ID, SegmentWriting).Updates(map[string]any{
-			"state": SegmentReady, "postings": seg.Postings, "refs": seg.Refs, "bytes": seg.Bytes,
-			"checksum": seg.Checksum, "ready_at": now})
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected != 1 {
-			return fmt.Errorf("segment %d is not being written", seg.ID)
+		if err := markReady(tx, seg); err != nil {
+			return err
 		}
 		return bumpIndexGeneration(tx)
 	})
 	if err != nil {
 		return fmt.Errorf("finish print segment %s: %w", seg.Name, err)
+	}
+	return nil
+}
+
+// markReady records a segment an import was writing as complete, with
+// what its file holds.
+func markReady(tx *gorm.DB, seg RefSegment) error {
+	res := tx.Model(&RefSegment{}).Where("id = ? AND state = ?", seg.ID, SegmentWriting).Updates(map[string]any{
+		"state": SegmentReady, "postings": seg.Postings, "refs": seg.Refs, "bytes": seg.Bytes,
+		"checksum": seg.Checksum, "ready_at": time.Now().UTC()})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected != 1 {
+		return fmt.Errorf("segment %d is not being written", seg.ID)
 	}
 	return nil
 }
@@ -88,11 +96,8 @@ func (s *Store) ReadySegments(ctx context.Context) ([]RefSegment, error) {
 // references they held now name it, and the old ones are marked merged
 // (their files can go once no process maps them).
 func (s *Store) MergeSegments(ctx context.Context, merged RefSegment, old []uint64) error {
-	now := time.Now().UTC()
 	err := s.ctx(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Model(&RefSegment{}).Where("id = ? AND state = ?", merged.ID, SegmentWriting).Updates(map[string]any{
-			"state": SegmentReady, "postings": merged.Postings, "refs": merged.Refs, "bytes": merged.Bytes,
-			"checksum": merged.Checksum, "ready_at": now}).Error; err != nil {
+		if err := markReady(tx, merged); err != nil {
 			return err
 		}
 		if err := tx.Model(&Reference{}).Where("segment IN ?", old).Update("segment", merged.ID).Error; err != nil {
@@ -158,7 +163,6 @@ func (s *Store) WalkLegacyPrints(ctx context.Context, fn func(hash int64, ref ui
 // of those prints, and empties the table — one transaction, so a crash
 // leaves either the old form or the new.
 func (s *Store) AdoptLegacyPrints(ctx context.Context, seg RefSegment) error {
-	now := time.Now().UTC()
 	err := s.ctx(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Exec(`UPDATE "references" SET segment = ? WHERE segment = 0 AND id IN (SELECT DISTINCT ref_id FROM ref_prints)`, seg.ID).Error; err != nil {
 			return err
@@ -166,9 +170,7 @@ func (s *Store) AdoptLegacyPrints(ctx context.Context, seg RefSegment) error {
 		if err := tx.Exec(`DELETE FROM ref_prints`).Error; err != nil {
 			return err
 		}
-		if err := tx.Model(&RefSegment{}).Where("id = ?", seg.ID).Updates(map[string]any{
-			"state": SegmentReady, "postings": seg.Postings, "refs": seg.Refs, "bytes": seg.Bytes,
-			"checksum": seg.Checksum, "ready_at": now}).Error; err != nil {
+		if err := markReady(tx, seg); err != nil {
 			return err
 		}
 		return bumpIndexGeneration(tx)

@@ -236,13 +236,13 @@ func Import(ctx context.Context, store *storage.Store, dir string, opts Options)
 				return err
 			}
 			if limit := opts.SegmentPrints; sw.n >= segmentPostings || (limit > 0 && sw.n >= limit) {
-				if err := sw.finish(gctx); err != nil {
+				if err := sw.finish(gctx, store.FinishSegment); err != nil {
 					sw.abort()
 					return err
 				}
 			}
 		}
-		if err := sw.finish(gctx); err != nil {
+		if err := sw.finish(gctx, store.FinishSegment); err != nil {
 			sw.abort()
 			return err
 		}

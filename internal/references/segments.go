@@ -189,8 +189,9 @@ func (sw *segmentWriter) add(batch []storage.NewReference) error {
 	return nil
 }
 
-// finish completes the open segment, if any, and records it ready.
-func (sw *segmentWriter) finish(ctx context.Context) error {
+// finish completes the open segment, if any, and has record make it part
+// of the index (Store.FinishSegment, or AdoptLegacyPrints).
+func (sw *segmentWriter) finish(ctx context.Context, record func(context.Context, storage.RefSegment) error) error {
 	if sw.w == nil {
 		return nil
 	}
@@ -200,8 +201,8 @@ func (sw *segmentWriter) finish(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("write print segment: %w", err)
 	}
-	sw.cur.Postings, sw.cur.Refs, sw.cur.Bytes, sw.cur.Checksum = info.Postings, info.Refs, info.Bytes, info.Checksum
-	if err := sw.store.FinishSegment(ctx, sw.cur); err != nil {
+	sw.cur = withInfo(sw.cur, info)
+	if err := record(ctx, sw.cur); err != nil {
 		return err
 	}
 	if sw.onDone != nil {
@@ -255,18 +256,18 @@ func migrateLegacy(ctx context.Context, store *storage.Store, key *fingerprints.
 		sw.abort()
 		return 0, fmt.Errorf("migrate prints: %w", err)
 	}
-	info, err := sw.w.Close()
-	sw.w = nil
-	if err != nil {
+	if err := sw.finish(ctx, store.AdoptLegacyPrints); err != nil {
 		return 0, fmt.Errorf("migrate prints: %w", err)
 	}
-	sw.cur.Postings, sw.cur.Refs, sw.cur.Bytes, sw.cur.Checksum = info.Postings, info.Refs, info.Bytes, info.Checksum
-	if err := store.AdoptLegacyPrints(ctx, sw.cur); err != nil {
-		return 0, err
-	}
 	log.InfoContext(ctx, "reference index prints moved from the database into a segment",
-		"segment", sw.cur.Name, "prints", info.Postings, "bytes", info.Bytes, "took", time.Since(start).Round(time.Millisecond))
-	return info.Postings, nil
+		"segment", sw.cur.Name, "prints", sw.cur.Postings, "bytes", sw.cur.Bytes, "took", time.Since(start).Round(time.Millisecond))
+	return sw.cur.Postings, nil
+}
+
+// withInfo is seg with what its written file holds.
+func withInfo(seg storage.RefSegment, info segment.Info) storage.RefSegment {
+	seg.Postings, seg.Refs, seg.Bytes, seg.Checksum = info.Postings, info.Refs, info.Bytes, info.Checksum
+	return seg
 }
 
 // Compact merges the index's segments into one, dropping the prints of
@@ -338,7 +339,7 @@ func mergeSegments(ctx context.Context, store *storage.Store, key *fingerprints.
 	if err != nil {
 		return seg, fmt.Errorf("compact: %w", err)
 	}
-	seg.Postings, seg.Refs, seg.Bytes, seg.Checksum = info.Postings, info.Refs, info.Bytes, info.Checksum
+	seg = withInfo(seg, info)
 	if err := store.MergeSegments(ctx, seg, old); err != nil {
 		return seg, err
 	}
