@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/fingerprints/match"
 	"github.com/leakwatch/leakwatch/internal/references/segment"
 	"github.com/leakwatch/leakwatch/storage"
@@ -71,6 +72,30 @@ func winnowHits(t *testing.T, sc *Scanner, data []byte) int {
 	return n
 }
 
+// letterIndexed is a fixture with the letter, indexed (the scanner that
+// indexing made closed again).
+func letterIndexed(t *testing.T) (*fixture, *fingerprints.Key) {
+	t.Helper()
+	f := newFixture(t)
+	f.addLetter(t)
+	key, sc := f.indexed(t)
+	sc.Close()
+	return f, key
+}
+
+// letterMatches checks that a new scanner finds the pasted letter.
+func (f *fixture) letterMatches(t *testing.T, key *fingerprints.Key, when string) {
+	t.Helper()
+	sc, err := NewScanner(context.Background(), f.store, key, match.Options{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	if winnowHits(t, sc, f.notePost(t)) == 0 {
+		t.Errorf("a pasted note does not match %s", when)
+	}
+}
+
 // The prints are in segment files, not the database, and match from there.
 func TestImportWritesSegments(t *testing.T) {
 	ctx := context.Background()
@@ -101,10 +126,7 @@ func TestImportWritesSegments(t *testing.T) {
 // than skip them as known.
 func TestImportRedoesUnfinishedSegment(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(t)
-	f.addLetter(t)
-	key, sc := f.indexed(t)
-	sc.Close()
+	f, key := letterIndexed(t)
 	segs, _ := f.store.ReadySegments(ctx)
 	// As if the process died before FinishSegment: the row still says
 	// writing, and the file never got its name.
@@ -121,14 +143,7 @@ func TestImportRedoesUnfinishedSegment(t *testing.T) {
 	if st.Added != len(f.docs)+1 || st.Unchanged != 0 {
 		t.Fatalf("re-import after a lost segment: %+v; want every file fingerprinted again", st)
 	}
-	sc2, err := NewScanner(ctx, f.store, key, match.Options{}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc2.Close()
-	if winnowHits(t, sc2, f.notePost(t)) == 0 {
-		t.Error("a pasted note does not match after the re-import")
-	}
+	f.letterMatches(t, key, "after the re-import")
 	// And a third import has nothing to do.
 	if st, err := Import(ctx, f.store, f.refs, Options{Key: key}); err != nil || st.Added != 0 || st.Unchanged != len(f.docs)+1 {
 		t.Fatalf("third import %+v, %v", st, err)
@@ -139,10 +154,7 @@ func TestImportRedoesUnfinishedSegment(t *testing.T) {
 // clear message until `refs migrate` moves them, after which it matches.
 func TestLegacyPrintsRefusedThenMigrated(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(t)
-	f.addLetter(t)
-	key, sc := f.indexed(t)
-	sc.Close()
+	f, key := letterIndexed(t)
 	// Turn the index back into the old form: the segment's postings as
 	// rows, no segment.
 	segs, _ := f.store.ReadySegments(ctx)
@@ -179,14 +191,7 @@ func TestLegacyPrintsRefusedThenMigrated(t *testing.T) {
 	if n, err := MigrateLegacyPrints(ctx, f.store, key, nil); err != nil || n != 0 {
 		t.Fatalf("second migrate: %d, %v; want nothing to do", n, err)
 	}
-	sc2, err := NewScanner(ctx, f.store, key, match.Options{}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc2.Close()
-	if winnowHits(t, sc2, f.notePost(t)) == 0 {
-		t.Error("a pasted note does not match after the migration")
-	}
+	f.letterMatches(t, key, "after the migration")
 	// The migrated references count as indexed: nothing to redo.
 	if st, err := Import(ctx, f.store, f.refs, Options{Key: key}); err != nil || st.Added != 0 {
 		t.Fatalf("import after migration %+v, %v", st, err)
@@ -215,10 +220,7 @@ func TestCorruptSegmentRefused(t *testing.T) {
 		{"missing", func(t *testing.T, path string) { os.Remove(path) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t)
-			f.addLetter(t)
-			key, sc := f.indexed(t)
-			sc.Close()
+			f, key := letterIndexed(t)
 			segs, _ := f.store.ReadySegments(ctx)
 			tc.damage(t, filepath.Join(f.store.IndexDir(), segs[0].Name))
 			_, err := NewScanner(ctx, f.store, key, match.Options{}, 0)
@@ -228,10 +230,7 @@ func TestCorruptSegmentRefused(t *testing.T) {
 		})
 	}
 	// A flipped body byte passes the cheap checks at open but not verify.
-	f := newFixture(t)
-	f.addLetter(t)
-	key, sc := f.indexed(t)
-	sc.Close()
+	f, key := letterIndexed(t)
 	segs, _ := f.store.ReadySegments(ctx)
 	path := filepath.Join(f.store.IndexDir(), segs[0].Name)
 	b, _ := os.ReadFile(path)
@@ -251,10 +250,7 @@ func TestCorruptSegmentRefused(t *testing.T) {
 // references an import replaced; matching goes on as before.
 func TestCompact(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(t)
-	f.addLetter(t)
-	key, sc := f.indexed(t)
-	sc.Close()
+	f, key := letterIndexed(t)
 	// Change one note: the next import replaces its reference, in a new
 	// segment; the old prints stay in the first until compaction.
 	note := f.letterPath()
@@ -283,14 +279,7 @@ func TestCompact(t *testing.T) {
 			t.Errorf("merged segment %s still on disk (%v)", rs.Name, err)
 		}
 	}
-	sc2, err := NewScanner(ctx, f.store, key, match.Options{}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc2.Close()
-	if winnowHits(t, sc2, f.notePost(t)) == 0 {
-		t.Error("a pasted note does not match after compaction")
-	}
+	f.letterMatches(t, key, "after compaction")
 	if _, err := VerifySegments(ctx, f.store, key); err != nil {
 		t.Error(err)
 	}
@@ -328,14 +317,7 @@ func TestImportMergesItsSegments(t *testing.T) {
 	if err != nil || len(merged) < 2 {
 		t.Fatalf("merged segments %d, %v; want the import's several", len(merged), err)
 	}
-	sc, err := NewScanner(ctx, f.store, key, match.Options{}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc.Close()
-	if winnowHits(t, sc, f.notePost(t)) == 0 {
-		t.Error("a pasted note does not match after the merge")
-	}
+	f.letterMatches(t, key, "after the merge")
 	if _, err := VerifySegments(ctx, f.store, key); err != nil {
 		t.Error(err)
 	}
