@@ -701,23 +701,8 @@ func TestCrawlContextCancel(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			// Timeouts far beyond the test: only ctx can end the stall.
 			c := newCrawler(t, Options{HeaderTimeout: 10 * time.Minute, IdleTimeout: 10 * time.Minute})
-			ctx, cancel := context.WithCancel(t.Context())
 			sink := &memSink{}
-			done := make(chan error, 1)
-			go func() {
-				_, err := c.Crawl(ctx, ts.URL+seed, sink)
-				done <- err
-			}()
-			time.Sleep(300 * time.Millisecond)
-			cancel()
-			select {
-			case err := <-done:
-				if !errors.Is(err, context.Canceled) {
-					t.Errorf("Crawl: %v; want context.Canceled", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("Crawl did not return after cancel")
-			}
+			cancelMidCrawl(t, c, ts.URL+seed, sink, 300*time.Millisecond, 10*time.Second, "")
 			for _, f := range sink.all() {
 				if f.Err != nil {
 					t.Errorf("cancellation recorded as evidence: %s: %v", f.URL, f.Err)
@@ -736,6 +721,29 @@ func TestCrawlContextCancel(t *testing.T) {
 	}
 	if n := len(site.Requests()); n != 0 {
 		t.Errorf("site saw requests after cancel: %v", site.Requests())
+	}
+}
+
+// cancelMidCrawl crawls seed, cancels the crawl after after, and fails
+// unless Crawl returns context.Canceled within within (while says what was
+// going on, for the message).
+func cancelMidCrawl(t *testing.T, c *Crawler, seed string, sink Sink, after, within time.Duration, while string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Crawl(ctx, seed, sink)
+		done <- err
+	}()
+	time.Sleep(after)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Crawl: %v; want context.Canceled", err)
+		}
+	case <-time.After(within):
+		t.Fatal("Crawl did not return after cancel" + while)
 	}
 }
 

@@ -791,22 +791,7 @@ func TestRetryWaitEndsWithBudgetAndCancel(t *testing.T) {
 	t.Run("cancel", func(t *testing.T) {
 		ts := newSrv(t)
 		sink := &memSink{}
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() {
-			_, err := newCrawler(t, Options{}).Crawl(ctx, ts.URL+"/", sink)
-			done <- err
-		}()
-		time.Sleep(500 * time.Millisecond)
-		cancel()
-		select {
-		case err := <-done:
-			if !errors.Is(err, context.Canceled) {
-				t.Errorf("Crawl: %v; want context.Canceled", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("Crawl did not return after cancel while a retry waited")
-		}
+		cancelMidCrawl(t, newCrawler(t, Options{}), ts.URL+"/", sink, 500*time.Millisecond, 5*time.Second, " while a retry waited")
 		if sink.has(ts.URL + "/later.zip") {
 			t.Errorf("a 429 still waiting was captured:\n%s", sink.dump())
 		}
