@@ -28,6 +28,8 @@ import (
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/japanese"
+
+	"github.com/leakwatch/leakwatch/internal/testkit"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -50,20 +52,6 @@ func client() *http.Client {
 		Transport:     &http.Transport{DisableCompression: true, ResponseHeaderTimeout: 5 * time.Second},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-}
-
-func get(t *testing.T, c *http.Client, u string) (*http.Response, []byte) {
-	t.Helper()
-	resp, err := c.Get(u)
-	if err != nil {
-		t.Fatalf("GET %s: %v", u, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: read: %v", u, err)
-	}
-	return resp, body
 }
 
 // hrefs parses body as HTML5 and returns every <a href>.
@@ -114,7 +102,7 @@ func manyFiles(n int) []File {
 
 func TestIndexLinksEveryCase(t *testing.T) {
 	site, srv := newTestSite(t, Options{})
-	resp, body := get(t, client(), srv.URL+"/")
+	resp, body := testkit.Get(t, client(), srv.URL+"/")
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
 		t.Fatalf("index: %s %s", resp.Status, resp.Header.Get("Content-Type"))
 	}
@@ -183,7 +171,7 @@ func TestGoodFilesReachable(t *testing.T) {
 	for _, g := range site.GoodFiles() {
 		ls, ok := pages[g.LinkedFrom]
 		if !ok {
-			_, body := get(t, c, srv.URL+g.LinkedFrom)
+			_, body := testkit.Get(t, c, srv.URL+g.LinkedFrom)
 			ls = hrefs(t, body)
 			pages[g.LinkedFrom] = ls
 		}
@@ -191,7 +179,7 @@ func TestGoodFilesReachable(t *testing.T) {
 			t.Errorf("%s does not link %s", g.LinkedFrom, g.Link)
 			continue
 		}
-		resp, data := get(t, c, srv.URL+g.Link)
+		resp, data := testkit.Get(t, c, srv.URL+g.Link)
 		if resp.StatusCode != http.StatusOK || sum(data) != g.SHA256 || int64(len(data)) != g.Size {
 			t.Errorf("%s: %s, sha %s size %d; want %s %d", g.Link, resp.Status, sum(data), len(data), g.SHA256, g.Size)
 		}
@@ -206,7 +194,7 @@ func TestGoodFilesReachable(t *testing.T) {
 
 func TestGzipBomb(t *testing.T) {
 	site, srv := newTestSite(t, Options{})
-	resp, body := get(t, client(), srv.URL+GzipBombPath)
+	resp, body := testkit.Get(t, client(), srv.URL+GzipBombPath)
 	h := resp.Header
 	if resp.StatusCode != http.StatusOK || h.Get("Content-Encoding") != "gzip" || h.Get("Content-Type") != "text/html; charset=utf-8" {
 		t.Fatalf("%s %v", resp.Status, h)
@@ -289,7 +277,7 @@ func TestGzipBombInflatesFully(t *testing.T) {
 
 func TestZipBomb(t *testing.T) {
 	_, srv := newTestSite(t, Options{})
-	resp, body := get(t, client(), srv.URL+ZipBombPath)
+	resp, body := testkit.Get(t, client(), srv.URL+ZipBombPath)
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/zip" {
 		t.Fatalf("%s %s", resp.Status, resp.Header.Get("Content-Type"))
 	}
@@ -461,7 +449,7 @@ func TestRedirects(t *testing.T) {
 	site, srv := newTestSite(t, Options{RedirectChain: 15})
 	c := client()
 	for from, to := range map[string]string{RedirectLoopA: RedirectLoopB, RedirectLoopB: RedirectLoopA, RedirectChainStart: RedirectChainPrefix + "1"} {
-		resp, _ := get(t, c, srv.URL+from)
+		resp, _ := testkit.Get(t, c, srv.URL+from)
 		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != to {
 			t.Errorf("%s: %s to %q, want 302 to %s", from, resp.Status, resp.Header.Get("Location"), to)
 		}
@@ -485,11 +473,11 @@ func TestRedirects(t *testing.T) {
 		}
 		return nil
 	}}
-	resp, body := get(t, patient, srv.URL+RedirectChainStart)
+	resp, body := testkit.Get(t, patient, srv.URL+RedirectChainStart)
 	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != RedirectChainPrefix+"15" || !bytes.Contains(body, []byte("End of the chain")) {
 		t.Errorf("end of chain: %s at %s", resp.Status, resp.Request.URL)
 	}
-	if resp, _ := get(t, c, srv.URL+RedirectChainPrefix+"16"); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := testkit.Get(t, c, srv.URL+RedirectChainPrefix+"16"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("past the chain: %s", resp.Status)
 	}
 	// The short chain: three hops to a good file.
@@ -500,7 +488,7 @@ func TestRedirects(t *testing.T) {
 		hops := 0
 		u := g.Link
 		for strings.HasPrefix(u, RedirectShortPrefix) {
-			resp, _ := get(t, c, srv.URL+u)
+			resp, _ := testkit.Get(t, c, srv.URL+u)
 			if resp.StatusCode != http.StatusFound {
 				t.Fatalf("%s: %s", u, resp.Status)
 			}
@@ -516,7 +504,7 @@ func TestRedirects(t *testing.T) {
 func TestCalendarTrap(t *testing.T) {
 	site, srv := newTestSite(t, Options{})
 	c := client()
-	_, body := get(t, c, srv.URL+CalendarPath)
+	_, body := testkit.Get(t, c, srv.URL+CalendarPath)
 	ls := hrefs(t, body)
 	for _, want := range []string{CalendarPath + "?month=-1", CalendarPath + "?month=1"} {
 		if !slices.Contains(ls, want) {
@@ -533,7 +521,7 @@ func TestCalendarTrap(t *testing.T) {
 		return out
 	}
 	r1 := random(ls)
-	_, again := get(t, c, srv.URL+CalendarPath)
+	_, again := testkit.Get(t, c, srv.URL+CalendarPath)
 	r2 := random(hrefs(t, again))
 	if len(r1) != 3 || len(r2) != 3 || slices.Equal(r1, r2) {
 		t.Errorf("random links %v then %v; want three new ones per fetch", r1, r2)
@@ -544,12 +532,12 @@ func TestCalendarTrap(t *testing.T) {
 		}
 	}
 	// Far away months still link on, and carry no files.
-	_, body = get(t, c, srv.URL+CalendarPath+"?month=500")
+	_, body = testkit.Get(t, c, srv.URL+CalendarPath+"?month=500")
 	ls = hrefs(t, body)
 	if !slices.Contains(ls, CalendarPath+"?month=499") || !slices.Contains(ls, CalendarPath+"?month=501") || slices.ContainsFunc(ls, func(l string) bool { return strings.Contains(l, "/files/") }) {
 		t.Errorf("month 500 links %v", ls)
 	}
-	if resp, _ := get(t, c, srv.URL+CalendarPath+"?month=x"); resp.StatusCode != http.StatusBadRequest {
+	if resp, _ := testkit.Get(t, c, srv.URL+CalendarPath+"?month=x"); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("bad month: %s", resp.Status)
 	}
 }
@@ -557,7 +545,7 @@ func TestCalendarTrap(t *testing.T) {
 func TestContentTypeLies(t *testing.T) {
 	site, srv := newTestSite(t, Options{})
 	c := client()
-	resp, body := get(t, c, srv.URL+LieHTMLPath)
+	resp, body := testkit.Get(t, c, srv.URL+LieHTMLPath)
 	if ct := resp.Header.Get("Content-Type"); ct != "application/octet-stream" {
 		t.Errorf("HTML page sent as %q", ct)
 	}
@@ -571,7 +559,7 @@ func TestContentTypeLies(t *testing.T) {
 		}
 	}
 	for p, sniffed := range map[string]string{LiePDFPath: "application/pdf", LieZIPPath: "application/zip"} {
-		resp, body := get(t, c, srv.URL+p)
+		resp, body := testkit.Get(t, c, srv.URL+p)
 		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
 			t.Errorf("%s sent as %q", p, ct)
 		}
@@ -583,7 +571,7 @@ func TestContentTypeLies(t *testing.T) {
 
 func TestMalformedHTML(t *testing.T) {
 	site, srv := newTestSite(t, Options{Files: manyFiles(len(carriers) * len(malformedStyles))})
-	_, body := get(t, client(), srv.URL+MalformedPath)
+	_, body := testkit.Get(t, client(), srv.URL+MalformedPath)
 	if !bytes.Contains(body, []byte{0}) || utf8.Valid(body) {
 		t.Error("malformed page has no NUL byte or no invalid UTF-8")
 	}
@@ -613,12 +601,12 @@ func TestRateLimit(t *testing.T) {
 	}
 	c := client()
 	for i := range 2 {
-		resp, _ := get(t, c, srv.URL+g.Link)
+		resp, _ := testkit.Get(t, c, srv.URL+g.Link)
 		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "2" {
 			t.Errorf("request %d: %s Retry-After %q", i, resp.Status, resp.Header.Get("Retry-After"))
 		}
 	}
-	resp, data := get(t, c, srv.URL+g.Link)
+	resp, data := testkit.Get(t, c, srv.URL+g.Link)
 	if resp.StatusCode != http.StatusOK || sum(data) != g.SHA256 {
 		t.Errorf("third request: %s", resp.Status)
 	}
@@ -643,11 +631,11 @@ func TestLoginWall(t *testing.T) {
 	c := client()
 	members := srv.URL + MembersPath
 
-	resp, _ := get(t, c, members)
+	resp, _ := testkit.Get(t, c, members)
 	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != LoginPath+"?next=%2Fmembers%2F" {
 		t.Fatalf("no session: %s to %q", resp.Status, resp.Header.Get("Location"))
 	}
-	resp, body := get(t, c, srv.URL+resp.Header.Get("Location"))
+	resp, body := testkit.Get(t, c, srv.URL+resp.Header.Get("Location"))
 	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`<form method="post" action="/login">`)) ||
 		!bytes.Contains(body, []byte(`name="user"`)) || !bytes.Contains(body, []byte(`name="pass"`)) || !bytes.Contains(body, []byte(`value="/members/"`)) {
 		t.Fatalf("login form: %s\n%s", resp.Status, body)
@@ -725,7 +713,7 @@ func TestCharsets(t *testing.T) {
 		{ShiftJISHeaderPath, "text/html; charset=Shift_JIS", "", ShiftJISText, "流出ファイル", japanese.ShiftJIS},
 		{ShiftJISMetaPath, "text/html", `<meta http-equiv="Content-Type" content="text/html; charset=Shift_JIS">`, ShiftJISText, "流出ファイル", japanese.ShiftJIS},
 	} {
-		resp, raw := get(t, client(), srv.URL+tc.path)
+		resp, raw := testkit.Get(t, client(), srv.URL+tc.path)
 		if ct := resp.Header.Get("Content-Type"); ct != tc.ctype {
 			t.Errorf("%s: Content-Type %q, want %q", tc.path, ct, tc.ctype)
 		}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/leakwatch/leakwatch/internal/testkit"
 )
 
 // Synthetic data only: NHIs in the Z test range, names from nowhere.
@@ -41,7 +43,7 @@ func crawlSite(t *testing.T, srv *httptest.Server) (map[string][]byte, map[strin
 		if _, ok := pages[u]; ok {
 			continue
 		}
-		resp, body := get(t, c, srv.URL+u)
+		resp, body := testkit.Get(t, c, srv.URL+u)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("%s: %s", u, resp.Status)
 		}
@@ -92,7 +94,7 @@ func TestForumPostsAndTable(t *testing.T) {
 		t.Errorf("reply with attachment: %+v", posts[2])
 	}
 
-	_, page := get(t, srv.Client(), srv.URL+p0.ThreadPath)
+	_, page := testkit.Get(t, srv.Client(), srv.URL+p0.ThreadPath)
 	for _, want := range []string{
 		`<article class="post" id="post-1">`, `<span class="author">` + OpeningAuthor + `</span>`, "US$60,000",
 		`<article class="post" id="post-2">`, `<span class="author">leaker</span>`,
@@ -112,11 +114,11 @@ func TestForumPostsAndTable(t *testing.T) {
 		}
 	}
 	// A post's attachment is served, listed and linked from its page.
-	resp, data := get(t, srv.Client(), srv.URL+posts[2].Files[0])
+	resp, data := testkit.Get(t, srv.Client(), srv.URL+posts[2].Files[0])
 	if resp.StatusCode != http.StatusOK || string(data) != "synthetic reply file" {
 		t.Errorf("reply attachment: %s %q", resp.Status, data)
 	}
-	_, page = get(t, srv.Client(), srv.URL+posts[2].PagePath)
+	_, page = testkit.Get(t, srv.Client(), srv.URL+posts[2].PagePath)
 	if !bytes.Contains(page, []byte(`href="`+posts[2].Files[0]+`"`)) {
 		t.Error("reply attachment not linked from its page")
 	}
@@ -128,7 +130,7 @@ func TestForumPostsAndTable(t *testing.T) {
 	if !site.Remove(posts[2].ThreadPath) {
 		t.Fatal("Remove")
 	}
-	if resp, _ := get(t, srv.Client(), srv.URL+posts[2].Files[0]); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := testkit.Get(t, srv.Client(), srv.URL+posts[2].Files[0]); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("attachment of a removed thread: %s", resp.Status)
 	}
 	if len(site.Posts()) != 2 {
@@ -163,7 +165,7 @@ func TestThreadPagination(t *testing.T) {
 		if p > 1 {
 			u += fmt.Sprintf("/page/%d", p)
 		}
-		resp, body := get(t, c, srv.URL+u)
+		resp, body := testkit.Get(t, c, srv.URL+u)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("%s: %s", u, resp.Status)
 		}
@@ -205,20 +207,20 @@ func TestThreadPagination(t *testing.T) {
 			t.Errorf("%s: no sort loop link", u)
 		}
 	}
-	if resp, _ := get(t, c, srv.URL+base+"/page/5"); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := testkit.Get(t, c, srv.URL+base+"/page/5"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("page 5: %s", resp.Status)
 	}
-	if resp, _ := get(t, c, srv.URL+base+"/page/x"); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := testkit.Get(t, c, srv.URL+base+"/page/x"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("page x: %s", resp.Status)
 	}
-	resp, _ := get(t, c, srv.URL+base+"/page/1")
+	resp, _ := testkit.Get(t, c, srv.URL+base+"/page/1")
 	if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != base {
 		t.Errorf("page 1: %s to %q, want 301 to %s", resp.Status, resp.Header.Get("Location"), base)
 	}
 	// Appending a post adds a page.
 	site.AddPost(Post{Thread: "Long thread", Text: "one more"})
 	site.AddPost(Post{Thread: "Long thread", Text: "and another", At: 1})
-	if resp, _ := get(t, c, srv.URL+base+"/page/4"); resp.StatusCode != http.StatusOK {
+	if resp, _ := testkit.Get(t, c, srv.URL+base+"/page/4"); resp.StatusCode != http.StatusOK {
 		t.Errorf("page 4 after adding: %s", resp.Status)
 	}
 	if p := site.Posts(); p[0].Text != "and another" || p[0].Number != 2 || p[1].Number != 13 || p[2].Number != 20 {
@@ -229,7 +231,7 @@ func TestThreadPagination(t *testing.T) {
 	// no /page/ route.
 	classic := httptest.NewServer(New(Options{Files: sampleFiles()}))
 	defer classic.Close()
-	if resp, _ := get(t, c, classic.URL+"/thread/portal-sample-part-1/page/2"); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := testkit.Get(t, c, classic.URL+"/thread/portal-sample-part-1/page/2"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("classic site /page/2: %s", resp.Status)
 	}
 }
@@ -340,7 +342,7 @@ func TestChromeAndSignatures(t *testing.T) {
 	// Without chrome there is no /rules page.
 	plain := httptest.NewServer(New(Options{Files: sampleFiles()}))
 	defer plain.Close()
-	if resp, _ := get(t, plain.Client(), plain.URL+RulesPath); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := testkit.Get(t, plain.Client(), plain.URL+RulesPath); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("rules without chrome: %s", resp.Status)
 	}
 }
@@ -356,7 +358,7 @@ func TestBoards(t *testing.T) {
 	defer srv.Close()
 	c := srv.Client()
 
-	_, index := get(t, c, srv.URL+"/")
+	_, index := testkit.Get(t, c, srv.URL+"/")
 	var boards []string
 	for _, l := range links(t, index) {
 		if strings.HasPrefix(l, "/board/") {
@@ -366,7 +368,7 @@ func TestBoards(t *testing.T) {
 	if want := []string{"/board/databases", "/board/off-topic", "/board/general"}; !slices.Equal(boards, want) {
 		t.Errorf("board links %v, want %v", boards, want)
 	}
-	if resp, _ := get(t, c, srv.URL+"/?page=2"); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := testkit.Get(t, c, srv.URL+"/?page=2"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("board index page 2: %s", resp.Status)
 	}
 	for page, want := range map[int]int{1: 3, 2: 3, 3: 2} { // 7 threads in 3s, dump thread on the last page
@@ -374,7 +376,7 @@ func TestBoards(t *testing.T) {
 		if page > 1 {
 			u += fmt.Sprintf("?page=%d", page)
 		}
-		_, body := get(t, c, srv.URL+u)
+		_, body := testkit.Get(t, c, srv.URL+u)
 		n := 0
 		for _, l := range links(t, body) {
 			if strings.HasPrefix(l, "/thread/") {
@@ -388,13 +390,13 @@ func TestBoards(t *testing.T) {
 			t.Errorf("%s: dump thread listed %v", u, got)
 		}
 	}
-	if resp, _ := get(t, c, srv.URL+"/board/databases?page=4"); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := testkit.Get(t, c, srv.URL+"/board/databases?page=4"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("board page 4: %s", resp.Status)
 	}
-	if resp, _ := get(t, c, srv.URL+"/board/nope"); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := testkit.Get(t, c, srv.URL+"/board/nope"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown board: %s", resp.Status)
 	}
-	_, th := get(t, c, srv.URL+"/thread/chat")
+	_, th := testkit.Get(t, c, srv.URL+"/thread/chat")
 	if !bytes.Contains(th, []byte(`<a href="/board/off-topic">Off-topic</a> &rsaquo; Chat`)) {
 		t.Error("thread breadcrumb lacks its board")
 	}
@@ -522,7 +524,7 @@ func TestGenerateForumLarge(t *testing.T) {
 	srv := httptest.NewServer(site)
 	defer srv.Close()
 	for _, p := range []string{paths[0], paths[1], paths[len(paths)/2], paths[len(paths)-3]} {
-		if resp, _ := get(t, srv.Client(), srv.URL+p); resp.StatusCode != http.StatusOK {
+		if resp, _ := testkit.Get(t, srv.Client(), srv.URL+p); resp.StatusCode != http.StatusOK {
 			t.Errorf("%s: %s", p, resp.Status)
 		}
 	}

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/leakwatch/leakwatch/internal/testkit"
 )
 
 var hrefRE = regexp.MustCompile(`href="([^"]+)"`)
@@ -24,20 +26,6 @@ func links(t *testing.T, body []byte) []string {
 		out = append(out, strings.ReplaceAll(string(m[1]), "&amp;", "&"))
 	}
 	return out
-}
-
-func get(t *testing.T, c *http.Client, url string) (*http.Response, []byte) {
-	t.Helper()
-	resp, err := c.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: read body: %v", url, err)
-	}
-	return resp, body
 }
 
 // noRedirect returns a client that reports redirects instead of following.
@@ -65,7 +53,7 @@ func TestIndexThreadAttachment(t *testing.T) {
 	defer srv.Close()
 	c := srv.Client()
 
-	resp, index := get(t, c, srv.URL+"/")
+	resp, index := testkit.Get(t, c, srv.URL+"/")
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("index: %s %s", resp.Status, resp.Header.Get("Content-Type"))
 	}
@@ -95,7 +83,7 @@ func TestIndexThreadAttachment(t *testing.T) {
 	}
 	got := 0
 	for _, th := range threads {
-		_, page := get(t, c, srv.URL+th)
+		_, page := testkit.Get(t, c, srv.URL+th)
 		if !bytes.Contains(page, []byte("US$60,000")) {
 			t.Errorf("%s: post text missing", th)
 		}
@@ -103,7 +91,7 @@ func TestIndexThreadAttachment(t *testing.T) {
 			if !strings.HasPrefix(l, "/files/") {
 				continue
 			}
-			resp, data := get(t, c, srv.URL+l)
+			resp, data := testkit.Get(t, c, srv.URL+l)
 			name := l[strings.LastIndex(l, "/")+1:]
 			f, ok := want[name]
 			if !ok {
@@ -138,7 +126,7 @@ func TestPaginationAndDumpThread(t *testing.T) {
 
 	seen := map[string]bool{}
 	for p := 1; p <= 3; p++ {
-		resp, body := get(t, c, fmt.Sprintf("%s/?page=%d", srv.URL, p))
+		resp, body := testkit.Get(t, c, fmt.Sprintf("%s/?page=%d", srv.URL, p))
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("page %d: %s", p, resp.Status)
 		}
@@ -155,17 +143,17 @@ func TestPaginationAndDumpThread(t *testing.T) {
 	if len(seen) != 13 || !seen[DumpThreadPath] {
 		t.Errorf("threads over all pages: %d (dump listed %v), want 13", len(seen), seen[DumpThreadPath])
 	}
-	if resp, _ := get(t, c, srv.URL+"/?page=4"); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := testkit.Get(t, c, srv.URL+"/?page=4"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("page 4: %s, want 404", resp.Status)
 	}
 
-	_, dump := get(t, c, srv.URL+DumpThreadPath)
+	_, dump := testkit.Get(t, c, srv.URL+DumpThreadPath)
 	for _, want := range []string{HugePath, MissingPath, OffsiteURL, DumpThreadPath + "?sort=new"} {
 		if !bytes.Contains(dump, []byte(`href="`+want+`"`)) {
 			t.Errorf("dump thread lacks link %s", want)
 		}
 	}
-	if resp, _ := get(t, c, srv.URL+MissingPath); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := testkit.Get(t, c, srv.URL+MissingPath); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("missing attachment: %s, want 404", resp.Status)
 	}
 }
@@ -176,19 +164,19 @@ func TestHostileFeaturesDisabled(t *testing.T) {
 	srv := httptest.NewServer(site)
 	defer srv.Close()
 	c := srv.Client()
-	_, dump := get(t, c, srv.URL+DumpThreadPath)
+	_, dump := testkit.Get(t, c, srv.URL+DumpThreadPath)
 	for _, l := range links(t, dump) {
 		if l == HugePath || l == MissingPath || l == OffsiteURL || strings.Contains(l, "?sort=") {
 			t.Errorf("disabled feature still linked: %s", l)
 		}
 	}
 	a := site.Attachments()[0]
-	_, page := get(t, c, srv.URL+a.ThreadPath)
+	_, page := testkit.Get(t, c, srv.URL+a.ThreadPath)
 	if bytes.Contains(page, []byte("/go/")) || bytes.Contains(page, []byte("?sort=")) {
 		t.Error("thread page links disabled redirect or loop")
 	}
 	for _, p := range []string{HugePath, "/go/" + a.ID} {
-		if resp, _ := get(t, noRedirect(c), srv.URL+p); resp.StatusCode != http.StatusNotFound {
+		if resp, _ := testkit.Get(t, noRedirect(c), srv.URL+p); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("%s: %s, want 404 when disabled", p, resp.Status)
 		}
 	}
@@ -200,22 +188,22 @@ func TestRedirectAndLoop(t *testing.T) {
 	defer srv.Close()
 	a := site.Attachments()[0]
 
-	resp, _ := get(t, noRedirect(srv.Client()), srv.URL+"/go/"+a.ID)
+	resp, _ := testkit.Get(t, noRedirect(srv.Client()), srv.URL+"/go/"+a.ID)
 	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != a.Path {
 		t.Fatalf("/go/%s: %s Location %q, want 302 to %s", a.ID, resp.Status, resp.Header.Get("Location"), a.Path)
 	}
-	resp, body := get(t, srv.Client(), srv.URL+"/go/"+a.ID)
+	resp, body := testkit.Get(t, srv.Client(), srv.URL+"/go/"+a.ID)
 	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, sampleFiles()[0].Data) {
 		t.Errorf("following /go/%s: %s", a.ID, resp.Status)
 	}
 
-	_, page := get(t, srv.Client(), srv.URL+a.ThreadPath)
+	_, page := testkit.Get(t, srv.Client(), srv.URL+a.ThreadPath)
 	if !bytes.Contains(page, []byte(`href="`+a.ThreadPath+`?sort=new"`)) ||
 		!bytes.Contains(page, []byte(`href="/go/`+a.ID+`"`)) ||
 		!bytes.Contains(page, []byte(`href="`+DumpThreadPath+`"`)) {
 		t.Errorf("thread page lacks loop, mirror or dump links:\n%s", page)
 	}
-	_, page = get(t, srv.Client(), srv.URL+a.ThreadPath+"?sort=new")
+	_, page = testkit.Get(t, srv.Client(), srv.URL+a.ThreadPath+"?sort=new")
 	if !bytes.Contains(page, []byte(`href="`+a.ThreadPath+`?sort=old"`)) {
 		t.Error("?sort=new variant does not link to ?sort=old")
 	}
@@ -309,7 +297,7 @@ func TestNotFoundAndRemove(t *testing.T) {
 	first := atts[0]
 
 	for _, p := range []string{"/files/9999/x.pdf", "/thread/nope", "/files/" + first.ID + "/wrong-name.pdf", "/nothing"} {
-		if resp, _ := get(t, c, srv.URL+p); resp.StatusCode != http.StatusNotFound {
+		if resp, _ := testkit.Get(t, c, srv.URL+p); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("%s: %s, want 404", p, resp.Status)
 		}
 	}
@@ -318,18 +306,18 @@ func TestNotFoundAndRemove(t *testing.T) {
 		t.Fatal("Remove(thread) should succeed once")
 	}
 	for _, p := range []string{first.ThreadPath, first.Path, "/go/" + first.ID} {
-		if resp, _ := get(t, c, srv.URL+p); resp.StatusCode != http.StatusNotFound {
+		if resp, _ := testkit.Get(t, c, srv.URL+p); resp.StatusCode != http.StatusNotFound {
 			t.Errorf("after removal %s: %s, want 404", p, resp.Status)
 		}
 	}
-	if _, index := get(t, c, srv.URL+"/"); bytes.Contains(index, []byte(first.ThreadPath)) {
+	if _, index := testkit.Get(t, c, srv.URL+"/"); bytes.Contains(index, []byte(first.ThreadPath)) {
 		t.Error("removed thread still listed")
 	}
 	other := atts[len(atts)-1]
 	if !site.Remove(other.Path) {
 		t.Fatal("Remove(attachment) failed")
 	}
-	if resp, _ := get(t, c, srv.URL+other.Path); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := testkit.Get(t, c, srv.URL+other.Path); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("removed attachment: %s", resp.Status)
 	}
 	if site.Remove(DumpThreadPath) {
@@ -339,7 +327,7 @@ func TestNotFoundAndRemove(t *testing.T) {
 	// Reappearance: the same bytes posted again under the same thread title
 	// come back at a new thread URL and a new attachment URL.
 	p := site.AddFile(File{Name: first.Name, Data: sampleFiles()[0].Data, Thread: first.Thread})
-	resp, data := get(t, c, srv.URL+p)
+	resp, data := testkit.Get(t, c, srv.URL+p)
 	if resp.StatusCode != http.StatusOK || !bytes.Equal(data, sampleFiles()[0].Data) || p == first.Path {
 		t.Errorf("re-posted file at %s: %s", p, resp.Status)
 	}
@@ -409,7 +397,7 @@ func TestServeLoopbackAndShutdown(t *testing.T) {
 	}
 	base := "http://" + addr.String()
 	client := &http.Client{Timeout: 5 * time.Second}
-	resp, _ := get(t, client, base+"/")
+	resp, _ := testkit.Get(t, client, base+"/")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("index: %s", resp.Status)
 	}
