@@ -314,32 +314,33 @@ func Import(ctx context.Context, store *storage.Store, dir string, opts Options)
 	return st, ctx.Err()
 }
 
-// segmentSet is the set of ready segments, as an import sees it grow.
-type segmentSet struct {
+// readyIDs are the ids of the ready segments, as an import sees them grow
+// (not to be confused with Segments, the files a scanner maps).
+type readyIDs struct {
 	mu  sync.Mutex
 	ids map[uint64]bool
 }
 
-func readySet(ctx context.Context, store *storage.Store) (*segmentSet, error) {
+func readySet(ctx context.Context, store *storage.Store) (*readyIDs, error) {
 	segs, err := store.ReadySegments(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s := &segmentSet{ids: map[uint64]bool{}}
+	s := &readyIDs{ids: map[uint64]bool{}}
 	for _, rs := range segs {
 		s.ids[rs.ID] = true
 	}
 	return s, nil
 }
 
-func (s *segmentSet) add(id uint64) {
+func (s *readyIDs) add(id uint64) {
 	s.mu.Lock()
 	s.ids[id] = true
 	s.mu.Unlock()
 }
 
 // has reports whether id is ready; 0 (no segment) always is.
-func (s *segmentSet) has(id uint64) bool {
+func (s *readyIDs) has(id uint64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return id == 0 || s.ids[id]
@@ -347,7 +348,7 @@ func (s *segmentSet) has(id uint64) bool {
 
 // fingerprintFile reads one file and turns it (and its members) into
 // references, or reports that it is unchanged since the last import.
-func fingerprintFile(ctx context.Context, store *storage.Store, an *match.Analyzer, f file, opts Options, ready *segmentSet) result {
+func fingerprintFile(ctx context.Context, store *storage.Store, an *match.Analyzer, f file, opts Options, ready *readyIDs) result {
 	mac := hex.EncodeToString(opts.Key.MAC("ref-path", []byte(f.rel)))
 	old, ok, err := store.ReferenceByPathMAC(ctx, mac)
 	if err != nil {
