@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/internal/capture"
+	"github.com/leakwatch/leakwatch/storage"
 )
 
 const evidenceUsage = "usage: leakwatch evidence verify RUN|capture-ID | evidence export CASE FILE"
@@ -62,10 +63,7 @@ func verifyEvidence(ctx context.Context, e *env, arg string) error {
 		return fmt.Errorf("evidence verify: %w", err)
 	}
 	printProblems(e, "", probs)
-	stamp := "no timestamp"
-	if re.Run.StampedAt != nil {
-		stamp = fmt.Sprintf("timestamped %s by %s", re.Run.StampedAt.UTC().Format("2006-01-02T15:04:05Z"), re.Run.TSAURL)
-	}
+	stamp := stampOf(re.Run)
 	if len(probs) > 0 {
 		return fmt.Errorf("evidence of run %d does not verify: %d problems", runID, len(probs))
 	}
@@ -90,13 +88,18 @@ func verifyCaptureEvidence(ctx context.Context, e *env, id uint64) error {
 	if len(probs) > 0 {
 		return fmt.Errorf("evidence of capture %d does not verify: %d problems", id, len(probs))
 	}
-	stamp := "no timestamp"
-	if ce.Run.StampedAt != nil {
-		stamp = fmt.Sprintf("timestamped %s by %s", ce.Run.StampedAt.UTC().Format("2006-01-02T15:04:05Z"), ce.Run.TSAURL)
-	}
+	stamp := stampOf(ce.Run)
 	fmt.Fprintf(e.stdout, "capture %d (run %d): %d WARC exchanges verified, leaves %v in Merkle root %s (%s)\n",
 		id, ce.Run.ID, len(ce.Records), ce.Leaves, ce.Run.MerkleRoot, stamp)
 	return nil
+}
+
+// stampOf says whether and by whom a run's seal was timestamped.
+func stampOf(run storage.CrawlRun) string {
+	if run.StampedAt == nil {
+		return "no timestamp"
+	}
+	return fmt.Sprintf("timestamped %s by %s", run.StampedAt.UTC().Format("2006-01-02T15:04:05Z"), run.TSAURL)
 }
 
 func printProblems(e *env, prefix string, probs []capture.Problem) {
