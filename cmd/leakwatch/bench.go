@@ -32,6 +32,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		samples := fset.Int("samples", 500, "documents whose match latency is measured")
 		textKB := fset.Float64("text-kb", 0, "index plain-text letters of this mean size in KB, lognormal, and check recall on quoting forum posts (0: the synthetic mix of notes, PDFs, records and photos)")
 		keep := fset.String("dir", "", "work directory to keep (default: a temporary one, removed)")
+		profile := fset.String("cpuprofile", "", "write a CPU profile (pprof) of the warm match pass to this file")
 		if _, err := e.parseFlags(fset, args[1:]); err != nil {
 			return err
 		}
@@ -50,8 +51,16 @@ func runBench(ctx context.Context, e *env, args []string) error {
 			defer os.RemoveAll(tmp)
 			dir = tmp
 		}
-		b, err := refeval.BenchRefs(ctx, dir, refeval.RefsOptions{Docs: *docs, Samples: *samples, TextKB: *textKB,
-			Match: e.matchOptions(), Log: e.stderr})
+		o := refeval.RefsOptions{Docs: *docs, Samples: *samples, TextKB: *textKB, Match: e.matchOptions(), Log: e.stderr}
+		if *profile != "" {
+			f, err := os.Create(*profile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			o.Profile = f
+		}
+		b, err := refeval.BenchRefs(ctx, dir, o)
 		if err != nil {
 			return err
 		}
@@ -223,6 +232,10 @@ func printRefsBench(e *env, b refeval.RefsBench) {
 	fmt.Fprintf(w, "               (file-backed pages of the mapped segments are the shared page cache, one copy per host; anonymous is\n")
 	fmt.Fprintf(w, "               this process's own, and before load it holds what generating and building left behind)\n")
 	fmt.Fprintf(w, "match latency  p50 %s  p99 %s (matcher only, %d samples, warm)\n", b.MatchP50, b.MatchP99, b.Samples)
+	if b.Busy > 0 {
+		fmt.Fprintf(w, "steady         p50 %s  p99 %s (matcher only, %d other samples after %d other matches; %d found their reference)\n",
+			b.SteadyMatchP50, b.SteadyMatchP99, b.Samples, b.Busy, b.SteadyMatched)
+	}
 	fmt.Fprintf(w, "scan latency   p50 %s  p99 %s (extract + fingerprint + match, warm)\n", b.ScanP50, b.ScanP99)
 	fmt.Fprintf(w, "self-matches   %d of %d samples found their own reference\n", b.MatchedSample, b.Samples)
 	fmt.Fprintf(w, "cold           segment files %.1f MB in the page cache after the warm pass, %.1f MB after eviction; load %s\n",

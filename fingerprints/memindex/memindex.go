@@ -126,6 +126,13 @@ type Postings interface {
 	Postings() int64
 }
 
+// Prefetcher is a Postings that can start fetching what looking up a
+// batch of hashes will read, so that the misses overlap (the
+// memory-mapped segment does).
+type Prefetcher interface {
+	Prefetch(hashes []uint64) uint64
+}
+
 // crcKey is what a zip central directory says of a member.
 type crcKey struct {
 	crc  uint32
@@ -204,6 +211,17 @@ func (x *Index) PrintPostings(_ context.Context, hashes []int64, max int) ([]mat
 		}
 		spans[k] = span{i, j}
 		total += j - i
+	}
+	if len(x.postings) > 0 && len(hashes) > 1 {
+		keys := make([]uint64, len(hashes))
+		for i, h := range hashes {
+			keys[i] = uint64(h)
+		}
+		for _, p := range x.postings {
+			if pf, ok := p.(Prefetcher); ok {
+				pf.Prefetch(keys)
+			}
+		}
 	}
 	out := make([]match.Posting, 0, total)
 	for k, sp := range spans {

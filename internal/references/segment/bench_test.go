@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"flag"
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
@@ -33,10 +34,15 @@ func benchSegment(b *testing.B, path string, n int) []uint64 {
 	return hashes
 }
 
-// BenchmarkLookup looks up hashes in a 10M-posting segment (~120 MB; in
-// the page cache, as a busy matcher's segments are).
+// benchPostings sizes BenchmarkLookup's segment; the breach's letters make
+// about 230M (-postings 230000000: a 2.8 GB file, minutes to write).
+var benchPostings = flag.Int("postings", 10_000_000, "postings in BenchmarkLookup's segment")
+
+// BenchmarkLookup looks up hashes in a segment of -postings postings
+// (default 10M, ~120 MB; in the page cache, as a busy matcher's segments
+// are).
 func BenchmarkLookup(b *testing.B) {
-	const n = 10_000_000
+	n := *benchPostings
 	path := filepath.Join(b.TempDir(), "bench.seg")
 	hashes := benchSegment(b, path, n)
 	s, err := Open(path, testKey)
@@ -54,6 +60,32 @@ func BenchmarkLookup(b *testing.B) {
 				b.Fatal("hash not found")
 			}
 			i++
+		}
+	})
+	// A letter's worth of prints looked up one after another, and with a
+	// Prefetch pass first (as the matcher does).
+	const batch = 550
+	b.Run("letter", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			for range batch {
+				s.Lookup(hashes[i%len(hashes)], 64, count)
+				i++
+			}
+		}
+	})
+	b.Run("letter-prefetched", func(b *testing.B) {
+		i := 0
+		qs := make([]uint64, batch)
+		for b.Loop() {
+			for k := range qs {
+				qs[k] = hashes[(i+k)%len(hashes)]
+			}
+			s.Prefetch(qs)
+			for _, h := range qs {
+				s.Lookup(h, 64, count)
+			}
+			i += batch
 		}
 	})
 	b.Run("miss", func(b *testing.B) {

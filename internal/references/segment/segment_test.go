@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -673,5 +674,30 @@ func TestPopulate(t *testing.T) {
 		if err := s2.Populate(); err != nil {
 			t.Fatalf("Populate after Close: %v", err)
 		}
+	}
+}
+
+// TestCoarseDirectory looks up through coarse directories of every width
+// down to 2 bits (at the breach's size the 16-bit one spans 32 file
+// buckets; a small test segment's would span one), with and without a
+// Prefetch first: the same postings as the file's own directory gives.
+func TestCoarseDirectory(t *testing.T) {
+	c := newCorpus(5, 60_000)
+	path := filepath.Join(t.TempDir(), "coarse.seg")
+	write(t, path, c.adds, Options{KeyID: testKey})
+	s := open(t, path)
+	if s.hdr.bits < 9 {
+		t.Fatalf("segment has %d bucket bits; the test wants more than 8", s.hdr.bits)
+	}
+	hashes := slices.Collect(maps.Keys(c.want))
+	for bits := uint(s.hdr.bits); bits >= 2; bits -= 3 {
+		s.setCoarse(bits)
+		if got := len(s.coarse); got != 1<<bits+1 {
+			t.Fatalf("%d coarse bits: %d entries", bits, got)
+		}
+		if bits%2 == 0 {
+			s.Prefetch(append(hashes, c.miss...))
+		}
+		checkLookups(t, s, c)
 	}
 }
