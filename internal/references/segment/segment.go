@@ -194,15 +194,15 @@ func (h *header) length() uint64 { return h.dirOff + h.dirLen() }
 // concurrent use, except Close: nothing may use a segment once Close is
 // called (its memory is unmapped).
 type Segment struct {
-	path     string
-	data     []byte // the whole file
-	body     []byte // N × 12-byte postings
-	dir      []byte // (2^B + 1) × uint32
-	shift    uint   // 64 − B: a hash's bucket is hash >> shift
+	path  string
+	data  []byte // the whole file
+	body  []byte // N × 12-byte postings
+	dir   []byte // (2^B + 1) × uint32
+	shift uint   // 64 − B: a hash's bucket is hash >> shift
 	// coarse is every 2^(B−cb)-th directory entry, cb = min(B, coarseBits),
 	// copied to the heap at Open: what Lookup uses (see span).
-	coarse []uint32
-	cbits  uint
+	coarse   []uint32
+	cbits    uint
 	n        int
 	hdr      header
 	checksum string
