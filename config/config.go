@@ -19,6 +19,7 @@ type Config struct {
 	Injunction   InjunctionConfig   `yaml:"injunction"`
 	Fingerprints FingerprintsConfig `yaml:"fingerprints"`
 	Evidence     EvidenceConfig     `yaml:"evidence"`
+	Telegram     TelegramConfig     `yaml:"telegram"`
 	Sources      []SourceConfig     `yaml:"sources"`
 }
 
@@ -189,6 +190,41 @@ type ContactConfig struct {
 	Address string `yaml:"address"`
 }
 
+// TelegramConfig is how leakwatch reads Telegram: as user accounts (a bot
+// cannot read channels it does not administer).
+type TelegramConfig struct {
+	// APIID and APIHash identify the application (my.telegram.org). The
+	// hash may come from APIHashFile instead of this file.
+	APIID       int    `yaml:"api_id"`
+	APIHash     string `yaml:"api_hash"`
+	APIHashFile string `yaml:"api_hash_file"`
+	// Accounts are the user accounts monitoring may use; a channel names
+	// one, or takes the first. Several spread the load.
+	Accounts []TelegramAccountConfig `yaml:"accounts"`
+	// MaxFloodWait is the longest FLOOD_WAIT a run waits out; a longer one
+	// ends the run and shows the account as waiting.
+	MaxFloodWait time.Duration `yaml:"max_flood_wait"`
+	// Rate is the requests per second one account sends.
+	Rate float64 `yaml:"rate"`
+	// AbuseAddresses receive takedown notices about channels.
+	AbuseAddresses []string `yaml:"abuse_addresses"`
+}
+
+// TelegramAccountConfig names one account.
+type TelegramAccountConfig struct {
+	Name  string `yaml:"name"`
+	Phone string `yaml:"phone"` // international format, +4420…
+}
+
+// TelegramSourceConfig are a telegram source's own settings.
+type TelegramSourceConfig struct {
+	Account       string   `yaml:"account"`        // empty: the first account
+	Join          bool     `yaml:"join"`           // may join the channel (invite links, member-only history)
+	BackfillCount int      `yaml:"backfill_count"` // messages of history read (default 1000)
+	BackfillSince string   `yaml:"backfill_since"` // YYYY-MM-DD: no older history
+	Media         []string `yaml:"media"`          // document, photo (default both)
+}
+
 // SourceConfig seeds a monitored source on start (sources may also be added with the CLI/UI).
 type SourceConfig struct {
 	Name  string        `yaml:"name"`
@@ -208,6 +244,9 @@ type SourceConfig struct {
 	WatchTerms   []string        `yaml:"watch_terms"` // words, or /regexps/, that make a page a keyword hit
 	Login        LoginConfig     `yaml:"login"`
 	CookiesFile  string          `yaml:"cookies_file"` // Netscape cookies.txt of a browser session
+	// Telegram holds a telegram source's settings (kind: telegram; url: a
+	// t.me link, @username or invite link).
+	Telegram TelegramSourceConfig `yaml:"telegram"`
 }
 
 // LoginConfig logs a crawl in through a site's login form. The password

@@ -164,7 +164,11 @@ func TestExampleFileValidatesWithInjunction(t *testing.T) {
 		{"injunction.defendants", cfg.Injunction.Defendants, "Unknown Defendants"},
 		{"injunction.contact.email", cfg.Injunction.Contact.Email, "legal@example.org"},
 		{"recipients", cfg.Notices.Recipients["leakforum.example"], "abuse@leakforum.example"},
-		{"sources", len(cfg.Sources), 1},
+		{"sources", len(cfg.Sources), 2},
+		{"sources[1].kind", cfg.Sources[1].Kind, "telegram"},
+		{"sources[1].telegram.account", cfg.Sources[1].Telegram.Account, "monitor1"},
+		{"telegram.accounts[0].phone", cfg.Telegram.Accounts[0].Phone, "+447700900123"},
+		{"telegram.max_flood_wait", cfg.Telegram.MaxFloodWait, 5 * time.Minute},
 		{"sources[0].kind", cfg.Sources[0].Kind, "forum"},
 		{"sources[0].deny", strings.Join(cfg.Sources[0].Deny, " "), `/logout /search\?`},
 		{"sources[0].watch_terms", strings.Join(cfg.Sources[0].WatchTerms, "|"), `Example Health Portal|/portal\.claimant\.example/`},
@@ -255,8 +259,9 @@ func TestExampleDocumentsEveryField(t *testing.T) {
 			t.Errorf("leakwatch.example.yaml does not set %s", p)
 			continue
 		}
-		// Keys inside the example source share the comment above the list entry.
-		if strings.HasPrefix(p, "sources[]") {
+		// Keys inside a list entry (the example source, an account) share
+		// the comment above the list entry.
+		if strings.Contains(p, "[]") {
 			continue
 		}
 		if strings.TrimSpace(k.HeadComment+k.LineComment) == "" {
@@ -285,7 +290,7 @@ func TestExampleDocumentsEveryField(t *testing.T) {
 func TestFieldsEnvNames(t *testing.T) {
 	seen := map[string]string{}
 	for _, f := range config.Fields() {
-		yamlOnly := strings.Contains(f.Path, "[]") || f.Path == "notices.recipients" || f.Path == "fingerprints.passwords"
+		yamlOnly := strings.Contains(f.Path, "[]") || f.Path == "notices.recipients" || f.Path == "fingerprints.passwords" || f.Path == "telegram.abuse_addresses"
 		if yamlOnly != (f.Env == "") {
 			t.Errorf("%s: env %q, want yaml-only=%v", f.Path, f.Env, yamlOnly)
 		}
@@ -348,7 +353,7 @@ func TestBadConfigs(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			body: "data_dir: /srv\nsmpt:\n  port: 25\n",
-			want: []string{"leakwatch.yaml:2: smpt: unknown key (valid keys here: data_dir, log, database, temporal, web, crawler, smtp, notices, injunction, fingerprints, evidence, sources)"},
+			want: []string{"leakwatch.yaml:2: smpt: unknown key (valid keys here: data_dir, log, database, temporal, web, crawler, smtp, notices, injunction, fingerprints, evidence, telegram, sources)"},
 		},
 		{
 			name: "duplicate key",
@@ -448,18 +453,27 @@ injunction:
     url: https://a.example/
     every: 6h
   - name: a
-    kind: telegram
+    kind: irc
     url: a.example
     every: 30s
   - kind: web
+  - name: tg
+    kind: telegram
+    url: https://example.org/channel
+    telegram: {account: nobody, media: [video], backfill_since: "last week"}
 `,
 			want: []string{
 				`leakwatch.yaml:6: sources[1].name: duplicate source name "a" (also sources[0])`,
-				`leakwatch.yaml:7: sources[1].kind: must be one of forum, leakblog, paste, opendir, filehost, generic, web (got "telegram")`,
+				`leakwatch.yaml:7: sources[1].kind: must be one of forum, leakblog, paste, opendir, filehost, generic, telegram, web (got "irc")`,
 				`leakwatch.yaml:8: sources[1].url: must be an absolute http:// or https:// URL (got "a.example")`,
 				`leakwatch.yaml:9: sources[1].every: must be 0 (manual only) or at least 1m0s (got 30s)`,
 				`leakwatch.yaml:10: sources[2].name: must not be empty`,
 				`leakwatch.yaml:10: sources[2].url: must be an absolute http:// or https:// URL (got "")`,
+				`leakwatch.yaml:13: sources[3].url: must be a Telegram channel: @username, https://t.me/username or an invite link https://t.me/+HASH (got "https://example.org/channel")`,
+				`leakwatch.yaml:11: sources[3]: telegram sources need an account under telegram.accounts`,
+				`leakwatch.yaml:14: sources[3].telegram.account: no account "nobody" under telegram.accounts`,
+				`leakwatch.yaml:14: sources[3].telegram.backfill_since: must be a date YYYY-MM-DD (got "last week")`,
+				`leakwatch.yaml:14: sources[3].telegram.media[0]: must be one of document, photo (got "video")`,
 			},
 		},
 		{

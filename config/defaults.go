@@ -32,7 +32,7 @@ const (
 
 // SourceKinds are the source kinds (storage.SourceKind holds the same;
 // a test keeps them in step). "web" is the generic kind's old name.
-var SourceKinds = []string{"forum", "leakblog", "paste", "opendir", "filehost", "generic", "web"}
+var SourceKinds = []string{"forum", "leakblog", "paste", "opendir", "filehost", "generic", "telegram", "web"}
 
 // Database drivers returned by (*Config).ResolveDatabase.
 const (
@@ -90,6 +90,13 @@ func Default() *Config {
 			From:    "takedowns@localhost",
 			TLS:     TLSStartTLS,
 			Timeout: 30 * time.Second,
+		},
+		Telegram: TelegramConfig{
+			MaxFloodWait: 5 * time.Minute,
+			Rate:         2,
+			// Telegram's addresses for illegal public content and for
+			// copyright (DESIGN.md §5).
+			AbuseAddresses: []string{"abuse@telegram.org", "dmca@telegram.org"},
 		},
 		Notices: NoticesConfig{
 			RemovalDeadline: 48 * time.Hour,

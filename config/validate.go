@@ -178,6 +178,7 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 		v.readablePDF("injunction.order_pdf", in.OrderPDF)
 	}
 
+	v.telegram(c.Telegram)
 	names := map[string]int{}
 	for i, s := range c.Sources {
 		p := indexPath("sources", i)
@@ -219,13 +220,79 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 				v.add(p+".login", "needs exactly one of password_env and password_file (the password is never put in this file)")
 			}
 		}
-		v.httpURL(p+".url", s.URL)
+		if s.Kind == "telegram" {
+			v.telegramSource(p, s, c.Telegram)
+		} else {
+			v.httpURL(p+".url", s.URL)
+		}
 		if s.Every < 0 || (s.Every > 0 && s.Every < minSourceInterval) {
 			v.add(p+".every", "must be 0 (manual only) or at least %s (got %s)", minSourceInterval, s.Every)
 		}
 	}
 	return v.errs
 }
+
+// telegramSource checks a telegram source: a channel named the way
+// Telegram names them (crawlers/tgmonitor parses it fully), an account that
+// exists, known media types.
+func (v *validator) telegramSource(p string, s SourceConfig, tc TelegramConfig) {
+	u := strings.TrimSpace(s.URL)
+	if !strings.HasPrefix(u, "@") && !strings.Contains(u, "t.me/") && !strings.Contains(u, "telegram.me/") && !strings.HasPrefix(u, "tg://") {
+		v.add(p+".url", "must be a Telegram channel: @username, https://t.me/username or an invite link https://t.me/+HASH (got %q)", s.URL)
+	}
+	if len(tc.Accounts) == 0 {
+		v.add(p, "telegram sources need an account under telegram.accounts")
+	}
+	if a := s.Telegram.Account; a != "" && !slices.ContainsFunc(tc.Accounts, func(c TelegramAccountConfig) bool { return c.Name == a }) {
+		v.add(p+".telegram.account", "no account %q under telegram.accounts", a)
+	}
+	v.atLeast(p+".telegram.backfill_count", int64(s.Telegram.BackfillCount), 0)
+	if d := s.Telegram.BackfillSince; d != "" {
+		if _, err := time.Parse(time.DateOnly, d); err != nil {
+			v.add(p+".telegram.backfill_since", "must be a date YYYY-MM-DD (got %q)", d)
+		}
+	}
+	for j, m := range s.Telegram.Media {
+		v.oneOf(fmt.Sprintf("%s.telegram.media[%d]", p, j), m, "document", "photo")
+	}
+}
+
+// telegram checks the telegram section.
+func (v *validator) telegram(t TelegramConfig) {
+	if len(t.Accounts) > 0 {
+		if t.APIID <= 0 {
+			v.add("telegram.api_id", "must be set when accounts are (from my.telegram.org)")
+		}
+		if (t.APIHash == "") == (t.APIHashFile == "") {
+			v.add("telegram", "needs exactly one of api_hash and api_hash_file when accounts are set")
+		}
+	}
+	names := map[string]bool{}
+	for i, a := range t.Accounts {
+		p := indexPath("telegram.accounts", i)
+		switch {
+		case strings.TrimSpace(a.Name) == "":
+			v.add(p+".name", "must not be empty")
+		case names[a.Name]:
+			v.add(p+".name", "duplicate account name %q", a.Name)
+		}
+		names[a.Name] = true
+		if !phoneRE.MatchString(a.Phone) {
+			v.add(p+".phone", "must be an international number such as +442071234567 (got %q)", a.Phone)
+		}
+	}
+	if t.MaxFloodWait < 0 {
+		v.add("telegram.max_flood_wait", "must not be negative (got %s)", t.MaxFloodWait)
+	}
+	if t.Rate < 0 {
+		v.add("telegram.rate", "must not be negative (got %g)", t.Rate)
+	}
+	for i, a := range t.AbuseAddresses {
+		v.address(fmt.Sprintf("telegram.abuse_addresses[%d]", i), a)
+	}
+}
+
+var phoneRE = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
 // envName is the override variable for a yaml path (see Fields).
 func envName(path string) string {

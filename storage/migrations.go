@@ -285,6 +285,61 @@ var migrations = []migration{
 			`ALTER TABLE "references" ADD COLUMN retired {{bool}} NOT NULL DEFAULT {{false}}`,
 		},
 	},
+	{
+		version: 12,
+		name:    "telegram",
+		sql: []string{
+			// A Telegram user account the monitor signs in as. The MTProto
+			// session (its auth key) is sealed with a key derived from the
+			// fingerprint key, which never enters the database: a copied
+			// database cannot sign in as the account. Status is what
+			// `telegram status` and the UI show; a dead session stays dead
+			// (no reconnect loop) until someone logs in again.
+			`CREATE TABLE tg_accounts (
+				name TEXT PRIMARY KEY,
+				phone TEXT NOT NULL DEFAULT '',
+				user_id BIGINT NOT NULL DEFAULT 0,
+				session {{blob}},
+				status TEXT NOT NULL DEFAULT 'logged-out',
+				detail TEXT NOT NULL DEFAULT '',
+				flood_until {{ts}},
+				updated_at {{ts}}
+			)`,
+			// A watched channel (a source of kind telegram): resolved once,
+			// since resolveUsername flood waits can last hours, and the
+			// cursors that let a restart resume with no gap and no repeat:
+			// top_id is the newest message recorded, backfill_next the
+			// message id the history walk goes on below (0: not started),
+			// backfilled how many it recorded, backfill_done when it
+			// reached the entry's depth or the channel's start.
+			`CREATE TABLE tg_channels (
+				source_id BIGINT PRIMARY KEY,
+				channel_id BIGINT NOT NULL DEFAULT 0,
+				access_hash BIGINT NOT NULL DEFAULT 0,
+				username TEXT NOT NULL DEFAULT '',
+				title TEXT NOT NULL DEFAULT '',
+				resolved_at {{ts}},
+				top_id BIGINT NOT NULL DEFAULT 0,
+				backfill_next BIGINT NOT NULL DEFAULT 0,
+				backfill_done {{bool}} NOT NULL DEFAULT {{false}},
+				backfilled BIGINT NOT NULL DEFAULT 0,
+				messages BIGINT NOT NULL DEFAULT 0,
+				gone TEXT NOT NULL DEFAULT ''
+			)`,
+			`CREATE INDEX idx_tg_channels_channel ON tg_channels (channel_id)`,
+			// Media already downloaded whole, by Telegram's own id (a
+			// document or photo reposted or forwarded keeps it): a repost
+			// is recorded as evidence without downloading it again.
+			`CREATE TABLE tg_media (
+				media_id BIGINT NOT NULL,
+				kind TEXT NOT NULL,
+				sha256 TEXT NOT NULL,
+				size BIGINT NOT NULL,
+				capture_id BIGINT NOT NULL,
+				PRIMARY KEY (kind, media_id)
+			)`,
+		},
+	},
 }
 
 // ddl fills the dialect-specific placeholders of a statement.
@@ -292,10 +347,10 @@ func ddl(dialect, stmt string) string {
 	var r *strings.Replacer
 	if dialect == DialectPostgres {
 		r = strings.NewReplacer("{{id}}", "BIGSERIAL PRIMARY KEY", "{{ts}}", "TIMESTAMPTZ",
-			"{{bool}}", "BOOLEAN", "{{true}}", "TRUE", "{{false}}", "FALSE")
+			"{{bool}}", "BOOLEAN", "{{true}}", "TRUE", "{{false}}", "FALSE", "{{blob}}", "BYTEA")
 	} else {
 		r = strings.NewReplacer("{{id}}", "INTEGER PRIMARY KEY AUTOINCREMENT", "{{ts}}", "DATETIME",
-			"{{bool}}", "BOOLEAN", "{{true}}", "1", "{{false}}", "0")
+			"{{bool}}", "BOOLEAN", "{{true}}", "1", "{{false}}", "0", "{{blob}}", "BLOB")
 	}
 	return r.Replace(stmt)
 }

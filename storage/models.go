@@ -54,6 +54,27 @@ type SourceOptions struct {
 	// CookiesFile is a Netscape cookies.txt (a session exported from a
 	// browser), read when a crawl starts.
 	CookiesFile string `json:"cookies_file,omitempty"`
+	// Telegram holds a telegram source's own settings.
+	Telegram *TelegramOptions `json:"telegram,omitempty"`
+}
+
+// TelegramOptions are how one Telegram channel is watched. MaxFileBytes and
+// WatchTerms of SourceOptions apply too.
+type TelegramOptions struct {
+	// Account names the Telegram account that reads the channel (empty:
+	// the first configured).
+	Account string `json:"account,omitempty"`
+	// Join lets the monitor join the channel (an invite link, or a group
+	// that shows history to members only); without it the monitor only
+	// reads what a non-member can.
+	Join bool `json:"join,omitempty"`
+	// BackfillCount and BackfillSince bound how far back the history is
+	// read on the first runs: that many messages, and none older than
+	// the date. Zero values: 1,000 messages, no date limit.
+	BackfillCount int        `json:"backfill_count,omitempty"`
+	BackfillSince *time.Time `json:"backfill_since,omitempty"`
+	// Media lists the media downloaded: "document", "photo" (default both).
+	Media []string `json:"media,omitempty"`
 }
 
 // SourceLogin is how to log in to a source.

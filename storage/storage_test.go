@@ -244,6 +244,7 @@ var allModels = []any{
 	&storage.Source{}, &storage.CrawlRun{}, &storage.Capture{}, &storage.Reference{},
 	&storage.Hit{}, &storage.Case{}, &storage.Notice{}, &storage.User{}, &storage.Session{},
 	&storage.AuditEvent{}, &storage.SchemaMigration{}, &storage.RefImage{}, &storage.RefField{},
+	&storage.TelegramAccount{}, &storage.TelegramChannel{}, &storage.TelegramMedia{},
 }
 
 func TestModelsMatchMigratedColumns(t *testing.T) {

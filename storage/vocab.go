@@ -19,13 +19,16 @@ const (
 	SourceOpenDir  SourceKind = "opendir"  // an open directory listing: files and subdirectories
 	SourceFileHost SourceKind = "filehost" // a file host's landing pages: download links
 	SourceGeneric  SourceKind = "generic"  // any site: links within the host, pages' text as content
+	// SourceTelegram is a Telegram channel or group, read through a user
+	// account (crawlers/tgmonitor); its URL is a t.me link or @username.
+	SourceTelegram SourceKind = "telegram"
 	// SourceWeb is what sources were before kinds existed; it crawls as generic.
 	SourceWeb SourceKind = "web"
 )
 
 // SourceKinds lists the kinds a new source may have.
 func SourceKinds() []SourceKind {
-	return []SourceKind{SourceForum, SourceLeakBlog, SourcePaste, SourceOpenDir, SourceFileHost, SourceGeneric}
+	return []SourceKind{SourceForum, SourceLeakBlog, SourcePaste, SourceOpenDir, SourceFileHost, SourceGeneric, SourceTelegram}
 }
 
 // Valid reports whether k is a known kind (including the legacy "web").
@@ -51,6 +54,23 @@ type CaptureKind string
 const (
 	CapturePage CaptureKind = "page" // an HTML page the crawler read for links
 	CaptureFile CaptureKind = "file" // a downloaded file, matched against the reference index
+	// CaptureMessage is a Telegram message: its text is matched and
+	// searched for watch terms like a page's content.
+	CaptureMessage CaptureKind = "message"
+)
+
+// TelegramStatus is how a Telegram account stands.
+type TelegramStatus string
+
+// Telegram account states.
+const (
+	TelegramLoggedOut TelegramStatus = "logged-out" // no session yet: run `leakwatch telegram login`
+	TelegramOK        TelegramStatus = "ok"
+	TelegramFloodWait TelegramStatus = "flood-wait" // Telegram asked to wait; FloodUntil says until when
+	// TelegramDead: the session was revoked, its key unregistered or the
+	// user deactivated. The account stops (no reconnect loop) until
+	// someone logs in again.
+	TelegramDead TelegramStatus = "dead"
 )
 
 // CaseState is where a takedown case stands. The TakedownCase workflow owns

@@ -24,6 +24,8 @@ type CaseActivities struct {
 	Mailer    *notices.Mailer
 	// Notices names each host's takedown address and the removal deadline.
 	Notices config.NoticesConfig
+	// TelegramAbuse are the addresses notices about Telegram channels go to.
+	TelegramAbuse []string
 	// Injunction is cited by every notice; its OrderPDF is attached.
 	Injunction config.InjunctionConfig
 	// From is the notices' sender address.
@@ -86,6 +88,11 @@ type DraftResult struct {
 func (a *CaseActivities) recipient(target string) (string, error) {
 	if r := a.Notices.Recipients[target]; r != "" {
 		return r, nil
+	}
+	// A Telegram channel's notice goes to Telegram's abuse desk (the first
+	// of telegram.abuse_addresses; notices have one recipient).
+	if strings.HasPrefix(target, "t.me/") && len(a.TelegramAbuse) > 0 {
+		return a.TelegramAbuse[0], nil
 	}
 	if r := a.Notices.DefaultRecipient; r != "" {
 		return r, nil

@@ -13,6 +13,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/leakwatch/leakwatch/crawlers/tgmonitor"
 	"github.com/leakwatch/leakwatch/crawlers/webcrawl"
 	"github.com/leakwatch/leakwatch/internal/capture"
 	"github.com/leakwatch/leakwatch/internal/evidence"
@@ -34,6 +35,8 @@ type CrawlActivities struct {
 	TSAURL string
 	// Revisit is how long a URL that did not change is left alone.
 	Revisit capture.RevisitTTL
+	// Telegram reads telegram sources; nil: they fail with a clear error.
+	Telegram *tgmonitor.Monitor
 	// Force crawls a source even while it is backed off as unreachable
 	// (a person asked for this crawl).
 	Force  bool
@@ -145,6 +148,9 @@ func (a *CrawlActivities) CrawlRun(ctx context.Context, req CrawlRunRequest) (Cr
 		return CrawlResult{}, temporal.NewNonRetryableApplicationError(err.Error(), errTypePermanent, err)
 	}
 	rec.WithWatch(watch)
+	if src.Kind == storage.SourceTelegram {
+		return a.watchTelegram(ctx, src, run, rec)
+	}
 	opts := sourceOptions(a.Crawler, src)
 	opts.Logger = a.log()
 	if opts.Login, opts.Cookies, err = sourceAuth(src); err != nil {
@@ -202,6 +208,66 @@ func (a *CrawlActivities) CrawlRun(ctx context.Context, req CrawlRunRequest) (Cr
 	res := CrawlResult{RunID: run.ID, Pages: st.Pages, Files: st.Files, Failed: st.Failed, Fresh: st.Fresh, Hits: rec.Hits(), Stopped: st.Stopped}
 	if cerr != nil {
 		return res, fmt.Errorf("crawl %s: %w", src.Name, cerr)
+	}
+	return res, nil
+}
+
+// watchTelegram reads a telegram source's channel into a run: what is new
+// since the last run, then more of its history (crawlers/tgmonitor). A run
+// that dies resumes from the channel's saved cursors.
+func (a *CrawlActivities) watchTelegram(ctx context.Context, src storage.Source, run storage.CrawlRun, rec *capture.Run) (CrawlResult, error) {
+	if a.Telegram == nil {
+		err := fmt.Errorf("source %s is a Telegram channel, and Telegram is not configured (telegram.api_id and an account)", src.Name)
+		return CrawlResult{}, temporal.NewNonRetryableApplicationError(err.Error(), errTypePermanent, err)
+	}
+	req := tgmonitor.Request{Source: src, Recorder: rec, MaxFileBytes: a.Crawler.MaxDownloadBytes}
+	var warc *evidence.Writer
+	if a.EvidenceDir != "" {
+		var err error
+		if warc, err = evidence.NewWriter(a.EvidenceDir, evidence.WriterOptions{RunID: capture.EvidenceRunID(run.ID)}); err != nil {
+			return CrawlResult{}, err
+		}
+		defer warc.Close()
+		req.Evidence = warc
+	}
+	if err := a.Store.TouchRun(ctx, run.ID); err != nil {
+		return CrawlResult{}, err
+	}
+	stopBeat := a.keepAlive(ctx, run.ID)
+	a.log().InfoContext(ctx, "telegram watch started", "source", src.Name, "run", run.ID)
+	t0 := time.Now()
+	st, werr := a.Telegram.Watch(ctx, req)
+	stopBeat()
+	run.Pages, run.Files, run.Hits, run.Failed, run.Bytes = st.Messages, st.Files, rec.Hits(), st.Failed, st.Bytes
+	run.Stopped = "done"
+	if !st.Backfill {
+		run.Stopped = "history still to read"
+	}
+	run.Status = storage.RunOK
+	if werr != nil {
+		run.Status, run.Error = storage.RunFailed, werr.Error()
+	}
+	if err := a.Store.FinishRun(context.WithoutCancel(ctx), &run); err != nil {
+		return CrawlResult{}, errors.Join(werr, err)
+	}
+	if warc != nil {
+		if err := warc.Close(); err != nil {
+			return CrawlResult{}, errors.Join(werr, fmt.Errorf("close evidence of run %d: %w", run.ID, err))
+		}
+		if err := capture.Seal(context.WithoutCancel(ctx), a.Store, run.ID, a.TSAURL, &http.Client{Timeout: 30 * time.Second}); err != nil {
+			a.log().WarnContext(ctx, "telegram run not fully sealed", "run", run.ID, "err", err)
+		}
+	}
+	a.log().InfoContext(ctx, "telegram watch finished", "source", src.Name, "run", run.ID, "messages", st.Messages,
+		"files", st.Files, "skipped", st.Skipped, "failed", st.Failed, "bytes", st.Bytes, "hits", rec.Hits(),
+		"took", time.Since(t0).Round(time.Millisecond), "err", werr)
+	res := CrawlResult{RunID: run.ID, Pages: st.Messages, Files: st.Files, Failed: st.Failed, Hits: rec.Hits(), Stopped: run.Stopped}
+	if werr != nil {
+		werr = fmt.Errorf("telegram %s: %w", src.Name, werr)
+		if tgmonitor.IsPermanent(werr) {
+			return res, temporal.NewNonRetryableApplicationError(werr.Error(), errTypePermanent, werr)
+		}
+		return res, werr
 	}
 	return res, nil
 }

@@ -39,7 +39,12 @@ func (e *env) crawlActivities(ctx context.Context) (*workflows.CrawlActivities, 
 	if err != nil {
 		return nil, err
 	}
+	tm, err := e.telegramMonitor(store)
+	if err != nil {
+		return nil, err
+	}
 	return &workflows.CrawlActivities{
+		Telegram:    tm,
 		Store:       store,
 		Pipeline:    &capture.Pipeline{Store: store, Scanner: sc, Logger: e.log},
 		Crawler:     e.crawlerOptions(),
@@ -71,6 +76,7 @@ func (e *env) caseActivities(ctx context.Context) (*workflows.CaseActivities, er
 	}
 	return &workflows.CaseActivities{
 		Store: store, Templates: tmpl, Mailer: mailer, Notices: e.cfg.Notices,
-		Injunction: e.cfg.Injunction, From: e.cfg.SMTP.From, Logger: e.log,
+		TelegramAbuse: e.cfg.Telegram.AbuseAddresses,
+		Injunction:    e.cfg.Injunction, From: e.cfg.SMTP.From, Logger: e.log,
 	}, nil
 }

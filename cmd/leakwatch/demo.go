@@ -63,6 +63,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	defer sink.Close()
 
 	cfg := demoConfig(dataDir, *listen, sink.Addr())
+	demoTelegramConfig(cfg)
 	if cfg.Fingerprints.KeyFile, err = demoKey(dataDir); err != nil {
 		return err
 	}
@@ -104,6 +105,19 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
+	// And a Telegram channel posting other samples.
+	sim, err := startDemoTelegram(ctx, e, store, refsDir, refDocs)
+	if err != nil {
+		return err
+	}
+	defer sim.Close()
+	tsrc := storage.Source{Name: "demo-telegram", Kind: storage.SourceTelegram, URL: "https://t.me/" + demoChannel,
+		EverySecs: int64((10 * time.Minute) / time.Second), Enabled: true,
+		Options: storage.SourceOptions{WatchTerms: []string{"Health portal"}, Telegram: &storage.TelegramOptions{Account: demoTelegramAccount}}}
+	if err := store.UpsertSource(ctx, &tsrc); err != nil {
+		return err
+	}
+
 	users, err := demoUsers(ctx, store)
 	if err != nil {
 		return err
@@ -116,8 +130,8 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	defer s.stop()
 
 	if !*once {
-		fmt.Fprintf(e.stdout, "leakwatch demo is up.\n\n  open      %s\n  leak site %s (simulated, loopback only; %d files posted)\n\n  users:\n",
-			cfg.Web.BaseURL, siteURL, len(site.Attachments()))
+		fmt.Fprintf(e.stdout, "leakwatch demo is up.\n\n  open      %s\n  leak site %s (simulated, loopback only; %d files posted)\n  telegram  t.me/%s (simulated MTProto server on loopback)\n\n  users:\n",
+			cfg.Web.BaseURL, siteURL, len(site.Attachments()), demoChannel)
 		for _, u := range users {
 			fmt.Fprintf(e.stdout, "    %-13s %-8s password %s\n", u.name, u.role, u.password)
 		}
@@ -148,7 +162,21 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The channel's samples are hits too, on a case of their own.
+	tgHits, err := waitFor(ctx, runErr, func() (int, bool, error) {
+		n, err := telegramHits(ctx, store)
+		return n, n > 0, err
+	})
+	if err != nil {
+		return fmt.Errorf("demo: no hit from the Telegram channel: %w", err)
+	}
+	var summary map[string]any
 	line, _ := json.Marshal(counts)
+	if err := json.Unmarshal(line, &summary); err != nil {
+		return err
+	}
+	summary["telegram_hits"] = tgHits
+	line, _ = json.Marshal(summary)
 	fmt.Fprintln(e.stdout, string(line))
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/leakwatch/leakwatch/config"
+	"github.com/leakwatch/leakwatch/crawlers/tgmonitor"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -42,6 +43,7 @@ func commands() map[string]command {
 		"evidence": {"check and export the evidence kept of crawls: evidence verify RUN|capture-ID | evidence export CASE FILE", runEvidence},
 		"cases":    {"takedown cases: cases list|show|approve", runCases},
 		"users":    {"manage users: users add|list", runUsers},
+		"telegram": {"Telegram monitoring: telegram login|status | telegram watch add|list|pause|resume|remove", runTelegram},
 	}
 }
 
@@ -79,6 +81,9 @@ type env struct {
 	cfg   *config.Config
 	log   *slog.Logger
 	store *storage.Store
+	// tgNetwork is where Telegram is: the zero value is Telegram itself;
+	// the demo and tests point it at a simulated network on loopback.
+	tgNetwork tgmonitor.Network
 }
 
 // globalFlags registers the flags every command accepts, before or after its name.

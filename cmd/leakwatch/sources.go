@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/leakwatch/leakwatch/crawlers/tgmonitor/tme"
 	"github.com/leakwatch/leakwatch/internal/capture"
 	"github.com/leakwatch/leakwatch/storage"
 )
@@ -149,8 +150,11 @@ func checkSource(src storage.Source) error {
 	if !src.Kind.Valid() {
 		return fmt.Errorf("--kind %q: want one of %v", src.Kind, storage.SourceKinds())
 	}
-	u, err := url.Parse(src.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if src.Kind == storage.SourceTelegram {
+		if _, err := tme.ParseChannel(src.URL); err != nil {
+			return err
+		}
+	} else if u, err := url.Parse(src.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("%q is not an absolute http(s) URL", src.URL)
 	}
 	if e := src.Every(); e != 0 && e < time.Minute {

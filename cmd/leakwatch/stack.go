@@ -13,6 +13,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/leakwatch/leakwatch/crawlers/tgmonitor/tme"
 	"github.com/leakwatch/leakwatch/internal/filelock"
 	"github.com/leakwatch/leakwatch/internal/temporalproc"
 	"github.com/leakwatch/leakwatch/internal/web"
@@ -80,6 +81,19 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 				Allow:     sc.Allow, Deny: sc.Deny, MaxFileBytes: sc.MaxFileBytes, Proxy: sc.Proxy, Workers: sc.Workers, Rate: sc.Rate, FileTypes: sc.FileTypes,
 				WatchTerms: sc.WatchTerms, CookiesFile: sc.CookiesFile,
 			}}
+		if sc.Kind == string(storage.SourceTelegram) {
+			ref, err := tme.ParseChannel(sc.URL)
+			if err != nil {
+				return nil, fmt.Errorf("config sources %s: %w", sc.Name, err)
+			}
+			src.URL = ref.String()
+			t := sc.Telegram
+			src.Options.Telegram = &storage.TelegramOptions{Account: t.Account, Join: t.Join, BackfillCount: t.BackfillCount, Media: t.Media}
+			if t.BackfillSince != "" {
+				d, _ := time.Parse(time.DateOnly, t.BackfillSince) // validated with the config
+				src.Options.Telegram.BackfillSince = &d
+			}
+		}
 		if l := sc.Login; l.URL != "" {
 			src.Options.Login = &storage.SourceLogin{URL: l.URL, UserField: l.UserField, PassField: l.PassField,
 				User: l.User, PasswordEnv: l.PasswordEnv, PasswordFile: l.PasswordFile}

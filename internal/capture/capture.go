@@ -309,7 +309,7 @@ func (r *Run) Record(ctx context.Context, it Item) (Result, error) {
 		return res, r.savePage(ctx, it, c.ID, 0)
 	}
 	keyword := 0 // a watch-term hit: the page is checked every run, like a match
-	if it.Kind == storage.CapturePage && r.watch != nil {
+	if (it.Kind == storage.CapturePage || it.Kind == storage.CaptureMessage) && r.watch != nil {
 		n, found, err := r.keywords(ctx, c, it.Body)
 		if err != nil {
 			return res, err
@@ -349,6 +349,8 @@ func (r *Run) Record(ctx context.Context, it Item) (Result, error) {
 			err = r.p.Scanner.ScanDigest(ctx, it.URL, it.Digest, record)
 		}
 	case it.Body != nil:
+		// A file's bytes, or a message's text (its digest is of the
+		// evidence record, which no reference can be).
 		err = r.p.Scanner.Scan(ctx, it.URL, it.Body, record)
 	default:
 		err = r.p.Scanner.ScanDigest(ctx, it.URL, it.Digest, record)

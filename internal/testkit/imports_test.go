@@ -18,6 +18,7 @@ const module = "github.com/leakwatch/leakwatch/"
 // `leakwatch bench`. Everything else is product code.
 var fixtureUsers = map[string]bool{
 	"cmd/leakwatch/demo.go":                    true,
+	"cmd/leakwatch/demo_telegram.go":           true,
 	"internal/crawlbench/crawlbench.go":        true,
 	"internal/references/refeval/bench.go":     true,
 	"internal/references/refeval/eval.go":      true,

@@ -125,26 +125,27 @@ type captureJSON struct {
 // password is ever stored, accepted or shown. Credentials in URLs (the
 // proxy's, say) are redacted.
 type sourceJSON struct {
-	ID           uint64             `json:"id"`
-	Name         string             `json:"name"`
-	Kind         storage.SourceKind `json:"kind"`
-	URL          string             `json:"url"`
-	Every        string             `json:"every"`
-	EverySecs    int64              `json:"every_secs"`
-	Enabled      bool               `json:"enabled"`
-	Selectors    selectorsJSON      `json:"selectors"`
-	Allow        []string           `json:"allow"`
-	Deny         []string           `json:"deny"`
-	MaxFileBytes int64              `json:"max_file_bytes"`
-	Proxy        string             `json:"proxy"`
-	Workers      int                `json:"workers"`
-	Rate         float64            `json:"rate"`
-	FileTypes    []string           `json:"file_types"`
-	WatchTerms   []string           `json:"watch_terms"`
-	Login        *loginJSON         `json:"login"` // null: no login
-	CookiesFile  string             `json:"cookies_file"`
-	CreatedAt    time.Time          `json:"created_at"`
-	UpdatedAt    time.Time          `json:"updated_at"`
+	ID           uint64                   `json:"id"`
+	Name         string                   `json:"name"`
+	Kind         storage.SourceKind       `json:"kind"`
+	URL          string                   `json:"url"`
+	Every        string                   `json:"every"`
+	EverySecs    int64                    `json:"every_secs"`
+	Enabled      bool                     `json:"enabled"`
+	Selectors    selectorsJSON            `json:"selectors"`
+	Allow        []string                 `json:"allow"`
+	Deny         []string                 `json:"deny"`
+	MaxFileBytes int64                    `json:"max_file_bytes"`
+	Proxy        string                   `json:"proxy"`
+	Workers      int                      `json:"workers"`
+	Rate         float64                  `json:"rate"`
+	FileTypes    []string                 `json:"file_types"`
+	WatchTerms   []string                 `json:"watch_terms"`
+	Login        *loginJSON               `json:"login"` // null: no login
+	CookiesFile  string                   `json:"cookies_file"`
+	Telegram     *storage.TelegramOptions `json:"telegram,omitempty"`
+	CreatedAt    time.Time                `json:"created_at"`
+	UpdatedAt    time.Time                `json:"updated_at"`
 }
 
 // selectorsJSON are a source's CSS selectors; "" takes the kind's default.
@@ -172,7 +173,7 @@ func toSourceJSON(s storage.Source) sourceJSON {
 		EverySecs: s.EverySecs, Enabled: s.Enabled, Selectors: selectorsJSON(o.Selectors),
 		Allow: nonNil(o.Allow), Deny: nonNil(o.Deny), MaxFileBytes: o.MaxFileBytes, Proxy: redactURL(o.Proxy),
 		Workers: o.Workers, Rate: o.Rate, FileTypes: nonNil(o.FileTypes), WatchTerms: nonNil(o.WatchTerms),
-		CookiesFile: o.CookiesFile, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
+		CookiesFile: o.CookiesFile, Telegram: o.Telegram, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
 	if l := o.Login; l != nil {
 		out.Login = &loginJSON{URL: redactURL(l.URL), User: l.User, UserField: l.UserField, PassField: l.PassField,
 			PasswordEnv: l.PasswordEnv, PasswordFile: l.PasswordFile}

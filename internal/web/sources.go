@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/leakwatch/leakwatch/crawlers/tgmonitor/tme"
 	"github.com/leakwatch/leakwatch/internal/capture"
 	"github.com/leakwatch/leakwatch/storage"
 )
@@ -66,6 +68,8 @@ type sourceRequest struct {
 	WatchTerms   []string           `json:"watch_terms"`
 	Login        *loginJSON         `json:"login"`
 	CookiesFile  string             `json:"cookies_file"`
+	// Telegram: a telegram source's account, join, backfill and media.
+	Telegram *storage.TelegramOptions `json:"telegram"`
 }
 
 // opt is a field of a partial update: Set when the key is present, Null when
@@ -92,22 +96,23 @@ func (o *opt[T]) UnmarshalJSON(b []byte) error {
 // change. Lists are replaced as a whole; selectors and login are merged key
 // by key; null resets a setting ("login": null removes the login).
 type sourcePatch struct {
-	Name         opt[string]             `json:"name"` // only accepted unchanged: names are fixed
-	Kind         opt[storage.SourceKind] `json:"kind"`
-	URL          opt[string]             `json:"url"`
-	Every        opt[json.RawMessage]    `json:"every"`
-	Enabled      opt[bool]               `json:"enabled"`
-	Selectors    opt[selectorsPatch]     `json:"selectors"`
-	Allow        opt[[]string]           `json:"allow"`
-	Deny         opt[[]string]           `json:"deny"`
-	MaxFileBytes opt[int64]              `json:"max_file_bytes"`
-	Proxy        opt[string]             `json:"proxy"`
-	Workers      opt[int]                `json:"workers"`
-	Rate         opt[float64]            `json:"rate"`
-	FileTypes    opt[[]string]           `json:"file_types"`
-	WatchTerms   opt[[]string]           `json:"watch_terms"`
-	Login        opt[loginPatch]         `json:"login"`
-	CookiesFile  opt[string]             `json:"cookies_file"`
+	Name         opt[string]                   `json:"name"` // only accepted unchanged: names are fixed
+	Kind         opt[storage.SourceKind]       `json:"kind"`
+	URL          opt[string]                   `json:"url"`
+	Every        opt[json.RawMessage]          `json:"every"`
+	Enabled      opt[bool]                     `json:"enabled"`
+	Selectors    opt[selectorsPatch]           `json:"selectors"`
+	Allow        opt[[]string]                 `json:"allow"`
+	Deny         opt[[]string]                 `json:"deny"`
+	MaxFileBytes opt[int64]                    `json:"max_file_bytes"`
+	Proxy        opt[string]                   `json:"proxy"`
+	Workers      opt[int]                      `json:"workers"`
+	Rate         opt[float64]                  `json:"rate"`
+	FileTypes    opt[[]string]                 `json:"file_types"`
+	WatchTerms   opt[[]string]                 `json:"watch_terms"`
+	Login        opt[loginPatch]               `json:"login"`
+	CookiesFile  opt[string]                   `json:"cookies_file"`
+	Telegram     opt[*storage.TelegramOptions] `json:"telegram"` // replaced as a whole
 }
 
 type selectorsPatch struct {
@@ -201,7 +206,11 @@ func checkSource(src storage.Source) error {
 	if !src.Kind.Valid() {
 		return fmt.Errorf("kind %q is not one of %s", src.Kind, kindList())
 	}
-	if !isHTTPURL(src.URL) {
+	if src.Kind == storage.SourceTelegram {
+		if _, err := tme.ParseChannel(src.URL); err != nil {
+			return fmt.Errorf("url: %w", err)
+		}
+	} else if !isHTTPURL(src.URL) {
 		return errors.New("url must be an absolute http:// or https:// URL")
 	}
 	if e := src.Every(); e < 0 || (e != 0 && e < minEvery) {
@@ -361,6 +370,7 @@ func sourceChanges(a, b storage.Source) []string {
 	add("watch_terms", !slices.Equal(ao.WatchTerms, bo.WatchTerms))
 	add("login", (ao.Login == nil) != (bo.Login == nil) || (ao.Login != nil && *ao.Login != *bo.Login))
 	add("cookies_file", ao.CookiesFile != bo.CookiesFile)
+	add("telegram", !reflect.DeepEqual(ao.Telegram, bo.Telegram))
 	return out
 }
 
@@ -530,6 +540,7 @@ func (p sourcePatch) apply(src storage.Source) (storage.Source, error) {
 		}
 	}
 	setOpt(&o.CookiesFile, p.CookiesFile)
+	setOpt(&o.Telegram, p.Telegram)
 	return out, nil
 }
 
@@ -600,7 +611,7 @@ func (s *Server) handleAPIAddSource(w http.ResponseWriter, r *http.Request, a *a
 	src := storage.Source{Name: req.Name, Kind: req.Kind, URL: req.URL, EverySecs: int64(every / time.Second), Enabled: true,
 		Options: storage.SourceOptions{Selectors: storage.Selectors(req.Selectors), Allow: req.Allow, Deny: req.Deny,
 			MaxFileBytes: req.MaxFileBytes, Proxy: req.Proxy, Workers: req.Workers, Rate: req.Rate, FileTypes: req.FileTypes,
-			WatchTerms: req.WatchTerms, CookiesFile: req.CookiesFile}}
+			WatchTerms: req.WatchTerms, CookiesFile: req.CookiesFile, Telegram: req.Telegram}}
 	if req.Enabled != nil {
 		src.Enabled = *req.Enabled
 	}
