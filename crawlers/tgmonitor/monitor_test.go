@@ -371,7 +371,6 @@ func TestWatchChannel(t *testing.T) {
 	}
 }
 
-
 // TestFloodWaitAndDeadSession: a FLOOD_WAIT within the budget is waited
 // out and shows in the account's status while it lasts; one beyond it ends
 // the pass without a retry storm; a revoked session stops the account
