@@ -164,6 +164,10 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	}
 	// The channel's samples are hits too, on a case of their own.
 	tgHits, err := waitFor(ctx, runErr, func() (int, bool, error) {
+		runs, err := store.RecentRuns(ctx, tsrc.ID, 1)
+		if err != nil || len(runs) == 0 || runs[0].Status == storage.RunRunning {
+			return 0, false, err
+		}
 		n, err := telegramHits(ctx, store)
 		return n, n > 0, err
 	})

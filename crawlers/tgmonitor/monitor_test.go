@@ -45,7 +45,7 @@ type world struct {
 	posts   map[int]string // message id → what it carries ("chatter", a reference name, "ransom")
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -149,14 +149,14 @@ func network(s *tgsim.Sim) tgmonitor.Network {
 	return tgmonitor.Network{DC: ep.DC, DCList: ep.DCList, Resolver: ep.Resolver, PublicKeys: ep.PublicKeys}
 }
 
-func (w *world) post(t *testing.T, what string, p tgsim.Post) int {
+func (w *world) post(t testing.TB, what string, p tgsim.Post) int {
 	t.Helper()
 	id := w.sim.Post(w.ch, p)
 	w.posts[id] = what
 	return id
 }
 
-func (w *world) login(t *testing.T) {
+func (w *world) login(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -170,7 +170,7 @@ func (w *world) login(t *testing.T) {
 
 // pass runs one Watch into a new run, as a crawl activity does; rec, if
 // not nil, wraps the run's recorder.
-func (w *world) pass(t *testing.T, wrap func(tgmonitor.Recorder) tgmonitor.Recorder) (storage.CrawlRun, tgmonitor.Stats, error) {
+func (w *world) pass(t testing.TB, wrap func(tgmonitor.Recorder) tgmonitor.Recorder) (storage.CrawlRun, tgmonitor.Stats, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -209,7 +209,7 @@ func (w *world) pass(t *testing.T, wrap func(tgmonitor.Recorder) tgmonitor.Recor
 }
 
 // captures returns every capture of the source's runs.
-func (w *world) captures(t *testing.T, runs ...storage.CrawlRun) []storage.Capture {
+func (w *world) captures(t testing.TB, runs ...storage.CrawlRun) []storage.Capture {
 	t.Helper()
 	var all []storage.Capture
 	for _, r := range runs {

@@ -32,11 +32,13 @@ func TestDemoOnce(t *testing.T) {
 	var sum struct {
 		Refs, Captures, Hits, Cases int
 		NoticesSent                 int `json:"notices_sent"`
+		TelegramHits                int `json:"telegram_hits"`
 	}
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
 		t.Fatalf("last line %q: %v", lines[len(lines)-1], err)
 	}
-	if sum.Refs != 41 || sum.Hits < 4 || sum.Cases != 1 || sum.NoticesSent < 1 || sum.Captures == 0 {
+	// Two cases: the forum's host and the Telegram channel.
+	if sum.Refs != 41 || sum.Hits < 4 || sum.Cases != 2 || sum.NoticesSent < 1 || sum.Captures == 0 || sum.TelegramHits < 2 {
 		t.Errorf("demo summary %+v", sum)
 	}
 }
