@@ -327,6 +327,9 @@ var migrations = []migration{
 				gone TEXT NOT NULL DEFAULT ''
 			)`,
 			`CREATE INDEX idx_tg_channels_channel ON tg_channels (channel_id)`,
+			// Whether a source already recorded a message or file, across
+			// runs (a pass that died before saving its cursor).
+			`CREATE INDEX idx_captures_source_url ON captures (source_id, url)`,
 			// Media already downloaded whole, by Telegram's own id (a
 			// document or photo reposted or forwarded keeps it): a repost
 			// is recorded as evidence without downloading it again.

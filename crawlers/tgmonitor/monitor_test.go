@@ -38,6 +38,7 @@ type world struct {
 	store   *storage.Store
 	p       *capture.Pipeline
 	mon     *tgmonitor.Monitor
+	monOpts tgmonitor.Options
 	src     storage.Source
 	dataDir string
 	refs    map[string][]byte // reference name → bytes
@@ -127,12 +128,11 @@ func newWorld(t testing.TB) *world {
 		w.post(t, "chatter", tgsim.Post{Text: "more chatter " + strings.Repeat("!", i)})
 	}
 
-	mon, err := tgmonitor.New(tgmonitor.Options{AppID: 17349, AppHash: "test", Store: w.store, Sealer: tgmonitor.NewSealer(key),
-		Network: network(w.sim), MaxFloodWait: time.Minute})
-	if err != nil {
+	w.monOpts = tgmonitor.Options{AppID: 17349, AppHash: "test", Store: w.store, Sealer: tgmonitor.NewSealer(key),
+		Network: network(w.sim), MaxFloodWait: time.Minute}
+	if w.mon, err = tgmonitor.New(w.monOpts); err != nil {
 		t.Fatal(err)
 	}
-	w.mon = mon
 	if err := w.store.EnsureTelegramAccount(ctx, account, phone); err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func (w *world) login(t testing.TB) {
 // not nil, wraps the run's recorder.
 func (w *world) pass(t testing.TB, wrap func(tgmonitor.Recorder) tgmonitor.Recorder) (storage.CrawlRun, tgmonitor.Stats, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	run, err := w.store.StartRun(ctx, w.src.ID)
 	if err != nil {
