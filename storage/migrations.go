@@ -327,6 +327,23 @@ var migrations = []migration{
 				gone TEXT NOT NULL DEFAULT ''
 			)`,
 			`CREATE INDEX idx_tg_channels_channel ON tg_channels (channel_id)`,
+			// The updates manager's state per Telegram user (gotd's
+			// updates.StateStorage), so a restarted live monitor asks for
+			// the difference since where it stopped instead of losing it.
+			`CREATE TABLE tg_update_states (
+				user_id BIGINT PRIMARY KEY,
+				pts INTEGER NOT NULL DEFAULT 0,
+				qts INTEGER NOT NULL DEFAULT 0,
+				date INTEGER NOT NULL DEFAULT 0,
+				seq INTEGER NOT NULL DEFAULT 0
+			)`,
+			`CREATE TABLE tg_channel_states (
+				user_id BIGINT NOT NULL,
+				channel_id BIGINT NOT NULL,
+				pts INTEGER NOT NULL DEFAULT 0,
+				access_hash BIGINT NOT NULL DEFAULT 0,
+				PRIMARY KEY (user_id, channel_id)
+			)`,
 			// Whether a source already recorded a message or file, across
 			// runs (a pass that died before saving its cursor).
 			`CREATE INDEX idx_captures_source_url ON captures (source_id, url)`,
