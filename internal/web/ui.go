@@ -123,6 +123,9 @@ func (s *Server) handleCSS(w http.ResponseWriter, _ *http.Request) {
 type dashboardData struct {
 	Counts storage.Counts
 	Hits   []storage.HitDetail
+	// Telegram accounts that need someone: a dead session stops their
+	// channels until a login, a flood wait delays them.
+	Telegram []storage.TelegramAccount
 }
 
 func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request, a *authed) {
@@ -136,7 +139,19 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request, a *auth
 		s.pageError(w, r, a, "recent hits", err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "dashboard", s.pageFor(a, "dashboard", "Dashboard", dashboardData{Counts: counts, Hits: hits}))
+	accts, err := s.store.TelegramAccounts(r.Context())
+	if err != nil {
+		s.pageError(w, r, a, "telegram accounts", err)
+		return
+	}
+	var alerts []storage.TelegramAccount
+	for _, acct := range accts {
+		if acct.Status == storage.TelegramDead || acct.Status == storage.TelegramFloodWait || acct.Status == storage.TelegramLoggedOut {
+			acct.Session, acct.Phone = nil, "" // never sent to the page
+			alerts = append(alerts, acct)
+		}
+	}
+	s.render(w, r, http.StatusOK, "dashboard", s.pageFor(a, "dashboard", "Dashboard", dashboardData{Counts: counts, Hits: hits, Telegram: alerts}))
 }
 
 // pageError logs an internal error and shows a generic error page.

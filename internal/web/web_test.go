@@ -991,3 +991,40 @@ func TestUnknownUserCostsAHash(t *testing.T) {
 		t.Fatalf("unknown user took %v, known user %v: the dummy hash did not run", unknown, known)
 	}
 }
+
+// TestDashboardTelegramAlerts: a dead or flood-waiting Telegram account is
+// an alert on the dashboard, naming the fix; a healthy one is not, and no
+// phone number or session reaches the page.
+func TestDashboardTelegramAlerts(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	for _, a := range []struct {
+		name string
+		st   storage.TelegramStatus
+	}{{"mon-dead", storage.TelegramDead}, {"mon-ok", storage.TelegramOK}, {"mon-wait", storage.TelegramFloodWait}} {
+		if err := f.store.EnsureTelegramAccount(ctx, a.name, "+447700900555"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.store.SaveTelegramSession(ctx, a.name, []byte("sealed-session-bytes")); err != nil {
+			t.Fatal(err)
+		}
+		until := time.Now().Add(time.Hour)
+		if err := f.store.SetTelegramStatus(ctx, a.name, a.st, "SESSION_REVOKED", &until, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.addUser("ana", storage.RoleAnalyst, false)
+	c := f.client("192.0.2.60")
+	wantStatus(t, uiLogin(t, c, "ana", testPassword, ""), http.StatusSeeOther)
+	body := c.getJSON("/").Body.String()
+	for _, want := range []string{"mon-dead", "session dead (SESSION_REVOKED)", "leakwatch telegram login --account mon-dead", "mon-wait", "asked it to wait"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("dashboard lacks %q", want)
+		}
+	}
+	for _, leak := range []string{"mon-ok", "+447700900555", "0555", "sealed-session"} {
+		if strings.Contains(body, leak) {
+			t.Errorf("dashboard shows %q", leak)
+		}
+	}
+}
