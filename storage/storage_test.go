@@ -245,6 +245,7 @@ var allModels = []any{
 	&storage.Hit{}, &storage.Case{}, &storage.Notice{}, &storage.User{}, &storage.Session{},
 	&storage.AuditEvent{}, &storage.SchemaMigration{}, &storage.RefImage{}, &storage.RefField{},
 	&storage.TelegramAccount{}, &storage.TelegramChannel{}, &storage.TelegramMedia{},
+	&storage.TelegramUserState{}, &storage.TelegramChannelState{},
 }
 
 func TestModelsMatchMigratedColumns(t *testing.T) {

@@ -33,12 +33,7 @@ type CaseActivities struct {
 	Logger *slog.Logger // nil discards
 }
 
-func (a *CaseActivities) log() *slog.Logger {
-	if a.Logger == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return a.Logger
-}
+func (a *CaseActivities) log() *slog.Logger { return orDiscard(a.Logger) }
 
 // CaseSnapshot is what a (re)started case workflow learns from the database.
 type CaseSnapshot struct {

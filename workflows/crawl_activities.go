@@ -43,12 +43,7 @@ type CrawlActivities struct {
 	Logger *slog.Logger // nil discards
 }
 
-func (a *CrawlActivities) log() *slog.Logger {
-	if a.Logger == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return a.Logger
-}
+func (a *CrawlActivities) log() *slog.Logger { return orDiscard(a.Logger) }
 
 // Liveness of crawl runs: a running crawl touches its run every
 // runHeartbeat; one silent for staleRunAfter died with its process.

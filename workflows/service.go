@@ -95,6 +95,7 @@ type Activities struct {
 	Crawl    *CrawlActivities
 	Dispatch *Dispatcher
 	Cases    *CaseActivities
+	Telegram *TelegramActivities
 }
 
 // NewWorker registers every workflow, and the given activities, on the task
@@ -112,6 +113,9 @@ func NewWorker(c client.Client, taskQueue string, acts Activities) worker.Worker
 	if acts.Cases != nil {
 		w.RegisterActivity(acts.Cases)
 	}
+	if acts.Telegram != nil {
+		w.RegisterActivity(acts.Telegram)
+	}
 	return w
 }
 
@@ -120,6 +124,7 @@ func NewWorker(c client.Client, taskQueue string, acts Activities) worker.Worker
 func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(TakedownCase, workflow.RegisterOptions{Name: TakedownCaseName})
 	r.RegisterWorkflowWithOptions(CrawlSource, workflow.RegisterOptions{Name: CrawlSourceName})
+	r.RegisterWorkflowWithOptions(TelegramMonitor, workflow.RegisterOptions{Name: TelegramMonitorName})
 }
 
 // ScheduleID is the Temporal schedule of a source's crawls.

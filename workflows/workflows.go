@@ -16,6 +16,7 @@ package workflows
 
 import (
 	"context"
+	"log/slog"
 
 	"go.temporal.io/sdk/activity"
 )
@@ -25,6 +26,15 @@ const errTypePermanent = "Permanent"
 
 // systemActor is the audit actor for what the system does on its own.
 const systemActor = "leakwatch"
+
+// orDiscard is l, or a logger that discards when l is nil (activities'
+// Logger fields are optional).
+func orDiscard(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}
 
 // heartbeat reports progress when running as an activity; the same code also
 // runs in the CLI, outside any activity.

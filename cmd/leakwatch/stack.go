@@ -143,6 +143,10 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 			return nil, err
 		}
 		s.acts.Dispatch = e.dispatcher(s.client)
+		if tm := s.acts.Crawl.Telegram; tm != nil {
+			s.acts.Telegram = &workflows.TelegramActivities{Store: store, Monitor: tm, Client: s.client,
+				TaskQueue: cfg.Temporal.TaskQueue, Logger: e.log}
+		}
 	}
 	if opts.web {
 		s.web, err = web.New(web.Options{
@@ -227,6 +231,12 @@ func (s *stack) housekeeping(ctx context.Context) error {
 			s.e.log.WarnContext(ctx, "marking dead crawl runs failed; will retry", "err", err)
 		} else if n > 0 {
 			s.e.log.WarnContext(ctx, "crawl runs whose crawler died marked interrupted", "runs", n)
+		}
+		// Accounts logged in since (or come back from a dead session).
+		if s.acts.Telegram != nil {
+			if err := workflows.StartTelegramMonitors(ctx, s.client, s.e.store, s.e.cfg.Temporal.TaskQueue); err != nil && ctx.Err() == nil {
+				s.e.log.WarnContext(ctx, "starting telegram monitors failed; will retry", "err", err)
+			}
 		}
 		if n, err := s.acts.Dispatch.DispatchHits(ctx); err != nil && ctx.Err() == nil {
 			s.e.log.WarnContext(ctx, "hit dispatch failed; will retry", "err", err)

@@ -44,6 +44,10 @@ type Options struct {
 	MaxFloodWait time.Duration
 	// Rate is the requests per second one account sends (default 2).
 	Rate float64
+	// LiveCheck is how often Live asks Telegram whether the session still
+	// works and re-reads the watched channels (default 1 minute): a revoked
+	// session simply gets no more updates, so nothing else would notice.
+	LiveCheck time.Duration
 	// Clock times flood waits (nil: the system clock); tests use a fake.
 	Clock  clock.Clock
 	Logger *slog.Logger // nil discards
@@ -134,6 +138,14 @@ func (e *FloodWaitError) Error() string {
 // connect runs fn with a connected client of account. login is set for the
 // login flow itself, which may start from no session.
 func (m *Monitor) connect(ctx context.Context, account string, login bool, fn func(ctx context.Context, c *telegram.Client) error) error {
+	return m.connectUpdates(ctx, account, login, nil, fn)
+}
+
+// connectUpdates is connect with updates passed to upd; a nil upd keeps
+// the client in no-updates mode (Telegram pushes nothing to it), which is
+// what every caller but Live wants.
+func (m *Monitor) connectUpdates(ctx context.Context, account string, login bool, upd telegram.UpdateHandler,
+	fn func(ctx context.Context, c *telegram.Client) error) error {
 	acct, err := m.o.Store.TelegramAccount(ctx, account)
 	if err != nil {
 		return err
@@ -163,7 +175,8 @@ func (m *Monitor) connect(ctx context.Context, account string, login bool, fn fu
 		DC: n.DC, DCList: n.DCList, Resolver: n.Resolver, PublicKeys: n.PublicKeys,
 		SessionStorage: &dbSession{store: m.o.Store, sealer: m.o.Sealer, account: account},
 		Device:         device,
-		NoUpdates:      true,
+		NoUpdates:      upd == nil,
+		UpdateHandler:  upd,
 		Middlewares:    []telegram.Middleware{waiter, limiter},
 		// A dead session must stop the client, not loop reconnecting.
 		OnSelfError: func(ctx context.Context, err error) error {
