@@ -208,6 +208,9 @@ type TelegramConfig struct {
 	Rate float64 `yaml:"rate"`
 	// AbuseAddresses receive takedown notices about channels.
 	AbuseAddresses []string `yaml:"abuse_addresses"`
+	// ReportInApp also reports a channel's messages through Telegram's
+	// in-app report once its notice is sent.
+	ReportInApp bool `yaml:"report_in_app"`
 }
 
 // TelegramAccountConfig names one account.

@@ -97,6 +97,7 @@ func Default() *Config {
 			// Telegram's addresses for illegal public content and for
 			// copyright (DESIGN.md §5).
 			AbuseAddresses: []string{"abuse@telegram.org", "dmca@telegram.org"},
+			ReportInApp:    true,
 		},
 		Notices: NoticesConfig{
 			RemovalDeadline: 48 * time.Hour,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +13,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/leakwatch/leakwatch/config"
+	"github.com/leakwatch/leakwatch/crawlers/tgmonitor"
+	"github.com/leakwatch/leakwatch/crawlers/tgmonitor/tme"
 	"github.com/leakwatch/leakwatch/internal/notices"
 	"github.com/leakwatch/leakwatch/storage"
 )
@@ -26,6 +29,9 @@ type CaseActivities struct {
 	Notices config.NoticesConfig
 	// TelegramAbuse are the addresses notices about Telegram channels go to.
 	TelegramAbuse []string
+	// Telegram, if set, files an in-app report of a channel's messages
+	// once its notice is sent (telegram.report_in_app).
+	Telegram *tgmonitor.Monitor
 	// Injunction is cited by every notice; its OrderPDF is attached.
 	Injunction config.InjunctionConfig
 	// From is the notices' sender address.
@@ -204,6 +210,58 @@ func (a *CaseActivities) SendNotice(ctx context.Context, noticeID uint64) error 
 		return err
 	}
 	a.log().InfoContext(ctx, "notice sent", "notice", noticeID, "case", n.CaseID, "revision", n.Revision)
-	return a.Store.Audit(ctx, systemActor, "notice.sent", fmt.Sprintf("notice:%d", noticeID),
-		fmt.Sprintf("case %d revision %d to %s", n.CaseID, n.Revision, n.Recipient))
+	if err := a.Store.Audit(ctx, systemActor, "notice.sent", fmt.Sprintf("notice:%d", noticeID),
+		fmt.Sprintf("case %d revision %d to %s", n.CaseID, n.Revision, n.Recipient)); err != nil {
+		return err
+	}
+	a.reportTelegram(ctx, n)
+	return nil
+}
+
+// reportTelegram reports, in-app, the messages a sent notice about a
+// Telegram channel names. It is a second channel beside the e-mail, best
+// effort: a failure is logged and audited, never a failed send (the notice
+// went out), and a retry of the send after this point does not report again.
+func (a *CaseActivities) reportTelegram(ctx context.Context, n storage.Notice) {
+	if a.Telegram == nil {
+		return
+	}
+	c, err := a.Store.CaseByID(ctx, n.CaseID)
+	if err != nil || !strings.HasPrefix(c.Target, "t.me/") {
+		return
+	}
+	hits, err := a.Store.HitsForTarget(ctx, c.Target)
+	if err != nil {
+		a.log().WarnContext(ctx, "telegram report: cannot read the case's hits", "case", c.ID, "err", err)
+		return
+	}
+	bySource := map[uint64][]int{}
+	for _, h := range hits {
+		capt, err := a.Store.CaptureByID(ctx, h.CaptureID)
+		if err != nil {
+			continue
+		}
+		if id, ok := tme.MessageID(capt.URL); ok && !slices.Contains(bySource[capt.SourceID], id) {
+			bySource[capt.SourceID] = append(bySource[capt.SourceID], id)
+		}
+	}
+	in := a.Injunction
+	comment := fmt.Sprintf("These messages publish data stolen from %s, in breach of orders of the %s (%s, %s) that forbid anyone to access or publish it. Our notice %s went to Telegram's abuse desk.",
+		in.Claimant, in.Court, in.FileNumber, in.DateOfOrders, n.MessageID)
+	for src, ids := range bySource {
+		slices.Sort(ids)
+		res, err := a.Telegram.Report(ctx, tgmonitor.ReportRequest{SourceID: src, Messages: ids,
+			Prefer: []string{"personal", "private", "illegal", "copyright"}, Comment: comment})
+		detail := fmt.Sprintf("case %d, %s, messages %v", c.ID, c.Target, ids)
+		action := "telegram.reported"
+		if err != nil {
+			action, detail = "telegram.report_failed", detail+": "+err.Error()
+			a.log().WarnContext(ctx, "telegram in-app report failed", "case", c.ID, "err", err)
+		} else {
+			detail += fmt.Sprintf(": reason %q, at %s", strings.Join(res.Steps, " / "), res.ReportedAt.Format(time.RFC3339))
+		}
+		if err := a.Store.Audit(ctx, systemActor, action, fmt.Sprintf("notice:%d", n.ID), detail); err != nil {
+			a.log().WarnContext(ctx, "cannot audit the telegram report", "case", c.ID, "err", err)
+		}
+	}
 }

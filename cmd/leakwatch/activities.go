@@ -74,9 +74,15 @@ func (e *env) caseActivities(ctx context.Context) (*workflows.CaseActivities, er
 	if err != nil {
 		return nil, err
 	}
-	return &workflows.CaseActivities{
+	ca := &workflows.CaseActivities{
 		Store: store, Templates: tmpl, Mailer: mailer, Notices: e.cfg.Notices,
 		TelegramAbuse: e.cfg.Telegram.AbuseAddresses,
 		Injunction:    e.cfg.Injunction, From: e.cfg.SMTP.From, Logger: e.log,
-	}, nil
+	}
+	if e.cfg.Telegram.ReportInApp {
+		if ca.Telegram, err = e.telegramMonitor(store); err != nil {
+			return nil, err
+		}
+	}
+	return ca, nil
 }

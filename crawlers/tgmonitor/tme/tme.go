@@ -109,3 +109,21 @@ func Target(username string, channelID int64) string {
 	}
 	return "t.me/c/" + strconv.FormatInt(channelID, 10)
 }
+
+// MessageID returns the message id of a message link (or of a file
+// capture's link, which adds a #fragment), and false for anything else.
+func MessageID(link string) (int, bool) {
+	u, err := url.Parse(link)
+	if err != nil || (u.Host != "t.me" && u.Host != "telegram.me") {
+		return 0, false
+	}
+	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	if len(parts) < 2 {
+		return 0, false
+	}
+	id, err := strconv.Atoi(parts[len(parts)-1])
+	if err != nil || id <= 0 {
+		return 0, false
+	}
+	return id, true
+}

@@ -60,3 +60,19 @@ func TestLinksAndTargets(t *testing.T) {
 		t.Error("invite String")
 	}
 }
+
+func TestMessageID(t *testing.T) {
+	for in, want := range map[string]int{
+		"https://t.me/leak_dump/42":                   42,
+		"https://t.me/leak_dump/42#document-50000001": 42,
+		"https://t.me/c/1234567/9":                    9,
+		"https://t.me/leak_dump":                      0,
+		"https://example.org/a/42":                    0,
+		"https://t.me/leak_dump/x":                    0,
+	} {
+		got, ok := MessageID(in)
+		if got != want || ok != (want > 0) {
+			t.Errorf("MessageID(%q) = %d, %v; want %d", in, got, ok, want)
+		}
+	}
+}
