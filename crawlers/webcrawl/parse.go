@@ -2,6 +2,7 @@ package webcrawl
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	htmlpkg "html"
 	"io"
@@ -175,6 +176,9 @@ func newSite(o *Options) (*site, error) {
 	s := &site{kind: o.Kind, sel: o.Selectors}
 	if s.kind == "" || s.kind == storage.SourceWeb {
 		s.kind = storage.SourceGeneric
+	}
+	if s.kind == storage.SourceTelegram {
+		return nil, errors.New("crawler: a telegram source is read by the Telegram monitor, not crawled as a web site")
 	}
 	if !s.kind.Valid() {
 		return nil, fmt.Errorf("crawler: unknown source kind %q", o.Kind)
