@@ -92,6 +92,7 @@ func TestRun(t *testing.T) {
 		addWeb1    = "http://127.0.0.1:1/" // loopback; never fetched by these tests
 		injunction = "injunction.court: required to draft takedown notices"
 		goodPW     = "correct horse battery staple\n"
+		tgCfg      = "telegram:\n  api_id: 12345\n  api_hash: abc\n  accounts:\n    - {name: mon1, phone: \"+15550100\"}\n"
 	)
 	cases := []cliCase{
 		// The command line itself.
@@ -227,6 +228,23 @@ func TestRun(t *testing.T) {
 				"cookies file      /etc/leakwatch/forum.cookies\n"}},
 		{name: "sources add login without password", args: dd("sources", "add", "f", addWeb1, "--login-url", addWeb1+"login", "--login-user", "u"),
 			code: 1, errLine: "sources add: a login needs --login-user and exactly one of --login-password-env and --login-password-file"},
+		{name: "telegram watch add and list", args: dd("telegram", "watch", "list"), files: map[string]string{"leakwatch.yaml": tgCfg},
+			setup: []cliStep{{args: dd("telegram", "watch", "add", "dumps", "@leak_dump", "--account", "mon1", "--backfill", "200",
+				"--media", "document", "--watch", "Kea Health", "--since", "2026-01-01")}},
+			code: 0, stdout: []string{"dumps", "https://t.me/leak_dump", "mon1", "15m0s", "200 since 2026-01-01", "document"}},
+		{name: "telegram watch add a web link", args: dd("telegram", "watch", "add", "x", "https://example.org/a"),
+			files: map[string]string{"leakwatch.yaml": tgCfg}, code: 1, errLine: "not a t.me link"},
+		{name: "telegram watch add unknown account", args: dd("telegram", "watch", "add", "x", "@leak_dump", "--account", "nobody"),
+			files: map[string]string{"leakwatch.yaml": tgCfg}, code: 1, errLine: `--account "nobody" is not under telegram.accounts`},
+		{name: "telegram status", args: dd("telegram", "status"), files: map[string]string{"leakwatch.yaml": tgCfg},
+			setup: []cliStep{{args: dd("telegram", "watch", "add", "dumps", "https://t.me/+AbCdEf12xy", "--join")},
+				{args: dd("telegram", "watch", "pause", "dumps")}},
+			code: 0, stdout: []string{"mon1", "•••••0100", "logged-out", "dumps", "https://t.me/+AbCdEf12xy", "paused", "not started", "never"}},
+		{name: "telegram watch pause a web source", args: dd("telegram", "watch", "pause", "f"), files: map[string]string{"leakwatch.yaml": tgCfg},
+			setup: []cliStep{{args: dd("sources", "add", "f", addWeb1)}}, code: 1,
+			errLine: "telegram watch pause: f is a generic source, not a Telegram channel"},
+		{name: "telegram login without accounts", args: dd("telegram", "login"), code: 1,
+			errLine: "telegram login: no accounts under telegram.accounts in the config"},
 		{name: "sources add bad kind", args: dd("sources", "add", "f", addWeb1, "--kind", "irc"), code: 1,
 			errLine: `sources add: --kind "irc": want one of`},
 		{name: "sources add bad pattern", args: dd("sources", "add", "f", addWeb1, "--allow", "(x"), code: 1,

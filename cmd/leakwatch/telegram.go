@@ -64,6 +64,12 @@ func runTelegram(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The configured accounts show in status before their first login.
+	for _, a := range e.cfg.Telegram.Accounts {
+		if err := store.EnsureTelegramAccount(ctx, a.Name, a.Phone); err != nil {
+			return err
+		}
+	}
 	switch args[0] {
 	case "login":
 		return telegramLogin(ctx, e, store, args[1:])

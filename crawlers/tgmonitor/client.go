@@ -111,7 +111,7 @@ func (e *DeadError) Error() string {
 }
 
 // ErrNotLoggedIn means the account has no session yet.
-var ErrNotLoggedIn = errors.New("telegram account not logged in")
+var ErrNotLoggedIn = errors.New("not logged in")
 
 // deadReasons are the errors after which a session never works again.
 var deadReasons = []string{"AUTH_KEY_UNREGISTERED", "AUTH_KEY_INVALID", "SESSION_REVOKED", "SESSION_EXPIRED",
