@@ -90,10 +90,10 @@ func (a *CaseActivities) recipient(target string) (string, error) {
 	if r := a.Notices.Recipients[target]; r != "" {
 		return r, nil
 	}
-	// A Telegram channel's notice goes to Telegram's abuse desk (the first
-	// of telegram.abuse_addresses; notices have one recipient).
+	// A Telegram channel's notice goes to Telegram's abuse desks
+	// (telegram.abuse_addresses: abuse@ and dmca@ by default).
 	if strings.HasPrefix(target, "t.me/") && len(a.TelegramAbuse) > 0 {
-		return a.TelegramAbuse[0], nil
+		return strings.Join(a.TelegramAbuse, ", "), nil
 	}
 	if r := a.Notices.DefaultRecipient; r != "" {
 		return r, nil

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -46,12 +47,16 @@ func (m Message) Build() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("from address: %w", err)
 	}
-	to, err := mail.ParseAddress(m.To)
+	to, err := mail.ParseAddressList(m.To)
 	if err != nil {
 		return nil, fmt.Errorf("to address: %w", err)
 	}
+	tos := make([]string, len(to))
+	for i, a := range to {
+		tos[i] = a.String()
+	}
 	h("From", from.String())
-	h("To", to.String())
+	h("To", strings.Join(tos, ", "))
 	h("Subject", mime.QEncoding.Encode("utf-8", m.Subject))
 	h("Date", m.Date.Format(time.RFC1123Z))
 	h("Message-ID", m.MessageID)
@@ -207,8 +212,12 @@ func (m *Mailer) Send(ctx context.Context, msg Message) error {
 		}
 	}
 	from, _ := mail.ParseAddress(msg.From)
-	to, _ := mail.ParseAddress(msg.To)
-	if err := c.SendMail(from.Address, []string{to.Address}, bytes.NewReader(raw)); err != nil {
+	to, _ := mail.ParseAddressList(msg.To) // Build parsed it already
+	rcpts := make([]string, len(to))
+	for i, a := range to {
+		rcpts[i] = a.Address
+	}
+	if err := c.SendMail(from.Address, rcpts, bytes.NewReader(raw)); err != nil {
 		return classify(fmt.Errorf("smtp send to %s: %w", addr, err))
 	}
 	if err := c.Quit(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/mail"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -120,6 +121,37 @@ func TestSendRetryable(t *testing.T) {
 	}
 	if ct := parsed.Header.Get("Content-Type"); !strings.HasPrefix(ct, "multipart/alternative") {
 		t.Errorf("content type %q", ct)
+	}
+}
+
+// A notice may go to several addresses (Telegram's abuse and DMCA desks):
+// one message, every address in To and in the envelope.
+func TestSendToSeveral(t *testing.T) {
+	ctx := context.Background()
+	sink, err := smtpsink.Start(ctx, smtpsink.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	msg := message(t)
+	msg.To = "abuse@telegram.example, DMCA Desk <dmca@telegram.example>"
+	if err := mailer(t, sink.Addr()).Send(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.Messages()
+	if len(got) != 1 || !slices.Equal(got[0].To, []string{"abuse@telegram.example", "dmca@telegram.example"}) {
+		t.Fatalf("sink got %+v", got)
+	}
+	parsed, err := mail.ReadMessage(strings.NewReader(string(got[0].Data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if to := parsed.Header.Get("To"); !strings.Contains(to, "<abuse@telegram.example>") || !strings.Contains(to, "<dmca@telegram.example>") {
+		t.Errorf("To header %q", to)
+	}
+	msg.To = "abuse@telegram.example, not an address"
+	if _, err := msg.Build(); err == nil {
+		t.Error("a list with a bad address was accepted")
 	}
 }
 
