@@ -173,7 +173,8 @@ func (a *TelegramActivities) crawlChannel(ctx context.Context, channelID int64) 
 }
 
 // StartTelegramMonitors starts the monitor of every account that is logged
-// in and not dead, unless it runs already.
+// in, not dead and not waiting out a flood wait, unless it runs already.
+// A monitor that stopped for a flood wait is started again once it is over.
 func StartTelegramMonitors(ctx context.Context, c client.Client, store *storage.Store, taskQueue string) error {
 	accts, err := store.TelegramAccounts(ctx)
 	if err != nil {
@@ -181,7 +182,8 @@ func StartTelegramMonitors(ctx context.Context, c client.Client, store *storage.
 	}
 	var errs []error
 	for _, acct := range accts {
-		if acct.Status == storage.TelegramDead || acct.Status == storage.TelegramLoggedOut || len(acct.Session) == 0 {
+		waiting := acct.Status == storage.TelegramFloodWait && acct.FloodUntil != nil && acct.FloodUntil.After(time.Now())
+		if acct.Status == storage.TelegramDead || acct.Status == storage.TelegramLoggedOut || len(acct.Session) == 0 || waiting {
 			continue
 		}
 		_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{

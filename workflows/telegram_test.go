@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/api/workflowservice/v1"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -143,5 +144,61 @@ func TestPushedPostStartsCrawl(t *testing.T) {
 	// An unknown channel is not an error: the channel's source was removed.
 	if err := a.crawlChannel(ctx, 4242); err != nil {
 		t.Errorf("push for an unwatched channel: %v", err)
+	}
+}
+
+// TestStartTelegramMonitors: against a real server, only accounts that can
+// listen get a monitor — not a dead one, one never logged in, or one
+// waiting out a flood wait (until it is over) — and starting again while
+// one runs keeps the running one.
+func TestStartTelegramMonitors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the Temporal server")
+	}
+	ctx := context.Background()
+	srv := temporaltest.Start(t)
+	c := temporaltest.Dial(t, srv)
+	store, err := storage.Open(ctx, "", filepath.Join(t.TempDir(), "db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	soon, past := time.Now().Add(time.Hour), time.Now().Add(-time.Minute)
+	for _, a := range []struct {
+		name    string
+		st      storage.TelegramStatus
+		until   *time.Time
+		session bool
+	}{
+		{"ok", storage.TelegramOK, nil, true}, {"dead", storage.TelegramDead, nil, true},
+		{"new", storage.TelegramLoggedOut, nil, false}, {"waiting", storage.TelegramFloodWait, &soon, true},
+		{"waited", storage.TelegramFloodWait, &past, true},
+	} {
+		must(t, store.EnsureTelegramAccount(ctx, a.name, "+15550100"))
+		if a.session {
+			must(t, store.SaveTelegramSession(ctx, a.name, []byte("sealed")))
+		}
+		must(t, store.SetTelegramStatus(ctx, a.name, a.st, "", a.until, 0))
+	}
+	const queue = "telegram-monitors-test" // no worker: started monitors stay open
+	for range 2 {
+		if err := StartTelegramMonitors(ctx, c, store, queue); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, want := range map[string]bool{"ok": true, "waited": true, "dead": false, "new": false, "waiting": false} {
+		d, err := c.DescribeWorkflowExecution(ctx, TelegramMonitorID(name), "")
+		if got := err == nil; got != want {
+			t.Errorf("account %s: monitor started %v, want %v (%v)", name, got, want, err)
+			continue
+		}
+		if want && d.WorkflowExecutionInfo.Type.GetName() != TelegramMonitorName {
+			t.Errorf("account %s runs %s", name, d.WorkflowExecutionInfo.Type.GetName())
+		}
+	}
+	// Started twice, one run each.
+	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: fmt.Sprintf("WorkflowId = '%s'", TelegramMonitorID("ok"))})
+	if err == nil && len(resp.Executions) > 1 { // visibility may lag: none yet is not a failure
+		t.Errorf("%d runs of the ok account's monitor, want 1", len(resp.Executions))
 	}
 }
