@@ -250,8 +250,18 @@ func (a *CaseActivities) reportTelegram(ctx context.Context, n storage.Notice) {
 		in.Claimant, in.Court, in.FileNumber, in.DateOfOrders, n.MessageID)
 	for src, ids := range bySource {
 		slices.Sort(ids)
-		res, err := a.Telegram.Report(ctx, tgmonitor.ReportRequest{SourceID: src, Messages: ids,
-			Prefer: []string{"personal", "private", "illegal", "copyright"}, Comment: comment})
+		req := tgmonitor.ReportRequest{SourceID: src, Messages: ids,
+			Prefer: []string{"personal", "private", "illegal", "copyright"}, Comment: comment}
+		res, err := a.Telegram.Report(ctx, req)
+		if err != nil && !tgmonitor.IsPermanent(err) {
+			// One more try after a transient failure (a dropped connection).
+			a.log().WarnContext(ctx, "telegram in-app report failed; trying once more", "case", c.ID, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(2 * time.Second):
+				res, err = a.Telegram.Report(ctx, req)
+			}
+		}
 		detail := fmt.Sprintf("case %d, %s, messages %v", c.ID, c.Target, ids)
 		action := "telegram.reported"
 		if err != nil {

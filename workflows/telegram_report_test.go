@@ -3,6 +3,7 @@ package workflows
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -72,7 +73,7 @@ func TestSentNoticeReportsChannelInApp(t *testing.T) {
 	webCase, err := store.EnsureCase(ctx, "forum.example", "case-web")
 	must(t, err)
 
-	a := &CaseActivities{Store: store, Telegram: mon,
+	a := &CaseActivities{Store: store, Telegram: mon, Logger: slog.New(slog.NewTextHandler(tWriter{t}, nil)),
 		Injunction: config.InjunctionConfig{Claimant: "Example Health", Court: "High Court", FileNumber: "CIV-1", DateOfOrders: "2026-01-05"}}
 	a.reportTelegram(ctx, storage.Notice{ID: 1, CaseID: webCase.ID, MessageID: "<n1@x>"})
 	if n := len(sim.Reports()); n != 0 {
@@ -97,3 +98,8 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// tWriter sends log lines to the test's log.
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
