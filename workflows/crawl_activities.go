@@ -152,12 +152,11 @@ func (a *CrawlActivities) CrawlRun(ctx context.Context, req CrawlRunRequest) (Cr
 		// The operator must fix the source's credentials; retrying cannot.
 		return CrawlResult{}, temporal.NewNonRetryableApplicationError(err.Error(), errTypePermanent, err)
 	}
-	var warc *evidence.Writer
-	if a.EvidenceDir != "" {
-		// A retry resumes the run's WARC files in a new file.
-		if warc, err = evidence.NewWriter(a.EvidenceDir, evidence.WriterOptions{RunID: capture.EvidenceRunID(run.ID)}); err != nil {
-			return CrawlResult{}, err
-		}
+	warc, err := a.evidenceWriter(run)
+	if err != nil {
+		return CrawlResult{}, err
+	}
+	if warc != nil {
 		defer warc.Close()
 		opts.Evidence = warc
 	}
@@ -180,22 +179,8 @@ func (a *CrawlActivities) CrawlRun(ctx context.Context, req CrawlRunRequest) (Cr
 		b, _ := json.Marshal(st.Errors)
 		run.Errors = string(b)
 	}
-	run.Status = storage.RunOK
-	if cerr != nil {
-		run.Status, run.Error = storage.RunFailed, cerr.Error()
-	}
-	// Record the outcome even if the activity's context is gone.
-	if err := a.Store.FinishRun(context.WithoutCancel(ctx), &run); err != nil {
-		return CrawlResult{}, errors.Join(cerr, err)
-	}
-	if warc != nil {
-		if err := warc.Close(); err != nil {
-			return CrawlResult{}, errors.Join(cerr, fmt.Errorf("close evidence of run %d: %w", run.ID, err))
-		}
-		// Seal what was captured, also when the crawl failed part-way.
-		if err := capture.Seal(context.WithoutCancel(ctx), a.Store, run.ID, a.TSAURL, &http.Client{Timeout: 30 * time.Second}); err != nil {
-			a.log().WarnContext(ctx, "crawl run not fully sealed", "run", run.ID, "err", err)
-		}
+	if err := a.finishRun(ctx, &run, warc, cerr); err != nil {
+		return CrawlResult{}, err
 	}
 	a.log().InfoContext(ctx, "crawl finished", "source", src.Name, "run", run.ID, "pages", st.Pages,
 		"files", st.Files, "fresh", st.Fresh, "failed", st.Failed, "bytes", st.Bytes, "hits", rec.Hits(), "stopped", st.Stopped,
@@ -216,12 +201,11 @@ func (a *CrawlActivities) watchTelegram(ctx context.Context, src storage.Source,
 		return CrawlResult{}, temporal.NewNonRetryableApplicationError(err.Error(), errTypePermanent, err)
 	}
 	req := tgmonitor.Request{Source: src, Recorder: rec, MaxFileBytes: a.Crawler.MaxDownloadBytes}
-	var warc *evidence.Writer
-	if a.EvidenceDir != "" {
-		var err error
-		if warc, err = evidence.NewWriter(a.EvidenceDir, evidence.WriterOptions{RunID: capture.EvidenceRunID(run.ID)}); err != nil {
-			return CrawlResult{}, err
-		}
+	warc, err := a.evidenceWriter(run)
+	if err != nil {
+		return CrawlResult{}, err
+	}
+	if warc != nil {
 		defer warc.Close()
 		req.Evidence = warc
 	}
@@ -238,20 +222,8 @@ func (a *CrawlActivities) watchTelegram(ctx context.Context, src storage.Source,
 	if !st.Backfill {
 		run.Stopped = "history still to read"
 	}
-	run.Status = storage.RunOK
-	if werr != nil {
-		run.Status, run.Error = storage.RunFailed, werr.Error()
-	}
-	if err := a.Store.FinishRun(context.WithoutCancel(ctx), &run); err != nil {
-		return CrawlResult{}, errors.Join(werr, err)
-	}
-	if warc != nil {
-		if err := warc.Close(); err != nil {
-			return CrawlResult{}, errors.Join(werr, fmt.Errorf("close evidence of run %d: %w", run.ID, err))
-		}
-		if err := capture.Seal(context.WithoutCancel(ctx), a.Store, run.ID, a.TSAURL, &http.Client{Timeout: 30 * time.Second}); err != nil {
-			a.log().WarnContext(ctx, "telegram run not fully sealed", "run", run.ID, "err", err)
-		}
+	if err := a.finishRun(ctx, &run, warc, werr); err != nil {
+		return CrawlResult{}, err
 	}
 	a.log().InfoContext(ctx, "telegram watch finished", "source", src.Name, "run", run.ID, "messages", st.Messages,
 		"files", st.Files, "skipped", st.Skipped, "failed", st.Failed, "bytes", st.Bytes, "hits", rec.Hits(),
@@ -329,23 +301,43 @@ func sourceAuth(src storage.Source) (*webcrawl.Login, []*http.Cookie, error) {
 // died is retried within a minute) and to the run row, until stopped. A
 // fetch may take minutes, so fetches alone are not a heartbeat.
 func (a *CrawlActivities) keepAlive(ctx context.Context, runID uint64) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(runHeartbeat)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				heartbeat(ctx, runID)
-				if err := a.Store.TouchRun(ctx, runID); err != nil && ctx.Err() == nil {
-					a.log().WarnContext(ctx, "cannot record crawl liveness", "run", runID, "err", err)
-				}
-			}
+	return every(ctx, runHeartbeat, func(ctx context.Context) {
+		heartbeat(ctx, runID)
+		if err := a.Store.TouchRun(ctx, runID); err != nil && ctx.Err() == nil {
+			a.log().WarnContext(ctx, "cannot record crawl liveness", "run", runID, "err", err)
 		}
-	}()
-	return func() { cancel(); <-done }
+	})
+}
+
+// evidenceWriter opens a run's WARC writer, or returns nil when no
+// evidence is kept. A retry resumes the run's WARC files in a new file.
+func (a *CrawlActivities) evidenceWriter(run storage.CrawlRun) (*evidence.Writer, error) {
+	if a.EvidenceDir == "" {
+		return nil, nil
+	}
+	return evidence.NewWriter(a.EvidenceDir, evidence.WriterOptions{RunID: capture.EvidenceRunID(run.ID)})
+}
+
+// finishRun records a run's outcome (failed with werr's reason, when not
+// nil) even if the activity's context is gone, then closes its evidence
+// and seals what it captured, also when it failed part-way. It returns werr
+// joined with whatever of that failed, except sealing, which is logged.
+func (a *CrawlActivities) finishRun(ctx context.Context, run *storage.CrawlRun, warc *evidence.Writer, werr error) error {
+	run.Status = storage.RunOK
+	if werr != nil {
+		run.Status, run.Error = storage.RunFailed, werr.Error()
+	}
+	if err := a.Store.FinishRun(context.WithoutCancel(ctx), run); err != nil {
+		return errors.Join(werr, err)
+	}
+	if warc == nil {
+		return nil
+	}
+	if err := warc.Close(); err != nil {
+		return errors.Join(werr, fmt.Errorf("close evidence of run %d: %w", run.ID, err))
+	}
+	if err := capture.Seal(context.WithoutCancel(ctx), a.Store, run.ID, a.TSAURL, &http.Client{Timeout: 30 * time.Second}); err != nil {
+		a.log().WarnContext(ctx, "run not fully sealed", "run", run.ID, "source", run.SourceID, "err", err)
+	}
+	return nil
 }

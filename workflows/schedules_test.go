@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
 
 	"github.com/leakwatch/leakwatch/internal/temporalproc/temporaltest"
 	"github.com/leakwatch/leakwatch/storage"
@@ -18,17 +19,8 @@ import (
 // paused and unpaused on resume, its interval following the source's,
 // deleted when the source becomes manual-only or is removed.
 func TestSyncSchedules(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the Temporal server")
-	}
 	ctx := context.Background()
-	srv := temporaltest.Start(t)
-	c := temporaltest.Dial(t, srv)
-	store, err := storage.Open(ctx, "", filepath.Join(t.TempDir(), "db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	c, store := serverAndStore(t)
 	log := temporaltest.Logger(t)
 	add := func(name string, every time.Duration, enabled bool) storage.Source {
 		src := storage.Source{Name: name, Kind: storage.SourceForum, URL: "http://127.0.0.1:1/" + name,
@@ -124,4 +116,20 @@ func TestSyncSchedules(t *testing.T) {
 	want("after removal", manual, 0, false, false)
 	want("after removal", held, 0, false, false)
 	want("after removal", live, 2*time.Hour, true, true)
+}
+
+// serverAndStore starts the Temporal server, dials it, and opens a new
+// database; it skips the test under -short.
+func serverAndStore(t *testing.T) (client.Client, *storage.Store) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts the Temporal server")
+	}
+	c := temporaltest.Dial(t, temporaltest.Start(t))
+	store, err := storage.Open(context.Background(), "", filepath.Join(t.TempDir(), "db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return c, store
 }

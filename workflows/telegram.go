@@ -85,18 +85,8 @@ func (a *TelegramActivities) TelegramLive(ctx context.Context, account string) e
 	}
 	ctx, cancel := context.WithTimeout(ctx, liveSpell)
 	defer cancel()
-	go func() {
-		t := time.NewTicker(15 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				heartbeat(ctx)
-			}
-		}
-	}()
+	stopBeat := every(ctx, 15*time.Second, func(ctx context.Context) { heartbeat(ctx) })
+	defer stopBeat()
 	var mu sync.Mutex
 	last := map[int64]time.Time{}
 	onNew := func(ctx context.Context, channelID int64) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -80,21 +79,12 @@ func TestTelegramMonitorStopsOnDeadSession(t *testing.T) {
 // runs is skipped by the schedule's overlap policy), and a manual-only
 // source's through a workflow of its own.
 func TestPushedPostStartsCrawl(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the Temporal server")
-	}
 	ctx := context.Background()
-	srv := temporaltest.Start(t)
-	c := temporaltest.Dial(t, srv)
-	store, err := storage.Open(ctx, "", filepath.Join(t.TempDir(), "db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	c, store := serverAndStore(t)
 	const queue = "telegram-push-test" // no worker: started crawls stay open
-	add := func(name string, every time.Duration, channelID int64) storage.Source {
+	add := func(name string, interval time.Duration, channelID int64) storage.Source {
 		src := storage.Source{Name: name, Kind: storage.SourceTelegram, URL: "https://t.me/" + name,
-			EverySecs: int64(every / time.Second), Enabled: true}
+			EverySecs: int64(interval / time.Second), Enabled: true}
 		if err := store.CreateSource(ctx, &src); err != nil {
 			t.Fatal(err)
 		}
@@ -152,17 +142,8 @@ func TestPushedPostStartsCrawl(t *testing.T) {
 // waiting out a flood wait (until it is over) — and starting again while
 // one runs keeps the running one.
 func TestStartTelegramMonitors(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the Temporal server")
-	}
 	ctx := context.Background()
-	srv := temporaltest.Start(t)
-	c := temporaltest.Dial(t, srv)
-	store, err := storage.Open(ctx, "", filepath.Join(t.TempDir(), "db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	c, store := serverAndStore(t)
 	soon, past := time.Now().Add(time.Hour), time.Now().Add(-time.Minute)
 	for _, a := range []struct {
 		name    string
