@@ -101,15 +101,21 @@ func storageType(f *file) tg.StorageFileTypeClass {
 	}
 }
 
+// fileOnDC finds the file at loc, when asked on the DC that serves files
+// (else FILE_MIGRATE to it, as Telegram answers).
+func (s *Sim) fileOnDC(c *call, loc tg.InputFileLocationClass) (*file, error) {
+	if c.dc() != s.opts.FileDC {
+		return nil, tgerr.New(303, fmt.Sprintf("FILE_MIGRATE_%d", s.opts.FileDC))
+	}
+	return s.fileByLocation(loc)
+}
+
 func (s *Sim) uploadGetFile(c *call) (bin.Encoder, error) {
 	var r tg.UploadGetFileRequest
 	if err := decode(c, &r); err != nil {
 		return nil, err
 	}
-	if c.dc() != s.opts.FileDC {
-		return nil, tgerr.New(303, fmt.Sprintf("FILE_MIGRATE_%d", s.opts.FileDC))
-	}
-	f, err := s.fileByLocation(r.Location)
+	f, err := s.fileOnDC(c, r.Location)
 	if err != nil {
 		return nil, err
 	}
@@ -137,10 +143,7 @@ func (s *Sim) uploadGetFileHashes(c *call) (bin.Encoder, error) {
 	if err := decode(c, &r); err != nil {
 		return nil, err
 	}
-	if c.dc() != s.opts.FileDC {
-		return nil, tgerr.New(303, fmt.Sprintf("FILE_MIGRATE_%d", s.opts.FileDC))
-	}
-	f, err := s.fileByLocation(r.Location)
+	f, err := s.fileOnDC(c, r.Location)
 	if err != nil {
 		return nil, err
 	}
