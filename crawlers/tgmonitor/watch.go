@@ -300,6 +300,7 @@ func (p *pass) record(ctx context.Context, mc tg.NotEmptyMessage) error {
 	var data []byte
 	var fileErr error
 	var known *storage.TelegramMedia
+	var fileDigest fingerprints.Digest // of data, when downloaded
 	if hasMedia && !fileDone {
 		ev.Media = &MediaEvidence{Kind: md.Kind, ID: md.ID, Name: md.Name, MIME: md.MIME, Size: md.Size, DC: md.DC}
 		data, known, fileErr = p.fetch(ctx, msg.ID, md)
@@ -310,25 +311,28 @@ func (p *pass) record(ctx context.Context, mc tg.NotEmptyMessage) error {
 		case known != nil:
 			ev.Media.SHA256 = known.SHA256
 		case data != nil:
-			d, _ := fingerprints.Sum(bytes.NewReader(data), -1)
-			ev.Media.SHA256 = d.SHA256
+			if fileDigest, err = fingerprints.Sum(bytes.NewReader(data), -1); err != nil {
+				return err
+			}
+			ev.Media.SHA256 = fileDigest.SHA256
 		}
 	}
-	// The message: its text is matched and searched for watch terms.
-	js, err := json.MarshalIndent(ev, "", "  ")
-	if err != nil {
-		return err
-	}
 	now := time.Now().UTC()
-	item := capture.Item{Kind: storage.CaptureMessage, URL: link, FinalURL: link, Target: tme.Target(p.ch.Username, p.ch.ChannelID), FetchedAt: now,
-		Status: http.StatusOK, ContentType: "application/json", Body: []byte(msg.Message)}
-	if item.Digest, err = fingerprints.Sum(bytes.NewReader(js), -1); err != nil {
-		return err
-	}
-	if item.Evidence, err = p.evidence(ctx, link, "application/json", js, now); err != nil {
-		return err
-	}
+	target := tme.Target(p.ch.Username, p.ch.ChannelID)
 	if !msgDone {
+		// The message: its text is matched and searched for watch terms.
+		js, err := json.MarshalIndent(ev, "", "  ")
+		if err != nil {
+			return err
+		}
+		item := capture.Item{Kind: storage.CaptureMessage, URL: link, FinalURL: link, Target: target, FetchedAt: now,
+			Status: http.StatusOK, ContentType: "application/json", Body: []byte(msg.Message)}
+		if item.Digest, err = fingerprints.Sum(bytes.NewReader(js), -1); err != nil {
+			return err
+		}
+		if item.Evidence, err = p.evidence(ctx, link, "application/json", js, now); err != nil {
+			return err
+		}
 		if _, err := p.req.Recorder.Record(ctx, item); err != nil {
 			return fmt.Errorf("record %s: %w", link, err)
 		}
@@ -340,16 +344,13 @@ func (p *pass) record(ctx context.Context, mc tg.NotEmptyMessage) error {
 	}
 	// The file, as its own capture: matched by its bytes, or by digest
 	// when this medium was downloaded before.
-	fi := capture.Item{Kind: storage.CaptureFile, URL: furl, FinalURL: furl, Target: tme.Target(p.ch.Username, p.ch.ChannelID), FetchedAt: now,
+	fi := capture.Item{Kind: storage.CaptureFile, URL: furl, FinalURL: furl, Target: target, FetchedAt: now,
 		Status: http.StatusOK, ContentType: md.MIME, Err: fileErr}
 	switch {
 	case known != nil:
 		fi.Digest = fingerprints.Digest{SHA256: known.SHA256, Size: known.Size}
 	case data != nil:
-		if fi.Digest, err = fingerprints.Sum(bytes.NewReader(data), -1); err != nil {
-			return err
-		}
-		fi.Body = data
+		fi.Digest, fi.Body = fileDigest, data
 		if fi.Evidence, err = p.evidence(ctx, furl, md.MIME, data, now); err != nil {
 			return err
 		}
