@@ -39,7 +39,7 @@ func (e *env) crawlActivities(ctx context.Context) (*workflows.CrawlActivities, 
 	if err != nil {
 		return nil, err
 	}
-	tm, err := e.telegramMonitor(store)
+	tm, err := e.telegramMonitor(ctx, store)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +80,7 @@ func (e *env) caseActivities(ctx context.Context) (*workflows.CaseActivities, er
 		Injunction:    e.cfg.Injunction, From: e.cfg.SMTP.From, Logger: e.log,
 	}
 	if e.cfg.Telegram.ReportInApp {
-		if ca.Telegram, err = e.telegramMonitor(store); err != nil {
+		if ca.Telegram, err = e.telegramMonitor(ctx, store); err != nil {
 			return nil, err
 		}
 	}

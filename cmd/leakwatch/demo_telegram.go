@@ -64,7 +64,7 @@ func startDemoTelegram(ctx context.Context, e *env, store *storage.Store, refsDi
 	}
 	ep := sim.Endpoint()
 	e.tgNetwork = tgmonitor.Network{DC: ep.DC, DCList: ep.DCList, Resolver: ep.Resolver, PublicKeys: ep.PublicKeys}
-	m, err := e.telegramMonitor(store)
+	m, err := e.telegramMonitor(ctx, store)
 	if err != nil {
 		sim.Close()
 		return nil, err

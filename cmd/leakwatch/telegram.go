@@ -27,7 +27,7 @@ const telegramUsage = "usage: leakwatch telegram login [--account NAME] [--code-
 
 // telegramMonitor builds the Telegram monitor from the configuration, or
 // returns nil when Telegram is not configured (no api_id).
-func (e *env) telegramMonitor(store *storage.Store) (*tgmonitor.Monitor, error) {
+func (e *env) telegramMonitor(ctx context.Context, store *storage.Store) (*tgmonitor.Monitor, error) {
 	tc := e.cfg.Telegram
 	if tc.APIID == 0 {
 		return nil, nil
@@ -44,13 +44,21 @@ func (e *env) telegramMonitor(store *storage.Store) (*tgmonitor.Monitor, error) 
 	if err != nil {
 		return nil, fmt.Errorf("telegram sessions are sealed with the fingerprint key: %w", err)
 	}
-	for _, a := range tc.Accounts {
-		if err := store.EnsureTelegramAccount(context.Background(), a.Name, a.Phone); err != nil {
-			return nil, err
-		}
+	if err := e.ensureTelegramAccounts(ctx, store); err != nil {
+		return nil, err
 	}
 	return tgmonitor.New(tgmonitor.Options{AppID: tc.APIID, AppHash: hash, Network: e.tgNetwork, Store: store,
 		Sealer: tgmonitor.NewSealer(key), MaxFloodWait: tc.MaxFloodWait, Rate: tc.Rate, Logger: e.log})
+}
+
+// ensureTelegramAccounts gives every configured account its row.
+func (e *env) ensureTelegramAccounts(ctx context.Context, store *storage.Store) error {
+	for _, a := range e.cfg.Telegram.Accounts {
+		if err := store.EnsureTelegramAccount(ctx, a.Name, a.Phone); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func runTelegram(ctx context.Context, e *env, args []string) error {
@@ -65,10 +73,8 @@ func runTelegram(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	// The configured accounts show in status before their first login.
-	for _, a := range e.cfg.Telegram.Accounts {
-		if err := store.EnsureTelegramAccount(ctx, a.Name, a.Phone); err != nil {
-			return err
-		}
+	if err := e.ensureTelegramAccounts(ctx, store); err != nil {
+		return err
 	}
 	switch args[0] {
 	case "login":
@@ -109,7 +115,7 @@ func telegramLogin(ctx context.Context, e *env, store *storage.Store, args []str
 		}
 		acct = tc.Accounts[i]
 	}
-	m, err := e.telegramMonitor(store)
+	m, err := e.telegramMonitor(ctx, store)
 	if err != nil {
 		return err
 	}
