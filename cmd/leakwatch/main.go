@@ -42,6 +42,7 @@ func commands() map[string]command {
 		"crawl":    {"crawl one source now: crawl SOURCE | crawl --url URL [--json]", runCrawl},
 		"evidence": {"check and export the evidence kept of crawls: evidence verify RUN|capture-ID | evidence export CASE FILE", runEvidence},
 		"cases":    {"takedown cases: cases list|show|approve", runCases},
+		"notices":  {"sent takedown notices: notices export --lumen [--out FILE]", runNotices},
 		"users":    {"manage users: users add|list", runUsers},
 		"telegram": {"Telegram monitoring: telegram login|status | telegram watch add|list|pause|resume|remove", runTelegram},
 	}

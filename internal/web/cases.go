@@ -6,28 +6,130 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/leakwatch/leakwatch/internal/notices"
 	"github.com/leakwatch/leakwatch/storage"
+	"github.com/leakwatch/leakwatch/workflows"
 )
 
 // caseView is a case with everything its page and API answer show.
 type caseView struct {
 	Case    storage.Case
-	Notices []storage.Notice // newest revision first
-	Hits    []storage.HitDetail
-	// Draft is the notice awaiting approval, if any.
-	Draft *storage.Notice
+	Meaning string           // the state in plain words
+	Notices []storage.Notice // every revision, newest first
+	// Hits are every hit on the target (the API's "hits"); Unassigned are
+	// those the case has not taken into an item yet.
+	Hits       []storage.HitDetail
+	Unassigned []storage.HitDetail
+	Items      []itemRow // one per URL or message, oldest first
+	// Draft is the revision a lawyer acts on (a draft, or one sent back
+	// with changes requested); DraftItems are the items it lists.
+	Draft      *storage.Notice
+	DraftItems []itemRow
+	// Pending are confirmed items in no sent notice and not in the draft:
+	// shown beside it, pulled in only when a lawyer chooses.
+	Pending []itemRow
+	// Outgoing are notices past approval (approved, sending, uncertain,
+	// refused, sent), newest first.
+	Outgoing   []storage.Notice
+	References []string              // of sent notices, oldest first
+	History    []revisionRow         // newest first
+	Checks     []checkRow            // newest first
+	Status     *workflows.CaseStatus // nil when the workflow did not answer
+	StatusNote string                // why Status is nil
+	Listed     bool                  // some item is in a sent notice (re-checks apply)
+	AnySent    bool                  // some notice was sent (acknowledgement applies)
+	// RecipientTypes are the kinds of recipient a notice can address.
+	RecipientTypes []string
 }
+
+// itemRow is one infringing item with every reference and layer that
+// matched it (one row per URL, however many hits it has).
+type itemRow struct {
+	storage.CaseItem
+	Matches []itemMatch
+	InDraft bool
+	Pending bool
+}
+
+// Listed reports whether a sent notice listed the item.
+func (r itemRow) Listed() bool { return r.NoticeID != 0 }
+
+// Triageable reports whether the item may still be confirmed or dismissed:
+// a listed item cannot be dismissed (the notice cannot be unsent).
+func (r itemRow) Triageable() bool { return r.NoticeID == 0 }
+
+// itemMatch is one reference and method that matched an item; Hits counts
+// the captures that matched it that way.
+type itemMatch struct {
+	Ref    string // the reference's opaque id; "" for keyword hits (no reference)
+	Method string
+	Score  float64
+	Why    string
+	Hits   int
+}
+
+// checkRow is a removal re-check with the item's URL.
+type checkRow struct {
+	storage.RemovalCheck
+	URL string
+}
+
+// revisionRow is one notice revision with what changed since the one
+// before it (of the same letter).
+type revisionRow struct {
+	Notice storage.Notice
+	Prev   int // revision compared with; 0: the first
+	Diff   []diffLine
+}
+
+// diffLine is one line of a unified diff, classed for the stylesheet.
+type diffLine struct {
+	Text  string
+	Class string // "add", "del", "hunk" or ""
+}
+
+// caseStateMeanings say in plain words what each state means for the
+// people working the case.
+var caseStateMeanings = map[storage.CaseState]string{
+	storage.CaseDetected:        "Matching items arrived; no analyst has confirmed any yet. Confirm or dismiss them below.",
+	storage.CaseTriaged:         "Confirmed items wait to be drafted into a notice (a draft follows once the crawl's batches settle).",
+	storage.CaseNeedsRecipient:  "No takedown address was found for this host; someone must give one (Set recipient).",
+	storage.CaseDrafted:         "A notice revision waits for a lawyer: approve it, edit it, or request changes.",
+	storage.CaseApproved:        "The notice was approved and is being sent.",
+	storage.CaseSendFailed:      "The mail relay refused the notice permanently; a new approval sends it again.",
+	storage.CaseSendUncertain:   "The relay went silent while the notice was being transmitted: it may have been delivered. A person must say whether it was; it is never re-sent until then.",
+	storage.CaseSent:            "The relay accepted the notice; the listed items are re-checked until they are gone.",
+	storage.CaseAcknowledged:    "The host replied; the listed items are re-checked until they are gone.",
+	storage.CaseEscalated:       "The items were not removed in time, so the upstream provider was notified.",
+	storage.CaseVerifiedRemoved: "Every listed item was re-checked and is gone; the case keeps watching for the content to reappear.",
+	storage.CaseClosed:          "No further action. New matches for this target reopen it.",
+}
+
+// stateMeaning says what a case state means, in plain words.
+func stateMeaning(st storage.CaseState) string {
+	if m, ok := caseStateMeanings[st]; ok {
+		return m
+	}
+	return "Unknown state."
+}
+
+// statusTimeout bounds the live status query a case page makes: a page
+// shows what the database holds rather than hang on Temporal.
+const statusTimeout = 3 * time.Second
 
 func (s *Server) loadCase(ctx context.Context, id uint64) (caseView, error) {
 	c, err := s.store.CaseByID(ctx, id)
 	if err != nil {
 		return caseView{}, fmt.Errorf("load case %d: %w", id, err)
 	}
-	notices, err := s.store.NoticesForCase(ctx, id)
+	ns, err := s.store.NoticesForCase(ctx, id)
 	if err != nil {
 		return caseView{}, fmt.Errorf("load case %d: %w", id, err)
 	}
@@ -35,14 +137,177 @@ func (s *Server) loadCase(ctx context.Context, id uint64) (caseView, error) {
 	if err != nil {
 		return caseView{}, fmt.Errorf("load case %d: %w", id, err)
 	}
-	cv := caseView{Case: c, Notices: notices, Hits: hits}
-	for i := range notices {
-		if notices[i].State == storage.NoticeDraft {
-			cv.Draft = &notices[i]
-			break
+	items, err := s.store.CaseItems(ctx, id)
+	if err != nil {
+		return caseView{}, fmt.Errorf("load case %d: %w", id, err)
+	}
+	itemHits, err := s.store.ItemHits(ctx, id)
+	if err != nil {
+		return caseView{}, fmt.Errorf("load case %d: %w", id, err)
+	}
+	checks, err := s.store.RemovalChecks(ctx, id)
+	if err != nil {
+		return caseView{}, fmt.Errorf("load case %d: %w", id, err)
+	}
+	cv := caseView{Case: c, Meaning: stateMeaning(c.State), Notices: ns, Hits: hits}
+	for _, rt := range notices.RecipientTypes() {
+		cv.RecipientTypes = append(cv.RecipientTypes, string(rt))
+	}
+	for _, h := range hits {
+		if h.ItemID == 0 {
+			cv.Unassigned = append(cv.Unassigned, h)
+		}
+	}
+	urls := map[uint64]string{}
+	for _, it := range items {
+		urls[it.ID] = it.URL
+		cv.Items = append(cv.Items, itemRow{CaseItem: it, Matches: matchesOf(itemHits[it.ID])})
+		if it.NoticeID != 0 {
+			cv.Listed = true
+		}
+	}
+	for _, rc := range checks {
+		cv.Checks = append(cv.Checks, checkRow{RemovalCheck: rc, URL: urls[rc.ItemID]})
+	}
+
+	// The draft is the newest revision still being worked on; notices
+	// past approval are the case's correspondence.
+	var busy []uint64 // items of the draft and of a notice approved but not sent
+	for i := range ns {
+		n := &ns[i]
+		switch n.State {
+		case storage.NoticeDraft, storage.NoticeChangesRequested:
+			if cv.Draft == nil {
+				cv.Draft = n
+			}
+			busy = append(busy, storage.SplitIDs(n.ItemIDs)...)
+		case storage.NoticeApproved, storage.NoticeSending, storage.NoticeUncertain, storage.NoticeRefused:
+			cv.Outgoing = append(cv.Outgoing, *n)
+			busy = append(busy, storage.SplitIDs(n.ItemIDs)...)
+		case storage.NoticeSent:
+			cv.Outgoing = append(cv.Outgoing, *n)
+			cv.AnySent = true
+		}
+	}
+	for i := len(ns) - 1; i >= 0; i-- {
+		if n := ns[i]; n.State == storage.NoticeSent && n.Reference != "" && !slices.Contains(cv.References, n.Reference) {
+			cv.References = append(cv.References, n.Reference)
+		}
+	}
+	cv.History = revisionHistory(ns)
+
+	cv.Status, cv.StatusNote = s.caseStatus(ctx, id)
+	var pending []uint64
+	if cv.Status != nil {
+		pending = cv.Status.Pending
+	} else {
+		for _, it := range items {
+			if it.State == storage.ItemConfirmed && it.NoticeID == 0 && !slices.Contains(busy, it.ID) {
+				pending = append(pending, it.ID)
+			}
+		}
+	}
+	var inDraft []uint64
+	if cv.Draft != nil {
+		inDraft = storage.SplitIDs(cv.Draft.ItemIDs)
+	}
+	for i := range cv.Items {
+		row := &cv.Items[i]
+		row.InDraft = slices.Contains(inDraft, row.ID)
+		row.Pending = slices.Contains(pending, row.ID)
+		if row.InDraft {
+			cv.DraftItems = append(cv.DraftItems, *row)
+		}
+		if row.Pending {
+			cv.Pending = append(cv.Pending, *row)
 		}
 	}
 	return cv, nil
+}
+
+// caseStatus asks the case workflow for its live status; when it cannot
+// answer, the page says why and shows what the database holds.
+func (s *Server) caseStatus(ctx context.Context, id uint64) (*workflows.CaseStatus, string) {
+	svc := s.caseActions()
+	if svc == nil {
+		return nil, "no case service is configured, so the workflow's live status is not shown"
+	}
+	qctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	defer cancel()
+	st, err := svc.Status(qctx, id)
+	if err != nil {
+		s.log.WarnContext(ctx, "case status query", "case", id, "err", err)
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return nil, "the case workflow is not running; the page shows what the database holds"
+		}
+		return nil, "the case workflow did not answer (Temporal may be down); the page shows what the database holds"
+	}
+	return &st, ""
+}
+
+// matchesOf folds an item's hits into one entry per reference and method.
+func matchesOf(hits []storage.HitDetail) []itemMatch {
+	var out []itemMatch
+	for _, h := range hits {
+		i := slices.IndexFunc(out, func(m itemMatch) bool { return m.Ref == h.RefOpaqueID && m.Method == h.Method })
+		if i < 0 {
+			out = append(out, itemMatch{Ref: h.RefOpaqueID, Method: h.Method, Score: h.Score, Why: h.Why, Hits: 1})
+			continue
+		}
+		out[i].Hits++
+		if h.Score > out[i].Score {
+			out[i].Score, out[i].Why = h.Score, h.Why
+		}
+	}
+	return out
+}
+
+// revisionHistory lists revisions newest first, each with a diff from the
+// previous revision of the same letter (same reference).
+func revisionHistory(ns []storage.Notice) []revisionRow {
+	asc := slices.Clone(ns)
+	slices.SortFunc(asc, func(a, b storage.Notice) int { return a.Revision - b.Revision })
+	out := make([]revisionRow, 0, len(asc))
+	for i, n := range asc {
+		row := revisionRow{Notice: n}
+		for j := i - 1; j >= 0; j-- {
+			if p := asc[j]; p.Reference == n.Reference {
+				row.Prev = p.Revision
+				row.Diff = diffLines(notices.Diff(revisionText(p), revisionText(n)))
+				break
+			}
+		}
+		out = append(out, row)
+	}
+	slices.Reverse(out)
+	return out
+}
+
+func revisionText(n storage.Notice) string {
+	return "Subject: " + n.Subject + "\n\n" + n.BodyText
+}
+
+func diffLines(d string) []diffLine {
+	if d == "" {
+		return nil
+	}
+	var out []diffLine
+	for _, l := range strings.Split(strings.TrimSuffix(d, "\n"), "\n") {
+		class := ""
+		switch {
+		case strings.HasPrefix(l, "+++"), strings.HasPrefix(l, "---"):
+			class = "file"
+		case strings.HasPrefix(l, "@@"):
+			class = "hunk"
+		case strings.HasPrefix(l, "+"):
+			class = "add"
+		case strings.HasPrefix(l, "-"):
+			class = "del"
+		}
+		out = append(out, diffLine{Text: l, Class: class})
+	}
+	return out
 }
 
 // approveTimeout bounds a CaseService call, well inside the server's write
@@ -59,48 +324,29 @@ const maxAuditDetail = 300
 // refused if that fails: an approval sends a legal notice, so there must never
 // be one without an audit record. The outcome is audited afterwards.
 func (s *Server) approve(ctx context.Context, r *http.Request, a *authed, caseID uint64, revision int) (int, string) {
-	object := "case/" + strconv.FormatUint(caseID, 10)
-	detail := "revision=" + strconv.Itoa(revision) + " ip=" + s.clientIP(r).String()
-	if !a.can(permApprove) {
-		if err := s.store.Audit(ctx, a.user.Username, "notice.approve.denied", object, detail+" role="+string(a.user.Role)); err != nil {
-			s.log.ErrorContext(ctx, "audit denied approval", "err", err)
-		}
-		s.log.WarnContext(ctx, "approval denied by role", "user", a.user.Username, "role", a.user.Role, "case", caseID)
-		return http.StatusForbidden, "only legal or admin users may approve notices"
-	}
-	if revision < 1 {
-		return http.StatusBadRequest, "revision must be a positive integer"
-	}
-	if _, err := s.store.CaseByID(ctx, caseID); errors.Is(err, storage.ErrNotFound) {
-		return http.StatusNotFound, "case not found"
-	} else if err != nil {
-		s.log.ErrorContext(ctx, "approve: load case", "case", caseID, "err", err)
-		return http.StatusInternalServerError, "internal error"
+	act := caseAction{
+		audit: "notice.approve", legal: true, denied: "only legal or admin users may approve notices",
+		detail: "revision=" + strconv.Itoa(revision),
+		validate: func() string {
+			if revision < 1 {
+				return "revision must be a positive integer"
+			}
+			return ""
+		},
+		// Other errors than the workflow's refusals and an unreachable
+		// Temporal are shown as refusals, as approvals always were.
+		legacyErrors: true,
 	}
 	if s.cases == nil {
-		return http.StatusServiceUnavailable, "approvals are not available: no case service configured"
+		act.unavailable = "approvals are not available: no case service configured"
+	} else {
+		act.call = func(ctx context.Context) error { return s.cases.Approve(ctx, caseID, revision, a.user) }
 	}
-	if err := s.store.Audit(ctx, a.user.Username, "notice.approve.request", object, detail); err != nil {
-		s.log.ErrorContext(ctx, "audit approval request", "err", err)
-		return http.StatusInternalServerError, "internal error"
+	status, msg := s.runCaseAction(ctx, r, a, caseID, act)
+	if status == http.StatusOK {
+		s.log.InfoContext(ctx, "notice approved", "user", a.user.Username, "case", caseID, "revision", revision)
 	}
-	actx, cancel := context.WithTimeout(ctx, approveTimeout)
-	defer cancel()
-	if err := s.cases.Approve(actx, caseID, revision, a.user); err != nil {
-		s.log.WarnContext(ctx, "approval rejected", "user", a.user.Username, "case", caseID, "revision", revision, "err", err)
-		msg := err.Error()
-		if aerr := s.store.Audit(ctx, a.user.Username, "notice.approve.rejected", object,
-			detail+" error="+truncate(msg, maxAuditDetail)); aerr != nil {
-			s.log.ErrorContext(ctx, "audit rejected approval", "err", aerr)
-		}
-		return http.StatusConflict, msg
-	}
-	if err := s.store.Audit(ctx, a.user.Username, "notice.approve", object, detail); err != nil {
-		// The approval happened and its request is on record; say so in the log.
-		s.log.ErrorContext(ctx, "audit approval", "case", caseID, "revision", revision, "err", err)
-	}
-	s.log.InfoContext(ctx, "notice approved", "user", a.user.Username, "case", caseID, "revision", revision)
-	return http.StatusOK, ""
+	return status, msg
 }
 
 func truncate(s string, n int) string {

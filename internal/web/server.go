@@ -26,7 +26,8 @@ import (
 var assets embed.FS
 
 // CaseService is what the UI/API may do to a running case (implemented by the
-// workflows package over Temporal).
+// workflows package over Temporal). A CaseService that also implements
+// CaseActions (as *workflows.Cases does) enables every other case action.
 type CaseService interface {
 	// Approve approves revision `revision` of case caseID's notice as user.
 	Approve(ctx context.Context, caseID uint64, revision int, user storage.User) error
@@ -275,9 +276,19 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /login", s.handleLoginForm)
 	mux.HandleFunc("POST /logout", s.ui(permRead, s.handleLogoutForm))
 	mux.HandleFunc("GET /{$}", s.ui(permRead, s.handleDashboard))
-	mux.HandleFunc("GET /cases", s.ui(permRead, s.handleCasesPage))
-	mux.HandleFunc("GET /cases/{id}", s.ui(permRead, s.handleCasePage))
-	mux.HandleFunc("POST /cases/{id}/approve", s.ui(permRead, s.handleApproveForm))
+	// Case actions need only a session: each checks the role itself, so a
+	// refusal is audited (legal actions need legal or admin).
+	mux.HandleFunc("GET /cases", s.ui(permRead, s.handleCasesList))
+	mux.HandleFunc("GET /cases/{id}", s.ui(permRead, s.handleCaseView))
+	mux.HandleFunc("POST /cases/{id}/approve", s.ui(permRead, s.handleApproveConfirmForm))
+	mux.HandleFunc("POST /cases/{id}/triage", s.ui(permRead, s.handleTriageForm))
+	mux.HandleFunc("POST /cases/{id}/revise", s.ui(permRead, s.handleReviseForm))
+	mux.HandleFunc("POST /cases/{id}/request-changes", s.ui(permRead, s.handleRequestChangesForm))
+	mux.HandleFunc("POST /cases/{id}/acknowledge", s.ui(permRead, s.handleAcknowledgeForm))
+	mux.HandleFunc("POST /cases/{id}/recipient", s.ui(permRead, s.handleRecipientForm))
+	mux.HandleFunc("POST /cases/{id}/resolve-send", s.ui(permRead, s.handleResolveSendForm))
+	mux.HandleFunc("POST /cases/{id}/close", s.ui(permRead, s.handleCloseForm))
+	mux.HandleFunc("POST /cases/{id}/recheck", s.ui(permRead, s.handleRecheckForm))
 	mux.HandleFunc("GET /hits", s.ui(permRead, s.handleHitsPage))
 	mux.HandleFunc("GET /sources", s.ui(permRead, s.handleSourcesPage))
 	mux.HandleFunc("POST /sources", s.ui(permAddSource, s.handleAddSourceForm))
@@ -296,6 +307,14 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/cases", s.api(permRead, s.handleAPICases))
 	mux.HandleFunc("GET /api/cases/{id}", s.api(permRead, s.handleAPICase))
 	mux.HandleFunc("POST /api/cases/{id}/approve", s.api(permRead, s.handleAPIApprove))
+	mux.HandleFunc("POST /api/cases/{id}/triage", s.api(permRead, s.handleAPITriage))
+	mux.HandleFunc("POST /api/cases/{id}/revise", s.api(permRead, s.handleAPIRevise))
+	mux.HandleFunc("POST /api/cases/{id}/request-changes", s.api(permRead, s.handleAPIRequestChanges))
+	mux.HandleFunc("POST /api/cases/{id}/acknowledge", s.api(permRead, s.handleAPIAcknowledge))
+	mux.HandleFunc("POST /api/cases/{id}/recipient", s.api(permRead, s.handleAPIRecipient))
+	mux.HandleFunc("POST /api/cases/{id}/resolve-send", s.api(permRead, s.handleAPIResolveSend))
+	mux.HandleFunc("POST /api/cases/{id}/close", s.api(permRead, s.handleAPIClose))
+	mux.HandleFunc("POST /api/cases/{id}/recheck", s.api(permRead, s.handleAPIRecheck))
 	mux.HandleFunc("GET /api/hits", s.api(permRead, s.handleAPIHits))
 	mux.HandleFunc("GET /api/captures", s.api(permRead, s.handleAPICaptures))
 	mux.HandleFunc("GET /api/sources", s.api(permRead, s.handleAPISources))
