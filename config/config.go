@@ -166,7 +166,46 @@ type NoticesConfig struct {
 	FollowUpAfter time.Duration `yaml:"follow_up_after"`
 	// TwoPersonRule: the approver must differ from the drafter.
 	TwoPersonRule bool `yaml:"two_person_rule"`
+	// EscalateAfter: content still up this long after a notice is
+	// escalated to the host's upstream (network provider, registrar, CDN).
+	EscalateAfter time.Duration `yaml:"escalate_after"`
+	// Escalation maps a host to the upstream addresses its escalations go
+	// to; without an entry they go to the RDAP abuse contacts of its
+	// network and registrar.
+	Escalation map[string]string `yaml:"escalation"`
+	// RecipientTypes maps a host to the kind of recipient its notices
+	// address: hosting, registrar, cdn, forum, filehost, telegram or
+	// search-engine (default hosting; t.me targets telegram).
+	RecipientTypes map[string]string `yaml:"recipient_types"`
+	// Police and Regulator are contacts shown on every case for reports
+	// a person decides to make (the privacy regulator, the police unit).
+	Police    string `yaml:"police"`
+	Regulator string `yaml:"regulator"`
+	// Triage: "required" (an analyst confirms each item before it is
+	// drafted) or "auto" (every match is confirmed; dismissals still work).
+	Triage string `yaml:"triage"`
+	// DraftDelay lets a crawl's batches of hits settle into one draft.
+	DraftDelay time.Duration `yaml:"draft_delay"`
+	// VerifySchedule: re-check listed items this long after the notice
+	// is sent, then every VerifyEvery until VerifyFor has passed.
+	VerifySchedule []time.Duration `yaml:"verify_schedule"`
+	VerifyEvery    time.Duration   `yaml:"verify_every"`
+	VerifyFor      time.Duration   `yaml:"verify_for"`
+	// SecurityTxt: look up /.well-known/security.txt of a host without a
+	// configured recipient (through the crawler's proxy).
+	SecurityTxt bool `yaml:"security_txt"`
+	// RDAP: look up the RDAP abuse contacts of a host without a
+	// configured recipient or security.txt; RDAPServer overrides the
+	// IANA bootstrap (a private RDAP mirror).
+	RDAP       bool   `yaml:"rdap"`
+	RDAPServer string `yaml:"rdap_server"`
 }
+
+// Triage modes.
+const (
+	TriageRequired = "required"
+	TriageAuto     = "auto"
+)
 
 // InjunctionConfig describes the court orders every notice cites.
 type InjunctionConfig struct {

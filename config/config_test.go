@@ -290,7 +290,7 @@ func TestExampleDocumentsEveryField(t *testing.T) {
 func TestFieldsEnvNames(t *testing.T) {
 	seen := map[string]string{}
 	for _, f := range config.Fields() {
-		yamlOnly := strings.Contains(f.Path, "[]") || f.Path == "notices.recipients" || f.Path == "fingerprints.passwords" || f.Path == "telegram.abuse_addresses"
+		yamlOnly := strings.Contains(f.Path, "[]") || slices.Contains([]string{"notices.recipients", "notices.escalation", "notices.recipient_types", "notices.verify_schedule"}, f.Path) || f.Path == "fingerprints.passwords" || f.Path == "telegram.abuse_addresses"
 		if yamlOnly != (f.Env == "") {
 			t.Errorf("%s: env %q, want yaml-only=%v", f.Path, f.Env, yamlOnly)
 		}

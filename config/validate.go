@@ -142,6 +142,41 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 	}
 	v.positiveDuration("notices.removal_deadline", c.Notices.RemovalDeadline)
 	v.positiveDuration("notices.follow_up_after", c.Notices.FollowUpAfter)
+	v.positiveDuration("notices.escalate_after", c.Notices.EscalateAfter)
+	if c.Notices.EscalateAfter > 0 && c.Notices.EscalateAfter <= c.Notices.FollowUpAfter {
+		v.add("notices.escalate_after", "must be longer than notices.follow_up_after (%s): escalation comes after the follow-up", c.Notices.FollowUpAfter)
+	}
+	for _, h := range sortedKeys(c.Notices.Escalation) {
+		v.address(mapKeyPath("notices.escalation", h), c.Notices.Escalation[h])
+	}
+	for _, h := range sortedKeys(c.Notices.RecipientTypes) {
+		v.oneOf(mapKeyPath("notices.recipient_types", h), c.Notices.RecipientTypes[h],
+			"hosting", "registrar", "cdn", "forum", "filehost", "telegram", "search-engine")
+	}
+	for _, p := range []struct{ path, addr string }{{"notices.police", c.Notices.Police}, {"notices.regulator", c.Notices.Regulator}} {
+		if p.addr != "" {
+			v.address(p.path, p.addr)
+		}
+	}
+	v.oneOf("notices.triage", c.Notices.Triage, TriageRequired, TriageAuto)
+	if c.Notices.DraftDelay < 0 {
+		v.add("notices.draft_delay", "must not be negative")
+	}
+	if len(c.Notices.VerifySchedule) == 0 {
+		v.add("notices.verify_schedule", "needs at least one re-check time, e.g. [6h, 24h, 72h]")
+	}
+	for i, d := range c.Notices.VerifySchedule {
+		p := fmt.Sprintf("notices.verify_schedule[%d]", i)
+		v.positiveDuration(p, d)
+		if i > 0 && d <= c.Notices.VerifySchedule[i-1] {
+			v.add(p, "must be later than the re-check before it")
+		}
+	}
+	v.positiveDuration("notices.verify_every", c.Notices.VerifyEvery)
+	v.positiveDuration("notices.verify_for", c.Notices.VerifyFor)
+	if c.Notices.RDAPServer != "" {
+		v.httpURL("notices.rdap_server", c.Notices.RDAPServer)
+	}
 
 	fp := c.Fingerprints
 	v.atLeast("fingerprints.workers", int64(fp.Workers), 0)
@@ -449,4 +484,13 @@ func (v *validator) readablePDF(path, file string) {
 	if _, err := io.ReadFull(f, head); err != nil || !bytes.Equal(head, []byte("%PDF-")) {
 		v.add(path, "%s is not a PDF (it does not start with %%PDF-)", file)
 	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

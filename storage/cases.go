@@ -88,7 +88,7 @@ func (s *Store) CreateNoticeDraft(ctx context.Context, n *Notice) (created bool,
 			return nil
 		}
 		if err := tx.Model(&Notice{}).
-			Where("case_id = ? AND state IN ?", n.CaseID, []NoticeState{NoticeDraft, NoticeApproved}).
+			Where("case_id = ? AND state IN ?", n.CaseID, []NoticeState{NoticeDraft, NoticeChangesRequested, NoticeApproved}).
 			Update("state", NoticeSuperseded).Error; err != nil {
 			return err
 		}
@@ -130,7 +130,7 @@ func (s *Store) NoticesForCase(ctx context.Context, caseID uint64) ([]Notice, er
 // sent notice by the same person is a no-op, so a retried activity is safe.
 func (s *Store) ApproveNotice(ctx context.Context, id uint64, by string) error {
 	now := time.Now().UTC()
-	res := s.ctx(ctx).Model(&Notice{}).Where("id = ? AND state = ?", id, NoticeDraft).
+	res := s.ctx(ctx).Model(&Notice{}).Where("id = ? AND state IN ?", id, []NoticeState{NoticeDraft, NoticeRefused}).
 		Updates(map[string]any{"state": NoticeApproved, "approved_by": by, "approved_at": now})
 	if res.Error != nil {
 		return fmt.Errorf("approve notice %d: %w", id, res.Error)
@@ -156,9 +156,15 @@ func (s *Store) ApproveNotice(ctx context.Context, id uint64, by string) error {
 // ErrAlreadySent means the notice went out before; callers must not send again.
 var ErrAlreadySent = errors.New("notice already sent")
 
+// ErrUncertain means an earlier attempt began DATA and never heard the
+// relay's final reply: the notice may have been delivered, so it must not
+// be sent again until a person resolves it.
+var ErrUncertain = errors.New("notice may have been delivered")
+
 // BeginSend claims a notice for sending and counts the attempt. It returns
-// ErrAlreadySent if a previous attempt completed, which makes the send activity
-// idempotent across retries and worker crashes.
+// ErrAlreadySent if a previous attempt completed, and ErrUncertain if one
+// got as far as DATA (its process died or the relay went silent), which
+// makes the send activity idempotent across retries and worker crashes.
 func (s *Store) BeginSend(ctx context.Context, id uint64) (Notice, error) {
 	var n Notice
 	err := s.ctx(ctx).Transaction(func(tx *gorm.DB) error {
@@ -168,7 +174,19 @@ func (s *Store) BeginSend(ctx context.Context, id uint64) (Notice, error) {
 		switch n.State {
 		case NoticeSent:
 			return ErrAlreadySent
-		case NoticeApproved, NoticeSending:
+		case NoticeUncertain:
+			return ErrUncertain
+		case NoticeSending:
+			if n.DataStartedAt != nil {
+				// The attempt that began DATA died before recording its
+				// outcome: record what is known.
+				if err := tx.Model(&Notice{}).Where("id = ?", id).Update("state", NoticeUncertain).Error; err != nil {
+					return err
+				}
+				n.State = NoticeUncertain
+				return ErrUncertain
+			}
+		case NoticeApproved:
 		default:
 			return fmt.Errorf("notice %d is %s, not approved", id, n.State)
 		}
@@ -183,12 +201,96 @@ func (s *Store) BeginSend(ctx context.Context, id uint64) (Notice, error) {
 	return n, nil
 }
 
-// MarkSent records a successful send.
-func (s *Store) MarkSent(ctx context.Context, id uint64, at time.Time) error {
+// MarkDataStarted records, durably and before the DATA command, that this
+// attempt is about to transmit the message.
+func (s *Store) MarkDataStarted(ctx context.Context, id uint64, at time.Time) error {
+	res := s.ctx(ctx).Model(&Notice{}).Where("id = ? AND state = ?", id, NoticeSending).Update("data_started_at", at.UTC())
+	if res.Error != nil {
+		return fmt.Errorf("mark notice %d transmitting: %w", id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("mark notice %d transmitting: it is no longer being sent", id)
+	}
+	return nil
+}
+
+// MarkUncertain records that the notice may have been delivered.
+func (s *Store) MarkUncertain(ctx context.Context, id uint64, reason string) error {
+	err := s.ctx(ctx).Model(&Notice{}).Where("id = ? AND state = ?", id, NoticeSending).
+		Updates(map[string]any{"state": NoticeUncertain, "last_error": reason}).Error
+	if err != nil {
+		return fmt.Errorf("mark notice %d uncertain: %w", id, err)
+	}
+	return nil
+}
+
+// ResolveUncertain settles an uncertain notice on a person's word: delivered
+// (the recipient confirmed, or the relay's log shows it) makes it sent;
+// not delivered makes it approved again, to be re-sent with the same
+// Message-ID.
+func (s *Store) ResolveUncertain(ctx context.Context, id uint64, delivered bool, at time.Time) error {
+	upd := map[string]any{"state": NoticeApproved, "data_started_at": nil}
+	if delivered {
+		upd = map[string]any{"state": NoticeSent, "sent_at": at.UTC(), "relay_response": "confirmed delivered by a person"}
+	}
+	res := s.ctx(ctx).Model(&Notice{}).Where("id = ? AND state = ?", id, NoticeUncertain).Updates(upd)
+	if res.Error != nil {
+		return fmt.Errorf("resolve notice %d: %w", id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("resolve notice %d: it is not uncertain", id)
+	}
+	return nil
+}
+
+// RequestChanges sends a draft back to drafting with a lawyer's comment.
+func (s *Store) RequestChanges(ctx context.Context, id uint64, comment string) error {
+	res := s.ctx(ctx).Model(&Notice{}).Where("id = ? AND state = ?", id, NoticeDraft).
+		Updates(map[string]any{"state": NoticeChangesRequested, "comment": comment})
+	if res.Error != nil {
+		return fmt.Errorf("request changes to notice %d: %w", id, res.Error)
+	}
+	return nil
+}
+
+// NextReference returns the reference number for a new letter of a case.
+func (s *Store) NextReference(ctx context.Context, caseID uint64) (string, error) {
+	var n int64
+	if err := s.ctx(ctx).Model(&Notice{}).Where("case_id = ?", caseID).Distinct("reference").Count(&n).Error; err != nil {
+		return "", fmt.Errorf("next reference of case %d: %w", caseID, err)
+	}
+	return fmt.Sprintf("LW-%d-%d", caseID, n+1), nil
+}
+
+// CountSent counts notices of a kind already sent to a recipient, across
+// all cases: the next one is number CountSent+1.
+func (s *Store) CountSent(ctx context.Context, recipient string, kind NoticeKind) (int, error) {
+	var n int64
+	err := s.ctx(ctx).Model(&Notice{}).Where("recipient = ? AND kind = ? AND state = ?", recipient, kind, NoticeSent).Count(&n).Error
+	if err != nil {
+		return 0, fmt.Errorf("count notices sent to %s: %w", recipient, err)
+	}
+	return int(n), nil
+}
+
+// MarkSent records a successful send: when, what the relay answered, and
+// the SHA-256 of the message as sent (the frozen text).
+func (s *Store) MarkSent(ctx context.Context, id uint64, at time.Time, response, bodySHA256 string) error {
 	err := s.ctx(ctx).Model(&Notice{}).Where("id = ?", id).
-		Updates(map[string]any{"state": NoticeSent, "sent_at": at.UTC(), "last_error": ""}).Error
+		Updates(map[string]any{"state": NoticeSent, "sent_at": at.UTC(), "last_error": "",
+			"relay_response": response, "body_sha256": bodySHA256}).Error
 	if err != nil {
 		return fmt.Errorf("mark notice %d sent: %w", id, err)
+	}
+	return nil
+}
+
+// MarkRefused records a permanent refusal: the notice waits for a new approval.
+func (s *Store) MarkRefused(ctx context.Context, id uint64, reason string) error {
+	err := s.ctx(ctx).Model(&Notice{}).Where("id = ? AND state = ?", id, NoticeSending).
+		Updates(map[string]any{"state": NoticeRefused, "last_error": reason, "data_started_at": nil}).Error
+	if err != nil {
+		return fmt.Errorf("mark notice %d refused: %w", id, err)
 	}
 	return nil
 }

@@ -360,6 +360,74 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		version: 13,
+		name:    "case lifecycle",
+		sql: []string{
+			// One infringing item per URL (or Telegram message) of a case:
+			// what a notice lists, an analyst triages and verification
+			// re-checks. Several hits on one URL (one per reference and
+			// layer) are one item. Never content: the URL, the hash of the
+			// latest capture and what people decided about it.
+			`CREATE TABLE case_items (
+				id {{id}},
+				case_id BIGINT NOT NULL,
+				url TEXT NOT NULL,
+				first_capture_id BIGINT NOT NULL DEFAULT 0,
+				last_capture_id BIGINT NOT NULL DEFAULT 0,
+				sha256 TEXT NOT NULL DEFAULT '',
+				size BIGINT NOT NULL DEFAULT 0,
+				captured_at {{ts}},
+				state TEXT NOT NULL DEFAULT 'new',
+				reason TEXT NOT NULL DEFAULT '',
+				triaged_by TEXT NOT NULL DEFAULT '',
+				triaged_at {{ts}},
+				notice_id BIGINT NOT NULL DEFAULT 0,
+				listed_at {{ts}},
+				removed_at {{ts}},
+				checked_at {{ts}},
+				check_result TEXT NOT NULL DEFAULT '',
+				checks INTEGER NOT NULL DEFAULT 0,
+				reappeared INTEGER NOT NULL DEFAULT 0,
+				created_at {{ts}},
+				UNIQUE (case_id, url)
+			)`,
+			`ALTER TABLE hits ADD COLUMN item_id BIGINT NOT NULL DEFAULT 0`,
+			// Each re-check of a listed item: the court-grade record that
+			// it was still up, or gone.
+			`CREATE TABLE removal_checks (
+				id {{id}},
+				case_id BIGINT NOT NULL,
+				item_id BIGINT NOT NULL,
+				checked_at {{ts}},
+				result TEXT NOT NULL,
+				detail TEXT NOT NULL DEFAULT '',
+				capture_id BIGINT NOT NULL DEFAULT 0
+			)`,
+			`CREATE INDEX idx_removal_checks_item ON removal_checks (item_id, checked_at)`,
+			// A notice is a logical letter (reference, kind, number per
+			// recipient) with revisions; the sent revision is frozen and
+			// hashed, and records what the relay answered.
+			`ALTER TABLE notices ADD COLUMN kind TEXT NOT NULL DEFAULT 'notice'`,
+			`ALTER TABLE notices ADD COLUMN reference TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE notices ADD COLUMN number INTEGER NOT NULL DEFAULT 1`,
+			`ALTER TABLE notices ADD COLUMN recipient_type TEXT NOT NULL DEFAULT 'hosting'`,
+			`ALTER TABLE notices ADD COLUMN cites TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE notices ADD COLUMN item_ids TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE notices ADD COLUMN comment TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE notices ADD COLUMN body_sha256 TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE notices ADD COLUMN relay_response TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE notices ADD COLUMN data_started_at {{ts}}`,
+			`ALTER TABLE notices ADD COLUMN pdf {{blob}}`,
+			// What the case learnt after sending, for the UI and metrics.
+			`ALTER TABLE cases ADD COLUMN acked_at {{ts}}`,
+			`ALTER TABLE cases ADD COLUMN ack_note TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE cases ADD COLUMN verified_at {{ts}}`,
+			`ALTER TABLE cases ADD COLUMN escalated_at {{ts}}`,
+			`ALTER TABLE cases ADD COLUMN reopened INTEGER NOT NULL DEFAULT 0`,
+			`ALTER TABLE cases ADD COLUMN detail TEXT NOT NULL DEFAULT ''`,
+		},
+	},
 }
 
 // ddl fills the dialect-specific placeholders of a statement.

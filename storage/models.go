@@ -222,19 +222,63 @@ type Hit struct {
 	Why          string
 	Target       string `gorm:"index;not null"` // host or channel the case is about
 	CreatedAt    time.Time
-	DispatchedAt *time.Time `gorm:"index"` // when the case workflow was signalled
+	DispatchedAt *time.Time `gorm:"index"`              // when the case workflow was signalled
+	ItemID       uint64     `gorm:"not null;default:0"` // the case item (URL) it belongs to, once the case took it in
 }
 
 // Case is one takedown effort against one host or channel.
 type Case struct {
-	ID         uint64    `gorm:"primaryKey"`
-	Target     string    `gorm:"uniqueIndex;not null"`
-	WorkflowID string    `gorm:"uniqueIndex;not null"`
-	State      CaseState `gorm:"not null"`
-	Recipient  string
-	OpenedAt   time.Time
-	UpdatedAt  time.Time
-	ClosedAt   *time.Time
+	ID          uint64    `gorm:"primaryKey"`
+	Target      string    `gorm:"uniqueIndex;not null"`
+	WorkflowID  string    `gorm:"uniqueIndex;not null"`
+	State       CaseState `gorm:"not null"`
+	Recipient   string
+	OpenedAt    time.Time
+	UpdatedAt   time.Time
+	ClosedAt    *time.Time
+	AckedAt     *time.Time // when the host's reply was recorded
+	AckNote     string     `gorm:"not null;default:''"`
+	VerifiedAt  *time.Time // when every listed item was last found removed
+	EscalatedAt *time.Time
+	Reopened    int    `gorm:"not null;default:0"`  // times removed content came back
+	Detail      string `gorm:"not null;default:''"` // why the case waits (e.g. what recipient lookups tried)
+}
+
+// CaseItem is one infringing URL or message of a case, with what people
+// and re-checks decided about it. Its hits (one per reference and layer)
+// point at it.
+type CaseItem struct {
+	ID             uint64 `gorm:"primaryKey"`
+	CaseID         uint64 `gorm:"not null"`
+	URL            string `gorm:"not null"`
+	FirstCaptureID uint64 `gorm:"not null;default:0"`
+	LastCaptureID  uint64 `gorm:"not null;default:0"`
+	SHA256         string `gorm:"column:sha256;not null;default:''"`
+	Size           int64  `gorm:"not null;default:0"`
+	CapturedAt     time.Time
+	State          ItemState `gorm:"not null;default:'new'"`
+	Reason         string    `gorm:"not null;default:''"` // why dismissed
+	TriagedBy      string    `gorm:"not null;default:''"`
+	TriagedAt      *time.Time
+	NoticeID       uint64 `gorm:"not null;default:0"` // the first sent notice that listed it
+	ListedAt       *time.Time
+	RemovedAt      *time.Time
+	CheckedAt      *time.Time
+	CheckResult    string `gorm:"not null;default:''"`
+	Checks         int    `gorm:"not null;default:0"`
+	Reappeared     int    `gorm:"not null;default:0"` // times it came back after removal
+	CreatedAt      time.Time
+}
+
+// RemovalCheck is one re-check of a listed item.
+type RemovalCheck struct {
+	ID        uint64 `gorm:"primaryKey"`
+	CaseID    uint64 `gorm:"not null"`
+	ItemID    uint64 `gorm:"not null"`
+	CheckedAt time.Time
+	Result    CheckResult `gorm:"not null"`
+	Detail    string      `gorm:"not null;default:''"`
+	CaptureID uint64      `gorm:"not null;default:0"` // the capture holding the check's evidence, if one was made
 }
 
 // Notice is one revision of a takedown notice for a case.
@@ -258,6 +302,18 @@ type Notice struct {
 	SentAt    *time.Time
 	Attempts  int
 	LastError string
+
+	Kind          NoticeKind `gorm:"not null;default:'notice'"`
+	Reference     string     `gorm:"not null;default:''"` // shared by a letter's revisions; quoted in replies
+	Number        int        `gorm:"not null;default:1"`  // per recipient and kind: notice 1, follow-up 2, ...
+	RecipientType string     `gorm:"not null;default:'hosting'"`
+	Cites         string     `gorm:"not null;default:''"`                    // comma-separated ids of earlier sent notices it cites
+	ItemIDs       string     `gorm:"not null;default:''"`                    // comma-separated case items it lists
+	Comment       string     `gorm:"not null;default:''"`                    // a lawyer's change request or edit note
+	BodySHA256    string     `gorm:"column:body_sha256;not null;default:''"` // of the sent message, frozen at send
+	RelayResponse string     `gorm:"not null;default:''"`
+	DataStartedAt *time.Time // DATA began: from here a failure is "may have been delivered"
+	PDF           []byte     `gorm:"column:pdf"`
 }
 
 // User is a person who logs in to the UI/API.

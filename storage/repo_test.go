@@ -673,7 +673,7 @@ func TestNoticeSendLifecycle(t *testing.T) {
 		}
 
 		sentAt := time.Date(2025, 6, 1, 12, 0, 0, 0, time.FixedZone("CEST", 2*3600))
-		if err := s.MarkSent(ctx, n.ID, sentAt); err != nil {
+		if err := s.MarkSent(ctx, n.ID, sentAt, "250 ok", ""); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.BeginSend(ctx, n.ID); !errors.Is(err, storage.ErrAlreadySent) {

@@ -78,35 +78,71 @@ const (
 type CaseState string
 
 // Case states, in the order a case normally moves through them.
-//
-// The lifecycle after sending (acknowledged, verified removed, escalated)
-// is not built yet; its states are added with the workflow steps that reach
-// them, so this list holds only states a case can actually be in.
 const (
-	CaseDetected   CaseState = "detected"    // hits arrived; no notice drafted yet
-	CaseDrafted    CaseState = "drafted"     // a notice revision waits for a lawyer's approval
-	CaseApproved   CaseState = "approved"    // approved; sending
-	CaseSent       CaseState = "sent"        // the relay accepted the notice; watching for reappearance
-	CaseSendFailed CaseState = "send-failed" // the relay refused the notice permanently; a new approval retries it
-	CaseClosed     CaseState = "closed"      // no further action; ClosedAt is set
+	CaseDetected        CaseState = "detected"         // items arrived; an analyst has not confirmed any yet
+	CaseTriaged         CaseState = "triaged"          // confirmed items wait to be drafted into a notice
+	CaseNeedsRecipient  CaseState = "needs-recipient"  // no takedown address found; a person must give one
+	CaseDrafted         CaseState = "drafted"          // a notice revision waits for a lawyer's approval
+	CaseApproved        CaseState = "approved"         // approved; sending
+	CaseSendFailed      CaseState = "send-failed"      // the relay refused the notice permanently; a new approval retries it
+	CaseSendUncertain   CaseState = "send-uncertain"   // the relay went silent during DATA: it may have been delivered; a person decides
+	CaseSent            CaseState = "sent"             // the relay accepted the notice; removal is being verified
+	CaseAcknowledged    CaseState = "acknowledged"     // the host replied; removal is being verified
+	CaseEscalated       CaseState = "escalated"        // no removal in time: the upstream provider was notified
+	CaseVerifiedRemoved CaseState = "verified-removed" // every listed item was re-checked and is gone; watching for reappearance
+	CaseClosed          CaseState = "closed"           // no further action; ClosedAt is set
 )
 
 // CaseStates lists every case state, in order.
 func CaseStates() []CaseState {
-	return []CaseState{CaseDetected, CaseDrafted, CaseApproved, CaseSent, CaseSendFailed, CaseClosed}
+	return []CaseState{CaseDetected, CaseTriaged, CaseNeedsRecipient, CaseDrafted, CaseApproved, CaseSendFailed,
+		CaseSendUncertain, CaseSent, CaseAcknowledged, CaseEscalated, CaseVerifiedRemoved, CaseClosed}
 }
 
 // AwaitsApproval reports whether a lawyer's approval can move the case on.
 func (s CaseState) AwaitsApproval() bool { return s == CaseDrafted || s == CaseSendFailed }
+
+// Open reports whether the case still has work or watching to do.
+func (s CaseState) Open() bool { return s != CaseClosed }
+
+// ItemState is what people and checks decided about one infringing item.
+type ItemState string
+
+// Item states.
+const (
+	ItemNew       ItemState = "new"       // matched; not triaged yet
+	ItemConfirmed ItemState = "confirmed" // an analyst (or the auto-confirm rule) confirmed it is the breach
+	ItemDismissed ItemState = "dismissed" // an analyst dismissed it, with a reason; listed, never dropped
+	ItemRemoved   ItemState = "removed"   // a re-check found it gone or no longer matching
+)
+
+// NoticeKind is what a notice asks for.
+type NoticeKind string
+
+// Notice kinds.
+const (
+	NoticeFirst        NoticeKind = "notice"       // the first notice to a recipient about the items
+	NoticeFollowUp     NoticeKind = "follow-up"    // items still up after the follow-up period
+	NoticeEscalation   NoticeKind = "escalation"   // to the upstream provider, registrar or CDN
+	NoticeReappearance NoticeKind = "reappearance" // removed content came back
+)
 
 // NoticeState is where one notice revision stands.
 type NoticeState string
 
 // Notice states.
 const (
-	NoticeDraft      NoticeState = "draft"
-	NoticeApproved   NoticeState = "approved"
-	NoticeSending    NoticeState = "sending" // claimed by a sender; a retry resumes it
+	NoticeDraft            NoticeState = "draft"
+	NoticeChangesRequested NoticeState = "changes-requested" // a lawyer sent it back with a comment
+	NoticeApproved         NoticeState = "approved"
+	NoticeSending          NoticeState = "sending" // claimed by a sender; a retry resumes it
+	// NoticeUncertain: DATA began and no final reply came (timeout, cut
+	// connection): it may have been delivered. It is never re-sent until
+	// a person says it was not delivered.
+	NoticeUncertain NoticeState = "uncertain"
+	// NoticeRefused: the relay refused it permanently (5xx); a new
+	// approval sends it again.
+	NoticeRefused    NoticeState = "refused"
 	NoticeSent       NoticeState = "sent"
 	NoticeSuperseded NoticeState = "superseded" // a newer revision replaced it before it was sent
 )
@@ -135,3 +171,17 @@ func (r Role) Valid() bool {
 
 // CanApproveNotices reports whether r may approve a takedown notice.
 func (r Role) CanApproveNotices() bool { return r == RoleLegal || r == RoleAdmin }
+
+// CheckResult is what a removal re-check found.
+type CheckResult string
+
+// Removal check results.
+const (
+	CheckGone        CheckResult = "gone"         // 404/410, no such host, connection refused
+	CheckNotMatching CheckResult = "not-matching" // still served, but no longer the breach's content
+	CheckPresent     CheckResult = "present"      // still there and still matching
+	CheckError       CheckResult = "error"        // the check itself failed (timeout, 5xx): says nothing
+)
+
+// Removed reports whether the result counts as removal.
+func (r CheckResult) Removed() bool { return r == CheckGone || r == CheckNotMatching }

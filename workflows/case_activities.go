@@ -2,11 +2,14 @@ package workflows
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"html"
 	"log/slog"
+	"net/mail"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 	"github.com/leakwatch/leakwatch/crawlers/tgmonitor"
 	"github.com/leakwatch/leakwatch/crawlers/tgmonitor/tme"
 	"github.com/leakwatch/leakwatch/internal/notices"
+	"github.com/leakwatch/leakwatch/internal/recipients"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -35,40 +39,192 @@ type CaseActivities struct {
 	// Injunction is cited by every notice; its OrderPDF is attached.
 	Injunction config.InjunctionConfig
 	// From is the notices' sender address.
-	From   string
-	Logger *slog.Logger // nil discards
+	From string
+	// Recipients looks up security.txt and RDAP abuse contacts for hosts
+	// without a configured recipient; nil looks nothing up.
+	Recipients RecipientFinder
+	// Checker re-fetches listed items to verify removal; nil: cases
+	// cannot verify removal (re-checks fail and are retried).
+	Checker RemovalChecker
+	Logger  *slog.Logger // nil discards
+}
+
+// RecipientFinder finds a host's takedown contact and its upstreams
+// (internal/recipients).
+type RecipientFinder interface {
+	Recipient(ctx context.Context, target string) (recipients.Contact, error)
+	Upstream(ctx context.Context, target string) ([]recipients.Contact, error)
+}
+
+// RemovalChecker re-fetches a case's listed items and says, for each,
+// whether it is gone, no longer the breach's content, or still there.
+// Results carry ItemID, Result, Detail and the evidence capture, if any.
+type RemovalChecker interface {
+	Check(ctx context.Context, c storage.Case, items []storage.CaseItem) ([]storage.RemovalCheck, error)
 }
 
 func (a *CaseActivities) log() *slog.Logger { return orDiscard(a.Logger) }
 
-// CaseSnapshot is what a (re)started case workflow learns from the database.
-type CaseSnapshot struct {
-	Revision int
-}
-
-// LoadCase reads the last notice revision of a case.
+// LoadCase reads a case from the database: its items, its notices, when it
+// was last re-checked, and the policy it runs under.
 func (a *CaseActivities) LoadCase(ctx context.Context, caseID uint64) (CaseSnapshot, error) {
+	c, err := a.Store.CaseByID(ctx, caseID)
+	if err != nil {
+		return CaseSnapshot{}, err
+	}
+	items, err := a.Store.CaseItems(ctx, caseID)
+	if err != nil {
+		return CaseSnapshot{}, err
+	}
 	ns, err := a.Store.NoticesForCase(ctx, caseID)
 	if err != nil {
 		return CaseSnapshot{}, err
 	}
-	var snap CaseSnapshot
-	if len(ns) > 0 {
-		snap.Revision = ns[0].Revision
+	last, err := a.Store.LastRemovalCheck(ctx, caseID)
+	if err != nil {
+		return CaseSnapshot{}, err
+	}
+	snap := CaseSnapshot{State: c.State, LastCheck: last, Acked: c.AckedAt != nil, Policy: a.policy()}
+	for _, it := range items {
+		snap.Items = append(snap.Items, ItemView{ID: it.ID, State: it.State, Listed: it.NoticeID != 0, Reappeared: it.Reappeared})
+	}
+	// NoticesForCase is newest revision first; the workflow reads oldest first.
+	for i := len(ns) - 1; i >= 0; i-- {
+		n := ns[i]
+		v := NoticeView{ID: n.ID, Revision: n.Revision, Reference: n.Reference, Kind: n.Kind, State: n.State,
+			DraftedBy: n.DraftedBy, Items: storage.SplitIDs(n.ItemIDs), Cites: storage.SplitIDs(n.Cites), LastError: n.LastError}
+		if n.SentAt != nil {
+			v.SentAt = *n.SentAt
+		}
+		snap.Revision = max(snap.Revision, n.Revision)
+		snap.Notices = append(snap.Notices, v)
 	}
 	return snap, nil
+}
+
+func (a *CaseActivities) policy() CasePolicy {
+	n := a.Notices
+	return CasePolicy{
+		AutoConfirm: n.Triage == config.TriageAuto, TwoPersonRule: n.TwoPersonRule, DraftDelay: n.DraftDelay,
+		FollowUpAfter: n.FollowUpAfter, EscalateAfter: n.EscalateAfter, VerifySchedule: n.VerifySchedule,
+		VerifyEvery: n.VerifyEvery, VerifyFor: n.VerifyFor, Injunction: a.Injunction.FileNumber,
+	}
 }
 
 // CaseStateUpdate mirrors a case's state into the database for the UI.
 type CaseStateUpdate struct {
 	CaseID    uint64
 	State     storage.CaseState
-	Recipient string
+	Recipient string // first version only
+	Detail    string // why the case waits, if it does
 }
 
-// SetCaseState records a case's state.
+// SetCaseState records a case's state, and audits the change.
 func (a *CaseActivities) SetCaseState(ctx context.Context, u CaseStateUpdate) error {
-	return a.Store.SetCaseState(ctx, u.CaseID, u.State, u.Recipient)
+	c, err := a.Store.CaseByID(ctx, u.CaseID)
+	if err != nil {
+		return err
+	}
+	if err := a.Store.SetCaseState(ctx, u.CaseID, u.State, u.Recipient); err != nil {
+		return err
+	}
+	if err := a.Store.UpdateCase(ctx, u.CaseID, map[string]any{"detail": u.Detail}); err != nil {
+		return err
+	}
+	if u.State == storage.CaseVerifiedRemoved && c.State != u.State {
+		if err := a.Store.UpdateCase(ctx, u.CaseID, map[string]any{"verified_at": time.Now().UTC()}); err != nil {
+			return err
+		}
+	}
+	if c.State == u.State && c.Detail == u.Detail {
+		return nil // a retry, or a replayed decision
+	}
+	detail := fmt.Sprintf("%s -> %s", c.State, u.State)
+	if u.Detail != "" {
+		detail += ": " + u.Detail
+	}
+	return a.Store.Audit(ctx, systemActor, "case."+string(u.State), fmt.Sprintf("case:%d", u.CaseID), detail)
+}
+
+// TakeHitsRequest hands a case the hits a crawl delivered.
+type TakeHitsRequest struct {
+	CaseID uint64
+	HitIDs []uint64
+}
+
+// TakeHitsResult says what the hits changed, and the case as it is now.
+type TakeHitsResult struct {
+	New        []uint64
+	Reappeared []uint64
+	Snapshot   CaseSnapshot
+}
+
+// TakeHits groups hits into items (one per URL). New items, or removed
+// items back again, reopen a case that was verified removed or closed.
+func (a *CaseActivities) TakeHits(ctx context.Context, req TakeHitsRequest) (TakeHitsResult, error) {
+	c, err := a.Store.CaseByID(ctx, req.CaseID)
+	if err != nil {
+		return TakeHitsResult{}, err
+	}
+	before, err := a.Store.CaseItems(ctx, req.CaseID)
+	if err != nil {
+		return TakeHitsResult{}, err
+	}
+	res, err := a.Store.TakeHits(ctx, req.CaseID, req.HitIDs, a.Notices.Triage == config.TriageAuto)
+	if err != nil {
+		return TakeHitsResult{}, err
+	}
+	obj := fmt.Sprintf("case:%d", req.CaseID)
+	if len(res.New) > 0 {
+		// The first items are the case's detection.
+		action := "case.items"
+		if len(before) == 0 {
+			action = "case.detected"
+		}
+		if err := a.Store.Audit(ctx, systemActor, action, obj, fmt.Sprintf("%d new items from %d hits on %s", len(res.New), len(req.HitIDs), c.Target)); err != nil {
+			return TakeHitsResult{}, err
+		}
+	}
+	if len(res.Reappeared) > 0 || (len(res.New) > 0 && (c.State == storage.CaseVerifiedRemoved || c.State == storage.CaseClosed)) {
+		if err := a.Store.UpdateCase(ctx, req.CaseID, map[string]any{"reopened": c.Reopened + 1}); err != nil {
+			return TakeHitsResult{}, err
+		}
+		if err := a.Store.Audit(ctx, systemActor, "case.reopened", obj,
+			fmt.Sprintf("content back: %d items reappeared, %d new, case was %s", len(res.Reappeared), len(res.New), c.State)); err != nil {
+			return TakeHitsResult{}, err
+		}
+		a.log().InfoContext(ctx, "case reopened: content reappeared", "case", req.CaseID, "reappeared", len(res.Reappeared), "new", len(res.New))
+	}
+	snap, err := a.LoadCase(ctx, req.CaseID)
+	return TakeHitsResult{New: res.New, Reappeared: res.Reappeared, Snapshot: snap}, err
+}
+
+// TriageRequest is an analyst's decision about items.
+type TriageRequest struct {
+	CaseID uint64
+	TriageInput
+}
+
+// Triage records confirmations and dismissals (with their reasons).
+func (a *CaseActivities) Triage(ctx context.Context, req TriageRequest) (CaseSnapshot, error) {
+	state := storage.ItemDismissed
+	if req.Confirm {
+		state = storage.ItemConfirmed
+	}
+	if err := a.Store.TriageItems(ctx, req.CaseID, req.ItemIDs, state, req.Reason, req.User); err != nil {
+		if errors.Is(err, storage.ErrBadTriage) {
+			return CaseSnapshot{}, temporal.NewNonRetryableApplicationError(err.Error(), errTypePermanent, err)
+		}
+		return CaseSnapshot{}, err
+	}
+	detail := fmt.Sprintf("items %v %s", req.ItemIDs, state)
+	if req.Reason != "" {
+		detail += ": " + req.Reason
+	}
+	if err := a.Store.Audit(ctx, req.User, "case.triage", fmt.Sprintf("case:%d", req.CaseID), detail); err != nil {
+		return CaseSnapshot{}, err
+	}
+	return a.LoadCase(ctx, req.CaseID)
 }
 
 // DraftRequest asks for one notice revision.
@@ -76,85 +232,246 @@ type DraftRequest struct {
 	CaseID   uint64
 	Target   string
 	Revision int
-	HitIDs   []uint64
+	HitIDs   []uint64 // first version: the hits to list
+
+	Kind      storage.NoticeKind
+	ItemIDs   []uint64
+	Cites     []uint64 // sent notices it cites
+	Reference string   // a revision of an existing letter keeps its reference
+	DraftedBy string
+	// Subject and Text are a lawyer's edit; empty renders the template.
+	Subject, Text string
+	Comment       string
 }
 
 // DraftResult names the stored draft.
 type DraftResult struct {
 	NoticeID  uint64
 	Recipient string
+	Snapshot  CaseSnapshot
 }
 
-// recipient returns the takedown address for a host or channel.
-func (a *CaseActivities) recipient(target string) (string, error) {
-	if r := a.Notices.Recipients[target]; r != "" {
-		return r, nil
-	}
-	// A Telegram channel's notice goes to Telegram's abuse desks
-	// (telegram.abuse_addresses: abuse@ and dmca@ by default).
-	if strings.HasPrefix(target, "t.me/") && len(a.TelegramAbuse) > 0 {
-		return strings.Join(a.TelegramAbuse, ", "), nil
-	}
-	if r := a.Notices.DefaultRecipient; r != "" {
-		return r, nil
-	}
-	return "", fmt.Errorf("no takedown recipient for %s: set notices.recipients[%q] or notices.default_recipient", target, target)
-}
+// errTypeNoRecipient: no address to send the case's notices to; the case
+// waits for a person.
+const errTypeNoRecipient = "NoRecipient"
 
-// DraftNotice renders a notice revision from the template and stores it.
-// Retrying it returns the stored draft unchanged.
+// DraftNotice renders a notice revision from the template (or stores a
+// lawyer's edit of it) and stores it. Retrying it returns the stored draft
+// unchanged.
 func (a *CaseActivities) DraftNotice(ctx context.Context, req DraftRequest) (DraftResult, error) {
-	recipient, err := a.recipient(req.Target)
+	if len(req.ItemIDs) == 0 && len(req.HitIDs) > 0 {
+		return a.draftV0(ctx, req)
+	}
+	if req.Kind == "" {
+		req.Kind = storage.NoticeFirst
+	}
+	c, err := a.Store.CaseByID(ctx, req.CaseID)
 	if err != nil {
-		// Retried (with backoff) rather than failing the case: once the
-		// operator adds the address and restarts the worker, drafting resumes.
-		a.log().ErrorContext(ctx, "cannot draft notice", "case", req.CaseID, "err", err)
 		return DraftResult{}, err
 	}
-	hits, err := a.Store.HitDetailsByIDs(ctx, req.HitIDs)
+	to, rtype, err := a.recipientFor(ctx, c, req.Kind)
 	if err != nil {
 		return DraftResult{}, err
 	}
-	// One schedule line per captured URL: several references matching one file
-	// are still one item for the host to remove.
-	var items []notices.Item
-	seen := map[uint64]bool{}
-	for _, h := range hits {
-		if seen[h.CaptureID] {
-			continue
+	items, err := a.Store.CaseItemsByIDs(ctx, req.ItemIDs)
+	if err != nil {
+		return DraftResult{}, err
+	}
+	cited, err := a.noticesByID(ctx, req.CaseID, req.Cites)
+	if err != nil {
+		return DraftResult{}, err
+	}
+	ref := req.Reference
+	if ref == "" {
+		if ref, err = a.Store.NextReference(ctx, req.CaseID); err != nil {
+			return DraftResult{}, err
 		}
-		seen[h.CaptureID] = true
-		items = append(items, notices.Item{URL: h.URL, CapturedAt: h.FetchedAt, SHA256: h.CaptureSHA256, Size: h.CaptureSize})
+	}
+	number, err := a.Store.CountSent(ctx, to, req.Kind)
+	if err != nil {
+		return DraftResult{}, err
 	}
 	now := time.Now().UTC()
-	r, err := a.Templates.Render(notices.Data{
-		Injunction: a.Injunction, CaseID: req.CaseID, Revision: req.Revision, Target: req.Target,
-		Recipient: recipient, DraftedAt: now, Deadline: now.Add(a.Notices.RemovalDeadline), Items: items,
-	})
+	d := notices.Data{
+		Injunction: a.Injunction, Kind: notices.NoticeKind(req.Kind), RecipientType: notices.RecipientType(rtype),
+		Number: number + 1, Reference: ref, Target: req.Target, Recipient: to, DraftedAt: now,
+		Deadline: now.Add(a.Notices.RemovalDeadline), OrderAttached: a.Injunction.OrderPDF != "",
+	}
+	for _, it := range items {
+		d.Items = append(d.Items, notices.Item{URL: it.URL, CapturedAt: it.CapturedAt, SHA256: it.SHA256, Size: it.Size})
+	}
+	for _, n := range cited {
+		cit := notices.Citation{Reference: n.Reference, MessageID: n.MessageID}
+		if n.SentAt != nil {
+			cit.SentAt = *n.SentAt
+		}
+		d.Cites = append(d.Cites, cit)
+	}
+	r, err := a.Templates.Render(d)
 	if err != nil {
 		return DraftResult{}, temporal.NewNonRetryableApplicationError(err.Error(), errTypePermanent, err)
 	}
-	ids := make([]string, len(req.HitIDs))
-	for i, id := range req.HitIDs {
-		ids[i] = strconv.FormatUint(id, 10)
+	pdf := r.PDF
+	if req.Text != "" || req.Subject != "" {
+		// A lawyer's edit is the notice: the e-mail's HTML part and the
+		// PDF are made from the edited text.
+		if req.Subject != "" {
+			r.Subject = req.Subject
+		}
+		if req.Text != "" {
+			r.Text = req.Text
+			r.HTML = "<!DOCTYPE html><html><body><pre style=\"white-space:pre-wrap\">" + html.EscapeString(req.Text) + "</pre></body></html>"
+			if pdf, err = notices.TextPDF(r.Subject, ref, req.Text, now); err != nil {
+				return DraftResult{}, temporal.NewNonRetryableApplicationError(err.Error(), errTypePermanent, err)
+			}
+		}
+	}
+	by := req.DraftedBy
+	if by == "" {
+		by = systemActor
 	}
 	n := storage.Notice{
-		CaseID: req.CaseID, Revision: req.Revision, Recipient: recipient, Subject: r.Subject,
-		BodyText: r.Text, BodyHTML: r.HTML, HitIDs: strings.Join(ids, ","), DraftedBy: systemActor,
-		DraftedAt: now, MessageID: fmt.Sprintf("<notice-%d-%d-%d@leakwatch>", req.CaseID, req.Revision, now.UnixNano()),
+		CaseID: req.CaseID, Revision: req.Revision, Recipient: to, Subject: r.Subject,
+		BodyText: r.Text, BodyHTML: r.HTML, DraftedBy: by, DraftedAt: now,
+		MessageID: fmt.Sprintf("<notice-%d-%d-%d@leakwatch>", req.CaseID, req.Revision, now.UnixNano()),
+		Kind:      req.Kind, Reference: ref, Number: number + 1, RecipientType: rtype,
+		Cites: storage.JoinIDs(req.Cites), ItemIDs: storage.JoinIDs(req.ItemIDs), Comment: req.Comment, PDF: pdf,
 	}
 	created, err := a.Store.CreateNoticeDraft(ctx, &n)
 	if err != nil {
 		return DraftResult{}, err
 	}
 	if created {
-		a.log().InfoContext(ctx, "notice drafted", "case", req.CaseID, "revision", req.Revision, "items", len(items))
-		if err := a.Store.Audit(ctx, systemActor, "notice.drafted", fmt.Sprintf("notice:%d", n.ID),
-			fmt.Sprintf("case %d revision %d, %d items", req.CaseID, req.Revision, len(items))); err != nil {
+		a.log().InfoContext(ctx, "notice drafted", "case", req.CaseID, "reference", ref, "kind", req.Kind, "revision", req.Revision, "items", len(items))
+		detail := fmt.Sprintf("case %d %s %s revision %d, %d items, to %s", req.CaseID, req.Kind, ref, req.Revision, len(items), to)
+		if req.Comment != "" {
+			detail += ": " + req.Comment
+		}
+		if err := a.Store.Audit(ctx, by, "notice.drafted", fmt.Sprintf("notice:%d", n.ID), detail); err != nil {
 			return DraftResult{}, err
 		}
 	}
-	return DraftResult{NoticeID: n.ID, Recipient: n.Recipient}, nil
+	snap, err := a.LoadCase(ctx, req.CaseID)
+	return DraftResult{NoticeID: n.ID, Recipient: n.Recipient, Snapshot: snap}, err
+}
+
+func (a *CaseActivities) noticesByID(ctx context.Context, caseID uint64, ids []uint64) ([]storage.Notice, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	all, err := a.Store.NoticesForCase(ctx, caseID)
+	if err != nil {
+		return nil, err
+	}
+	var out []storage.Notice
+	for i := len(all) - 1; i >= 0; i-- {
+		if slices.Contains(ids, all[i].ID) {
+			out = append(out, all[i])
+		}
+	}
+	return out, nil
+}
+
+// recipientFor finds where a case's notice of kind goes, and what kind of
+// recipient that is. Escalations go upstream; everything else to the host:
+// the configured address, the one a person gave the case (or an earlier
+// lookup found), Telegram's abuse desks, the host's security.txt or RDAP
+// abuse contact, and last the configured default. Nothing found is an
+// errTypeNoRecipient error: the case waits for a person.
+func (a *CaseActivities) recipientFor(ctx context.Context, c storage.Case, kind storage.NoticeKind) (to, rtype string, err error) {
+	host := c.Target
+	rtype = a.Notices.RecipientTypes[host]
+	if strings.HasPrefix(host, "t.me/") {
+		rtype = "telegram"
+	}
+	if rtype == "" {
+		rtype = "hosting"
+	}
+	noRecipient := func(msg string) error {
+		return temporal.NewNonRetryableApplicationError(msg, errTypeNoRecipient, nil)
+	}
+	if kind == storage.NoticeEscalation {
+		if r := a.Notices.Escalation[host]; r != "" {
+			return r, "hosting", nil
+		}
+		if a.Recipients != nil && !strings.HasPrefix(host, "t.me/") {
+			ups, err := a.Recipients.Upstream(ctx, host)
+			if err != nil {
+				return "", "", fmt.Errorf("find upstream of %s: %w", host, err)
+			}
+			var addrs []string
+			for _, u := range ups {
+				addrs = append(addrs, u.Addresses...)
+			}
+			if len(addrs) > 0 {
+				slices.Sort(addrs)
+				return strings.Join(slices.Compact(addrs), ", "), "hosting", nil
+			}
+		}
+		return "", "", noRecipient(fmt.Sprintf("no upstream contact for %s: set notices.escalation[%q]", host, host))
+	}
+	if r := a.Notices.Recipients[host]; r != "" {
+		return r, rtype, nil
+	}
+	if c.Recipient != "" {
+		return c.Recipient, rtype, nil
+	}
+	if strings.HasPrefix(host, "t.me/") && len(a.TelegramAbuse) > 0 {
+		return strings.Join(a.TelegramAbuse, ", "), rtype, nil
+	}
+	tried := "notices.recipients"
+	if a.Recipients != nil && !strings.HasPrefix(host, "t.me/") {
+		ct, err := a.Recipients.Recipient(ctx, host)
+		switch {
+		case err == nil && len(ct.Addresses) > 0:
+			to = strings.Join(ct.Addresses, ", ")
+			// Remembered on the case: later notices go to the same place.
+			if err := a.Store.UpdateCase(ctx, c.ID, map[string]any{"recipient": to}); err != nil {
+				return "", "", err
+			}
+			if err := a.Store.Audit(ctx, systemActor, "case.recipient", fmt.Sprintf("case:%d", c.ID), fmt.Sprintf("%s from %s (%s)", to, ct.Source, ct.Detail)); err != nil {
+				return "", "", err
+			}
+			return to, rtype, nil
+		case err != nil && !errors.Is(err, recipients.ErrNoRecipient):
+			return "", "", fmt.Errorf("find recipient for %s: %w", host, err)
+		case err != nil:
+			tried = err.Error()
+		}
+	}
+	if r := a.Notices.DefaultRecipient; r != "" {
+		return r, rtype, nil
+	}
+	return "", "", noRecipient(fmt.Sprintf("no takedown recipient for %s (%s): give one on the case, or set notices.recipients[%q]", host, tried, host))
+}
+
+// draftV0 drafts for a case still on the first workflow version, which
+// lists hits rather than items.
+func (a *CaseActivities) draftV0(ctx context.Context, req DraftRequest) (DraftResult, error) {
+	c, err := a.Store.CaseByID(ctx, req.CaseID)
+	if err != nil {
+		return DraftResult{}, err
+	}
+	if _, err := a.Store.TakeHits(ctx, req.CaseID, req.HitIDs, true); err != nil {
+		return DraftResult{}, err
+	}
+	hits, err := a.Store.HitDetailsByIDs(ctx, req.HitIDs)
+	if err != nil {
+		return DraftResult{}, err
+	}
+	var ids []uint64
+	for _, h := range hits {
+		if !slices.Contains(ids, h.ItemID) {
+			ids = append(ids, h.ItemID)
+		}
+	}
+	ref, err := a.Store.NextReference(ctx, req.CaseID)
+	if err != nil {
+		return DraftResult{}, err
+	}
+	_ = c
+	return a.DraftNotice(ctx, DraftRequest{CaseID: req.CaseID, Target: req.Target, Revision: req.Revision,
+		Kind: storage.NoticeFirst, ItemIDs: ids, Reference: ref})
 }
 
 // ApproveNoticeRequest records an approval accepted by the workflow.
@@ -169,53 +486,275 @@ func (a *CaseActivities) ApproveNotice(ctx context.Context, req ApproveNoticeReq
 	if err != nil {
 		return err
 	}
-	if n.State != storage.NoticeDraft && n.ApprovedBy == req.Approver {
+	if n.State != storage.NoticeDraft && n.State != storage.NoticeRefused && n.ApprovedBy == req.Approver {
 		return nil // a retry after the first attempt committed
 	}
 	if err := a.Store.ApproveNotice(ctx, req.NoticeID, req.Approver); err != nil {
 		return err
 	}
 	return a.Store.Audit(ctx, req.Approver, "notice.approved", fmt.Sprintf("notice:%d", req.NoticeID),
-		fmt.Sprintf("case %d revision %d", n.CaseID, n.Revision))
+		fmt.Sprintf("case %d %s revision %d", n.CaseID, n.Reference, n.Revision))
 }
 
-// SendNotice sends an approved notice by SMTP exactly once: the database
-// claim makes retries after a completed send no-ops, and the Message-ID fixed
-// at draft time lets a receiver drop the duplicate of a send whose completion
-// was lost in a crash.
-func (a *CaseActivities) SendNotice(ctx context.Context, noticeID uint64) error {
-	n, err := a.Store.BeginSend(ctx, noticeID)
-	if errors.Is(err, storage.ErrAlreadySent) {
-		return nil
-	}
-	if err != nil {
+// RequestChangesRequest sends a draft back.
+type RequestChangesRequest struct {
+	NoticeID uint64
+	RequestChangesInput
+}
+
+// RequestChanges records a lawyer's change request on a draft.
+func (a *CaseActivities) RequestChanges(ctx context.Context, req RequestChangesRequest) error {
+	if err := a.Store.RequestChanges(ctx, req.NoticeID, req.Comment); err != nil {
 		return err
+	}
+	return a.Store.Audit(ctx, req.User, "notice.changes_requested", fmt.Sprintf("notice:%d", req.NoticeID), req.Comment)
+}
+
+// SendResult says how a send ended (errors aside).
+type SendResult struct {
+	Outcome string // "sent", "already-sent", "uncertain"
+}
+
+// SendNotice sends an approved notice by SMTP exactly once. The database
+// claim makes retries after a completed send no-ops; the moment DATA
+// begins is recorded first, so an attempt that dies (or hears nothing)
+// after it leaves the notice "uncertain" — never re-sent until a person
+// decides — and the Message-ID fixed at draft time lets a receiver drop a
+// duplicate if that person re-sends.
+func (a *CaseActivities) SendNotice(ctx context.Context, noticeID uint64) (SendResult, error) {
+	n, err := a.Store.BeginSend(ctx, noticeID)
+	switch {
+	case errors.Is(err, storage.ErrAlreadySent):
+		return SendResult{Outcome: "already-sent"}, nil
+	case errors.Is(err, storage.ErrUncertain):
+		if aerr := a.Store.Audit(ctx, systemActor, "notice.uncertain", fmt.Sprintf("notice:%d", noticeID),
+			"an earlier attempt began DATA and did not finish: it may have been delivered; not sent again"); aerr != nil {
+			return SendResult{}, aerr
+		}
+		return SendResult{Outcome: "uncertain"}, nil
+	case err != nil:
+		return SendResult{}, err
 	}
 	msg := notices.Message{
 		From: a.From, To: n.Recipient, Subject: n.Subject, Text: n.BodyText, HTML: n.BodyHTML,
-		MessageID: n.MessageID, Date: time.Now().UTC(), Attachment: a.Injunction.OrderPDF,
+		MessageID: n.MessageID, Date: time.Now().UTC(), OrderPDF: a.Injunction.OrderPDF,
+		ReplyTo: a.Injunction.Contact.Email,
 	}
-	if err := a.Mailer.Send(ctx, msg); err != nil {
-		a.log().WarnContext(ctx, "notice send failed", "notice", noticeID, "attempt", n.Attempts, "err", err)
-		if merr := a.Store.MarkSendFailed(ctx, noticeID, err.Error()); merr != nil {
-			return errors.Join(err, merr)
-		}
+	if len(n.PDF) > 0 {
+		msg.Attachments = append(msg.Attachments, notices.PDFAttachment(n.Reference, n.PDF))
+	}
+	cited, err := a.noticesByID(ctx, n.CaseID, storage.SplitIDs(n.Cites))
+	if err != nil {
+		return SendResult{}, err
+	}
+	// Threaded with the notices it cites, at the recipient.
+	for _, c := range cited {
+		msg.References = append(msg.References, c.MessageID)
+	}
+	if len(msg.References) > 0 {
+		msg.InReplyTo = msg.References[len(msg.References)-1]
+	}
+	rcpt, err := a.Mailer.Send(ctx, msg, notices.SendOptions{
+		BeforeData: func(ctx context.Context) error { return a.Store.MarkDataStarted(ctx, noticeID, time.Now()) },
+	})
+	if err != nil {
+		obj := fmt.Sprintf("notice:%d", noticeID)
+		var unc *notices.UncertainError
 		var perm *notices.PermanentError
-		if errors.As(err, &perm) {
-			return temporal.NewNonRetryableApplicationError(err.Error(), errTypePermanent, err)
+		switch {
+		case errors.As(err, &unc):
+			a.log().ErrorContext(ctx, "notice may have been delivered; waiting for a person", "notice", noticeID, "err", err)
+			if merr := a.Store.MarkUncertain(ctx, noticeID, err.Error()); merr != nil {
+				return SendResult{}, errors.Join(err, merr)
+			}
+			if aerr := a.Store.Audit(ctx, systemActor, "notice.uncertain", obj, err.Error()); aerr != nil {
+				return SendResult{}, aerr
+			}
+			return SendResult{Outcome: "uncertain"}, nil
+		case errors.As(err, &perm):
+			a.log().WarnContext(ctx, "notice refused", "notice", noticeID, "err", err)
+			if merr := a.Store.MarkRefused(ctx, noticeID, err.Error()); merr != nil {
+				return SendResult{}, errors.Join(err, merr)
+			}
+			if aerr := a.Store.Audit(ctx, systemActor, "notice.refused", obj, err.Error()); aerr != nil {
+				return SendResult{}, aerr
+			}
+			return SendResult{}, temporal.NewNonRetryableApplicationError(err.Error(), errTypePermanent, err)
 		}
-		return err
+		a.log().WarnContext(ctx, "notice send failed; retrying", "notice", noticeID, "attempt", n.Attempts, "err", err)
+		if merr := a.Store.MarkSendFailed(ctx, noticeID, err.Error()); merr != nil {
+			return SendResult{}, errors.Join(err, merr)
+		}
+		return SendResult{}, err
 	}
-	if err := a.Store.MarkSent(ctx, noticeID, time.Now()); err != nil {
-		return err
+	now := time.Now()
+	sum := sha256.Sum256([]byte(n.Subject + "\n\n" + n.BodyText))
+	if err := a.Store.MarkSent(ctx, noticeID, now, rcpt.Response, hex.EncodeToString(sum[:])); err != nil {
+		return SendResult{}, err
 	}
-	a.log().InfoContext(ctx, "notice sent", "notice", noticeID, "case", n.CaseID, "revision", n.Revision)
+	if err := a.Store.MarkItemsListed(ctx, storage.SplitIDs(n.ItemIDs), noticeID, now); err != nil {
+		return SendResult{}, err
+	}
+	a.log().InfoContext(ctx, "notice sent", "notice", noticeID, "case", n.CaseID, "reference", n.Reference, "revision", n.Revision)
 	if err := a.Store.Audit(ctx, systemActor, "notice.sent", fmt.Sprintf("notice:%d", noticeID),
-		fmt.Sprintf("case %d revision %d to %s", n.CaseID, n.Revision, n.Recipient)); err != nil {
-		return err
+		fmt.Sprintf("case %d %s %s revision %d to %s; relay: %s", n.CaseID, n.Kind, n.Reference, n.Revision, n.Recipient, rcpt.Response)); err != nil {
+		return SendResult{}, err
 	}
 	a.reportTelegram(ctx, n)
-	return nil
+	return SendResult{Outcome: "sent"}, nil
+}
+
+// ResolveSendRequest settles an uncertain notice.
+type ResolveSendRequest struct {
+	NoticeID uint64
+	ResolveSendInput
+}
+
+// ResolveSend records a person's word on a notice that may have been
+// delivered: delivered makes it sent; not delivered re-queues it.
+func (a *CaseActivities) ResolveSend(ctx context.Context, req ResolveSendRequest) error {
+	n, err := a.Store.NoticeByID(ctx, req.NoticeID)
+	if err != nil {
+		return err
+	}
+	if n.State != storage.NoticeUncertain {
+		return nil // a retry after the first attempt committed
+	}
+	now := time.Now()
+	if err := a.Store.ResolveUncertain(ctx, req.NoticeID, req.Delivered, now); err != nil {
+		return err
+	}
+	if req.Delivered {
+		if err := a.Store.MarkItemsListed(ctx, storage.SplitIDs(n.ItemIDs), n.ID, now); err != nil {
+			return err
+		}
+	}
+	what := "not delivered: send again"
+	if req.Delivered {
+		what = "delivered"
+	}
+	return a.Store.Audit(ctx, req.User, "notice.resolved", fmt.Sprintf("notice:%d", req.NoticeID), what)
+}
+
+// AcknowledgeRequest records a host's reply.
+type AcknowledgeRequest struct {
+	CaseID uint64
+	AcknowledgeInput
+}
+
+// Acknowledge records the host's reply on the case.
+func (a *CaseActivities) Acknowledge(ctx context.Context, req AcknowledgeRequest) error {
+	if err := a.Store.UpdateCase(ctx, req.CaseID, map[string]any{"acked_at": time.Now().UTC(), "ack_note": req.Note}); err != nil {
+		return err
+	}
+	return a.Store.Audit(ctx, req.User, "case.acknowledged", fmt.Sprintf("case:%d", req.CaseID), req.Note)
+}
+
+// SetRecipientRequest gives a case its recipient.
+type SetRecipientRequest struct {
+	CaseID uint64
+	SetRecipientInput
+}
+
+// SetRecipient records the address a person gave the case.
+func (a *CaseActivities) SetRecipient(ctx context.Context, req SetRecipientRequest) error {
+	list, err := mail.ParseAddressList(req.Addresses)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("recipient %q: %v", req.Addresses, err), errTypePermanent, err)
+	}
+	addrs := make([]string, len(list))
+	for i, ad := range list {
+		addrs[i] = ad.String()
+	}
+	to := strings.Join(addrs, ", ")
+	if err := a.Store.UpdateCase(ctx, req.CaseID, map[string]any{"recipient": to, "detail": ""}); err != nil {
+		return err
+	}
+	return a.Store.Audit(ctx, req.User, "case.recipient", fmt.Sprintf("case:%d", req.CaseID), to)
+}
+
+// CloseCaseRequest closes a case.
+type CloseCaseRequest struct {
+	CaseID uint64
+	CloseInput
+}
+
+// CloseCase records the case closed, by whom and why.
+func (a *CaseActivities) CloseCase(ctx context.Context, req CloseCaseRequest) error {
+	c, err := a.Store.CaseByID(ctx, req.CaseID)
+	if err != nil {
+		return err
+	}
+	if c.State == storage.CaseClosed {
+		return nil
+	}
+	if err := a.Store.SetCaseState(ctx, req.CaseID, storage.CaseClosed, ""); err != nil {
+		return err
+	}
+	if err := a.Store.UpdateCase(ctx, req.CaseID, map[string]any{"detail": req.Reason}); err != nil {
+		return err
+	}
+	return a.Store.Audit(ctx, req.User, "case.closed", fmt.Sprintf("case:%d", req.CaseID), fmt.Sprintf("%s -> closed: %s", c.State, req.Reason))
+}
+
+// CheckRemoval re-checks every listed item of a case and records each
+// result as evidence; an item gone or no longer matching is removed.
+func (a *CaseActivities) CheckRemoval(ctx context.Context, caseID uint64) (CaseSnapshot, error) {
+	if a.Checker == nil {
+		return CaseSnapshot{}, temporal.NewNonRetryableApplicationError("no removal checker configured", errTypePermanent, nil)
+	}
+	c, err := a.Store.CaseByID(ctx, caseID)
+	if err != nil {
+		return CaseSnapshot{}, err
+	}
+	all, err := a.Store.CaseItems(ctx, caseID)
+	if err != nil {
+		return CaseSnapshot{}, err
+	}
+	var items []storage.CaseItem
+	for _, it := range all {
+		if it.NoticeID != 0 && it.State != storage.ItemDismissed {
+			items = append(items, it)
+		}
+	}
+	results, err := a.Checker.Check(ctx, c, items)
+	if err != nil {
+		return CaseSnapshot{}, err
+	}
+	removed, back := 0, 0
+	for i := range results {
+		rc := &results[i]
+		rc.CaseID = caseID
+		before := slices.IndexFunc(items, func(it storage.CaseItem) bool { return it.ID == rc.ItemID })
+		if err := a.Store.RecordRemovalCheck(ctx, rc); err != nil {
+			return CaseSnapshot{}, err
+		}
+		if before < 0 {
+			continue
+		}
+		was := items[before].State
+		switch {
+		case rc.Result.Removed() && was == storage.ItemConfirmed:
+			removed++
+			if err := a.Store.Audit(ctx, systemActor, "item.removed", fmt.Sprintf("case:%d", caseID),
+				fmt.Sprintf("item %d %s: %s", rc.ItemID, rc.Result, rc.Detail)); err != nil {
+				return CaseSnapshot{}, err
+			}
+		case rc.Result == storage.CheckPresent && was == storage.ItemRemoved:
+			back++
+			if err := a.Store.Audit(ctx, systemActor, "item.reappeared", fmt.Sprintf("case:%d", caseID),
+				fmt.Sprintf("item %d present again: %s", rc.ItemID, rc.Detail)); err != nil {
+				return CaseSnapshot{}, err
+			}
+		}
+	}
+	if back > 0 {
+		if err := a.Store.UpdateCase(ctx, caseID, map[string]any{"reopened": c.Reopened + 1}); err != nil {
+			return CaseSnapshot{}, err
+		}
+	}
+	a.log().InfoContext(ctx, "removal re-check", "case", caseID, "items", len(items), "removed", removed, "back", back)
+	return a.LoadCase(ctx, caseID)
 }
 
 // reportTelegram reports, in-app, the messages a sent notice about a

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -64,6 +65,122 @@ func (c *Cases) Approve(ctx context.Context, caseID uint64, revision int, user s
 		return fmt.Errorf("approve case %d revision %d: %w", caseID, revision, err)
 	}
 	return nil
+}
+
+// update runs a case update as user and waits for its result; a
+// validator's refusal comes back wrapped in ErrRejected.
+func (c *Cases) update(ctx context.Context, caseID uint64, name string, arg, result any) error {
+	cs, err := c.Store.CaseByID(ctx, caseID)
+	if err != nil {
+		return err
+	}
+	h, err := c.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: cs.WorkflowID, UpdateName: name, Args: []any{arg},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(ctx, result)
+	}
+	if err != nil {
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return fmt.Errorf("case %d is not running (it is %s): %w", caseID, cs.State, ErrRejected)
+		}
+		if ctx.Err() == nil && !isUnavailable(err) {
+			return fmt.Errorf("%s case %d: %w: %w", name, caseID, ErrRejected, err)
+		}
+		return fmt.Errorf("%s case %d: %w", name, caseID, err)
+	}
+	return nil
+}
+
+func actor(u storage.User) Actor { return Actor{User: u.Username, Role: u.Role} }
+
+// Triage confirms (reason optional) or dismisses (reason required) items.
+func (c *Cases) Triage(ctx context.Context, caseID uint64, user storage.User, itemIDs []uint64, confirm bool, reason string) error {
+	return c.update(ctx, caseID, UpdateTriage, TriageInput{Actor: actor(user), ItemIDs: itemIDs, Confirm: confirm, Reason: reason}, nil)
+}
+
+// Revise makes a new revision of the current draft: an edited subject and
+// text (empty: unchanged template text), pending items pulled in, or both.
+// It returns the new revision.
+func (c *Cases) Revise(ctx context.Context, caseID uint64, user storage.User, in ReviseInput) (int, error) {
+	in.Actor = actor(user)
+	var rev int
+	err := c.update(ctx, caseID, UpdateRevise, in, &rev)
+	return rev, err
+}
+
+// RequestChanges sends a draft revision back with a comment.
+func (c *Cases) RequestChanges(ctx context.Context, caseID uint64, user storage.User, revision int, comment string) error {
+	return c.update(ctx, caseID, UpdateRequestChanges, RequestChangesInput{Actor: actor(user), Revision: revision, Comment: comment}, nil)
+}
+
+// Acknowledge records the host's reply.
+func (c *Cases) Acknowledge(ctx context.Context, caseID uint64, user storage.User, note string) error {
+	return c.update(ctx, caseID, UpdateAcknowledge, AcknowledgeInput{Actor: actor(user), Note: note}, nil)
+}
+
+// SetRecipient gives the case the address its notices go to.
+func (c *Cases) SetRecipient(ctx context.Context, caseID uint64, user storage.User, addresses, recipientType string) error {
+	return c.update(ctx, caseID, UpdateSetRecipient, SetRecipientInput{Actor: actor(user), Addresses: addresses, RecipientType: recipientType}, nil)
+}
+
+// ResolveSend settles a notice that may have been delivered.
+func (c *Cases) ResolveSend(ctx context.Context, caseID uint64, user storage.User, delivered bool) error {
+	return c.update(ctx, caseID, UpdateResolveSend, ResolveSendInput{Actor: actor(user), Delivered: delivered}, nil)
+}
+
+// Close closes the case.
+func (c *Cases) Close(ctx context.Context, caseID uint64, user storage.User, reason string) error {
+	return c.update(ctx, caseID, UpdateClose, CloseInput{Actor: actor(user), Reason: reason}, nil)
+}
+
+// Recheck re-checks the case's listed items now.
+func (c *Cases) Recheck(ctx context.Context, caseID uint64, user storage.User) error {
+	return c.update(ctx, caseID, UpdateRecheck, actor(user), nil)
+}
+
+// Reconcile restarts the workflow of every open case that has none
+// running (its Temporal store was lost, or it ended in a crash): the case
+// resumes from what the database recorded — items, drafts, an approved
+// notice still to send. It returns how many it restarted.
+func (c *Cases) Reconcile(ctx context.Context, taskQueue string, injunction string) (int, error) {
+	cases, err := c.Store.ListCases(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, cs := range cases {
+		if !cs.State.Open() {
+			continue
+		}
+		desc, err := c.Client.DescribeWorkflowExecution(ctx, cs.WorkflowID, "")
+		var nf *serviceerror.NotFound
+		switch {
+		case errors.As(err, &nf):
+		case err != nil:
+			return n, fmt.Errorf("describe case %d workflow: %w", cs.ID, err)
+		case desc.WorkflowExecutionInfo.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING:
+			continue
+		}
+		_, err = c.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID: cs.WorkflowID, TaskQueue: taskQueue,
+			WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+			WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+			TypedSearchAttributes: temporal.NewSearchAttributes(SearchCaseState.ValueSet(string(cs.State)),
+				SearchCaseTarget.ValueSet(cs.Target), SearchCaseInjunction.ValueSet(injunction)),
+		}, TakedownCaseName, CaseInput{CaseID: cs.ID, Target: cs.Target})
+		if err != nil {
+			return n, fmt.Errorf("restart case %d: %w", cs.ID, err)
+		}
+		if err := c.Store.Audit(ctx, systemActor, "case.restarted", fmt.Sprintf("case:%d", cs.ID),
+			fmt.Sprintf("no running workflow for the %s case: restarted from the database", cs.State)); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 func isUnavailable(err error) bool {

@@ -38,8 +38,9 @@ const (
 // for listing cases; they are registered on the namespace at every start.
 func searchAttributes() map[string]enumspb.IndexedValueType {
 	return map[string]enumspb.IndexedValueType{
-		"CaseState":  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-		"CaseTarget": enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		"CaseState":      enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		"CaseTarget":     enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		"CaseInjunction": enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 	}
 }
 

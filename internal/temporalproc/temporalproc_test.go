@@ -139,7 +139,7 @@ func TestWorkflowSearchAttributesAndPersistence(t *testing.T) {
 	if err != nil {
 		t.Fatalf("listing search attributes: %v", err)
 	}
-	for _, name := range []string{"CaseState", "CaseTarget"} {
+	for _, name := range []string{"CaseState", "CaseTarget", "CaseInjunction"} {
 		if got := sas.GetCustomAttributes()[name]; got != enumspb.INDEXED_VALUE_TYPE_KEYWORD {
 			t.Errorf("search attribute %s: type %v, want Keyword (all custom: %v)", name, got, sas.GetCustomAttributes())
 		}
@@ -377,7 +377,7 @@ func TestNamespaceSettingsReconciledOnRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"CaseState", "CaseTarget"} {
+	for _, name := range []string{"CaseState", "CaseTarget", "CaseInjunction"} {
 		if got := sas.GetCustomAttributes()[name]; got != enumspb.INDEXED_VALUE_TYPE_KEYWORD {
 			t.Errorf("search attribute %s on existing namespace: %v, want Keyword", name, got)
 		}

@@ -1,0 +1,253 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// TakeHitsResult is what taking a batch of hits into a case changed.
+type TakeHitsResult struct {
+	New        []uint64 // items created by this batch
+	Reappeared []uint64 // removed items matched again (the content came back)
+}
+
+// TakeHits groups hits into the case's items, one per URL, creating items
+// for new URLs and pointing every hit at its item. An item found removed
+// that matches again has reappeared: it is confirmed again (it was the
+// breach before) and counted. autoConfirm confirms new items without an
+// analyst (cases.triage: auto). Taking the same hits twice changes nothing.
+func (s *Store) TakeHits(ctx context.Context, caseID uint64, hitIDs []uint64, autoConfirm bool) (TakeHitsResult, error) {
+	var out TakeHitsResult
+	if len(hitIDs) == 0 {
+		return out, nil
+	}
+	hits, err := s.HitDetailsByIDs(ctx, hitIDs)
+	if err != nil {
+		return out, err
+	}
+	now := time.Now().UTC()
+	err = s.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+		for _, h := range hits {
+			var it CaseItem
+			res := tx.Where("case_id = ? AND url = ?", caseID, h.URL).Limit(1).Find(&it)
+			if res.Error != nil {
+				return res.Error
+			}
+			switch {
+			case res.RowsAffected == 0:
+				it = CaseItem{CaseID: caseID, URL: h.URL, FirstCaptureID: h.CaptureID, LastCaptureID: h.CaptureID,
+					SHA256: h.CaptureSHA256, Size: h.CaptureSize, CapturedAt: h.FetchedAt.UTC(), State: ItemNew, CreatedAt: now}
+				if autoConfirm {
+					it.State, it.TriagedBy, it.TriagedAt = ItemConfirmed, "auto", &now
+				}
+				if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&it).Error; err != nil {
+					return err
+				}
+				if it.ID == 0 { // lost a race with another taker
+					if err := tx.Where("case_id = ? AND url = ?", caseID, h.URL).First(&it).Error; err != nil {
+						return err
+					}
+				} else {
+					out.New = append(out.New, it.ID)
+				}
+			case h.CaptureID > it.LastCaptureID:
+				upd := map[string]any{"last_capture_id": h.CaptureID, "sha256": h.CaptureSHA256, "size": h.CaptureSize}
+				// A hit from a capture made after the item was found
+				// removed: the content is back.
+				if it.State == ItemRemoved && it.RemovedAt != nil && h.FetchedAt.After(*it.RemovedAt) {
+					upd["state"], upd["removed_at"], upd["reappeared"] = ItemConfirmed, nil, it.Reappeared+1
+					if !slices.Contains(out.Reappeared, it.ID) {
+						out.Reappeared = append(out.Reappeared, it.ID)
+					}
+				}
+				if err := tx.Model(&CaseItem{}).Where("id = ?", it.ID).Updates(upd).Error; err != nil {
+					return err
+				}
+			}
+			if err := tx.Model(&Hit{}).Where("id = ?", h.ID).Update("item_id", it.ID).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return TakeHitsResult{}, fmt.Errorf("take %d hits into case %d: %w", len(hitIDs), caseID, err)
+	}
+	return out, nil
+}
+
+// CaseItems returns a case's items, oldest first.
+func (s *Store) CaseItems(ctx context.Context, caseID uint64) ([]CaseItem, error) {
+	var out []CaseItem
+	if err := s.ctx(ctx).Where("case_id = ?", caseID).Order("id").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("items of case %d: %w", caseID, err)
+	}
+	return out, nil
+}
+
+// CaseItemsByIDs returns the given items, in id order.
+func (s *Store) CaseItemsByIDs(ctx context.Context, ids []uint64) ([]CaseItem, error) {
+	var out []CaseItem
+	if len(ids) == 0 {
+		return out, nil
+	}
+	if err := s.ctx(ctx).Where("id IN ?", ids).Order("id").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("case items by id: %w", err)
+	}
+	return out, nil
+}
+
+// ItemHits returns the hits of a case's items, by item: every reference and
+// layer that matched each URL.
+func (s *Store) ItemHits(ctx context.Context, caseID uint64) (map[uint64][]HitDetail, error) {
+	var hits []HitDetail
+	err := s.hitDetails().WithContext(ctx).
+		Where("hits.item_id IN (?)", s.db.Model(&CaseItem{}).Select("id").Where("case_id = ?", caseID)).
+		Order("hits.id").Scan(&hits).Error
+	if err != nil {
+		return nil, fmt.Errorf("hits of case %d: %w", caseID, err)
+	}
+	out := map[uint64][]HitDetail{}
+	for _, h := range hits {
+		out[h.ItemID] = append(out[h.ItemID], h)
+	}
+	return out, nil
+}
+
+// ErrBadTriage is a triage request that cannot apply (unknown item, no reason).
+var ErrBadTriage = errors.New("bad triage request")
+
+// TriageItems confirms or dismisses items of a case. A dismissal needs a
+// reason; items already listed in a sent notice cannot be dismissed (the
+// notice cannot be unsent).
+func (s *Store) TriageItems(ctx context.Context, caseID uint64, ids []uint64, state ItemState, reason, by string) error {
+	if state != ItemConfirmed && state != ItemDismissed {
+		return fmt.Errorf("%w: state must be confirmed or dismissed, not %q", ErrBadTriage, state)
+	}
+	if state == ItemDismissed && strings.TrimSpace(reason) == "" {
+		return fmt.Errorf("%w: dismissing needs a reason", ErrBadTriage)
+	}
+	if len(ids) == 0 {
+		return fmt.Errorf("%w: no items", ErrBadTriage)
+	}
+	now := time.Now().UTC()
+	return s.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+		var items []CaseItem
+		if err := tx.Where("case_id = ? AND id IN ?", caseID, ids).Find(&items).Error; err != nil {
+			return err
+		}
+		if len(items) != len(slices.Compact(slices.Sorted(slices.Values(ids)))) {
+			return fmt.Errorf("%w: some items are not in case %d", ErrBadTriage, caseID)
+		}
+		for _, it := range items {
+			if state == ItemDismissed && it.NoticeID != 0 {
+				return fmt.Errorf("%w: item %d was listed in a sent notice and cannot be dismissed", ErrBadTriage, it.ID)
+			}
+		}
+		return tx.Model(&CaseItem{}).Where("case_id = ? AND id IN ?", caseID, ids).
+			Updates(map[string]any{"state": state, "reason": strings.TrimSpace(reason), "triaged_by": by, "triaged_at": now}).Error
+	})
+}
+
+// MarkItemsListed records the sent notice that first listed each item.
+func (s *Store) MarkItemsListed(ctx context.Context, ids []uint64, noticeID uint64, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	err := s.ctx(ctx).Model(&CaseItem{}).Where("id IN ? AND notice_id = 0", ids).
+		Updates(map[string]any{"notice_id": noticeID, "listed_at": at.UTC()}).Error
+	if err != nil {
+		return fmt.Errorf("mark items listed by notice %d: %w", noticeID, err)
+	}
+	return nil
+}
+
+// RecordRemovalCheck stores a re-check of an item and what it means for the
+// item: removed (gone, or no longer matching) or, if it was removed and is
+// present again, back.
+func (s *Store) RecordRemovalCheck(ctx context.Context, c *RemovalCheck) error {
+	if c.CheckedAt.IsZero() {
+		c.CheckedAt = time.Now().UTC()
+	}
+	return s.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(c).Error; err != nil {
+			return fmt.Errorf("record removal check of item %d: %w", c.ItemID, err)
+		}
+		var it CaseItem
+		if err := tx.First(&it, c.ItemID).Error; err != nil {
+			return notFound(err, fmt.Sprintf("case item %d", c.ItemID))
+		}
+		upd := map[string]any{"checked_at": c.CheckedAt, "check_result": c.Result, "checks": it.Checks + 1}
+		switch {
+		case c.Result.Removed() && it.State != ItemRemoved && it.State != ItemDismissed:
+			upd["state"], upd["removed_at"] = ItemRemoved, c.CheckedAt
+		case c.Result == CheckPresent && it.State == ItemRemoved:
+			upd["state"], upd["removed_at"], upd["reappeared"] = ItemConfirmed, nil, it.Reappeared+1
+		}
+		return tx.Model(&CaseItem{}).Where("id = ?", it.ID).Updates(upd).Error
+	})
+}
+
+// RemovalChecks returns a case's re-checks, newest first.
+func (s *Store) RemovalChecks(ctx context.Context, caseID uint64) ([]RemovalCheck, error) {
+	var out []RemovalCheck
+	if err := s.ctx(ctx).Where("case_id = ?", caseID).Order("checked_at DESC, id DESC").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("removal checks of case %d: %w", caseID, err)
+	}
+	return out, nil
+}
+
+// LastRemovalCheck is when the case's items were last re-checked (zero if never).
+func (s *Store) LastRemovalCheck(ctx context.Context, caseID uint64) (time.Time, error) {
+	var rc RemovalCheck
+	res := s.ctx(ctx).Where("case_id = ?", caseID).Order("checked_at DESC").Limit(1).Find(&rc)
+	if res.Error != nil {
+		return time.Time{}, fmt.Errorf("last removal check of case %d: %w", caseID, res.Error)
+	}
+	return rc.CheckedAt, nil
+}
+
+// UpdateCase sets fields of a case the lifecycle records (acked_at,
+// ack_note, verified_at, escalated_at, reopened, detail).
+func (s *Store) UpdateCase(ctx context.Context, id uint64, fields map[string]any) error {
+	for k := range fields {
+		switch k {
+		case "acked_at", "ack_note", "verified_at", "escalated_at", "reopened", "detail", "recipient":
+		default:
+			return fmt.Errorf("update case %d: field %q is not the lifecycle's to set", id, k)
+		}
+	}
+	fields["updated_at"] = time.Now().UTC()
+	if err := s.ctx(ctx).Model(&Case{}).Where("id = ?", id).Updates(fields).Error; err != nil {
+		return fmt.Errorf("update case %d: %w", id, err)
+	}
+	return nil
+}
+
+// JoinIDs and SplitIDs store id lists in one column.
+func JoinIDs(ids []uint64) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.FormatUint(id, 10)
+	}
+	return strings.Join(s, ",")
+}
+
+// SplitIDs parses a JoinIDs list; malformed entries are skipped.
+func SplitIDs(s string) []uint64 {
+	var out []uint64
+	for _, f := range strings.Split(s, ",") {
+		if id, err := strconv.ParseUint(strings.TrimSpace(f), 10, 64); err == nil {
+			out = append(out, id)
+		}
+	}
+	return out
+}
