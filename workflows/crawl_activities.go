@@ -17,6 +17,7 @@ import (
 	"github.com/leakwatch/leakwatch/crawlers/webcrawl"
 	"github.com/leakwatch/leakwatch/internal/capture"
 	"github.com/leakwatch/leakwatch/internal/evidence"
+	"github.com/leakwatch/leakwatch/internal/removal"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -100,6 +101,9 @@ func (a *CrawlActivities) backedOff(ctx context.Context, sourceID uint64) (time.
 	}
 	n := 0
 	for _, r := range runs {
+		if r.Stopped == removal.Stopped {
+			continue // a removal re-check of listed items: 404s there are the goal, not an outage
+		}
 		if r.Pages > 0 || r.Files > 0 || r.Failed == 0 {
 			break
 		}

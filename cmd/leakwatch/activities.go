@@ -2,12 +2,19 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/openrdap/rdap"
 
 	"go.temporal.io/sdk/client"
 
 	"github.com/leakwatch/leakwatch/crawlers/webcrawl"
 	"github.com/leakwatch/leakwatch/internal/capture"
 	"github.com/leakwatch/leakwatch/internal/notices"
+	"github.com/leakwatch/leakwatch/internal/recipients"
 	"github.com/leakwatch/leakwatch/workflows"
 )
 
@@ -79,10 +86,48 @@ func (e *env) caseActivities(ctx context.Context) (*workflows.CaseActivities, er
 		TelegramAbuse: e.cfg.Telegram.AbuseAddresses,
 		Injunction:    e.cfg.Injunction, From: e.cfg.SMTP.From, Logger: e.log,
 	}
+	if ca.Recipients, err = e.recipientFinder(); err != nil {
+		return nil, err
+	}
 	if e.cfg.Telegram.ReportInApp {
 		if ca.Telegram, err = e.telegramMonitor(ctx, store); err != nil {
 			return nil, err
 		}
 	}
 	return ca, nil
+}
+
+// recipientFinder looks up takedown contacts of hosts without a configured
+// recipient: security.txt through the crawler's proxy (the host may be an
+// onion), then RDAP. nil when both are turned off.
+func (e *env) recipientFinder() (*recipients.Resolver, error) {
+	n := e.cfg.Notices
+	if !n.SecurityTxt && !n.RDAP {
+		return nil, nil
+	}
+	r := &recipients.Resolver{}
+	if n.SecurityTxt {
+		tr := &http.Transport{Proxy: http.ProxyFromEnvironment, TLSHandshakeTimeout: 15 * time.Second, ResponseHeaderTimeout: 20 * time.Second}
+		if p := e.cfg.Crawler.Proxy; p != "" {
+			u, err := url.Parse(p)
+			if err != nil {
+				return nil, fmt.Errorf("crawler.proxy: %w", err)
+			}
+			tr.Proxy = http.ProxyURL(u)
+		}
+		r.HTTPClient = &http.Client{Transport: tr, Timeout: time.Minute}
+	}
+	if n.RDAP {
+		r.RDAP = &rdap.Client{}
+		if n.RDAPServer != "" {
+			u, err := url.Parse(n.RDAPServer)
+			if err != nil {
+				return nil, fmt.Errorf("notices.rdap_server: %w", err)
+			}
+			r.RDAPServer = u
+		}
+	} else {
+		r.NoRDAP = true
+	}
+	return r, nil
 }

@@ -239,6 +239,12 @@ func demoConfig(dataDir, listen, smtpAddr string) *config.Config {
 	cfg.SMTP.TLS = config.TLSNone
 	cfg.SMTP.From = "Takedown Team <takedowns@claimant.example>"
 	cfg.Notices.DefaultRecipient = demoRecipient
+	// The demo's matches are exact copies of its own synthetic set, and
+	// its crawl is one pass: confirm them as they come and draft at once.
+	// RDAP would ask IANA (the public network) about loopback.
+	cfg.Notices.Triage = config.TriageAuto
+	cfg.Notices.DraftDelay = 5 * time.Second
+	cfg.Notices.RDAP = false
 	cfg.Injunction = config.InjunctionConfig{
 		Court:        "High Court of New Zealand (fictional demo)",
 		FileNumber:   "CIV-2026-404-000123",

@@ -15,6 +15,7 @@ import (
 
 	"github.com/leakwatch/leakwatch/crawlers/tgmonitor/tme"
 	"github.com/leakwatch/leakwatch/internal/filelock"
+	"github.com/leakwatch/leakwatch/internal/removal"
 	"github.com/leakwatch/leakwatch/internal/temporalproc"
 	"github.com/leakwatch/leakwatch/internal/web"
 	"github.com/leakwatch/leakwatch/storage"
@@ -134,7 +135,7 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 
 	if opts.worker {
 		if cfg.Notices.DefaultRecipient == "" {
-			e.log.WarnContext(ctx, "notices.default_recipient is empty: notices for hosts not in notices.recipients wait until it is set")
+			e.log.WarnContext(ctx, "notices.default_recipient is empty: a case whose host has no configured, security.txt or RDAP contact waits at needs-recipient")
 		}
 		if s.acts.Cases, err = e.caseActivities(ctx); err != nil {
 			return nil, err
@@ -143,6 +144,9 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 			return nil, err
 		}
 		s.acts.Dispatch = e.dispatcher(s.client)
+		// Removal re-checks fetch like crawls and match on the same index.
+		s.acts.Cases.Checker = &removal.Checker{Store: store, Pipeline: s.acts.Crawl.Pipeline, Crawler: s.acts.Crawl.Crawler,
+			EvidenceDir: s.acts.Crawl.EvidenceDir, TSAURL: s.acts.Crawl.TSAURL, Telegram: s.acts.Crawl.Telegram, Logger: e.log}
 		if tm := s.acts.Crawl.Telegram; tm != nil {
 			s.acts.Telegram = &workflows.TelegramActivities{Store: store, Monitor: tm, Client: s.client,
 				TaskQueue: cfg.Temporal.TaskQueue, Logger: e.log}
@@ -221,7 +225,17 @@ func (s *stack) run(ctx context.Context) error {
 func (s *stack) housekeeping(ctx context.Context) error {
 	t := time.NewTicker(15 * time.Second)
 	defer t.Stop()
-	for {
+	for tick := 0; ; tick++ {
+		// Open cases whose workflow is gone (the Temporal store was lost,
+		// or a run failed) resume from the database: at start, then every
+		// ten minutes.
+		if tick%40 == 0 && s.cases != nil {
+			if n, err := s.cases.Reconcile(ctx, s.e.cfg.Temporal.TaskQueue, s.e.cfg.Injunction.FileNumber); err != nil && ctx.Err() == nil {
+				s.e.log.WarnContext(ctx, "reconciling cases failed; will retry", "err", err)
+			} else if n > 0 {
+				s.e.log.WarnContext(ctx, "open cases without a running workflow restarted from the database", "cases", n)
+			}
+		}
 		if err := workflows.SyncSchedules(ctx, s.client, s.e.store, s.e.cfg.Temporal.TaskQueue, s.e.log); err != nil && ctx.Err() == nil {
 			s.e.log.WarnContext(ctx, "schedule sync failed; will retry", "err", err)
 		}

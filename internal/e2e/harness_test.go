@@ -153,6 +153,9 @@ smtp:
   from: "Takedown Team <takedowns@claimant.example>"
 notices:
   default_recipient: abuse@leakforum.example
+  triage: auto
+  draft_delay: 2s
+  rdap: false
 injunction:
   court: High Court of New Zealand
   file_number: CIV-2026-404-000123

@@ -89,6 +89,9 @@ type Resolver struct {
 	// authoritative server through IANA bootstrap (tests, private
 	// deployments).
 	RDAPServer *url.URL
+	// NoRDAP skips the RDAP steps (and their DNS look-ups): security.txt
+	// and Overrides only.
+	NoRDAP bool
 	// LookupIP resolves a host name for the IP network step; nil means
 	// net.DefaultResolver.
 	LookupIP func(ctx context.Context, host string) ([]net.IP, error)
@@ -136,6 +139,9 @@ func (r *Resolver) Recipient(ctx context.Context, target string) (Contact, error
 	}
 
 	steps := []func(context.Context, site, bool) stepResult{r.domainAbuse, r.networkAbuse}
+	if r.NoRDAP {
+		steps, tried = nil, append(tried, "RDAP (turned off)")
+	}
 	for _, step := range steps {
 		res := step(ctx, t, false)
 		if err := ctx.Err(); err != nil {
@@ -166,7 +172,11 @@ func (r *Resolver) Upstream(ctx context.Context, target string) ([]Contact, erro
 	}
 	out := []Contact{}
 	var errs []error
-	for _, step := range []func(context.Context, site, bool) stepResult{r.networkAbuse, r.domainAbuse} {
+	steps := []func(context.Context, site, bool) stepResult{r.networkAbuse, r.domainAbuse}
+	if r.NoRDAP {
+		steps = nil
+	}
+	for _, step := range steps {
 		res := step(ctx, t, true)
 		out = append(out, res.contacts...)
 		if res.err != nil {
