@@ -295,10 +295,13 @@ func (s *Store) MarkRefused(ctx context.Context, id uint64, reason string) error
 	return nil
 }
 
-// MarkSendFailed records why an attempt failed; the notice stays claimable.
+// MarkSendFailed records why an attempt failed when the relay's answer
+// says the message was not delivered (a 4xx, or a failure before the end
+// of DATA); the notice stays claimable, and its DATA mark is cleared so
+// the retry is not mistaken for one that may have been delivered.
 func (s *Store) MarkSendFailed(ctx context.Context, id uint64, reason string) error {
 	err := s.ctx(ctx).Model(&Notice{}).Where("id = ? AND state <> ?", id, NoticeSent).
-		Update("last_error", reason).Error
+		Updates(map[string]any{"last_error": reason, "data_started_at": nil}).Error
 	if err != nil {
 		return fmt.Errorf("mark notice %d failed: %w", id, err)
 	}

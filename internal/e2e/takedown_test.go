@@ -184,7 +184,7 @@ func runTakedown(t *testing.T, o harnessOptions) {
 	}
 
 	show := h.mustCLI("", "cases", "show", fmt.Sprint(c.ID))
-	if !strings.Contains(show, "state sent") || !strings.Contains(show, "CIV-2026-404-000123") {
+	if !strings.Contains(show, "state sent") || !strings.Contains(show, "notices sent: LW-1-1, LW-1-2") {
 		t.Errorf("cases show:\n%s", show)
 	}
 }
