@@ -386,12 +386,12 @@ func runCase(ctx workflow.Context, in CaseInput) error {
 		// 3. Confirmed items no notice lists: draft one, once a crawl's
 		// batches have settled.
 		if p := r.pending(); len(p) > 0 {
-			if due := r.itemsAt.Add(r.snap.Policy.DraftDelay); now.Before(due) {
-				if !r.listed() {
-					if err := setState(storage.CaseTriaged, ""); err != nil {
-						return err
-					}
+			if !r.listed() && r.state != storage.CaseNeedsRecipient {
+				if err := setState(storage.CaseTriaged, ""); err != nil {
+					return err
 				}
+			}
+			if due := r.itemsAt.Add(r.snap.Policy.DraftDelay); now.Before(due) {
 				r.nextTimer, r.nextWhat = due, "draft"
 				if err := r.wait(ctx, due); err != nil {
 					return err
@@ -422,6 +422,7 @@ func runCase(ctx workflow.Context, in CaseInput) error {
 		// 4. Listed items: re-check on schedule, follow up, escalate;
 		// verified removal once every one is gone.
 		if rd := r.round(); rd != nil && r.listed() {
+			r.lastError = ""
 			up := r.stillUp()
 			last := r.snap.LastCheck
 			if r.checkedAt.After(last) {

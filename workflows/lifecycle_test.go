@@ -22,6 +22,7 @@ import (
 	"github.com/leakwatch/leakwatch/config"
 	"github.com/leakwatch/leakwatch/internal/notices"
 	"github.com/leakwatch/leakwatch/internal/testkit/smtpsink"
+	"github.com/leakwatch/leakwatch/internal/testkit/smtpsink/badrelay"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -79,17 +80,27 @@ func testInjunction() config.InjunctionConfig {
 }
 
 func newLifecycleEnv(t *testing.T, tune func(*config.NoticesConfig)) *lifecycleEnv {
+	return newLifecycleEnvRelay(t, tune, "")
+}
+
+// newLifecycleEnvRelay sends through the relay at addr ("": a well-behaved
+// SMTP sink, in e.sink).
+func newLifecycleEnvRelay(t *testing.T, tune func(*config.NoticesConfig), addr string) *lifecycleEnv {
 	t.Helper()
 	ctx := context.Background()
 	store, err := storage.Open(ctx, "", filepath.Join(t.TempDir(), "db"), nil)
 	must(t, err)
 	t.Cleanup(func() { store.Close() })
-	sink, err := smtpsink.Start(ctx, smtpsink.Options{Logger: slog.New(slog.DiscardHandler)})
-	must(t, err)
-	t.Cleanup(func() { sink.Close() })
-	host, port, _ := net.SplitHostPort(sink.Addr())
+	var sink *smtpsink.Sink
+	if addr == "" {
+		sink, err = smtpsink.Start(ctx, smtpsink.Options{Logger: slog.New(slog.DiscardHandler)})
+		must(t, err)
+		t.Cleanup(func() { sink.Close() })
+		addr = sink.Addr()
+	}
+	host, port, _ := net.SplitHostPort(addr)
 	p, _ := strconv.Atoi(port)
-	mailer, err := notices.NewMailer(config.SMTPConfig{Host: host, Port: p, TLS: "none", Timeout: 10 * time.Second})
+	mailer, err := notices.NewMailer(config.SMTPConfig{Host: host, Port: p, TLS: "none", Timeout: 2 * time.Second})
 	must(t, err)
 	tpl, err := notices.Load()
 	must(t, err)
@@ -520,3 +531,77 @@ func TestLifecycleContinueAsNew(t *testing.T) {
 }
 
 func equal[T comparable](a, b []T) bool { return slices.Equal(a, b) }
+
+// A relay that goes silent after the message's end: the notice may have
+// been delivered. It is never re-sent on its own (hours pass, one DATA);
+// a lawyer saying "not delivered" sends it again, "delivered" settles it.
+func TestLifecycleUncertainSend(t *testing.T) {
+	relay, err := badrelay.Start(context.Background(), badrelay.Options{Fault: badrelay.StallAfterData})
+	must(t, err)
+	t.Cleanup(func() { relay.Close() })
+	e := newLifecycleEnvRelay(t, nil, relay.Addr())
+	e.site.set("http://leaks.example/files/a.pdf", true)
+	e.signal(time.Second, e.hit("http://leaks.example/files/a.pdf", 0))
+	e.update(5*time.Minute, "approve", UpdateApprove, ApproveInput{Revision: 1, Approver: "lee", Role: storage.RoleLegal})
+	e.expectState(time.Hour, storage.CaseSendUncertain)
+	e.at(5*time.Hour, func() {
+		if st := relay.Stats(); st.Data != 1 || st.Messages != 1 {
+			t.Errorf("relay saw %+v; want one DATA and no resend while uncertain", st)
+		}
+	})
+	e.update(5*time.Hour+time.Minute, "analyst-resolve", UpdateResolveSend, ResolveSendInput{Actor: ana, Delivered: true})
+	e.update(5*time.Hour+2*time.Minute, "not-delivered", UpdateResolveSend, ResolveSendInput{Actor: lee})
+	e.expectState(6*time.Hour, storage.CaseSendUncertain)
+	e.update(6*time.Hour+time.Minute, "delivered", UpdateResolveSend, ResolveSendInput{Actor: kim, Delivered: true})
+	e.expectState(7*time.Hour, storage.CaseSent)
+	e.at(8*time.Hour, func() { e.CancelWorkflow() })
+	e.start()
+
+	e.accepted("approve", "not-delivered", "delivered")
+	e.rejected("analyst-resolve")
+	if st := relay.Stats(); st.Data != 2 {
+		t.Errorf("relay saw %d DATA commands; want 2 (the first, and the one a lawyer asked for)", st.Data)
+	}
+	ns := e.notices()
+	if len(ns) != 1 || ns[0].State != storage.NoticeSent || ns[0].SentAt == nil {
+		t.Fatalf("notices %+v; want the one notice settled as sent", ns)
+	}
+	its, err := e.store.CaseItems(context.Background(), e.caseID)
+	must(t, err)
+	if its[0].NoticeID != ns[0].ID {
+		t.Errorf("item not listed by the settled notice: %+v", its[0])
+	}
+	if e.audited("notice.uncertain") < 2 || e.audited("notice.resolved") != 2 || e.audited("case.send-uncertain") == 0 {
+		t.Error("uncertain sends or their resolution not audited")
+	}
+}
+
+// A relay refusing the notice (5xx) parks the case at send-failed with the
+// reason; a new approval sends the same notice again.
+func TestLifecyclePermanentRefusal(t *testing.T) {
+	relay, err := badrelay.Start(context.Background(), badrelay.Options{Fault: badrelay.RejectRcpt})
+	must(t, err)
+	t.Cleanup(func() { relay.Close() })
+	e := newLifecycleEnvRelay(t, nil, relay.Addr())
+	e.signal(time.Second, e.hit("http://leaks.example/files/a.pdf", 0))
+	e.update(5*time.Minute, "approve", UpdateApprove, ApproveInput{Revision: 1, Approver: "lee", Role: storage.RoleLegal})
+	e.at(time.Hour, func() {
+		if st := e.status(); st.State != storage.CaseSendFailed || !strings.Contains(st.LastError, "554") {
+			t.Errorf("after the refusal: %+v; want send-failed with the relay's 554", st)
+		}
+	})
+	e.update(2*time.Hour, "wrong-revision", UpdateApprove, ApproveInput{Revision: 2, Approver: "kim", Role: storage.RoleAdmin})
+	e.update(2*time.Hour+time.Minute, "re-approve", UpdateApprove, ApproveInput{Revision: 1, Approver: "kim", Role: storage.RoleAdmin})
+	e.expectState(3*time.Hour, storage.CaseSendFailed)
+	e.at(4*time.Hour, func() { e.CancelWorkflow() })
+	e.start()
+
+	e.accepted("approve", "re-approve")
+	e.rejected("wrong-revision")
+	if st := relay.Stats(); st.Rcpts != 2 || st.Data != 0 {
+		t.Errorf("relay %+v; want two refused attempts, one per approval", st)
+	}
+	if ns := e.notices(); len(ns) != 1 || ns[0].State != storage.NoticeRefused {
+		t.Errorf("notices %+v; want one, refused", ns)
+	}
+}
