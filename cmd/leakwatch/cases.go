@@ -90,6 +90,8 @@ func runCases(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		return showCase(ctx, e, store, pos[0])
+	case "metrics":
+		return casesMetrics(ctx, e, rest)
 	}
 
 	// Every other verb acts on one case as a named user.
@@ -605,4 +607,101 @@ func dash(s string) string {
 		return "—"
 	}
 	return s
+}
+
+// casesMetrics prints the takedown metrics (storage.CaseMetrics) per target
+// and overall: for each stage the median and 90th percentile of the time
+// from an item's first capture, with how many items reached it; exposure;
+// items and notices. It reads the database only (no Temporal).
+func casesMetrics(ctx context.Context, e *env, args []string) error {
+	pos, err := e.parseFlags(flag.NewFlagSet("cases metrics", flag.ContinueOnError), args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return errors.New("usage: leakwatch cases metrics")
+	}
+	store, err := e.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	m, err := store.CaseMetrics(ctx, time.Now())
+	if err != nil {
+		return err
+	}
+	human := func(d time.Duration) string { // two largest units: "5h 48m"
+		d = max(d, 0).Round(time.Second)
+		units := []time.Duration{24 * time.Hour, time.Hour, time.Minute, time.Second}
+		names := []string{"d", "h", "m", "s"}
+		for i, u := range units {
+			if d < u && u != time.Second {
+				continue
+			}
+			s := fmt.Sprintf("%d%s", d/u, names[i])
+			if i+1 < len(units) && (d%u)/units[i+1] > 0 {
+				s += fmt.Sprintf(" %d%s", (d%u)/units[i+1], names[i+1])
+			}
+			return s
+		}
+		return "0s"
+	}
+	byState := func(keys []string, counts map[string]int) string {
+		var parts []string
+		for _, k := range keys {
+			if counts[k] > 0 {
+				parts = append(parts, fmt.Sprintf("%s %d", k, counts[k]))
+			}
+		}
+		for k, n := range counts { // states this build does not list
+			if n > 0 && !slices.Contains(keys, k) {
+				parts = append(parts, fmt.Sprintf("%s %d", k, n))
+			}
+		}
+		if len(parts) == 0 {
+			return "—"
+		}
+		return strings.Join(parts, ", ")
+	}
+	noticeStates := []string{"draft", "changes-requested", "approved", "sending", "uncertain", "refused", "sent", "superseded"}
+	caseStates := make([]string, 0, len(storage.CaseStates()))
+	for _, st := range storage.CaseStates() {
+		caseStates = append(caseStates, string(st))
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprint(tw, "TARGET\tCASES\tITEMS\tREMOVED\tEXPOSURE")
+	for _, st := range storage.Stages() {
+		fmt.Fprintf(tw, "\t%s", strings.ToUpper(string(st)))
+	}
+	fmt.Fprintln(tw, "\tNOTICES")
+	rows := append(slices.Clone(m.Targets), m.Overall)
+	for i, t := range rows {
+		name := t.Target
+		if i == len(rows)-1 {
+			name = "(all)"
+		}
+		cases := map[string]int{}
+		for st, n := range t.CasesByState {
+			cases[string(st)] = n
+		}
+		notices := map[string]int{}
+		for st, n := range t.NoticesByState {
+			notices[string(st)] = n
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.1fh", name, byState(caseStates, cases), t.Items, t.Removed, t.ExposureHours)
+		for _, st := range storage.Stages() {
+			ss := t.Stages[st]
+			if ss.Count == 0 {
+				fmt.Fprint(tw, "\t—")
+				continue
+			}
+			fmt.Fprintf(tw, "\t%s / %s (%d)", human(ss.Median), human(ss.P90), ss.Count)
+		}
+		fmt.Fprintf(tw, "\t%s\n", byState(noticeStates, notices))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(e.stdout, "\nstage cells: median / 90th percentile (items that reached it), timed from each item's first capture;"+
+		" dismissed items left out. Exposure: hours confirmed and removed items were up, first capture to removal or now.")
+	return err
 }

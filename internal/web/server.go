@@ -270,6 +270,8 @@ func (s *Server) routes() http.Handler {
 		_, _ = w.Write([]byte("ok"))
 	})
 	mux.HandleFunc("GET /static/style.css", s.handleCSS)
+	// Prometheus: loopback clients and signed-in admins only (metricsAllowed).
+	mux.Handle("GET /metrics", s.metricsHandler())
 
 	// UI.
 	mux.HandleFunc("GET /login", s.handleLoginPage)
@@ -325,6 +327,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/sources/{id}/resume", s.api(permAddSource, s.handleAPIResumeSource))
 	mux.HandleFunc("DELETE /api/sources/{id}", s.api(permRemoveSource, s.handleAPIRemoveSource))
 	mux.HandleFunc("GET /api/status", s.api(permRead, s.handleAPIStatus))
+	mux.HandleFunc("GET /api/metrics/cases", s.api(permRead, s.handleAPICaseMetrics))
 	mux.HandleFunc("GET /api/audit", s.api(permAudit, s.handleAPIAudit))
 	if s.mailbox != nil {
 		mux.HandleFunc("GET /api/mailbox", s.api(permRead, s.handleAPIMailbox))
