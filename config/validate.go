@@ -123,6 +123,12 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 	v.address("smtp.from", c.SMTP.From)
 	v.oneOf("smtp.tls", c.SMTP.TLS, TLSStartTLS, TLSImplicit, TLSNone)
 	v.positiveDuration("smtp.timeout", c.SMTP.Timeout)
+	// One SMTP transaction must end well inside the send activity's
+	// 2-minute limit, or a stalled relay would be retried while the first
+	// attempt still runs.
+	if c.SMTP.Timeout > 90*time.Second {
+		v.add("smtp.timeout", "must be at most 90s (a notice's send attempt is limited to 2 minutes)")
+	}
 
 	if c.Notices.DefaultRecipient != "" {
 		v.address("notices.default_recipient", c.Notices.DefaultRecipient)

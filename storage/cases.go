@@ -179,11 +179,8 @@ func (s *Store) BeginSend(ctx context.Context, id uint64) (Notice, error) {
 		case NoticeSending:
 			if n.DataStartedAt != nil {
 				// The attempt that began DATA died before recording its
-				// outcome: record what is known.
-				if err := tx.Model(&Notice{}).Where("id = ?", id).Update("state", NoticeUncertain).Error; err != nil {
-					return err
-				}
-				n.State = NoticeUncertain
+				// outcome: record what is known (below, as returning an
+				// error rolls this transaction back).
 				return ErrUncertain
 			}
 		case NoticeApproved:
@@ -195,6 +192,12 @@ func (s *Store) BeginSend(ctx context.Context, id uint64) (Notice, error) {
 		return tx.Model(&Notice{}).Where("id = ?", id).
 			Updates(map[string]any{"state": NoticeSending, "attempts": n.Attempts}).Error
 	})
+	if errors.Is(err, ErrUncertain) && n.State == NoticeSending {
+		if uerr := s.MarkUncertain(ctx, id, "an attempt began DATA and did not record its outcome (its process died)"); uerr != nil {
+			return n, errors.Join(err, uerr)
+		}
+		n.State = NoticeUncertain
+	}
 	if err != nil {
 		return n, fmt.Errorf("begin send: %w", err)
 	}

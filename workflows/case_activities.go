@@ -554,9 +554,11 @@ func (a *CaseActivities) SendNotice(ctx context.Context, noticeID uint64) (SendR
 	if len(msg.References) > 0 {
 		msg.InReplyTo = msg.References[len(msg.References)-1]
 	}
+	stopBeat := every(ctx, 5*time.Second, func(ctx context.Context) { heartbeat(ctx) })
 	rcpt, err := a.Mailer.Send(ctx, msg, notices.SendOptions{
 		BeforeData: func(ctx context.Context) error { return a.Store.MarkDataStarted(ctx, noticeID, time.Now()) },
 	})
+	stopBeat()
 	if err != nil {
 		obj := fmt.Sprintf("notice:%d", noticeID)
 		var unc *notices.UncertainError

@@ -95,6 +95,9 @@ type caseRun struct {
 	escalationSkipped uint64
 	nextTimer         time.Time
 	nextWhat          string
+	// uncertain is a notice whose last send said "may have been
+	// delivered": it is not sent again until a person resolves it.
+	uncertain uint64
 	// checkedAt is when this run last re-checked, by the workflow's clock
 	// (the database's time is the activity's, which a replay or a test's
 	// skipped clock does not share).
@@ -241,6 +244,9 @@ var caseActivityOptions = workflow.ActivityOptions{
 // takes.
 var sendActivityOptions = workflow.ActivityOptions{
 	StartToCloseTimeout: 2 * time.Minute,
+	// A worker that dies mid-send is noticed in seconds, not minutes; the
+	// retry then finds the DATA mark and does not send twice.
+	HeartbeatTimeout: 20 * time.Second,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Minute,
 		NonRetryableErrorTypes: []string{errTypePermanent},
@@ -347,10 +353,20 @@ func runCase(ctx workflow.Context, in CaseInput) error {
 				}
 			case storage.NoticeUncertain:
 				r.lastError = o.LastError
+				r.uncertain = 0
 				if err := setState(storage.CaseSendUncertain, ""); err != nil {
 					return err
 				}
 			default:
+				if o.ID == r.uncertain {
+					// The send said "may have been delivered" and the
+					// database does not show it yet: never send again on
+					// that account; wait for a person (or a reload).
+					if err := setState(storage.CaseSendUncertain, ""); err != nil {
+						return err
+					}
+					break
+				}
 				if err := setState(storage.CaseApproved, ""); err != nil {
 					return err
 				}
@@ -362,6 +378,9 @@ func runCase(ctx workflow.Context, in CaseInput) error {
 				}
 				if err != nil {
 					log.Warn("notice refused permanently; waiting for a new approval", "case", r.in.CaseID, "notice", o.ID)
+				}
+				if res.Outcome == "uncertain" {
+					r.uncertain = o.ID
 				}
 				r.stale = true
 				continue
@@ -789,6 +808,7 @@ func (r *caseRun) handlers(ctx, actx workflow.Context) error {
 
 	if err := reg(UpdateResolveSend, func(ctx workflow.Context, req ResolveSendInput) error {
 		o := r.outgoing()
+		r.uncertain = 0
 		if err := workflow.ExecuteActivity(actx, a.ResolveSend, ResolveSendRequest{NoticeID: o.ID, ResolveSendInput: req}).Get(ctx, nil); err != nil {
 			return err
 		}

@@ -2,14 +2,24 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/leakwatch/leakwatch/storage"
 )
 
-// TestDemoOnce is the README's first command: the demo runs headless and its
-// last line reports a delivered notice.
+// TestDemoOnce is the README's first command: the demo runs headless through
+// the whole takedown lifecycle — hit, notice, removal verified, re-post,
+// reopened case, reappearance notice — and its last line reports it. Each
+// notice reached the SMTP sink exactly once, and the audit log holds every
+// step and every state change of the case, in order.
 func TestDemoOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the Temporal server")
@@ -24,22 +34,136 @@ func TestDemoOnce(t *testing.T) {
 	h.leakwatch = filepath.Join(binDir, "leakwatch")
 	h.cfgPath = filepath.Join(h.dir, "none.yaml") // demo builds its own config
 	os.WriteFile(h.cfgPath, nil, 0o600)
-	out, errOut, code := h.cli("", "demo", "--once", "--docs", "40", "--data-dir", filepath.Join(h.dir, "demo"))
+	dataDir := filepath.Join(h.dir, "demo")
+	start := time.Now()
+	out, errOut, code := h.cli("", "demo", "--once", "--docs", "40", "--data-dir", dataDir)
 	if code != 0 {
 		t.Fatalf("demo --once: exit %d\n%s\n%s", code, out, tail(errOut, 30))
 	}
+	t.Logf("demo --once took %s:\n%s", time.Since(start).Round(time.Second), out)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	var sum struct {
 		Refs, Captures, Hits, Cases int
-		NoticesSent                 int `json:"notices_sent"`
-		TelegramHits                int `json:"telegram_hits"`
+		NoticesSent                 int               `json:"notices_sent"`
+		TelegramHits                int               `json:"telegram_hits"`
+		CaseID                      uint64            `json:"case_id"`
+		CaseState                   storage.CaseState `json:"case_state"`
+		VerifiedRemoved             bool              `json:"verified_removed"`
+		ItemsRemoved                int               `json:"items_removed"`
+		Reopened                    int
+		SMTPMessages                int      `json:"smtp_messages"`
+		MessageIDs                  []string `json:"message_ids"`
 	}
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil {
 		t.Fatalf("last line %q: %v", lines[len(lines)-1], err)
 	}
-	// Two cases: the forum's host and the Telegram channel.
-	if sum.Refs != 41 || sum.Hits < 4 || sum.Cases != 2 || sum.NoticesSent < 1 || sum.Captures == 0 || sum.TelegramHits < 2 {
+	// Two cases: the forum's host and the Telegram channel. The forum's
+	// had two notices out: the first, and the reappearance notice.
+	if sum.Refs != 41 || sum.Hits < 4 || sum.Cases != 2 || sum.Captures == 0 || sum.TelegramHits < 2 {
 		t.Errorf("demo summary %+v", sum)
+	}
+	if sum.NoticesSent != 2 || !sum.VerifiedRemoved || sum.ItemsRemoved == 0 || sum.Reopened != 1 || sum.CaseState != storage.CaseSent {
+		t.Errorf("lifecycle in the summary: %+v", sum)
+	}
+	// The SMTP sink received each notice exactly once.
+	distinct := map[string]bool{}
+	for _, id := range sum.MessageIDs {
+		distinct[id] = true
+	}
+	if sum.SMTPMessages != sum.NoticesSent || len(sum.MessageIDs) != sum.NoticesSent || len(distinct) != sum.NoticesSent {
+		t.Errorf("SMTP sink got %d messages, Message-IDs %v, for %d notices sent", sum.SMTPMessages, sum.MessageIDs, sum.NoticesSent)
+	}
+	checkDemoRecords(t, dataDir, sum.CaseID, distinct)
+}
+
+// checkDemoRecords reads what the demo left in its database: the case's
+// sent notices are the messages the sink received, the reappearance notice
+// cites the first, and the audit log (its chain intact) holds each step and
+// the case's state changes in order.
+func checkDemoRecords(t *testing.T, dataDir string, caseID uint64, received map[string]bool) {
+	t.Helper()
+	ctx := t.Context()
+	store, err := storage.Open(ctx, "", dataDir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+
+	ns, err := store.NoticesForCase(ctx, caseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent []storage.Notice
+	for i := len(ns) - 1; i >= 0; i-- { // oldest first
+		if ns[i].SentAt != nil {
+			sent = append(sent, ns[i])
+		}
+	}
+	if len(sent) != 2 || sent[0].Kind != storage.NoticeFirst || sent[1].Kind != storage.NoticeReappearance ||
+		sent[1].Cites != strconv.FormatUint(sent[0].ID, 10) {
+		t.Fatalf("sent notices of case %d: %+v", caseID, sent)
+	}
+	for _, n := range sent {
+		if !received[n.MessageID] {
+			t.Errorf("notice %s (%s) was not received by the SMTP sink (received %v)", n.Reference, n.MessageID, received)
+		}
+	}
+
+	if _, err := store.VerifyAudit(ctx); err != nil {
+		t.Errorf("audit chain: %v", err)
+	}
+	events, err := store.AuditEvents(ctx, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Reverse(events) // oldest first
+	ours := map[string]bool{fmt.Sprintf("case:%d", caseID): true}
+	for _, n := range ns {
+		ours[fmt.Sprintf("notice:%d", n.ID)] = true
+	}
+	actions := map[string]int{}
+	var steps []string // the lifecycle's milestones, in order
+	var states []string
+	from := string(storage.CaseDetected)
+	for _, e := range events {
+		if !ours[e.Object] {
+			continue
+		}
+		actions[e.Action]++
+		switch e.Action {
+		case "case.detected", "case.reopened", "notice.sent":
+			steps = append(steps, e.Action)
+		}
+		st, ok := strings.CutPrefix(e.Action, "case.")
+		if !ok || !slices.Contains(storage.CaseStates(), storage.CaseState(st)) || e.Action == "case.detected" {
+			continue
+		}
+		// A state change reads "from -> to", from the state the last one left.
+		if want := from + " -> " + st; !strings.HasPrefix(e.Detail, want) {
+			t.Errorf("audit event %d %s: detail %q, want %q", e.ID, e.Action, e.Detail, want)
+		}
+		from = st
+		states = append(states, st)
+		if st == string(storage.CaseVerifiedRemoved) {
+			steps = append(steps, e.Action)
+		}
+	}
+	for _, a := range []string{"case.detected", "case.drafted", "case.approved", "case.sent", "case.verified-removed", "case.reopened",
+		"notice.drafted", "notice.approved", "notice.sent", "item.removed"} {
+		if actions[a] == 0 {
+			t.Errorf("audit log of case %d has no %s: %v", caseID, a, actions)
+		}
+	}
+	if actions["notice.sent"] != 2 || actions["notice.approved"] != 2 || actions["case.reopened"] != 1 {
+		t.Errorf("audit actions of case %d: %v; want 2 approvals, 2 sends, 1 reopening", caseID, actions)
+	}
+	wantStates := []string{"triaged", "drafted", "approved", "sent", "verified-removed", "drafted", "approved", "sent"}
+	if !slices.Equal(states, wantStates) {
+		t.Errorf("state changes of case %d: %v, want %v", caseID, states, wantStates)
+	}
+	wantSteps := []string{"case.detected", "notice.sent", "case.verified-removed", "case.reopened", "notice.sent"}
+	if !slices.Equal(steps, wantSteps) {
+		t.Errorf("lifecycle steps of case %d in the audit log: %v, want %v", caseID, steps, wantSteps)
 	}
 }
 

@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -88,6 +90,7 @@ type harness struct {
 type harnessOptions struct {
 	refuseFirst int    // SMTP attempts the sink refuses with 451
 	postgresDSN string // app database; "" = SQLite in the data dir
+	smtpAddr    string // send through this relay instead of the sink
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -129,7 +132,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.sink.Close() })
-	smtpHost, smtpPort, _ := net.SplitHostPort(h.sink.Addr())
+	smtpHost, smtpPort, _ := net.SplitHostPort(cmp.Or(o.smtpAddr, h.sink.Addr()))
 
 	webAddr := freeAddr(t)
 	h.webURL = "http://" + webAddr
@@ -271,6 +274,23 @@ func (h *harness) up() *exec.Cmd {
 		return resp.StatusCode == http.StatusOK, nil
 	})
 	return cmd
+}
+
+// setSMTP points the config's smtp at addr (for the next `up`).
+func (h *harness) setSMTP(addr string) {
+	h.t.Helper()
+	b, err := os.ReadFile(h.cfgPath)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	cfg := regexp.MustCompile(`(?m)^smtp:\n  host: .*\n  port: .*$`).ReplaceAllString(string(b), "smtp:\n  host: "+host+"\n  port: "+port)
+	if cfg == string(b) {
+		h.t.Fatal("setSMTP: no smtp host/port in the config")
+	}
+	if err := os.WriteFile(h.cfgPath, []byte(cfg), 0o600); err != nil {
+		h.t.Fatal(err)
+	}
 }
 
 func (h *harness) log() string {

@@ -1,0 +1,140 @@
+package storage_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/leakwatch/leakwatch/storage"
+)
+
+// A case's hits become one item per URL; a removed item matched again
+// (in a later capture) is back; dismissals need a reason and cannot undo
+// a sent notice.
+func TestCaseItems(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, s *storage.Store) {
+		ctx := t.Context()
+		src := storage.Source{Name: "forum", Kind: storage.SourceForum, URL: "http://leaks.example/", Enabled: true}
+		must(t, s.CreateSource(ctx, &src))
+		run, err := s.StartRun(ctx, src.ID)
+		must(t, err)
+		var refs []storage.Reference
+		for i := range 2 {
+			r := storage.Reference{OpaqueID: fmt.Sprintf("r%d", i), SHA256: fmt.Sprintf("%064x", i+1)}
+			must(t, s.DB().Create(&r).Error)
+			refs = append(refs, r)
+		}
+		hit := func(runID uint64, url string, at time.Time, refIdx ...int) []uint64 {
+			c := storage.Capture{RunID: runID, SourceID: src.ID, Kind: storage.CaptureFile, URL: url, Host: "leaks.example", FetchedAt: at, SHA256: "ab"}
+			_, err := s.SaveCapture(ctx, &c)
+			must(t, err)
+			var ids []uint64
+			for _, i := range refIdx {
+				h := storage.Hit{CaptureID: c.ID, ReferenceID: refs[i].ID, Method: "sha256", Target: "leaks.example"}
+				_, err := s.AddHit(ctx, &h)
+				must(t, err)
+				ids = append(ids, h.ID)
+			}
+			return ids
+		}
+		c, err := s.EnsureCase(ctx, "leaks.example", "case-leaks")
+		must(t, err)
+		t0 := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+		ids := append(hit(run.ID, "http://leaks.example/a", t0, 0, 1), hit(run.ID, "http://leaks.example/b", t0, 0)...)
+		res, err := s.TakeHits(ctx, c.ID, ids, false)
+		must(t, err)
+		if len(res.New) != 2 {
+			t.Fatalf("new items %v; want 2 (one per URL, not per hit)", res.New)
+		}
+		if again, err := s.TakeHits(ctx, c.ID, ids, false); err != nil || len(again.New) != 0 {
+			t.Fatalf("taking the same hits again: %+v, %v", again, err)
+		}
+		byItem, err := s.ItemHits(ctx, c.ID)
+		must(t, err)
+		if len(byItem[res.New[0]]) != 2 || len(byItem[res.New[1]]) != 1 {
+			t.Errorf("hits per item %v", byItem)
+		}
+		a, b := res.New[0], res.New[1]
+		if err := s.TriageItems(ctx, c.ID, []uint64{b}, storage.ItemDismissed, " ", "ana"); !errors.Is(err, storage.ErrBadTriage) {
+			t.Errorf("dismissal without a reason: %v", err)
+		}
+		must(t, s.TriageItems(ctx, c.ID, []uint64{a}, storage.ItemConfirmed, "", "ana"))
+		must(t, s.TriageItems(ctx, c.ID, []uint64{b}, storage.ItemDismissed, "press release", "ana"))
+		must(t, s.MarkItemsListed(ctx, []uint64{a}, 77, t0))
+		if err := s.TriageItems(ctx, c.ID, []uint64{a}, storage.ItemDismissed, "oops", "ana"); !errors.Is(err, storage.ErrBadTriage) {
+			t.Errorf("dismissing a listed item: %v", err)
+		}
+		// Removed on re-check, then back in a later crawl.
+		must(t, s.RecordRemovalCheck(ctx, &storage.RemovalCheck{CaseID: c.ID, ItemID: a, Result: storage.CheckGone, CheckedAt: t0.Add(10 * time.Minute)}))
+		its, err := s.CaseItemsByIDs(ctx, []uint64{a})
+		must(t, err)
+		if its[0].State != storage.ItemRemoved || its[0].RemovedAt == nil || its[0].Checks != 1 {
+			t.Fatalf("after a gone check: %+v", its[0])
+		}
+		run2, err := s.StartRun(ctx, src.ID)
+		must(t, err)
+		back, err := s.TakeHits(ctx, c.ID, hit(run2.ID, "http://leaks.example/a", t0.Add(30*time.Minute), 0), false)
+		must(t, err)
+		if len(back.Reappeared) != 1 || back.Reappeared[0] != a {
+			t.Fatalf("reappeared %v; want item %d", back.Reappeared, a)
+		}
+		its, _ = s.CaseItemsByIDs(ctx, []uint64{a, b})
+		if its[0].State != storage.ItemConfirmed || its[0].Reappeared != 1 || its[1].State != storage.ItemDismissed || its[1].Reason != "press release" {
+			t.Errorf("items after reappearance: %+v", its)
+		}
+	})
+}
+
+// Once DATA began, a send that did not record its outcome is "may have
+// been delivered" for good (it survives the claim's rollback); a relay's
+// 4xx clears the mark; a person settles an uncertain notice.
+func TestNoticeUncertainSend(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, s *storage.Store) {
+		ctx := t.Context()
+		c, err := s.EnsureCase(ctx, "leaks.example", "case-leaks")
+		must(t, err)
+		n := newDraft(c.ID, 1)
+		_, err = s.CreateNoticeDraft(ctx, n)
+		must(t, err)
+		must(t, s.ApproveNotice(ctx, n.ID, "lee"))
+
+		_, err = s.BeginSend(ctx, n.ID)
+		must(t, err)
+		must(t, s.MarkDataStarted(ctx, n.ID, time.Now()))
+		must(t, s.MarkSendFailed(ctx, n.ID, "451 try later")) // the relay said no: not delivered
+		if _, err := s.BeginSend(ctx, n.ID); err != nil {
+			t.Fatalf("retry after a 4xx: %v", err)
+		}
+		must(t, s.MarkDataStarted(ctx, n.ID, time.Now()))
+		// The process dies here. The retry must not send.
+		if _, err := s.BeginSend(ctx, n.ID); !errors.Is(err, storage.ErrUncertain) {
+			t.Fatalf("retry after a death mid-DATA: %v, want ErrUncertain", err)
+		}
+		got, err := s.NoticeByID(ctx, n.ID)
+		must(t, err)
+		if got.State != storage.NoticeUncertain {
+			t.Fatalf("state %s; want uncertain recorded", got.State)
+		}
+		if _, err := s.BeginSend(ctx, n.ID); !errors.Is(err, storage.ErrUncertain) {
+			t.Fatalf("another retry: %v, want ErrUncertain", err)
+		}
+		must(t, s.ResolveUncertain(ctx, n.ID, false, time.Now()))
+		if _, err := s.BeginSend(ctx, n.ID); err != nil {
+			t.Fatalf("send after a person said not delivered: %v", err)
+		}
+		must(t, s.MarkSent(ctx, n.ID, time.Now(), "250 ok", "abc"))
+		if err := s.ResolveUncertain(ctx, n.ID, true, time.Now()); err == nil {
+			t.Error("resolving a sent notice succeeded")
+		}
+	})
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
