@@ -61,6 +61,7 @@ func (c *siteChecker) Check(_ context.Context, _ storage.Case, items []storage.C
 
 type lifecycleEnv struct {
 	*testsuite.TestWorkflowEnvironment
+	acts    *CaseActivities
 	t       *testing.T
 	store   *storage.Store
 	sink    *smtpsink.Sink
@@ -119,7 +120,7 @@ func newLifecycleEnvRelay(t *testing.T, tune func(*config.NoticesConfig), addr s
 
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
-	e := &lifecycleEnv{TestWorkflowEnvironment: s.NewTestWorkflowEnvironment(), t: t, store: store, sink: sink, site: site,
+	e := &lifecycleEnv{TestWorkflowEnvironment: s.NewTestWorkflowEnvironment(), acts: acts, t: t, store: store, sink: sink, site: site,
 		target: "leaks.example", verdict: map[string]error{}}
 	e.RegisterWorkflowWithOptions(TakedownCase, workflow.RegisterOptions{Name: TakedownCaseName})
 	e.RegisterActivity(acts)

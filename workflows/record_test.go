@@ -22,6 +22,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/leakwatch/leakwatch/config"
 	"github.com/leakwatch/leakwatch/internal/temporalproc"
 	"github.com/leakwatch/leakwatch/internal/temporalproc/temporaltest"
 	"github.com/leakwatch/leakwatch/storage"
@@ -47,7 +48,8 @@ const (
 
 // Files the recorder writes and the replay test reads.
 const (
-	historyCaseFollowUp   = "takedown_case_followup.json"
+	historyCaseFollowUp   = "takedown_case_followup.json" // version 0
+	historyCaseLifecycle  = "takedown_case_lifecycle.json"
 	historyCaseSendRefuse = "takedown_case_send_refused.json"
 	historyCrawlSource    = "crawl_source.json"
 )
@@ -71,36 +73,13 @@ func TestRecordHistories(t *testing.T) {
 	t.Cleanup(w.Stop)
 	r := &recorder{t: t, c: c}
 
-	t.Run("case follow-up", func(t *testing.T) {
+	// takedown_case_followup.json and takedown_case_send_refused.json were
+	// recorded from the first version of TakedownCase (before
+	// versionLifecycle) and are kept, not re-recorded: they prove that
+	// cases started before the upgrade still replay.
+	t.Run("case lifecycle", func(t *testing.T) {
 		r := r.with(t)
-		const target = "leaks.example"
-		id := CaseWorkflowID(target)
-		r.signalWithStart(target, 1, 1, 2)
-		r.waitStatus(id, storage.CaseDrafted, 1)
-		r.signal(id, 2) // re-delivered by a dispatcher that crashed before recording it
-		r.waitStatus(id, storage.CaseDrafted, 1)
-		r.approve(id, ApproveInput{Revision: 1, Approver: "lee", Role: storage.RoleLegal})
-		r.waitStatus(id, storage.CaseSent, 1)
-		r.signal(id, 3) // the leak reappears
-		r.waitStatus(id, storage.CaseDrafted, 2)
-		r.cancel(id)
-		r.save(id, historyCaseFollowUp)
-	})
-	t.Run("case send refused", func(t *testing.T) {
-		r := r.with(t)
-		const target = "mirror.leaks.example"
-		id := CaseWorkflowID(target)
-		r.signalWithStart(target, 2, 11, 12)
-		r.waitStatus(id, storage.CaseDrafted, 1)
-		r.approve(id, ApproveInput{Revision: 1, Approver: "lee", Role: storage.RoleLegal})
-		st := r.waitStatus(id, storage.CaseSendFailed, 1)
-		if st.LastError == "" {
-			t.Errorf("a refused case reports no error: %+v", st)
-		}
-		r.approve(id, ApproveInput{Revision: 1, Approver: "kim", Role: storage.RoleAdmin})
-		r.waitStatus(id, storage.CaseSent, 1)
-		r.cancel(id)
-		r.save(id, historyCaseSendRefuse)
+		recordLifecycle(t, r, c)
 	})
 	t.Run("crawl source", func(t *testing.T) {
 		r := r.with(t)
@@ -315,4 +294,46 @@ func marshalHistory(h *historypb.History) ([]byte, error) {
 	}
 	out.WriteByte('\n')
 	return out.Bytes(), nil
+}
+
+// recordLifecycle runs one case of the current version with the real
+// activities (SQLite store, SMTP sink, scripted site) and short timers:
+// draft, approval, send, a re-check that finds it still up, the follow-up,
+// its approval, a re-check that finds it gone, verified removal.
+func recordLifecycle(t *testing.T, r *recorder, c client.Client) {
+	const queue = "leakwatch-record-lifecycle"
+	e := newLifecycleEnv(t, func(n *config.NoticesConfig) {
+		n.DraftDelay, n.FollowUpAfter, n.EscalateAfter = 0, 3*time.Second, time.Hour
+		n.VerifySchedule, n.VerifyEvery, n.VerifyFor = []time.Duration{time.Second, 6 * time.Second}, time.Hour, 2*time.Hour
+	})
+	e.acts.Logger = nil
+	w := worker.New(c, queue, worker.Options{Identity: recordWorkerIdentity})
+	RegisterWorkflows(w)
+	w.RegisterActivity(e.acts)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	a := "http://leaks.example/files/a.pdf"
+	e.site.set(a, true)
+	id := CaseWorkflowID(e.target)
+	_, err := c.SignalWithStartWorkflow(r.ctx(), id, SignalHit, HitSignal{HitIDs: e.hit(a, 0, 1)}, client.StartWorkflowOptions{
+		ID: id, TaskQueue: queue, WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			SearchCaseState.ValueSet(string(storage.CaseDetected)), SearchCaseTarget.ValueSet(e.target)),
+	}, TakedownCaseName, CaseInput{CaseID: e.caseID, Target: e.target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.waitStatus(id, storage.CaseDrafted, 1)
+	r.approve(id, ApproveInput{Revision: 1, Approver: "lee", Role: storage.RoleLegal})
+	r.waitStatus(id, storage.CaseDrafted, 2) // the follow-up
+	e.site.set(a, false)
+	r.approve(id, ApproveInput{Revision: 2, Approver: "kim", Role: storage.RoleAdmin})
+	r.waitStatus(id, storage.CaseVerifiedRemoved, 2)
+	r.cancel(id)
+	r.save(id, historyCaseLifecycle)
+	if n := len(e.sink.Messages()); n != 2 {
+		t.Errorf("%d messages; want the notice and its follow-up", n)
+	}
 }

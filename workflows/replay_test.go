@@ -60,6 +60,21 @@ var recordedHistories = []struct {
 		last: "WorkflowExecutionCanceled",
 	},
 	{
+		// The current version: the lifecycle with real activities.
+		file: historyCaseLifecycle, workflow: TakedownCaseName,
+		want: map[string]int{
+			"MarkerRecorded":                                   1, // GetVersion(versionLifecycle) = 1
+			"WorkflowExecutionSignaled " + SignalHit:           1,
+			"WorkflowExecutionUpdateAccepted " + UpdateApprove: 2, // the notice, the follow-up
+			"ActivityTaskScheduled TakeHits":                   1,
+			"ActivityTaskScheduled DraftNotice":                2,
+			"ActivityTaskScheduled SendNotice":                 2,
+			"ActivityTaskScheduled CheckRemoval":               2, // still up, then gone
+			"TimerFired":                                       2,
+		},
+		last: "WorkflowExecutionCanceled",
+	},
+	{
 		file: historyCrawlSource, workflow: CrawlSourceName,
 		want: map[string]int{
 			"WorkflowExecutionStarted " + CrawlSourceName: 1,
