@@ -21,7 +21,8 @@ import (
 // beside wget.
 func runBench(ctx context.Context, e *env, args []string) error {
 	const use = "usage: leakwatch bench refs [--docs N] [--samples N] | bench scan DIR | " +
-		"bench crawl [--pages N] [--attachments N] [--workers N] [--frontier N] [--no-wget]"
+		"bench crawl [--pages N] [--attachments N] [--workers N] [--frontier N] [--no-wget] | " +
+		"bench cases [--n N] [--items N] [--draft-delay D] [--data DIR] [--json]"
 	if len(args) == 0 {
 		return errors.New(use)
 	}
@@ -93,6 +94,8 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		return nil
 	case "crawl":
 		return benchCrawl(ctx, e, args[1:])
+	case "cases":
+		return benchCases(ctx, e, args[1:])
 	}
 	return errors.New(use)
 }

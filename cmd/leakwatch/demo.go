@@ -8,11 +8,18 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 
 	"github.com/leakwatch/leakwatch/config"
 	"github.com/leakwatch/leakwatch/internal/testkit/leaksim"
@@ -20,6 +27,7 @@ import (
 	"github.com/leakwatch/leakwatch/internal/testkit/synth"
 	"github.com/leakwatch/leakwatch/internal/web"
 	"github.com/leakwatch/leakwatch/storage"
+	"github.com/leakwatch/leakwatch/workflows"
 )
 
 // demoRecipient is where the simulated forum's takedown notices go; the
@@ -28,9 +36,11 @@ const demoRecipient = "abuse@leakforum.example"
 
 // runDemo runs `up` with a simulated leak forum, a synthetic reference set,
 // demo users and an SMTP sink, so a newcomer sees hits and notices at once.
+// With --once it runs the forum's case through the whole takedown lifecycle
+// headless (see demoRun.lifecycle) and prints a JSON summary last.
 func runDemo(ctx context.Context, e *env, args []string) error {
 	fset := flag.NewFlagSet("demo", flag.ContinueOnError)
-	once := fset.Bool("once", false, "run headless: approve the first notice as the demo lawyer, exit 0 once it is delivered")
+	once := fset.Bool("once", false, "run headless: the whole takedown lifecycle (notice, removal verified, re-post, reappearance notice) with the demo lawyer approving; exit 0 when done")
 	listen := fset.String("listen", "127.0.0.1:8080", "web UI/API address")
 	docs := fset.Int("docs", 200, "synthetic reference documents")
 	timeout := fset.Duration("timeout", 5*time.Minute, "with --once: give up after this long")
@@ -94,8 +104,16 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
-	// A leak forum posting a sample of them next to unrelated files.
-	site, siteURL, err := startDemoSite(ctx, refsDir, refDocs)
+	// A leak forum posting a sample of them next to unrelated files. Its
+	// admin endpoints delete and re-post files, as the host acting on a
+	// notice and a mirror would.
+	changes := make(chan leaksim.Change, 16)
+	site, siteURL, err := startDemoSite(ctx, refsDir, refDocs, func(c leaksim.Change) {
+		select {
+		case changes <- c:
+		default: // the demo is busy; the scheduled crawl catches up
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -136,6 +154,8 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "    %-13s %-8s password %s\n", u.name, u.role, u.password)
 		}
 		fmt.Fprintf(e.stdout, "\nThe forum is crawled now and every 10 minutes. Log in as demo-legal to approve the drafted notice;\nsent notices appear under Mailbox. Data: %s. Ctrl-C stops.\n", dataDir)
+		printDemoAdmin(e.stdout, siteURL, site)
+		go crawlOnRepost(ctx, e, s, src, changes)
 		return s.run(ctx)
 	}
 
@@ -148,17 +168,16 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := approveFirstDraft(ctx, s, store, legal, runErr); err != nil {
+	u, err := url.Parse(siteURL)
+	if err != nil {
 		return err
 	}
-	if _, err := sink.Wait(ctx, 1); err != nil {
-		return fmt.Errorf("demo: no notice delivered: %w", err)
+	d := &demoRun{e: e, s: s, store: store, site: site, sink: sink, src: src, legal: legal, target: u.Hostname(), runErr: runErr}
+	lc, err := d.lifecycle(ctx)
+	if err != nil {
+		return err
 	}
-	// The sink has the mail; wait for the sender to record it too.
-	counts, err := waitFor(ctx, runErr, func() (storage.Counts, bool, error) {
-		c, err := store.Count(ctx)
-		return c, c.NoticesSent >= 1, err
-	})
+	counts, err := store.Count(ctx)
 	if err != nil {
 		return err
 	}
@@ -180,30 +199,320 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	summary["telegram_hits"] = tgHits
-	line, _ = json.Marshal(summary)
-	fmt.Fprintln(e.stdout, string(line))
-	return nil
+	summary["case_id"] = lc.caseID
+	summary["case_state"] = lc.state
+	summary["verified_removed"] = lc.verified
+	summary["items_removed"] = lc.removed
+	summary["reopened"] = lc.reopened
+	summary["smtp_messages"] = len(lc.messageIDs)
+	summary["message_ids"] = lc.messageIDs
+	enc := json.NewEncoder(e.stdout) // one line, Message-IDs' <> as they are
+	enc.SetEscapeHTML(false)
+	return enc.Encode(summary)
 }
 
-// approveFirstDraft waits for the crawl to produce a drafted notice and
-// approves it the way a lawyer would, through the case workflow.
-func approveFirstDraft(ctx context.Context, s *stack, store *storage.Store, legal storage.User, runErr <-chan error) error {
-	c, err := waitFor(ctx, runErr, func() (storage.Case, bool, error) {
-		cs, err := store.ListCases(ctx)
+// demoRun is `demo --once` walking the forum's case through its lifecycle.
+type demoRun struct {
+	e      *env
+	s      *stack
+	store  *storage.Store
+	site   *leaksim.Site
+	sink   *smtpsink.Sink
+	src    storage.Source
+	legal  storage.User
+	target string // the forum's case
+	runErr <-chan error
+}
+
+// lifecycleResult is what the run saw of the case.
+type lifecycleResult struct {
+	caseID     uint64
+	state      storage.CaseState
+	verified   bool
+	removed    int
+	reopened   int
+	messageIDs []string // as the SMTP sink received them
+}
+
+// lifecycle runs the forum's case from hit to verified removal and back:
+// the lawyer approves the drafted notice and it is sent; the forum deletes
+// what it listed; a re-check verifies the removal; the forum re-posts a
+// file at another URL; a crawl finds it and reopens the case; the
+// reappearance notice is approved and sent. Each notice must reach the
+// SMTP sink exactly once.
+func (d *demoRun) lifecycle(ctx context.Context) (lifecycleResult, error) {
+	var res lifecycleResult
+	say := func(format string, args ...any) { fmt.Fprintf(d.e.stdout, "demo: "+format+"\n", args...) }
+
+	// 1. The crawl's hits open a case and draft a notice; the lawyer approves it.
+	c, err := d.waitCase(ctx, "a drafted notice", 0, func(c storage.Case) bool { return c.State == storage.CaseDrafted })
+	if err != nil {
+		return res, err
+	}
+	res.caseID = c.ID
+	first, err := d.approve(ctx, c.ID, storage.NoticeFirst)
+	if err != nil {
+		return res, err
+	}
+	say("case %d: notice %s approved by %s", c.ID, first.Reference, d.legal.Username)
+	if err := d.waitSent(ctx, c.ID, first, 1); err != nil {
+		return res, err
+	}
+	say("case %d: notice %s sent to %s", c.ID, first.Reference, demoRecipient)
+
+	// 2. The host acts on it: every listed URL is taken down, files
+	// first, then the thread pages that quote the breach.
+	items, err := d.store.CaseItems(ctx, c.ID)
+	if err != nil {
+		return res, err
+	}
+	var listed []string
+	for _, it := range items {
+		if it.NoticeID == first.ID {
+			listed = append(listed, it.URL)
+		}
+	}
+	if len(listed) == 0 {
+		return res, fmt.Errorf("demo: notice %s lists no item", first.Reference)
+	}
+	slices.SortStableFunc(listed, func(a, b string) int { return cmpBool(isThreadURL(a), isThreadURL(b)) })
+	var repost string // a file to re-post later
+	files, threads := 0, 0
+	for _, u := range listed {
+		switch {
+		case !d.site.DeleteURL(u): // gone with its thread already
+		case isThreadURL(u):
+			threads++
+		default:
+			files++
+		}
+		if p, _ := url.Parse(u); repost == "" && p != nil && strings.HasPrefix(p.Path, "/files/") {
+			repost = strings.SplitN(strings.TrimPrefix(p.Path, "/files/"), "/", 2)[0]
+		}
+	}
+	say("the forum deleted the %d URLs notice %s listed (%d file(s), %d thread(s) quoting the breach): they answer 410 Gone",
+		len(listed), first.Reference, files, threads)
+
+	// 3. A re-check, asked for now rather than at the next scheduled one,
+	// finds every listed item gone.
+	if err := d.s.cases.Recheck(ctx, c.ID, d.legal); err != nil {
+		// The schedule re-checks a few seconds after sending anyway.
+		d.e.log.WarnContext(ctx, "demo: re-check not accepted; waiting for the scheduled one", "err", err)
+	}
+	c, err = d.waitCase(ctx, "removal to be verified", c.ID, func(c storage.Case) bool { return c.State == storage.CaseVerifiedRemoved })
+	if err != nil {
+		return res, err
+	}
+	res.verified = true
+	if items, err = d.store.CaseItems(ctx, c.ID); err != nil {
+		return res, err
+	}
+	for _, it := range items {
+		if it.State == storage.ItemRemoved {
+			res.removed++
+		}
+	}
+	say("case %d: %s (%d items re-checked and gone)", c.ID, c.State, res.removed)
+
+	// 4. The file comes back at another URL, in a mirror thread; the next
+	// crawl finds it and reopens the case.
+	if repost == "" {
+		return res, fmt.Errorf("demo: notice %s lists no file to re-post", first.Reference)
+	}
+	again, err := d.site.Repost(repost, "")
+	if err != nil {
+		return res, fmt.Errorf("demo: %w", err)
+	}
+	say("the forum re-posted %s at %s (thread %q)", again.Name, again.Path, again.Thread)
+	crawl, err := d.crawl(ctx)
+	if err != nil {
+		return res, err
+	}
+	if crawl.Hits == 0 {
+		return res, fmt.Errorf("demo: the crawl after the re-post found nothing (%+v)", crawl)
+	}
+	say("crawl run %d: %d pages, %d files, %d hits", crawl.RunID, crawl.Pages, crawl.Files, crawl.Hits)
+	c, err = d.waitCase(ctx, "the case to reopen with a reappearance notice", c.ID, func(c storage.Case) bool {
+		return c.Reopened > 0 && c.State == storage.CaseDrafted
+	})
+	if err != nil {
+		return res, err
+	}
+	say("case %d: reopened (%d); a reappearance notice is drafted", c.ID, c.Reopened)
+
+	// 5. The reappearance notice, citing the first, is approved and sent.
+	second, err := d.approve(ctx, c.ID, storage.NoticeReappearance)
+	if err != nil {
+		return res, err
+	}
+	if !slices.Contains(strings.Split(second.Cites, ","), strconv.FormatUint(first.ID, 10)) {
+		return res, fmt.Errorf("demo: reappearance notice %s cites %q, not notice %s", second.Reference, second.Cites, first.Reference)
+	}
+	say("case %d: reappearance notice %s (citing %s) approved by %s", c.ID, second.Reference, first.Reference, d.legal.Username)
+	if err := d.waitSent(ctx, c.ID, second, 2); err != nil {
+		return res, err
+	}
+	say("case %d: notice %s sent to %s", c.ID, second.Reference, demoRecipient)
+
+	// Nothing goes out twice: a moment later the sink still holds one
+	// message per notice sent, each with its notice's Message-ID.
+	select {
+	case <-ctx.Done():
+		return res, ctx.Err()
+	case <-time.After(time.Second):
+	}
+	sent := map[string]bool{first.MessageID: true, second.MessageID: true}
+	for _, m := range d.sink.Messages() {
+		if !sent[m.MessageID] {
+			return res, fmt.Errorf("demo: the SMTP sink received %s more than once, or a message no notice sent", m.MessageID)
+		}
+		delete(sent, m.MessageID)
+		res.messageIDs = append(res.messageIDs, m.MessageID)
+	}
+	if len(sent) > 0 {
+		return res, fmt.Errorf("demo: the SMTP sink did not receive %d notice(s)", len(sent))
+	}
+	if c, err = d.store.CaseByID(ctx, c.ID); err != nil {
+		return res, err
+	}
+	res.state, res.reopened = c.State, c.Reopened
+	return res, nil
+}
+
+// waitCase waits for the forum's case (id, or found by its target when 0)
+// to satisfy cond.
+func (d *demoRun) waitCase(ctx context.Context, what string, id uint64, cond func(storage.Case) bool) (storage.Case, error) {
+	c, err := waitFor(ctx, d.runErr, func() (storage.Case, bool, error) {
+		if id != 0 {
+			c, err := d.store.CaseByID(ctx, id)
+			return c, err == nil && cond(c), err
+		}
+		cs, err := d.store.ListCases(ctx)
 		for _, c := range cs {
-			if c.State == storage.CaseDrafted {
-				return c, true, err
+			if c.Target == d.target {
+				return c, cond(c), err
 			}
 		}
 		return storage.Case{}, false, err
 	})
 	if err != nil {
-		return fmt.Errorf("demo: waiting for a drafted notice: %w", err)
+		return c, fmt.Errorf("demo: waiting for %s (case is %s): %w", what, c.State, err)
 	}
-	if err := s.cases.Approve(ctx, c.ID, 0, legal); err != nil {
-		return fmt.Errorf("demo: approve: %w", err)
+	return c, nil
+}
+
+// approve approves the case's current draft, of kind, as the demo lawyer.
+func (d *demoRun) approve(ctx context.Context, caseID uint64, kind storage.NoticeKind) (storage.Notice, error) {
+	ns, err := d.store.NoticesForCase(ctx, caseID)
+	if err != nil {
+		return storage.Notice{}, err
+	}
+	if len(ns) == 0 || ns[0].State != storage.NoticeDraft || ns[0].Kind != kind {
+		return storage.Notice{}, fmt.Errorf("demo: case %d has no %s draft to approve", caseID, kind)
+	}
+	if err := d.s.cases.Approve(ctx, caseID, ns[0].Revision, d.legal); err != nil {
+		return storage.Notice{}, fmt.Errorf("demo: approve: %w", err)
+	}
+	return ns[0], nil
+}
+
+// waitSent waits until the SMTP sink holds n messages, the notice is
+// recorded sent and the case is in state sent.
+func (d *demoRun) waitSent(ctx context.Context, caseID uint64, n storage.Notice, total int) error {
+	if _, err := d.sink.Wait(ctx, total); err != nil {
+		return fmt.Errorf("demo: notice %s not delivered: %w", n.Reference, err)
+	}
+	_, err := waitFor(ctx, d.runErr, func() (bool, bool, error) {
+		ns, err := d.store.NoticesForCase(ctx, caseID)
+		if err != nil {
+			return false, false, err
+		}
+		i := slices.IndexFunc(ns, func(x storage.Notice) bool { return x.ID == n.ID })
+		c, err := d.store.CaseByID(ctx, caseID)
+		return false, i >= 0 && ns[i].SentAt != nil && c.State == storage.CaseSent, err
+	})
+	if err != nil {
+		return fmt.Errorf("demo: waiting for notice %s to be recorded sent: %w", n.Reference, err)
 	}
 	return nil
+}
+
+// crawl crawls the forum now, as its schedule would, and waits for the
+// crawl (and the delivery of its hits to their cases) to finish.
+func (d *demoRun) crawl(ctx context.Context) (workflows.CrawlResult, error) {
+	var res workflows.CrawlResult
+	run, err := d.s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: fmt.Sprintf("crawl-%d-demo-%d", d.src.ID, time.Now().UnixNano()), TaskQueue: d.e.cfg.Temporal.TaskQueue,
+		WorkflowRunTimeout: 10 * time.Minute,
+	}, workflows.CrawlSourceName, workflows.CrawlInput{SourceID: d.src.ID})
+	if err == nil {
+		err = run.Get(ctx, &res)
+	}
+	if err != nil {
+		return res, fmt.Errorf("demo: crawl %s: %w", d.src.Name, err)
+	}
+	return res, nil
+}
+
+func isThreadURL(u string) bool {
+	p, err := url.Parse(u)
+	return err == nil && strings.HasPrefix(p.Path, "/thread/")
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
+// printDemoAdmin tells how to play the host and the re-poster.
+func printDemoAdmin(w io.Writer, siteURL string, site *leaksim.Site) {
+	admin := strings.TrimSuffix(siteURL, "/") + leaksim.AdminPath
+	threads := map[string]bool{}
+	var thread, file string
+	for _, a := range site.Attachments() {
+		if !threads[a.ThreadPath] && !strings.HasPrefix(a.Name, "other-") {
+			threads[a.ThreadPath] = true
+			thread, file = a.ThreadPath, a.ID
+		}
+	}
+	fmt.Fprintf(w, `
+Play the host once the notice is sent (loopback only):
+  list files      curl %sfiles
+  take down       curl -X POST '%sdelete?thread=%s'   (the thread and its files answer 410)
+                  or delete?file=ID, or delete?url=URL for one listed URL
+  The case re-checks its listed URLs 5 s and 15 s after sending, then every 15 s (or press Re-check
+  on the case page): once every one is gone the case is verified-removed.
+  re-post         curl -X POST '%srepost?file=%s'   (same bytes, new URL, mirror thread)
+  The demo crawls the forum at once after a re-post: the case reopens and drafts a reappearance notice.
+`, admin, admin, strings.TrimPrefix(thread, "/thread/"), admin, file)
+}
+
+// crawlOnRepost crawls the forum when a file is re-posted through the
+// admin endpoints, so a person sees the case reopen without waiting for
+// the schedule.
+func crawlOnRepost(ctx context.Context, e *env, s *stack, src storage.Source, changes <-chan leaksim.Change) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case c := <-changes:
+			if c.Action != "repost" {
+				continue
+			}
+			err := s.client.ScheduleClient().GetHandle(ctx, workflows.ScheduleID(src.ID)).
+				Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enums.SCHEDULE_OVERLAP_POLICY_BUFFER_ONE})
+			if err != nil && ctx.Err() == nil {
+				e.log.WarnContext(ctx, "demo: cannot crawl the re-post now; the schedule will", "err", err)
+				continue
+			}
+			fmt.Fprintf(e.stdout, "demo: %s re-posted at %s; crawling the forum now\n", c.Repost.Name, c.Repost.Path)
+		}
+	}
 }
 
 // waitFor polls check until it reports done, the stack fails or ctx ends.
@@ -245,6 +554,13 @@ func demoConfig(dataDir, listen, smtpAddr string) *config.Config {
 	cfg.Notices.Triage = config.TriageAuto
 	cfg.Notices.DraftDelay = 5 * time.Second
 	cfg.Notices.RDAP = false
+	// A lifecycle in seconds: listed items are re-checked 5 s and 15 s
+	// after a notice is sent, then every 15 s for half an hour. Follow-up
+	// (72 h) and escalation (5 days) keep their defaults, so they never
+	// fire during a demo.
+	cfg.Notices.VerifySchedule = []time.Duration{5 * time.Second, 15 * time.Second}
+	cfg.Notices.VerifyEvery = 15 * time.Second
+	cfg.Notices.VerifyFor = 30 * time.Minute
 	cfg.Injunction = config.InjunctionConfig{
 		Court:        "High Court of New Zealand (fictional demo)",
 		FileNumber:   "CIV-2026-404-000123",
@@ -259,8 +575,9 @@ func demoConfig(dataDir, listen, smtpAddr string) *config.Config {
 }
 
 // startDemoSite posts a sample of the reference set (the patients CSV, a lab
-// result, a clinical note and a photo) and three unrelated files.
-func startDemoSite(ctx context.Context, refsDir string, docs []synth.Doc) (*leaksim.Site, string, error) {
+// result, a clinical note and a photo) and three unrelated files; onChange
+// hears of deletions and re-posts made through the site's admin endpoints.
+func startDemoSite(ctx context.Context, refsDir string, docs []synth.Doc, onChange func(leaksim.Change)) (*leaksim.Site, string, error) {
 	const thread = "Health portal FULL DB - samples, 48h to pay"
 	var files []leaksim.File
 	var posts []leaksim.Post
@@ -298,7 +615,7 @@ func startDemoSite(ctx context.Context, refsDir string, docs []synth.Doc) (*leak
 		}
 		files = append(files, leaksim.File{Name: "other-" + filepath.Base(d.RelPath), Data: b, Thread: "Random combolists (unrelated)"})
 	}
-	site := leaksim.New(leaksim.Options{Title: "LeakForum (simulated)", Files: files, Posts: posts, Logger: quiet()})
+	site := leaksim.New(leaksim.Options{Title: "LeakForum (simulated)", Files: files, Posts: posts, Logger: quiet(), OnChange: onChange})
 	addr, err := site.Serve(ctx, "127.0.0.1:0")
 	if err != nil {
 		return nil, "", err

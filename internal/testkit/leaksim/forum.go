@@ -513,7 +513,12 @@ func (s *Site) handleThreadPage(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		t := s.slugs[slug]
 		live := t != nil && !t.removed
+		gone := t != nil && t.removed && t.gone
 		s.mu.Unlock()
+		if gone {
+			goneResponse(w, r)
+			return
+		}
 		if !live {
 			http.NotFound(w, r)
 			return
@@ -527,6 +532,11 @@ func (s *Site) handleThreadPage(w http.ResponseWriter, r *http.Request) {
 func (s *Site) handleForumThread(w http.ResponseWriter, r *http.Request, slug string, page int) {
 	s.mu.Lock()
 	t := s.slugs[slug]
+	if t != nil && t.removed && t.gone {
+		s.mu.Unlock()
+		goneResponse(w, r)
+		return
+	}
 	if t == nil || t.removed || page > s.threadPagesLocked(t) {
 		s.mu.Unlock()
 		http.NotFound(w, r)

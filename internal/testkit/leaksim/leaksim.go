@@ -12,6 +12,11 @@
 // (Options.PostsPerPage, /thread/<slug>/page/<n>), site chrome and per-user
 // signatures repeated on every page (Options.Chrome), and GenerateForum for
 // large forums rendered on request.
+//
+// Moderation (see admin.go): Delete and DeleteThread take content down as a
+// host acting on a takedown notice would (410 Gone, no longer linked), and
+// Repost puts a file up again at a new URL, as a mirror would; the same is
+// offered over HTTP under AdminPath to loopback clients.
 package leaksim
 
 import (
@@ -100,6 +105,15 @@ type Options struct {
 
 	Logger *slog.Logger // nil means slog.Default(); requests log at Debug
 
+	// DisableAdmin turns off the loopback admin endpoints under AdminPath
+	// (delete and re-post files over HTTP; see admin.go). They are never
+	// linked, so crawlers do not meet them.
+	DisableAdmin bool
+	// OnChange, if set, is called after each change made through the
+	// admin endpoints (not through the Go methods), e.g. so the demo can
+	// crawl a re-post at once.
+	OnChange func(Change)
+
 	// Forum realism, all opt-in: setting any of these (or calling AddPost)
 	// switches the site to forum rendering (posts with authors, chrome,
 	// numbered pagination). With none set, pages are as before.
@@ -148,6 +162,8 @@ type thread struct {
 	seq    uint64  // creation number, seeds the generated chatter
 	filler int     // generated chatter replies
 	posts  []*post // explicit replies, sorted by pos
+	// gone: deleted with DeleteThread; its pages answer 410, not 404.
+	gone bool
 }
 
 func (t *thread) path() string { return "/thread/" + t.slug }
@@ -160,6 +176,15 @@ type attachment struct {
 	thread  *thread
 	post    *post // nil for the opening post
 	removed bool
+	// gone: deleted with Delete (or with its thread); its URL and its
+	// /go/<id> mirror link answer 410, not 404.
+	gone bool
+}
+
+// deleted reports whether a is no longer served, and whether it answers
+// 410 Gone (deleted) rather than 404 (removed).
+func (a *attachment) deleted() (removed, gone bool) {
+	return a.removed || a.thread.removed, a.gone || a.thread.gone
 }
 
 func (a *attachment) path() string {
@@ -244,6 +269,11 @@ func New(opts Options) *Site {
 	s.mux.HandleFunc("GET /files/{id}/{name}", s.handleFile)
 	s.mux.HandleFunc("GET "+HugePath, s.handleHuge)
 	s.mux.HandleFunc("GET /go/{id}", s.handleRedirect)
+	if !opts.DisableAdmin {
+		s.mux.HandleFunc("GET "+AdminPath+"files", s.admin(s.handleAdminFiles))
+		s.mux.HandleFunc("POST "+AdminPath+"delete", s.admin(s.handleAdminDelete))
+		s.mux.HandleFunc("POST "+AdminPath+"repost", s.admin(s.handleAdminRepost))
+	}
 	return s
 }
 
@@ -335,27 +365,13 @@ func slugify(title string) string {
 
 // Remove takes down what urlPath names, as a forum moderator would: a
 // thread page (/thread/<slug>, with all its attachments) or one attachment
-// (/files/<id>/<name>). Removed content answers 404. It reports whether
-// anything live was removed.
+// (/files/<id>/<name>). Removed content answers 404 (Delete's answers 410).
+// It reports whether anything live was removed.
 func (s *Site) Remove(urlPath string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if slug, ok := strings.CutPrefix(urlPath, "/thread/"); ok {
-		t := s.slugs[slug]
-		if t == nil || t.removed || slug == dumpThreadSlug {
-			return false
-		}
-		t.removed = true
-		delete(s.byTitle, t.title)
-		for _, a := range t.files {
-			a.removed = true
-		}
-		for _, p := range t.posts {
-			for _, a := range p.files {
-				a.removed = true
-			}
-		}
-		return true
+		return s.removeThreadLocked(slug, false)
 	}
 	if rest, ok := strings.CutPrefix(urlPath, "/files/"); ok {
 		id, _, _ := strings.Cut(rest, "/")
@@ -378,14 +394,7 @@ func (s *Site) Attachments() []Attachment {
 		if t.removed {
 			continue
 		}
-		t.eachAttachment(func(a *attachment) {
-			out = append(out, Attachment{
-				ID: a.id, Name: a.name, Path: a.path(),
-				Thread: t.title, ThreadPath: t.path(),
-				Size: int64(len(a.data)), SHA256: a.sha,
-				PagePath: s.attachmentPageLocked(a),
-			})
-		})
+		t.eachAttachment(func(a *attachment) { out = append(out, s.attachmentInfoLocked(a)) })
 	}
 	return out
 }
@@ -495,6 +504,7 @@ func (s *Site) handleThread(w http.ResponseWriter, r *http.Request) {
 	t := s.slugs[slug]
 	var data threadData
 	found := t != nil && !t.removed
+	gone := t != nil && t.removed && t.gone
 	if found {
 		data = threadData{
 			Site:      s.opts.Title,
@@ -515,6 +525,10 @@ func (s *Site) handleThread(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Unlock()
+	if gone {
+		goneResponse(w, r)
+		return
+	}
 	if !found {
 		http.NotFound(w, r)
 		return
@@ -568,9 +582,19 @@ func (s *Site) loopLinks(p string, r *http.Request) []string {
 func (s *Site) handleFile(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	a := s.files[r.PathValue("id")]
-	live := a != nil && !a.removed && !a.thread.removed && a.name == r.PathValue("name")
+	var removed, gone bool
+	if a != nil {
+		removed, gone = a.deleted()
+	}
 	s.mu.Unlock()
-	if !live {
+	switch {
+	case a == nil || a.name != r.PathValue("name"):
+		http.NotFound(w, r)
+		return
+	case removed && gone:
+		goneResponse(w, r)
+		return
+	case removed:
 		http.NotFound(w, r)
 		return
 	}
@@ -590,11 +614,19 @@ func (s *Site) handleRedirect(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	a := s.files[r.PathValue("id")]
-	target := ""
-	if a != nil && !a.removed && !a.thread.removed {
-		target = a.path()
+	target, gone := "", false
+	if a != nil {
+		removed, g := a.deleted()
+		if !removed {
+			target = a.path()
+		}
+		gone = removed && g
 	}
 	s.mu.Unlock()
+	if gone {
+		goneResponse(w, r)
+		return
+	}
 	if target == "" {
 		http.NotFound(w, r)
 		return
