@@ -298,7 +298,11 @@ func (a *CaseActivities) DraftNotice(ctx context.Context, req DraftRequest) (Dra
 		Deadline: now.Add(a.Notices.RemovalDeadline), OrderAttached: a.Injunction.OrderPDF != "",
 	}
 	for _, it := range items {
-		d.Items = append(d.Items, notices.Item{URL: it.URL, CapturedAt: it.CapturedAt, SHA256: it.SHA256, Size: it.Size})
+		ni := notices.Item{URL: it.URL, CapturedAt: it.CapturedAt, SHA256: it.SHA256, Size: it.Size}
+		if id, ok := tme.MessageID(it.URL); ok {
+			ni.Note = fmt.Sprintf("message %d in %s", id, req.Target)
+		}
+		d.Items = append(d.Items, ni)
 	}
 	for _, n := range cited {
 		cit := notices.Citation{Reference: n.Reference, MessageID: n.MessageID}
