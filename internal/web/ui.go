@@ -160,23 +160,10 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, a *authed, wh
 	s.uiError(w, r, a, http.StatusInternalServerError, "Something went wrong. The error was logged.")
 }
 
-func (s *Server) handleCasesPage(w http.ResponseWriter, r *http.Request, a *authed) {
-	cases, err := s.store.ListCases(r.Context())
-	if err != nil {
-		s.pageError(w, r, a, "list cases", err)
-		return
-	}
-	s.render(w, r, http.StatusOK, "cases", s.pageFor(a, "cases", "Cases", cases))
-}
-
 // casePageData is the case page.
 type casePageData struct {
 	caseView
 	CanApprove bool
-}
-
-func (s *Server) handleCasePage(w http.ResponseWriter, r *http.Request, a *authed) {
-	s.showCase(w, r, a, http.StatusOK, "", "")
 }
 
 // showCase renders a case page with an optional flash or error message.
