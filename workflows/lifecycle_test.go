@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -16,11 +19,14 @@ import (
 
 	"go.temporal.io/sdk/converter"
 	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/leakwatch/leakwatch/config"
 	"github.com/leakwatch/leakwatch/internal/notices"
+	"github.com/leakwatch/leakwatch/internal/recipients"
+	"github.com/leakwatch/leakwatch/internal/testkit/rdapsim"
 	"github.com/leakwatch/leakwatch/internal/testkit/smtpsink"
 	"github.com/leakwatch/leakwatch/internal/testkit/smtpsink/badrelay"
 	"github.com/leakwatch/leakwatch/storage"
@@ -604,5 +610,68 @@ func TestLifecyclePermanentRefusal(t *testing.T) {
 	}
 	if ns := e.notices(); len(ns) != 1 || ns[0].State != storage.NoticeRefused {
 		t.Errorf("notices %+v; want one, refused", ns)
+	}
+}
+
+// Recipients a case finds on its own: the host's security.txt, else its
+// RDAP abuse contact (both on loopback fixtures), remembered on the case
+// and audited; escalations go to the RDAP network and registrar contacts;
+// nothing anywhere is a NoRecipient error that names what was tried.
+func TestCaseRecipientLookups(t *testing.T) {
+	ctx := context.Background()
+	rd, err := rdapsim.Start(ctx, rdapsim.Options{})
+	must(t, err)
+	t.Cleanup(func() { rd.Close() })
+	rd.AddDomain("leaks.example", "abuse@registrar.example", "")
+	must(t, rd.AddNetwork("192.0.2.0/24", "abuse@transit.example"))
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Host == "withtxt.example" && r.URL.Path == "/.well-known/security.txt" {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			fmt.Fprintf(w, "Contact: mailto:security@withtxt.example\nExpires: %s\n", time.Now().Add(24*time.Hour).UTC().Format(time.RFC3339))
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(site.Close)
+	toSite := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "tcp", site.Listener.Addr().String())
+	}}
+	rdapURL, _ := url.Parse(rd.URL())
+	e := newLifecycleEnv(t, func(n *config.NoticesConfig) { n.Recipients, n.DefaultRecipient, n.Escalation = nil, "", nil })
+	e.acts.Recipients = &recipients.Resolver{
+		HTTPClient: &http.Client{Transport: toSite}, RDAPServer: rdapURL,
+		LookupIP: func(_ context.Context, host string) ([]net.IP, error) {
+			if host == "leaks.example" {
+				return []net.IP{net.ParseIP("192.0.2.7")}, nil
+			}
+			return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+		},
+	}
+	for _, tc := range []struct {
+		target, want string
+		kind         storage.NoticeKind
+	}{
+		{"withtxt.example", "security@withtxt.example", storage.NoticeFirst},
+		{"leaks.example", "abuse@registrar.example", storage.NoticeFirst},
+		{"leaks.example", "abuse@registrar.example, abuse@transit.example", storage.NoticeEscalation},
+		{"nothing.invalid", "", storage.NoticeFirst},
+	} {
+		c, err := e.store.EnsureCase(ctx, tc.target, CaseWorkflowID(tc.target))
+		must(t, err)
+		to, _, err := e.acts.recipientFor(ctx, c, tc.kind)
+		if tc.want == "" {
+			var appErr *temporal.ApplicationError
+			if !errors.As(err, &appErr) || appErr.Type() != errTypeNoRecipient || !strings.Contains(err.Error(), "security.txt") {
+				t.Errorf("%s: %q, %v; want a NoRecipient error naming what was tried", tc.target, to, err)
+			}
+			continue
+		}
+		if err != nil || to != tc.want {
+			t.Errorf("%s %s: %q, %v; want %q", tc.target, tc.kind, to, err, tc.want)
+		}
+	}
+	c, _ := e.store.CaseByRef(ctx, "withtxt.example")
+	if c.Recipient != "security@withtxt.example" || e.audited("case.recipient") != 2 {
+		t.Errorf("the found recipient was not remembered (%q) or audited (%d)", c.Recipient, e.audited("case.recipient"))
 	}
 }
