@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -150,9 +148,9 @@ func (a *CrawlActivities) CrawlRun(ctx context.Context, req CrawlRunRequest) (Cr
 	if src.Kind == storage.SourceTelegram {
 		return a.watchTelegram(ctx, src, run, rec)
 	}
-	opts := sourceOptions(a.Crawler, src)
+	opts := webcrawl.ForSource(a.Crawler, src)
 	opts.Logger = a.log()
-	if opts.Login, opts.Cookies, err = sourceAuth(src); err != nil {
+	if opts.Login, opts.Cookies, err = webcrawl.SourceAuth(src); err != nil {
 		// The operator must fix the source's credentials; retrying cannot.
 		return CrawlResult{}, temporal.NewNonRetryableApplicationError(err.Error(), errTypePermanent, err)
 	}
@@ -241,64 +239,6 @@ func (a *CrawlActivities) watchTelegram(ctx context.Context, src storage.Source,
 		return res, werr
 	}
 	return res, nil
-}
-
-// sourceOptions applies a source's own settings over the configured ones.
-func sourceOptions(o webcrawl.Options, src storage.Source) webcrawl.Options {
-	so := src.Options
-	o.Kind, o.Selectors, o.Allow, o.Deny = src.Kind, so.Selectors, so.Allow, so.Deny
-	if so.Proxy != "" {
-		o.Proxy = so.Proxy
-	}
-	if so.Workers > 0 {
-		o.Workers = so.Workers
-	}
-	o.Rate, o.FileTypes = so.Rate, so.FileTypes
-	if so.MaxFileBytes > 0 {
-		o.MaxDownloadBytes = so.MaxFileBytes
-	}
-	return o
-}
-
-// sourceAuth reads a source's login password (from the environment or a
-// file, never the database) and its cookies file, when it has them.
-func sourceAuth(src storage.Source) (*webcrawl.Login, []*http.Cookie, error) {
-	var login *webcrawl.Login
-	if l := src.Options.Login; l != nil && l.URL != "" {
-		var pw string
-		switch {
-		case l.PasswordEnvIsOwn():
-			// leakwatch's own secrets (the fingerprint key, the SMTP
-			// password) are never sent to a site as a login password.
-			return nil, nil, fmt.Errorf("source %s: login password_env %s names one of leakwatch's own settings; use another variable", src.Name, l.PasswordEnv)
-		case l.PasswordEnv != "":
-			pw = os.Getenv(l.PasswordEnv)
-			if pw == "" {
-				return nil, nil, fmt.Errorf("source %s: login password: environment variable %s is empty", src.Name, l.PasswordEnv)
-			}
-		case l.PasswordFile != "":
-			b, err := os.ReadFile(l.PasswordFile)
-			if err != nil {
-				return nil, nil, fmt.Errorf("source %s: login password: %w", src.Name, err)
-			}
-			pw = strings.TrimRight(string(b), "\r\n")
-		default:
-			return nil, nil, fmt.Errorf("source %s: login has no password_env or password_file", src.Name)
-		}
-		login = &webcrawl.Login{URL: l.URL, UserField: l.UserField, PassField: l.PassField, User: l.User, Password: pw}
-	}
-	var cookies []*http.Cookie
-	if p := src.Options.CookiesFile; p != "" {
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, nil, fmt.Errorf("source %s: cookies: %w", src.Name, err)
-		}
-		defer f.Close()
-		if cookies, err = webcrawl.ParseCookies(f); err != nil {
-			return nil, nil, fmt.Errorf("source %s: cookies %s: %w", src.Name, p, err)
-		}
-	}
-	return login, cookies, nil
 }
 
 // keepAlive reports the crawl alive, to Temporal (so a crawl whose worker

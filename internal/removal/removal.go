@@ -24,7 +24,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -291,9 +290,9 @@ func (c *Checker) checkWeb(ctx context.Context, cs storage.Case, g *group) {
 		}
 		return
 	}
-	opts := sourceOptions(c.Crawler, src)
+	opts := webcrawl.ForSource(c.Crawler, src)
 	opts.Logger = c.log()
-	if opts.Login, opts.Cookies, err = sourceAuth(src); err != nil {
+	if opts.Login, opts.Cookies, err = webcrawl.SourceAuth(src); err != nil {
 		// The operator must fix the source; the items are not checked.
 		rw.failed = err
 		for _, s := range g.slots {
@@ -604,63 +603,4 @@ func (rw *runWork) finish(ctx context.Context) {
 	}
 	log.InfoContext(ctx, "removal check run finished", "source", rw.src.Name, "run", run.ID, "status", run.Status,
 		"pages", run.Pages, "files", run.Files, "failed", run.Failed, "hits", run.Hits)
-}
-
-// sourceOptions applies a source's own settings over the configured ones,
-// as the crawl activities do.
-func sourceOptions(o webcrawl.Options, src storage.Source) webcrawl.Options {
-	so := src.Options
-	o.Kind, o.Selectors, o.Allow, o.Deny = src.Kind, so.Selectors, so.Allow, so.Deny
-	if so.Proxy != "" {
-		o.Proxy = so.Proxy
-	}
-	if so.Workers > 0 {
-		o.Workers = so.Workers
-	}
-	o.Rate, o.FileTypes = so.Rate, so.FileTypes
-	if so.MaxFileBytes > 0 {
-		o.MaxDownloadBytes = so.MaxFileBytes
-	}
-	return o
-}
-
-// sourceAuth reads a source's login password (from the environment or a
-// file, never the database) and its cookies file, as the crawl activities
-// do: a check behind a login must see what the crawl saw, not the login
-// page (which would match nothing and read as removal).
-func sourceAuth(src storage.Source) (*webcrawl.Login, []*http.Cookie, error) {
-	var login *webcrawl.Login
-	if l := src.Options.Login; l != nil && l.URL != "" {
-		var pw string
-		switch {
-		case l.PasswordEnvIsOwn():
-			return nil, nil, fmt.Errorf("source %s: login password_env %s names one of leakwatch's own settings; use another variable", src.Name, l.PasswordEnv)
-		case l.PasswordEnv != "":
-			pw = os.Getenv(l.PasswordEnv)
-			if pw == "" {
-				return nil, nil, fmt.Errorf("source %s: login password: environment variable %s is empty", src.Name, l.PasswordEnv)
-			}
-		case l.PasswordFile != "":
-			b, err := os.ReadFile(l.PasswordFile)
-			if err != nil {
-				return nil, nil, fmt.Errorf("source %s: login password: %w", src.Name, err)
-			}
-			pw = strings.TrimRight(string(b), "\r\n")
-		default:
-			return nil, nil, fmt.Errorf("source %s: login has no password_env or password_file", src.Name)
-		}
-		login = &webcrawl.Login{URL: l.URL, UserField: l.UserField, PassField: l.PassField, User: l.User, Password: pw}
-	}
-	var cookies []*http.Cookie
-	if p := src.Options.CookiesFile; p != "" {
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, nil, fmt.Errorf("source %s: cookies: %w", src.Name, err)
-		}
-		defer f.Close()
-		if cookies, err = webcrawl.ParseCookies(f); err != nil {
-			return nil, nil, fmt.Errorf("source %s: cookies %s: %w", src.Name, p, err)
-		}
-	}
-	return login, cookies, nil
 }
