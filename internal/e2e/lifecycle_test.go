@@ -51,6 +51,17 @@ func (h *harness) audited(action string) int {
 	return n
 }
 
+// relayHarness is a harness whose notices go to a relay with fault.
+func relayHarness(t *testing.T, fault badrelay.Fault) (*badrelay.Relay, *harness) {
+	t.Helper()
+	relay, err := badrelay.Start(context.Background(), badrelay.Options{Fault: fault})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { relay.Close() })
+	return relay, newHarness(t, harnessOptions{smtpAddr: relay.Addr()})
+}
+
 func (h *harness) killUp(cmd interface{ Signal(os.Signal) error }) {
 	h.t.Helper()
 	if err := cmd.Signal(syscall.SIGKILL); err != nil {
@@ -67,12 +78,7 @@ func TestCrashMidSendSendsOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test starts the Temporal server")
 	}
-	relay, err := badrelay.Start(context.Background(), badrelay.Options{Fault: badrelay.StallAfterData})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { relay.Close() })
-	h := newHarness(t, harnessOptions{smtpAddr: relay.Addr()})
+	relay, h := relayHarness(t, badrelay.StallAfterData)
 	up, lawyer, c := prepareCase(t, h)
 	if code := lawyer.do("POST", fmt.Sprintf("/api/cases/%d/approve", c.ID), map[string]int{"revision": c.Notices[0].Revision}, nil); code != http.StatusOK {
 		t.Fatalf("approve: HTTP %d", code)
@@ -109,12 +115,7 @@ func TestLostTemporalStoreResumesCases(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test starts the Temporal server")
 	}
-	relay, err := badrelay.Start(context.Background(), badrelay.Options{Fault: badrelay.StallGreeting})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { relay.Close() })
-	h := newHarness(t, harnessOptions{smtpAddr: relay.Addr()})
+	relay, h := relayHarness(t, badrelay.StallGreeting)
 	up, lawyer, c := prepareCase(t, h)
 	if code := lawyer.do("POST", fmt.Sprintf("/api/cases/%d/approve", c.ID), map[string]int{"revision": c.Notices[0].Revision}, nil); code != http.StatusOK {
 		t.Fatalf("approve: HTTP %d", code)
