@@ -279,7 +279,28 @@ func (m *Monitor) Login(ctx context.Context, account string, a Authenticator) er
 			return err
 		}
 		userID = self.ID
-		return nil
+		// gotd reports the client ready before it stores the session it
+		// made; returning now could close the client first and leave the
+		// account signed in nowhere. Wait (briefly) until it is stored.
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		deadline := time.After(10 * time.Second)
+		for {
+			a, err := m.o.Store.TelegramAccount(ctx, account)
+			if err != nil {
+				return err
+			}
+			if len(a.Session) > 0 {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-deadline:
+				return errors.New("signed in, but the session was not stored within 10s")
+			case <-t.C:
+			}
+		}
 	})
 	if err != nil {
 		return fmt.Errorf("telegram login %s: %w", account, err)
