@@ -675,3 +675,46 @@ func TestCaseRecipientLookups(t *testing.T) {
 		t.Errorf("the found recipient was not remembered (%q) or audited (%d)", c.Recipient, e.audited("case.recipient"))
 	}
 }
+
+// Escalation with no upstream contact says so on the case once (no retry
+// at every wake-up); a re-check on demand runs at once; a lawyer closes the
+// case with a reason (an analyst may not), and the workflow ends.
+func TestLifecycleNoUpstreamRecheckClose(t *testing.T) {
+	e := newLifecycleEnv(t, func(n *config.NoticesConfig) { n.Escalation = nil })
+	a := "http://leaks.example/files/a.pdf"
+	e.site.set(a, true)
+	e.signal(time.Second, e.hit(a, 0))
+	e.update(5*time.Minute, "approve", UpdateApprove, ApproveInput{Revision: 1, Approver: "lee", Role: storage.RoleLegal})
+	e.update(73*time.Hour, "approve-follow-up", UpdateApprove, ApproveInput{Revision: 2, Approver: "lee", Role: storage.RoleLegal})
+	e.at(121*time.Hour, func() {
+		cs, _ := e.store.CaseByID(context.Background(), e.caseID)
+		if cs.State != storage.CaseSent || !strings.Contains(cs.Detail, "no upstream contact") {
+			t.Errorf("escalation without upstream: case %s %q", cs.State, cs.Detail)
+		}
+	})
+	var checksBefore int
+	e.at(122*time.Hour, func() { checksBefore = e.site.checks })
+	e.update(122*time.Hour+time.Second, "recheck", UpdateRecheck, lee)
+	e.at(122*time.Hour+time.Minute, func() {
+		if e.site.checks != checksBefore+1 {
+			t.Errorf("re-check on demand: %d checks, want %d", e.site.checks, checksBefore+1)
+		}
+	})
+	e.update(123*time.Hour, "analyst-close", UpdateClose, CloseInput{Actor: ana, Reason: "done"})
+	e.update(123*time.Hour+time.Minute, "close-no-reason", UpdateClose, CloseInput{Actor: lee})
+	e.update(123*time.Hour+2*time.Minute, "close", UpdateClose, CloseInput{Actor: lee, Reason: "host unreachable; referred to the police"})
+	e.start()
+
+	e.accepted("approve", "approve-follow-up", "recheck", "close")
+	e.rejected("analyst-close", "close-no-reason")
+	if !e.IsWorkflowCompleted() || e.GetWorkflowError() != nil {
+		t.Fatalf("case did not end cleanly on close: %v", e.GetWorkflowError())
+	}
+	cs, _ := e.store.CaseByID(context.Background(), e.caseID)
+	if cs.State != storage.CaseClosed || cs.ClosedAt == nil || e.audited("case.closed") != 1 {
+		t.Errorf("case %+v; want closed, audited once", cs)
+	}
+	if n := len(e.notices()); n != 2 {
+		t.Errorf("%d notices; want the notice and the follow-up, no escalation", n)
+	}
+}
