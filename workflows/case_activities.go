@@ -20,6 +20,7 @@ import (
 	"github.com/leakwatch/leakwatch/crawlers/tgmonitor/tme"
 	"github.com/leakwatch/leakwatch/internal/notices"
 	"github.com/leakwatch/leakwatch/internal/recipients"
+	"github.com/leakwatch/leakwatch/internal/tick"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -558,7 +559,7 @@ func (a *CaseActivities) SendNotice(ctx context.Context, noticeID uint64) (SendR
 	if len(msg.References) > 0 {
 		msg.InReplyTo = msg.References[len(msg.References)-1]
 	}
-	stopBeat := every(ctx, 5*time.Second, func(ctx context.Context) { heartbeat(ctx) })
+	stopBeat := tick.Every(ctx, 5*time.Second, func(ctx context.Context) { heartbeat(ctx) })
 	rcpt, err := a.Mailer.Send(ctx, msg, notices.SendOptions{
 		BeforeData: func(ctx context.Context) error { return a.Store.MarkDataStarted(ctx, noticeID, time.Now()) },
 	})

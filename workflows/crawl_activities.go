@@ -16,6 +16,7 @@ import (
 	"github.com/leakwatch/leakwatch/internal/capture"
 	"github.com/leakwatch/leakwatch/internal/evidence"
 	"github.com/leakwatch/leakwatch/internal/removal"
+	"github.com/leakwatch/leakwatch/internal/tick"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -245,7 +246,7 @@ func (a *CrawlActivities) watchTelegram(ctx context.Context, src storage.Source,
 // died is retried within a minute) and to the run row, until stopped. A
 // fetch may take minutes, so fetches alone are not a heartbeat.
 func (a *CrawlActivities) keepAlive(ctx context.Context, runID uint64) (stop func()) {
-	return every(ctx, runHeartbeat, func(ctx context.Context) {
+	return tick.Every(ctx, runHeartbeat, func(ctx context.Context) {
 		heartbeat(ctx, runID)
 		if err := a.Store.TouchRun(ctx, runID); err != nil && ctx.Err() == nil {
 			a.log().WarnContext(ctx, "cannot record crawl liveness", "run", runID, "err", err)

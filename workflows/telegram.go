@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/leakwatch/leakwatch/crawlers/tgmonitor"
+	"github.com/leakwatch/leakwatch/internal/tick"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -85,7 +86,7 @@ func (a *TelegramActivities) TelegramLive(ctx context.Context, account string) e
 	}
 	ctx, cancel := context.WithTimeout(ctx, liveSpell)
 	defer cancel()
-	stopBeat := every(ctx, 15*time.Second, func(ctx context.Context) { heartbeat(ctx) })
+	stopBeat := tick.Every(ctx, 15*time.Second, func(ctx context.Context) { heartbeat(ctx) })
 	defer stopBeat()
 	var mu sync.Mutex
 	last := map[int64]time.Time{}

@@ -17,7 +17,6 @@ package workflows
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"go.temporal.io/sdk/activity"
 )
@@ -35,27 +34,6 @@ func orDiscard(l *slog.Logger) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return l
-}
-
-// every runs fn every d in a goroutine until ctx ends or stop is called;
-// stop waits for it to return.
-func every(ctx context.Context, d time.Duration, fn func(ctx context.Context)) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(d)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				fn(ctx)
-			}
-		}
-	}()
-	return func() { cancel(); <-done }
 }
 
 // heartbeat reports progress when running as an activity; the same code also

@@ -33,6 +33,7 @@ import (
 	"github.com/leakwatch/leakwatch/crawlers/webcrawl"
 	"github.com/leakwatch/leakwatch/internal/capture"
 	"github.com/leakwatch/leakwatch/internal/evidence"
+	"github.com/leakwatch/leakwatch/internal/tick"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -550,24 +551,11 @@ func (rw *runWork) count(f webcrawl.Fetch, recorded bool) {
 
 // keepAlive touches the run until stopped.
 func (rw *runWork) keepAlive(ctx context.Context) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(runHeartbeat)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := rw.c.Store.TouchRun(ctx, rw.run.ID); err != nil && ctx.Err() == nil {
-					rw.c.log().WarnContext(ctx, "cannot record removal check liveness", "run", rw.run.ID, "err", err)
-				}
-			}
+	return tick.Every(ctx, runHeartbeat, func(ctx context.Context) {
+		if err := rw.c.Store.TouchRun(ctx, rw.run.ID); err != nil && ctx.Err() == nil {
+			rw.c.log().WarnContext(ctx, "cannot record removal check liveness", "run", rw.run.ID, "err", err)
 		}
-	}()
-	return func() { cancel(); <-done }
+	})
 }
 
 // finish records the run's outcome even when ctx is gone, closes its
