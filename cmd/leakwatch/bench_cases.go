@@ -399,16 +399,7 @@ func benchCasesConfig(dir string, draftDelay time.Duration) *config.Config {
 	cfg.Notices.SecurityTxt = false
 	cfg.Telegram.ReportInApp = false
 	cfg.SMTP.From = "Takedown Team <takedowns@claimant.example>"
-	cfg.Injunction = config.InjunctionConfig{
-		Court:        "High Court of New Zealand (fictional benchmark)",
-		FileNumber:   "CIV-2026-404-000999",
-		DateOfOrders: "2026-01-05",
-		Claimant:     "Example Health Portal Limited",
-		Defendants:   "Unknown Defendants",
-		Terms: "1. No person may access, use, disclose or publish any data taken from the claimant's systems.\n" +
-			"2. Any person who has published, or provided links to, that data must immediately delete and take down those publications and links.",
-		Contact: config.ContactConfig{Name: "Legal Team, Example Health Portal Limited", Email: "legal@claimant.example", Phone: "+64 9 555 0100"},
-	}
+	cfg.Injunction = fictionalInjunction("benchmark", "CIV-2026-404-000999")
 	return cfg
 }
 

@@ -561,9 +561,15 @@ func demoConfig(dataDir, listen, smtpAddr string) *config.Config {
 	cfg.Notices.VerifySchedule = []time.Duration{5 * time.Second, 15 * time.Second}
 	cfg.Notices.VerifyEvery = 15 * time.Second
 	cfg.Notices.VerifyFor = 30 * time.Minute
-	cfg.Injunction = config.InjunctionConfig{
-		Court:        "High Court of New Zealand (fictional demo)",
-		FileNumber:   "CIV-2026-404-000123",
+	cfg.Injunction = fictionalInjunction("demo", "CIV-2026-404-000123")
+	return cfg
+}
+
+// fictionalInjunction is the made-up order the demo and the benchmarks cite.
+func fictionalInjunction(what, fileNumber string) config.InjunctionConfig {
+	return config.InjunctionConfig{
+		Court:        "High Court of New Zealand (fictional " + what + ")",
+		FileNumber:   fileNumber,
 		DateOfOrders: "2026-01-05",
 		Claimant:     "Example Health Portal Limited",
 		Defendants:   "Unknown Defendants",
@@ -571,7 +577,6 @@ func demoConfig(dataDir, listen, smtpAddr string) *config.Config {
 			"2. Any person who has published, or provided links to, that data must immediately delete and take down those publications and links.",
 		Contact: config.ContactConfig{Name: "Legal Team, Example Health Portal Limited", Email: "legal@claimant.example", Phone: "+64 9 555 0100"},
 	}
-	return cfg
 }
 
 // startDemoSite posts a sample of the reference set (the patients CSV, a lab
