@@ -218,7 +218,11 @@ type Activities struct {
 // NewWorker registers every workflow, and the given activities, on the task
 // queue.
 func NewWorker(c client.Client, taskQueue string, acts Activities) worker.Worker {
-	w := worker.New(c, taskQueue, worker.Options{})
+	// More pollers than the SDK's 2: under a burst of new cases (one
+	// crawl finding many hosts) the workflow tasks otherwise queue for
+	// minutes (`bench cases`: p99 detection→draft 66 s with 4, 1.1 s with
+	// 16, at the same throughput).
+	w := worker.New(c, taskQueue, worker.Options{MaxConcurrentWorkflowTaskPollers: 16, MaxConcurrentActivityTaskPollers: 8})
 	RegisterWorkflows(w)
 	// Typed nil pointers would register as activities and fail at run time.
 	if acts.Crawl != nil {
