@@ -129,13 +129,12 @@ func (a *CaseActivities) SetCaseState(ctx context.Context, u CaseStateUpdate) er
 	if err := a.Store.SetCaseState(ctx, u.CaseID, u.State, u.Recipient); err != nil {
 		return err
 	}
-	if err := a.Store.UpdateCase(ctx, u.CaseID, map[string]any{"detail": u.Detail}); err != nil {
-		return err
-	}
+	fields := map[string]any{"detail": u.Detail}
 	if u.State == storage.CaseVerifiedRemoved && c.State != u.State {
-		if err := a.Store.UpdateCase(ctx, u.CaseID, map[string]any{"verified_at": time.Now().UTC()}); err != nil {
-			return err
-		}
+		fields["verified_at"] = time.Now().UTC()
+	}
+	if err := a.Store.UpdateCase(ctx, u.CaseID, fields); err != nil {
+		return err
 	}
 	if c.State == u.State && c.Detail == u.Detail {
 		return nil // a retry, or a replayed decision
@@ -453,10 +452,6 @@ func (a *CaseActivities) recipientFor(ctx context.Context, c storage.Case, kind 
 // draftV0 drafts for a case still on the first workflow version, which
 // lists hits rather than items.
 func (a *CaseActivities) draftV0(ctx context.Context, req DraftRequest) (DraftResult, error) {
-	c, err := a.Store.CaseByID(ctx, req.CaseID)
-	if err != nil {
-		return DraftResult{}, err
-	}
 	if _, err := a.Store.TakeHits(ctx, req.CaseID, req.HitIDs, true); err != nil {
 		return DraftResult{}, err
 	}
@@ -474,7 +469,6 @@ func (a *CaseActivities) draftV0(ctx context.Context, req DraftRequest) (DraftRe
 	if err != nil {
 		return DraftResult{}, err
 	}
-	_ = c
 	return a.DraftNotice(ctx, DraftRequest{CaseID: req.CaseID, Target: req.Target, Revision: req.Revision,
 		Kind: storage.NoticeFirst, ItemIDs: ids, Reference: ref})
 }

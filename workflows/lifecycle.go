@@ -199,13 +199,9 @@ func (r *caseRun) hasCiting(kind storage.NoticeKind, round uint64) bool {
 	})
 }
 
-func (r *caseRun) revision() int {
-	rev := r.snap.Revision
-	for _, n := range r.snap.Notices {
-		rev = max(rev, n.Revision)
-	}
-	return rev
-}
+// revision is the case's highest notice revision (LoadCase, which every
+// snapshot comes from, computes it).
+func (r *caseRun) revision() int { return r.snap.Revision }
 
 // NextCheck is when listed items are next re-checked: each offset of the
 // schedule after sentAt, then every `every`, until `window` has passed; zero

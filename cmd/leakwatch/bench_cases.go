@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -28,6 +27,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/leakwatch/leakwatch/config"
+	"github.com/leakwatch/leakwatch/internal/crawlbench"
 	"github.com/leakwatch/leakwatch/internal/notices"
 	"github.com/leakwatch/leakwatch/internal/temporalproc"
 	"github.com/leakwatch/leakwatch/storage"
@@ -369,10 +369,10 @@ func runCasesBench(ctx context.Context, e *env, o benchCasesOptions) (b casesBen
 	b.WorkflowInstances = stats.instances.Load()
 	b.Activity = stats.snapshot()
 	b.ServerRestarts = srv.Restarts()
-	b.PeakRSS = bcProcStatus("self", "VmHWM")
+	b.PeakRSS = crawlbench.StatusField("/proc/self/status", "VmHWM")
 	if pid := srv.PID(); pid > 0 {
 		p := strconv.Itoa(pid)
-		b.ServerPeakRSS = bcProcStatus(p, "VmHWM")
+		b.ServerPeakRSS = crawlbench.StatusField(filepath.Join("/proc", p, "status"), "VmHWM")
 		b.ServerCPUSec = bcProcCPU(p)
 	}
 	var ru syscall.Rusage
@@ -702,24 +702,6 @@ func bcRandHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// bcProcStatus reads a size field (VmHWM, VmRSS) of /proc/PID/status in
-// bytes; 0 where there is no /proc.
-func bcProcStatus(pid, field string) int64 {
-	f, err := os.Open(filepath.Join("/proc", pid, "status"))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 // bcProcCPU is a process's user+system time from /proc/PID/stat

@@ -636,10 +636,11 @@ func settle() {
 
 // rss reads a size field (VmRSS, VmHWM) of /proc/self/status in bytes; 0
 // where there is no /proc.
-func rss(field string) int64 { return statusField("/proc/self/status", field) }
+func rss(field string) int64 { return StatusField("/proc/self/status", field) }
 
-// statusField reads a size field of a /proc/<pid>/status file in bytes.
-func statusField(path, field string) int64 {
+// StatusField reads a size field (VmHWM, VmRSS) of a /proc/<pid>/status
+// file in bytes; 0 where there is none.
+func StatusField(path, field string) int64 {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0

@@ -88,7 +88,7 @@ func sampleHWM(pid int, exited <-chan struct{}) int64 {
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if n := statusField(status, "VmHWM"); n > 0 {
+		if n := StatusField(status, "VmHWM"); n > 0 {
 			last = n
 		}
 		select {
