@@ -17,6 +17,9 @@ import (
 type TakeHitsResult struct {
 	New        []uint64 // items created by this batch
 	Reappeared []uint64 // removed items matched again (the content came back)
+	// Mirrored are items whose content other cases' sent notices already
+	// listed (CaseItem.Earlier grew): a mirror on another host or channel.
+	Mirrored []uint64
 }
 
 // TakeHits groups hits into the case's items, one per URL, creating items
@@ -35,6 +38,8 @@ func (s *Store) TakeHits(ctx context.Context, caseID uint64, hitIDs []uint64, au
 	}
 	now := time.Now().UTC()
 	err = s.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+		earlierByRef := map[uint64][]uint64{} // per batch: hits share references
+		earlier := map[uint64][]uint64{}      // item -> its Earlier, as updated
 		for _, h := range hits {
 			var it CaseItem
 			res := tx.Where("case_id = ? AND url = ?", caseID, h.URL).Limit(1).Find(&it)
@@ -75,6 +80,36 @@ func (s *Store) TakeHits(ctx context.Context, caseID uint64, hitIDs []uint64, au
 			if err := tx.Model(&Hit{}).Where("id = ?", h.ID).Update("item_id", it.ID).Error; err != nil {
 				return err
 			}
+			if h.ReferenceID == 0 { // keyword hits match no reference
+				continue
+			}
+			ns, ok := earlierByRef[h.ReferenceID]
+			if !ok {
+				if ns, err = noticedElsewhere(tx, caseID, h.ReferenceID); err != nil {
+					return err
+				}
+				earlierByRef[h.ReferenceID] = ns
+			}
+			cur, seen := earlier[it.ID]
+			if !seen {
+				cur = SplitIDs(it.Earlier)
+			}
+			earlier[it.ID] = cur
+			for _, n := range ns {
+				if !slices.Contains(earlier[it.ID], n) {
+					earlier[it.ID] = append(earlier[it.ID], n)
+				}
+			}
+			if len(earlier[it.ID]) > len(cur) && !slices.Contains(out.Mirrored, it.ID) {
+				out.Mirrored = append(out.Mirrored, it.ID)
+			}
+		}
+		for _, id := range out.Mirrored {
+			ids := earlier[id]
+			slices.Sort(ids)
+			if err := tx.Model(&CaseItem{}).Where("id = ?", id).Update("earlier", JoinIDs(ids)).Error; err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -82,6 +117,21 @@ func (s *Store) TakeHits(ctx context.Context, caseID uint64, hitIDs []uint64, au
 		return TakeHitsResult{}, fmt.Errorf("take %d hits into case %d: %w", len(hitIDs), caseID, err)
 	}
 	return out, nil
+}
+
+// noticedElsewhere returns the sent notices of cases other than caseID that
+// listed an item matching reference ref.
+func noticedElsewhere(tx *gorm.DB, caseID, ref uint64) ([]uint64, error) {
+	var ids []uint64
+	err := tx.Table("hits").Distinct("notices.id").
+		Joins("JOIN case_items ON case_items.id = hits.item_id").
+		Joins("JOIN notices ON notices.id = case_items.notice_id").
+		Where("hits.reference_id = ? AND case_items.case_id <> ? AND notices.state = ?", ref, caseID, NoticeSent).
+		Order("notices.id").Pluck("notices.id", &ids).Error
+	if err != nil {
+		return nil, fmt.Errorf("notices elsewhere for reference %d: %w", ref, err)
+	}
+	return ids, nil
 }
 
 // CaseItems returns a case's items, oldest first.

@@ -87,6 +87,82 @@ func TestCaseItems(t *testing.T) {
 	})
 }
 
+// The same reference found on another host, after a notice to the first
+// host listed it, marks the mirror's item with that notice; drafts and
+// unrelated references do not.
+func TestMirrorNoticedElsewhere(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, s *storage.Store) {
+		ctx := t.Context()
+		src := storage.Source{Name: "blogs", Kind: storage.SourceGeneric, URL: "http://a.example/", Enabled: true}
+		must(t, s.CreateSource(ctx, &src))
+		run, err := s.StartRun(ctx, src.ID)
+		must(t, err)
+		var refs []storage.Reference
+		for i := range 3 {
+			r := storage.Reference{OpaqueID: fmt.Sprintf("m%d", i), SHA256: fmt.Sprintf("%064x", i+10)}
+			must(t, s.DB().Create(&r).Error)
+			refs = append(refs, r)
+		}
+		hit := func(host, url string, refIdx ...int) []uint64 {
+			c := storage.Capture{RunID: run.ID, SourceID: src.ID, Kind: storage.CaptureFile, URL: url, Host: host, FetchedAt: time.Now().UTC(), SHA256: "cd"}
+			_, err := s.SaveCapture(ctx, &c)
+			must(t, err)
+			var ids []uint64
+			for _, i := range refIdx {
+				h := storage.Hit{CaptureID: c.ID, ReferenceID: refs[i].ID, Method: "sha256", Target: host}
+				_, err := s.AddHit(ctx, &h)
+				must(t, err)
+				ids = append(ids, h.ID)
+			}
+			return ids
+		}
+		notice := func(caseID uint64, rev int, state storage.NoticeState, items ...uint64) storage.Notice {
+			n := storage.Notice{CaseID: caseID, Revision: rev, State: state, Recipient: "abuse@a.example", Subject: "s",
+				BodyText: "t", BodyHTML: "h", DraftedBy: "system", DraftedAt: time.Now().UTC(), MessageID: fmt.Sprintf("<m%d-%d>", caseID, rev)}
+			must(t, s.DB().Create(&n).Error)
+			if state == storage.NoticeSent {
+				must(t, s.MarkItemsListed(ctx, items, n.ID, time.Now().UTC()))
+			}
+			return n
+		}
+		ca, err := s.EnsureCase(ctx, "a.example", "case-a")
+		must(t, err)
+		ra, err := s.TakeHits(ctx, ca.ID, hit("a.example", "http://a.example/1", 0, 1), true)
+		must(t, err)
+		sent := notice(ca.ID, 1, storage.NoticeSent, ra.New...)
+		// Reference 2 is only in a draft: nothing was noticed yet.
+		rd, err := s.TakeHits(ctx, ca.ID, hit("a.example", "http://a.example/2", 2), true)
+		must(t, err)
+		notice(ca.ID, 2, storage.NoticeDraft, rd.New...)
+
+		cb, err := s.EnsureCase(ctx, "b.example", "case-b")
+		must(t, err)
+		rb, err := s.TakeHits(ctx, cb.ID, append(hit("b.example", "http://b.example/x", 1), hit("b.example", "http://b.example/y", 2)...), true)
+		must(t, err)
+		if len(rb.New) != 2 || len(rb.Mirrored) != 1 || rb.Mirrored[0] != rb.New[0] {
+			t.Fatalf("mirror take: %+v; want item %d (reference 1, noticed on a.example) mirrored, and not the draft-only one", rb, rb.New[0])
+		}
+		its, err := s.CaseItemsByIDs(ctx, rb.New)
+		must(t, err)
+		if got := storage.SplitIDs(its[0].Earlier); len(got) != 1 || got[0] != sent.ID || its[1].Earlier != "" {
+			t.Errorf("earlier: %q and %q; want %d and none", its[0].Earlier, its[1].Earlier, sent.ID)
+		}
+		// The same content again changes nothing; the case's own notices
+		// are not "elsewhere".
+		again, err := s.TakeHits(ctx, cb.ID, hit("b.example", "http://b.example/x", 1, 0), true)
+		must(t, err)
+		if len(again.Mirrored) != 0 {
+			t.Errorf("taking known content again marked %v mirrored", again.Mirrored)
+		}
+		own, err := s.TakeHits(ctx, ca.ID, hit("a.example", "http://a.example/3", 1), true)
+		must(t, err)
+		if len(own.Mirrored) != 0 {
+			t.Errorf("a.example's own notice counted as elsewhere: %+v", own)
+		}
+	})
+}
+
 // Once DATA began, a send that did not record its outcome is "may have
 // been delivered" for good (it survives the claim's rollback); a relay's
 // 4xx clears the mark; a person settles an uncertain notice.

@@ -438,6 +438,17 @@ var migrations = []migration{
 			`CREATE INDEX idx_notices_recipient_kind_state ON notices (recipient, kind, state)`,
 		},
 	},
+	{
+		version: 15,
+		name:    "content noticed elsewhere",
+		sql: []string{
+			// The sent notices of other cases (other hosts or channels) that
+			// listed the same references: a mirror's first notice cites them.
+			`ALTER TABLE case_items ADD COLUMN earlier TEXT NOT NULL DEFAULT ''`,
+			// Finding those notices starts from the references a hit matched.
+			`CREATE INDEX idx_hits_reference ON hits (reference_id)`,
+		},
+	},
 }
 
 // ddl fills the dialect-specific placeholders of a statement.

@@ -267,7 +267,11 @@ type CaseItem struct {
 	CheckResult    string `gorm:"not null;default:''"`
 	Checks         int    `gorm:"not null;default:0"`
 	Reappeared     int    `gorm:"not null;default:0"` // times it came back after removal
-	CreatedAt      time.Time
+	// Earlier lists (comma-separated ids) the sent notices of other cases
+	// that listed content matching the same references: the item is a
+	// mirror of content already noticed elsewhere.
+	Earlier   string `gorm:"not null;default:''"`
+	CreatedAt time.Time
 }
 
 // RemovalCheck is one re-check of a listed item.

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -87,7 +88,8 @@ func (a *CaseActivities) LoadCase(ctx context.Context, caseID uint64) (CaseSnaps
 	}
 	snap := CaseSnapshot{State: c.State, LastCheck: last, Acked: c.AckedAt != nil, Policy: a.policy()}
 	for _, it := range items {
-		snap.Items = append(snap.Items, ItemView{ID: it.ID, State: it.State, Listed: it.NoticeID != 0, Reappeared: it.Reappeared})
+		snap.Items = append(snap.Items, ItemView{ID: it.ID, State: it.State, Listed: it.NoticeID != 0, Reappeared: it.Reappeared,
+			Earlier: storage.SplitIDs(it.Earlier)})
 	}
 	// NoticesForCase is newest revision first; the workflow reads oldest first.
 	for i := len(ns) - 1; i >= 0; i-- {
@@ -195,8 +197,53 @@ func (a *CaseActivities) TakeHits(ctx context.Context, req TakeHitsRequest) (Tak
 		}
 		a.log().InfoContext(ctx, "case reopened: content reappeared", "case", req.CaseID, "reappeared", len(res.Reappeared), "new", len(res.New))
 	}
+	if len(res.Mirrored) > 0 {
+		if err := a.auditMirrors(ctx, c, res.Mirrored); err != nil {
+			return TakeHitsResult{}, err
+		}
+	}
 	snap, err := a.LoadCase(ctx, req.CaseID)
 	return TakeHitsResult{New: res.New, Reappeared: res.Reappeared, Snapshot: snap}, err
+}
+
+// auditMirrors records, on this case and on each case whose sent notice
+// listed the same content, that the content is published again here.
+func (a *CaseActivities) auditMirrors(ctx context.Context, c storage.Case, itemIDs []uint64) error {
+	items, err := a.Store.CaseItemsByIDs(ctx, itemIDs)
+	if err != nil {
+		return err
+	}
+	byNotice := map[uint64]int{}
+	var ids []uint64
+	for _, it := range items {
+		for _, n := range storage.SplitIDs(it.Earlier) {
+			if byNotice[n] == 0 {
+				ids = append(ids, n)
+			}
+			byNotice[n]++
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		n, err := a.Store.NoticeByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		other, err := a.Store.CaseByID(ctx, n.CaseID)
+		if err != nil {
+			return err
+		}
+		if err := a.Store.Audit(ctx, systemActor, "case.mirror", fmt.Sprintf("case:%d", c.ID),
+			fmt.Sprintf("%d items publish content already noticed to %s in %s (case %d)", byNotice[id], other.Target, n.Reference, other.ID)); err != nil {
+			return err
+		}
+		if err := a.Store.Audit(ctx, systemActor, "case.reappeared-elsewhere", fmt.Sprintf("case:%d", other.ID),
+			fmt.Sprintf("content of %s is published again on %s (case %d, %d items)", n.Reference, c.Target, c.ID, byNotice[id])); err != nil {
+			return err
+		}
+		a.log().InfoContext(ctx, "content noticed elsewhere is back", "case", c.ID, "earlier_case", other.ID, "reference", n.Reference, "items", byNotice[id])
+	}
+	return nil
 }
 
 // TriageRequest is an analyst's decision about items.
@@ -309,6 +356,15 @@ func (a *CaseActivities) DraftNotice(ctx context.Context, req DraftRequest) (Dra
 		if n.SentAt != nil {
 			cit.SentAt = *n.SentAt
 		}
+		if n.CaseID != req.CaseID {
+			// Another host's notice: named, not threaded (this
+			// recipient never had that message).
+			other, err := a.Store.CaseByID(ctx, n.CaseID)
+			if err != nil {
+				return DraftResult{}, err
+			}
+			cit.Target, cit.MessageID = other.Target, ""
+		}
 		d.Cites = append(d.Cites, cit)
 	}
 	r, err := a.Templates.Render(d)
@@ -359,6 +415,9 @@ func (a *CaseActivities) DraftNotice(ctx context.Context, req DraftRequest) (Dra
 	return DraftResult{NoticeID: n.ID, Recipient: n.Recipient, Snapshot: snap}, err
 }
 
+// noticesByID returns the notices a notice of caseID cites, oldest first:
+// the case's own, and sent notices of other cases (content noticed
+// elsewhere before it was published here).
 func (a *CaseActivities) noticesByID(ctx context.Context, caseID uint64, ids []uint64) ([]storage.Notice, error) {
 	if len(ids) == 0 {
 		return nil, nil
@@ -373,6 +432,21 @@ func (a *CaseActivities) noticesByID(ctx context.Context, caseID uint64, ids []u
 			out = append(out, all[i])
 		}
 	}
+	for _, id := range ids {
+		if slices.ContainsFunc(out, func(n storage.Notice) bool { return n.ID == id }) {
+			continue
+		}
+		n, err := a.Store.NoticeByID(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if n.State != storage.NoticeSent {
+			return nil, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("notice %d of case %d cited by case %d was never sent", id, n.CaseID, caseID), errTypePermanent, nil)
+		}
+		out = append(out, n)
+	}
+	slices.SortStableFunc(out, func(x, y storage.Notice) int { return cmp.Compare(x.ID, y.ID) })
 	return out, nil
 }
 
@@ -546,9 +620,12 @@ func (a *CaseActivities) SendNotice(ctx context.Context, noticeID uint64) (SendR
 	if err != nil {
 		return SendResult{}, err
 	}
-	// Threaded with the notices it cites, at the recipient.
+	// Threaded with the notices it cites, at the recipient (not with
+	// other hosts' notices, which it never received).
 	for _, c := range cited {
-		msg.References = append(msg.References, c.MessageID)
+		if c.CaseID == n.CaseID {
+			msg.References = append(msg.References, c.MessageID)
+		}
 	}
 	if len(msg.References) > 0 {
 		msg.InReplyTo = msg.References[len(msg.References)-1]

@@ -50,6 +50,9 @@ type ItemView struct {
 	State      storage.ItemState
 	Listed     bool // in a sent notice
 	Reappeared int
+	// Earlier are other cases' sent notices that listed the same content
+	// (a mirror); its first notice here cites them.
+	Earlier []uint64
 }
 
 // NoticeView is what the workflow knows of a notice revision.
@@ -190,6 +193,19 @@ func (r *caseRun) sent() []uint64 {
 		}
 	}
 	return out
+}
+
+// noticedElsewhere returns the other cases' notices that listed the
+// content of items, in id order.
+func (r *caseRun) noticedElsewhere(items []uint64) []uint64 {
+	var out []uint64
+	for _, it := range r.snap.Items {
+		if slices.Contains(items, it.ID) {
+			out = append(out, it.Earlier...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // hasCiting reports whether a notice of kind (not superseded) cites round.
@@ -418,6 +434,17 @@ func runCase(ctx workflow.Context, in CaseInput) error {
 				return slices.Contains(p, it.ID) && it.Reappeared > 0
 			})) {
 				kind = storage.NoticeReappearance
+			}
+			// Content another host or channel was already told about is
+			// back, here: say so, citing those notices. (Histories from
+			// before Earlier existed never carry it, so they replay alike.)
+			if elsewhere := r.noticedElsewhere(p); len(elsewhere) > 0 {
+				kind = storage.NoticeReappearance
+				for _, id := range elsewhere {
+					if !slices.Contains(cites, id) {
+						cites = append(cites, id)
+					}
+				}
 			}
 			ok, err := r.draftNotice(ctx, actx, DraftRequest{Kind: kind, ItemIDs: p, Cites: cites})
 			if err != nil {

@@ -428,6 +428,61 @@ func TestLifecycleReappearanceReopens(t *testing.T) {
 	}
 }
 
+// The same content on another host, after old.example was sent a notice
+// about it: this host's first notice is a reappearance notice that names
+// old.example's notice (not threaded with it), and both cases' audit logs
+// record the mirror.
+func TestLifecycleMirrorOnAnotherHost(t *testing.T) {
+	e := newLifecycleEnv(t, nil)
+	ctx := context.Background()
+	old, err := e.store.EnsureCase(ctx, "old.example", CaseWorkflowID("old.example"))
+	must(t, err)
+	c := storage.Capture{RunID: e.run.ID, SourceID: e.src.ID, Kind: storage.CaptureFile, URL: "http://old.example/a.pdf", Host: "old.example",
+		FetchedAt: time.Now().UTC(), Status: 200, SHA256: fmt.Sprintf("%064x", 7), Size: 1234}
+	_, err = e.store.SaveCapture(ctx, &c)
+	must(t, err)
+	h := storage.Hit{CaptureID: c.ID, ReferenceID: e.refs[0].ID, Method: "sha256", Score: 1, Target: "old.example"}
+	_, err = e.store.AddHit(ctx, &h)
+	must(t, err)
+	taken, err := e.store.TakeHits(ctx, old.ID, []uint64{h.ID}, true)
+	must(t, err)
+	sentAt := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	earlier := storage.Notice{CaseID: old.ID, Revision: 1, State: storage.NoticeSent, Recipient: "abuse@old.example", Subject: "s",
+		BodyText: "t", BodyHTML: "h", DraftedBy: "system", DraftedAt: sentAt, SentAt: &sentAt, MessageID: "<old-1@leakwatch>",
+		Kind: storage.NoticeFirst, Reference: "LW-1-1", ItemIDs: storage.JoinIDs(taken.New)}
+	must(t, e.store.DB().Create(&earlier).Error)
+	must(t, e.store.MarkItemsListed(ctx, taken.New, earlier.ID, sentAt))
+
+	e.signal(time.Second, e.hit("http://leaks.example/copy.pdf", 0))
+	e.update(5*time.Minute, "approve", UpdateApprove, ApproveInput{Revision: 1, Approver: "lee", Role: storage.RoleLegal})
+	e.expectState(10*time.Minute, storage.CaseSent)
+	e.at(time.Hour, func() { e.CancelWorkflow() })
+	e.start()
+
+	ns := e.notices()
+	if len(ns) != 1 || ns[0].Kind != storage.NoticeReappearance || !slices.Equal(storage.SplitIDs(ns[0].Cites), []uint64{earlier.ID}) {
+		var got []string
+		for _, n := range ns {
+			got = append(got, fmt.Sprintf("%s citing %q", n.Kind, n.Cites))
+		}
+		t.Fatalf("notices %v; want one reappearance notice citing old.example's %d", got, earlier.ID)
+	}
+	if body := strings.Join(strings.Fields(ns[0].BodyText), " "); !strings.Contains(body, "LW-1-1 of 2026-11-30 concerning old.example") ||
+		!strings.Contains(body, "has reappeared on leaks.example") {
+		t.Errorf("notice does not cite old.example's notice:\n%s", ns[0].BodyText)
+	}
+	msgs := e.sink.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages at the SMTP server; want 1", len(msgs))
+	}
+	if raw := string(msgs[0].Data); strings.Contains(raw, "old-1@leakwatch") {
+		t.Errorf("threaded with a message leaks.example never received:\n%.600s", raw)
+	}
+	if e.audited("case.mirror") != 1 || e.audited("case.reappeared-elsewhere") != 1 {
+		t.Errorf("audited mirror %d, reappeared-elsewhere %d; want 1, 1", e.audited("case.mirror"), e.audited("case.reappeared-elsewhere"))
+	}
+}
+
 // No address anywhere: the case waits at needs-recipient, visibly, until
 // a person gives one. Request changes and the two-person rule on edits.
 func TestLifecycleRecipientChangesTwoPerson(t *testing.T) {

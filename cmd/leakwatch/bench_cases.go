@@ -47,9 +47,6 @@ type benchCasesOptions struct {
 	Timeout        time.Duration
 	HistorySamples int
 	CPUProfile     string // write a CPU profile of this process from dispatch to the last draft
-	// IndexNotices adds the index storage.CountSent lacks before the run:
-	// an experiment, not the shipped schema.
-	IndexNotices bool
 }
 
 // casesBench is what `bench cases` measured. Durations are in
@@ -61,7 +58,6 @@ type casesBench struct {
 	Pollers       int     `json:"pollers"`
 	Activities    int     `json:"max_concurrent_activities"`
 	DispatchFirst bool    `json:"dispatch_first"`
-	IndexNotices  bool    `json:"index_notices,omitempty"`
 	CPUs          int     `json:"cpus"`
 	CPUModel      string  `json:"cpu_model,omitempty"`
 	GoVersion     string  `json:"go_version"`
@@ -133,7 +129,6 @@ func benchCases(ctx context.Context, e *env, args []string) error {
 	fset.DurationVar(&o.Timeout, "timeout", time.Hour, "give up when the notices are not all drafted after this long")
 	fset.IntVar(&o.HistorySamples, "history-samples", 20, "cases whose workflow history size is read at the end")
 	fset.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile (pprof) of this process, from the dispatch to the last draft, to this file")
-	fset.BoolVar(&o.IndexNotices, "index-notices", false, "experiment: first add an index on notices (recipient, kind, state), which CountSent's count of sent notices lacks (every draft scans the notices table without it)")
 	asJSON := fset.Bool("json", false, "print the figures as one JSON object")
 	pos, err := e.parseFlags(fset, args)
 	if err != nil {
@@ -166,7 +161,7 @@ func benchTarget(i int) string { return fmt.Sprintf("host-%d.example", i) }
 func runCasesBench(ctx context.Context, e *env, o benchCasesOptions) (b casesBench, err error) {
 	wallStart := time.Now()
 	b = casesBench{N: o.N, Items: o.Items, DraftDelayMS: bcMS(o.DraftDelay), Pollers: o.Pollers, Activities: o.Activities,
-		DispatchFirst: o.DispatchFirst, IndexNotices: o.IndexNotices, CPUs: runtime.NumCPU(), CPUModel: bcCPUModel(), GoVersion: runtime.Version(),
+		DispatchFirst: o.DispatchFirst, CPUs: runtime.NumCPU(), CPUModel: bcCPUModel(), GoVersion: runtime.Version(),
 		LoadBefore: bcLoadAvg()}
 
 	dir := o.Dir
@@ -204,12 +199,6 @@ func runCasesBench(ctx context.Context, e *env, o benchCasesOptions) (b casesBen
 	store, err := e.openStore(ctx)
 	if err != nil {
 		return b, err
-	}
-
-	if o.IndexNotices {
-		if err := store.DB().WithContext(ctx).Exec("CREATE INDEX IF NOT EXISTS bench_notices_sent ON notices (recipient, kind, state)").Error; err != nil {
-			return b, fmt.Errorf("bench cases: --index-notices: %w", err)
-		}
 	}
 
 	// The embedded server, as `up` starts it.
@@ -650,9 +639,6 @@ func printCasesBench(e *env, b casesBench) {
 	}
 	if b.DispatchFirst {
 		worker += "; started after the dispatch"
-	}
-	if b.IndexNotices {
-		worker += "; EXPERIMENT: extra index on notices (recipient, kind, state)"
 	}
 	fmt.Fprintf(w, "cases        %d (host-N.example), %d item(s) each; triage auto, draft_delay %s; worker: %s\n",
 		b.N, b.Items, sec(b.DraftDelayMS), worker)

@@ -76,11 +76,14 @@ type Item struct {
 	Note       string // optional, e.g. "message 123 in channel"; never content
 }
 
-// Citation is an earlier notice to the same recipient that this one cites.
+// Citation is an earlier notice that this one cites: to the same
+// recipient, or (Target set) about the same content on another host or
+// channel.
 type Citation struct {
 	Reference string    // e.g. "LW-12-1"
 	SentAt    time.Time // when it was sent
-	MessageID string    // its Message-ID, angle brackets included; "" if unknown
+	MessageID string    // its Message-ID, angle brackets included; "" if unknown or not this recipient's
+	Target    string    // the other host or channel it was about; "" for this notice's own target
 }
 
 // Data is everything a notice template may use. Internal bookkeeping (case
@@ -176,6 +179,7 @@ type view struct {
 	KindTitle string     // "Takedown notice", "Follow-up 2", ...
 	First     Citation   // the earliest cited notice; zero for a first notice
 	Later     []Citation // the other cited notices, oldest first
+	Elsewhere bool       // some cited notice was about another host or channel
 	Opening   []string   // paragraphs for the kind
 	Ask       []string   // paragraphs for the recipient type
 }
@@ -241,7 +245,7 @@ func (d Data) Threading() (inReplyTo string, references []string) {
 	cites := slices.Clone(d.Cites)
 	slices.SortStableFunc(cites, func(a, b Citation) int { return a.SentAt.Compare(b.SentAt) })
 	for _, c := range cites {
-		if id := strings.TrimSpace(c.MessageID); id != "" && !slices.Contains(references, id) {
+		if id := strings.TrimSpace(c.MessageID); id != "" && c.Target == "" && !slices.Contains(references, id) {
 			references = append(references, id)
 		}
 	}
@@ -287,10 +291,13 @@ func (t *Templates) view(d Data) (view, error) {
 	}
 	d.Cites = slices.Clone(d.Cites)
 	slices.SortStableFunc(d.Cites, func(a, b Citation) int { return a.SentAt.Compare(b.SentAt) })
+	elsewhere := false
 	for i, c := range d.Cites {
 		if !referenceRE.MatchString(c.Reference) || c.SentAt.IsZero() {
 			return view{}, fmt.Errorf("render notice %s: cited notice %d needs a reference and the time it was sent", d.Reference, i+1)
 		}
+		d.Cites[i].Target = oneLine(c.Target)
+		elsewhere = elsewhere || d.Cites[i].Target != ""
 	}
 	if d.Kind != KindNotice && len(d.Cites) == 0 {
 		return view{}, fmt.Errorf("render notice %s: a %s must cite the earlier notice (Cites is empty)", d.Reference, d.Kind)
@@ -298,7 +305,7 @@ func (t *Templates) view(d Data) (view, error) {
 	d.Target = oneLine(d.Target)
 	d.Recipient = oneLine(d.Recipient)
 
-	v := view{Data: d}
+	v := view{Data: d, Elsewhere: elsewhere}
 	if len(d.Cites) > 0 {
 		v.First, v.Later = d.Cites[0], d.Cites[1:]
 	}

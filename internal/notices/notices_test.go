@@ -165,6 +165,33 @@ func TestRenderCitesSeveral(t *testing.T) {
 	}
 }
 
+// Content first noticed on another host and published again here: the
+// notice names that host's notice and says the content is back on this
+// target, but is not threaded with a message this recipient never had.
+func TestRenderCitesAnotherHost(t *testing.T) {
+	d := data()
+	d.Kind, d.Reference, d.Target = KindReappearance, "LW-20-1", "mirror.example"
+	d.Cites = []Citation{{Reference: "LW-12-1", SentAt: time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC), Target: "leaks.example"}}
+	r := render(t, d)
+	text := strings.Join(strings.Fields(r.Text), " ")
+	for _, want := range []string{"LW-12-1 of 2026-12-01 concerning leaks.example", "has reappeared on mirror.example", "LW-12-1, sent 2026-12-01 09:30 UTC, concerning leaks.example"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("body lacks %q:\n%s", want, r.Text)
+		}
+	}
+	if !strings.Contains(r.HTML, "LW-12-1, sent 2026-12-01 09:30 UTC, concerning leaks.example") {
+		t.Errorf("HTML does not name the other host:\n%s", r.HTML)
+	}
+	if r.InReplyTo != "" || len(r.References) != 0 {
+		t.Errorf("threaded with another recipient's notice: %q %q", r.InReplyTo, r.References)
+	}
+	// The same host's own notice cited beside it is threaded as before.
+	d.Cites = append(d.Cites, Citation{Reference: "LW-20-0", SentAt: time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC), MessageID: "<own@leakwatch>"})
+	if r := render(t, d); r.InReplyTo != "<own@leakwatch>" || len(r.References) != 1 {
+		t.Errorf("threading with the own notice: %q %q", r.InReplyTo, r.References)
+	}
+}
+
 // Every recipient type and kind renders, each type asks for its own thing
 // and each kind opens its own way.
 func TestRenderEveryTypeAndKind(t *testing.T) {

@@ -318,9 +318,19 @@ type itemJSON struct {
 	CheckResult string            `json:"check_result"`
 	Checks      int               `json:"checks"`
 	Reappeared  int               `json:"reappeared"`
-	InDraft     bool              `json:"in_draft"`
-	Pending     bool              `json:"pending"`
-	Matches     []matchJSON       `json:"matches"`
+	// Elsewhere: other cases' sent notices about the same content.
+	Elsewhere []elsewhereJSON `json:"noticed_elsewhere"`
+	InDraft   bool            `json:"in_draft"`
+	Pending   bool            `json:"pending"`
+	Matches   []matchJSON     `json:"matches"`
+}
+
+// elsewhereJSON is another case's sent notice that listed the same content.
+type elsewhereJSON struct {
+	CaseID    uint64     `json:"case_id"`
+	Target    string     `json:"target"`
+	Reference string     `json:"reference"`
+	SentAt    *time.Time `json:"sent_at"`
 }
 
 // matchJSON is one reference and method that matched an item.
@@ -337,6 +347,10 @@ func toItemJSON(r itemRow) itemJSON {
 		CapturedAt: r.CapturedAt, SHA256: r.SHA256, Size: r.Size, NoticeID: r.NoticeID, ListedAt: r.ListedAt,
 		RemovedAt: r.RemovedAt, CheckedAt: r.CheckedAt, CheckResult: r.CheckResult, Checks: r.CaseItem.Checks,
 		Reappeared: r.Reappeared, InDraft: r.InDraft, Pending: r.Pending, Matches: make([]matchJSON, 0, len(r.Matches))}
+	out.Elsewhere = make([]elsewhereJSON, 0, len(r.Elsewhere))
+	for _, e := range r.Elsewhere {
+		out.Elsewhere = append(out.Elsewhere, elsewhereJSON(e))
+	}
 	for _, m := range r.Matches {
 		out.Matches = append(out.Matches, matchJSON{RefOpaqueID: m.Ref, Method: m.Method, Score: m.Score, Why: m.Why, Hits: m.Hits})
 	}

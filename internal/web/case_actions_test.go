@@ -417,6 +417,61 @@ func TestCasePageOneRowPerItem(t *testing.T) {
 	}
 }
 
+// A mirror's item names the other host's sent notice about the same
+// content, on the page (linked to that case) and in the API.
+func TestCasePageNoticedElsewhere(t *testing.T) {
+	f, _ := newActionsFixture(t)
+	ctx := context.Background()
+	old := seedLifecycle(t, f, "old.example")
+	sentAt := time.Date(2026, 1, 3, 9, 0, 0, 0, time.UTC)
+	sent := storage.Notice{CaseID: old.cs.ID, Revision: 2, State: storage.NoticeSent, Recipient: "abuse@old.example", Subject: "s",
+		BodyText: "t", BodyHTML: "h", DraftedBy: "workflow", SentAt: &sentAt, MessageID: "<old-2@leakwatch>",
+		Kind: storage.NoticeFirst, Reference: "LW-7-1", ItemIDs: storage.JoinIDs([]uint64{old.multi.ID})}
+	if err := f.store.DB().Create(&sent).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.MarkItemsListed(ctx, []uint64{old.multi.ID}, sent.ID, sentAt); err != nil {
+		t.Fatal(err)
+	}
+	mirror, err := f.store.EnsureCase(ctx, "mirror.example", workflows.CaseWorkflowID("mirror.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := storage.Source{Name: "m2", Kind: storage.SourceLeakBlog, URL: "http://mirror.example/2", Enabled: true}
+	if err := f.store.CreateSource(ctx, &src); err != nil {
+		t.Fatal(err)
+	}
+	run, _ := f.store.StartRun(ctx, src.ID)
+	c := storage.Capture{RunID: run.ID, SourceID: src.ID, Kind: storage.CaptureFile, URL: "http://mirror.example/copy.zip", Host: "mirror.example",
+		FetchedAt: time.Now().UTC(), Status: 200, SHA256: strings.Repeat("e", 64), Size: 10}
+	if _, err := f.store.SaveCapture(ctx, &c); err != nil {
+		t.Fatal(err)
+	}
+	h := storage.Hit{CaptureID: c.ID, ReferenceID: old.refs[0].ID, Method: "sha256", Score: 1, Target: "mirror.example"}
+	if _, err := f.store.AddHit(ctx, &h); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.TakeHits(ctx, mirror.ID, []uint64{h.ID}, true); err != nil {
+		t.Fatal(err)
+	}
+	cl := f.client("192.0.2.77")
+	cl.mustLogin("alice")
+	body := cl.getJSON(fmt.Sprintf("/cases/%d", mirror.ID)).Body.String()
+	want := fmt.Sprintf(`Noticed before on <a href="/cases/%d">old.example</a>: LW-7-1 of 2026-01-03 09:00:00 UTC`, old.cs.ID)
+	if !strings.Contains(body, want) || strings.Count(body, "Noticed before on") != 1 {
+		t.Errorf("the mirror's page lacks %q once", want)
+	}
+	var detail caseDetailJSON
+	decode(t, cl.getJSON(fmt.Sprintf("/api/cases/%d", mirror.ID)), &detail)
+	var got []elsewhereJSON
+	for _, it := range detail.Items {
+		got = append(got, it.Elsewhere...)
+	}
+	if len(got) != 1 || got[0].CaseID != old.cs.ID || got[0].Target != "old.example" || got[0].Reference != "LW-7-1" {
+		t.Errorf("API noticed_elsewhere %+v", got)
+	}
+}
+
 func TestCaseRevisionHistoryDiff(t *testing.T) {
 	f, _ := newActionsFixture(t)
 	lc := seedLifecycle(t, f, "leaks.example")

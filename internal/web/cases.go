@@ -56,6 +56,17 @@ type itemRow struct {
 	Matches []itemMatch
 	InDraft bool
 	Pending bool
+	// Elsewhere are other cases' sent notices that listed the same
+	// content: this item is a mirror of it.
+	Elsewhere []elsewhereNotice
+}
+
+// elsewhereNotice is another case's sent notice about the same content.
+type elsewhereNotice struct {
+	CaseID    uint64
+	Target    string
+	Reference string
+	SentAt    *time.Time
 }
 
 // Listed reports whether a sent notice listed the item.
@@ -159,9 +170,27 @@ func (s *Server) loadCase(ctx context.Context, id uint64) (caseView, error) {
 		}
 	}
 	urls := map[uint64]string{}
+	elsewhere := map[uint64]elsewhereNotice{}
 	for _, it := range items {
 		urls[it.ID] = it.URL
-		cv.Items = append(cv.Items, itemRow{CaseItem: it, Matches: matchesOf(itemHits[it.ID])})
+		row := itemRow{CaseItem: it, Matches: matchesOf(itemHits[it.ID])}
+		for _, nid := range storage.SplitIDs(it.Earlier) {
+			en, ok := elsewhere[nid]
+			if !ok {
+				n, err := s.store.NoticeByID(ctx, nid)
+				if err != nil {
+					return caseView{}, fmt.Errorf("load case %d: %w", id, err)
+				}
+				other, err := s.store.CaseByID(ctx, n.CaseID)
+				if err != nil {
+					return caseView{}, fmt.Errorf("load case %d: %w", id, err)
+				}
+				en = elsewhereNotice{CaseID: other.ID, Target: other.Target, Reference: n.Reference, SentAt: n.SentAt}
+				elsewhere[nid] = en
+			}
+			row.Elsewhere = append(row.Elsewhere, en)
+		}
+		cv.Items = append(cv.Items, row)
 		if it.NoticeID != 0 {
 			cv.Listed = true
 		}
