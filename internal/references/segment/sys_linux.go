@@ -4,6 +4,7 @@ package segment
 
 import (
 	"os"
+	"runtime"
 
 	"golang.org/x/sys/unix"
 )
@@ -31,19 +32,23 @@ func adviseWillNeed(b []byte, from, to int) {
 }
 
 // populate maps b (page-aligned) into the page tables, reading it in where
-// the page cache lacks it. Kernels before 5.14 have no MADV_POPULATE_READ:
-// touching a byte per page does the same, a fault at a time.
+// the page cache lacks it (MADV_POPULATE_READ; before Linux 5.14 the
+// touch below faults each page in itself), and then reads a byte of every
+// page. That read is not redundant: on a virtual machine the first access
+// to each populated page still cost ~2 µs here (a sequential pass over
+// 2.8 GB takes 1.5 s), so without it a process's first few hundred
+// letters after load matched ~8× slower than later ones (p50 1.7 ms
+// against 0.19 ms for 550 lookups).
 func populate(b []byte) error {
-	err := unix.Madvise(b, unix.MADV_POPULATE_READ)
-	if err == unix.EINVAL || err == unix.ENOSYS {
-		var sink byte
-		for i := 0; i < len(b); i += os.Getpagesize() {
-			sink ^= b[i]
-		}
-		_ = sink
-		return nil
+	if err := unix.Madvise(b, unix.MADV_POPULATE_READ); err != nil && err != unix.EINVAL && err != unix.ENOSYS {
+		return err
 	}
-	return err
+	var sink byte
+	for i := 0; i < len(b); i += os.Getpagesize() {
+		sink ^= b[i]
+	}
+	runtime.KeepAlive(sink) // the reads are the point: keep the compiler from dropping them
+	return nil
 }
 
 // syncDir makes a rename in dir durable.
