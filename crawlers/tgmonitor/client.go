@@ -9,6 +9,7 @@ import (
 
 	"github.com/gotd/contrib/middleware/floodwait"
 	"github.com/gotd/contrib/middleware/ratelimit"
+	"github.com/gotd/td/bin"
 	"github.com/gotd/td/clock"
 	"github.com/gotd/td/telegram"
 	"github.com/gotd/td/telegram/auth"
@@ -48,9 +49,8 @@ type Options struct {
 	// works and re-reads the watched channels (default 1 minute): a revoked
 	// session simply gets no more updates, so nothing else would notice.
 	LiveCheck time.Duration
-	// Clock times flood waits (nil: the system clock). contrib v0.25.0's
-	// Waiter.WithClock reaches only its gather ticker, not its scheduler
-	// (built on the system clock), so a fake clock cannot shorten a wait.
+	// Clock times flood waits and the account's flood-wait status (nil:
+	// the system clock); the request rate runs on real time.
 	Clock  clock.Clock
 	Logger *slog.Logger // nil discards
 }
@@ -162,15 +162,27 @@ func (m *Monitor) connectUpdates(ctx context.Context, account string, login bool
 			return &FloodWaitError{Account: account, Until: *acct.FloodUntil}
 		}
 	}
-	waiter := floodwait.NewWaiter().WithClock(m.o.Clock).WithMaxWait(m.o.MaxFloodWait).
-		WithCallback(func(ctx context.Context, w floodwait.FloodWait) {
-			until := m.o.Clock.Now().Add(w.Duration).UTC()
-			m.log().WarnContext(ctx, "telegram flood wait", "account", account, "wait", w.Duration)
-			if err := m.o.Store.SetTelegramStatus(context.WithoutCancel(ctx), account, storage.TelegramFloodWait,
-				fmt.Sprintf("waiting %s", w.Duration), &until, 0); err != nil {
-				m.log().WarnContext(ctx, "cannot record telegram flood wait", "account", account, "err", err)
+	// SimpleWaiter, not the scheduler-based Waiter: one client per account
+	// per pass sends one request at a time, and SimpleWaiter times its
+	// waits on Clock (v0.25.0's Waiter runs its scheduler on the system
+	// clock whatever WithClock says), so tests can move time on.
+	waiter := floodwait.NewSimpleWaiter().WithClock(m.o.Clock).WithMaxWait(m.o.MaxFloodWait).WithMaxRetries(5)
+	// Beneath the waiter: a wait it is about to sit out shows as the
+	// account's status while it lasts.
+	observe := telegram.MiddlewareFunc(func(next tg.Invoker) telegram.InvokeFunc {
+		return func(ctx context.Context, in bin.Encoder, out bin.Decoder) error {
+			err := next.Invoke(ctx, in, out)
+			if d, ok := tgerr.AsFloodWait(err); ok && d <= m.o.MaxFloodWait {
+				until := m.o.Clock.Now().Add(d).UTC()
+				m.log().WarnContext(ctx, "telegram flood wait", "account", account, "wait", d)
+				if serr := m.o.Store.SetTelegramStatus(context.WithoutCancel(ctx), account, storage.TelegramFloodWait,
+					fmt.Sprintf("waiting %s", d), &until, 0); serr != nil {
+					m.log().WarnContext(ctx, "cannot record telegram flood wait", "account", account, "err", serr)
+				}
 			}
-		})
+			return err
+		}
+	})
 	// The request rate runs on real time whatever Clock is: a fake clock
 	// would stall every request behind the limiter.
 	limiter := ratelimit.New(rate.Limit(m.o.Rate), 5)
@@ -181,7 +193,7 @@ func (m *Monitor) connectUpdates(ctx context.Context, account string, login bool
 		Device:         device,
 		NoUpdates:      upd == nil,
 		UpdateHandler:  upd,
-		Middlewares:    []telegram.Middleware{waiter, limiter},
+		Middlewares:    []telegram.Middleware{waiter, observe, limiter},
 		// A dead session must stop the client, not loop reconnecting.
 		OnSelfError: func(ctx context.Context, err error) error {
 			if _, dead := deadReason(err); dead && !login {
@@ -190,19 +202,17 @@ func (m *Monitor) connectUpdates(ctx context.Context, account string, login bool
 			return nil
 		},
 	})
-	err = waiter.Run(ctx, func(ctx context.Context) error {
-		return client.Run(ctx, func(ctx context.Context) error {
-			if !login {
-				st, err := client.Auth().Status(ctx)
-				if err != nil {
-					return fmt.Errorf("auth status: %w", err)
-				}
-				if !st.Authorized {
-					return &tgerr.Error{Code: 401, Type: "AUTH_KEY_UNREGISTERED", Message: "AUTH_KEY_UNREGISTERED"}
-				}
+	err = client.Run(ctx, func(ctx context.Context) error {
+		if !login {
+			st, err := client.Auth().Status(ctx)
+			if err != nil {
+				return fmt.Errorf("auth status: %w", err)
 			}
-			return fn(ctx, client)
-		})
+			if !st.Authorized {
+				return &tgerr.Error{Code: 401, Type: "AUTH_KEY_UNREGISTERED", Message: "AUTH_KEY_UNREGISTERED"}
+			}
+		}
+		return fn(ctx, client)
 	})
 	bg := context.WithoutCancel(ctx)
 	if reason, dead := deadReason(err); dead && !login {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gotd/neo"
 	"github.com/gotd/td/tg"
 
 	"github.com/leakwatch/leakwatch/crawlers/tgmonitor"
@@ -373,46 +374,93 @@ func TestWatchChannel(t *testing.T) {
 
 // TestFloodWaitAndDeadSession: a FLOOD_WAIT within the budget is waited
 // out and shows in the account's status while it lasts; one beyond it ends
-// the pass without a retry storm; a revoked session stops the account
-// cleanly, with no reconnect loop, until it logs in again.
+// the pass without a retry storm, and the account waits it out; a revoked
+// session stops the account cleanly, with no reconnect loop, until it logs
+// in again. Flood waits run on a fake clock: an hour passes when the test
+// says so.
 func TestFloodWaitAndDeadSession(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
 	w.login(t)
+	clk := neo.NewTime(time.Now())
+	opts := w.monOpts
+	opts.Clock, opts.MaxFloodWait = clk, 2*time.Hour
+	var err error
+	if w.mon, err = tgmonitor.New(opts); err != nil {
+		t.Fatal(err)
+	}
 
-	// Within the budget (1 s of MaxFloodWait's minute): waited out.
-	w.sim.FloodWaitOnce(tg.MessagesGetHistoryRequestTypeID, 1)
+	// Within the budget (an hour of two): the pass waits, showing the
+	// wait, until the hour has passed, then goes on.
+	w.sim.FloodWaitOnce(tg.MessagesGetHistoryRequestTypeID, 3600)
 	before := w.sim.Calls(tg.MessagesGetHistoryRequestTypeID)
-	if _, st, err := w.pass(t, nil); err != nil || st.Messages == 0 {
-		t.Fatalf("pass with a short flood wait: %+v, %v", st, err)
+	waiting := clk.Observe() // closed when the waiter sets its timer
+	type result struct {
+		st  tgmonitor.Stats
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		_, st, err := w.pass(t, nil)
+		done <- result{st, err}
+	}()
+	select {
+	case <-waiting:
+	case r := <-done:
+		t.Fatalf("the pass ended without waiting: %+v, %v", r.st, r.err)
+	case <-time.After(time.Minute):
+		t.Fatal("no flood wait began within a minute")
+	}
+	acct, _ := w.store.TelegramAccount(ctx, account)
+	if acct.Status != storage.TelegramFloodWait || acct.FloodUntil == nil || acct.FloodUntil.Sub(clk.Now()) < 59*time.Minute {
+		t.Errorf("while waiting the account is %s until %v (now %v), want flood-wait for an hour", acct.Status, acct.FloodUntil, clk.Now())
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("the pass ended before the hour passed: %+v, %v", r.st, r.err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	clk.Travel(time.Hour)
+	select {
+	case r := <-done:
+		if r.err != nil || r.st.Messages == 0 {
+			t.Fatalf("pass with an hour's flood wait: %+v, %v", r.st, r.err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the pass did not go on once the hour had passed")
 	}
 	if w.sim.Calls(tg.MessagesGetHistoryRequestTypeID) < before+2 {
 		t.Error("the flood-waited request was not retried")
 	}
-	acct, _ := w.store.TelegramAccount(ctx, account)
+	acct, _ = w.store.TelegramAccount(ctx, account)
 	if acct.Status != storage.TelegramOK {
 		t.Errorf("after the wait the account is %s (%s), want ok", acct.Status, acct.Detail)
 	}
 
 	// Beyond the budget: the pass ends, the account shows the wait, and
-	// the next pass does not even connect until it is over.
+	// no pass even connects until it is over.
 	w.post(t, "chatter", tgsim.Post{Text: "after the flood"})
-	w.sim.FloodWaitOnce(tg.MessagesGetHistoryRequestTypeID, 3600)
-	_, _, err := w.pass(t, nil)
+	w.sim.FloodWaitOnce(tg.MessagesGetHistoryRequestTypeID, 3*3600)
+	_, _, err = w.pass(t, nil)
 	var fw *tgmonitor.FloodWaitError
-	if !errors.As(err, &fw) || !tgmonitor.IsPermanent(err) || time.Until(fw.Until) < 50*time.Minute {
-		t.Fatalf("pass with an hour's flood wait: %v, want a FloodWaitError about an hour long", err)
+	if !errors.As(err, &fw) || !tgmonitor.IsPermanent(err) || fw.Until.Sub(clk.Now()) < 179*time.Minute {
+		t.Fatalf("pass with a three-hour flood wait: %v, want a FloodWaitError three hours long", err)
 	}
 	acct, _ = w.store.TelegramAccount(ctx, account)
 	if acct.Status != storage.TelegramFloodWait || acct.FloodUntil == nil {
 		t.Errorf("account %s (flood until %v), want flood-wait", acct.Status, acct.FloodUntil)
 	}
 	calls := w.sim.Calls(tg.MessagesGetHistoryRequestTypeID)
+	clk.Travel(2 * time.Hour)
 	if _, _, err := w.pass(t, nil); !errors.As(err, &fw) {
-		t.Errorf("pass during the flood wait: %v", err)
+		t.Errorf("pass two hours into the flood wait: %v", err)
 	}
 	if w.sim.Calls(tg.MessagesGetHistoryRequestTypeID) != calls {
 		t.Error("a pass during the flood wait called Telegram")
+	}
+	clk.Travel(time.Hour + time.Minute)
+	if _, st, err := w.pass(t, nil); err != nil || st.Messages != 1 {
+		t.Errorf("pass after the flood wait: %+v, %v; want the one message posted meanwhile", st, err)
 	}
 
 	// Dead session: revoked server-side.
@@ -438,6 +486,7 @@ func TestFloodWaitAndDeadSession(t *testing.T) {
 	}
 
 	// Logging in again brings it back, and the pass reads what it missed.
+	w.post(t, "chatter", tgsim.Post{Text: "while the session was dead"})
 	w.login(t)
 	if _, st, err := w.pass(t, nil); err != nil || st.Messages != 1 {
 		t.Errorf("pass after logging in again: %+v, %v; want the one missed message", st, err)
