@@ -418,9 +418,14 @@ func TestCasePageOneRowPerItem(t *testing.T) {
 }
 
 // A mirror's item names the other host's sent notice about the same
-// content, on the page (linked to that case) and in the API.
+// content, on the page (linked to that case) and in the API; the page
+// shows the configured police contact.
 func TestCasePageNoticedElsewhere(t *testing.T) {
-	f, _ := newActionsFixture(t)
+	f := newFixture(t, func(o *Options) {
+		o.Cases = &fakeActions{fakeCases: &fakeCases{}}
+		o.Police = "cybercrime@police.example"
+	})
+	f.addUser("alice", storage.RoleAnalyst, false)
 	ctx := context.Background()
 	old := seedLifecycle(t, f, "old.example")
 	sentAt := time.Date(2026, 1, 3, 9, 0, 0, 0, time.UTC)
@@ -460,6 +465,10 @@ func TestCasePageNoticedElsewhere(t *testing.T) {
 	want := fmt.Sprintf(`Noticed before on <a href="/cases/%d">old.example</a>: LW-7-1 of 2026-01-03 09:00:00 UTC`, old.cs.ID)
 	if !strings.Contains(body, want) || strings.Count(body, "Noticed before on") != 1 {
 		t.Errorf("the mirror's page lacks %q once", want)
+	}
+	// The configured contacts for reports; none for an unset regulator.
+	if !strings.Contains(body, "<dt>Police</dt><dd>cybercrime@police.example</dd>") || strings.Contains(body, "Privacy regulator") {
+		t.Error("the case page does not show the police contact alone")
 	}
 	var detail caseDetailJSON
 	decode(t, cl.getJSON(fmt.Sprintf("/api/cases/%d", mirror.ID)), &detail)

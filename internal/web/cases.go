@@ -47,6 +47,8 @@ type caseView struct {
 	AnySent    bool                  // some notice was sent (acknowledgement applies)
 	// RecipientTypes are the kinds of recipient a notice can address.
 	RecipientTypes []string
+	// Police and Regulator are the configured contacts for reports.
+	Police, Regulator string
 }
 
 // itemRow is one infringing item with every reference and layer that
@@ -160,7 +162,7 @@ func (s *Server) loadCase(ctx context.Context, id uint64) (caseView, error) {
 	if err != nil {
 		return caseView{}, fmt.Errorf("load case %d: %w", id, err)
 	}
-	cv := caseView{Case: c, Meaning: stateMeaning(c.State), Notices: ns, Hits: hits}
+	cv := caseView{Case: c, Meaning: stateMeaning(c.State), Notices: ns, Hits: hits, Police: s.police, Regulator: s.regulator}
 	for _, rt := range notices.RecipientTypes() {
 		cv.RecipientTypes = append(cv.RecipientTypes, string(rt))
 	}

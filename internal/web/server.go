@@ -70,6 +70,10 @@ type Options struct {
 	// TrustedProxies are reverse proxies whose X-Forwarded-For is believed when
 	// finding the client IP for throttling and audit; empty means none.
 	TrustedProxies []netip.Prefix
+	// Police and Regulator are where legal reports the breach's
+	// republication (notices.police, notices.regulator); shown on every
+	// case, empty ones left out.
+	Police, Regulator string
 }
 
 // Server serves the UI and API.
@@ -79,6 +83,8 @@ type Server struct {
 	now     func() time.Time
 	cases   CaseService
 	mailbox Mailbox
+
+	police, regulator string
 
 	listen           string
 	secure           bool
@@ -113,6 +119,8 @@ func New(opts Options) (*Server, error) {
 		now:              opts.Now,
 		cases:            opts.Cases,
 		mailbox:          opts.Mailbox,
+		police:           opts.Police,
+		regulator:        opts.Regulator,
 		listen:           opts.Listen,
 		sessionTTL:       opts.SessionTTL,
 		maxLoginFailures: opts.MaxLoginFailures,
