@@ -83,6 +83,14 @@ func (s *Store) TakeHits(ctx context.Context, caseID uint64, hitIDs []uint64, au
 			if h.ReferenceID == 0 { // keyword hits match no reference
 				continue
 			}
+			if it.NoticeID != 0 {
+				// A listed item matched by one more reference: that notice
+				// listed this content too.
+				if err := tx.Clauses(clause.OnConflict{DoNothing: true}).
+					Create(&NoticedRef{ReferenceID: h.ReferenceID, NoticeID: it.NoticeID, CaseID: caseID}).Error; err != nil {
+					return err
+				}
+			}
 			ns, ok := earlierByRef[h.ReferenceID]
 			if !ok {
 				if ns, err = noticedElsewhere(tx, caseID, h.ReferenceID); err != nil {
@@ -123,11 +131,8 @@ func (s *Store) TakeHits(ctx context.Context, caseID uint64, hitIDs []uint64, au
 // listed an item matching reference ref.
 func noticedElsewhere(tx *gorm.DB, caseID, ref uint64) ([]uint64, error) {
 	var ids []uint64
-	err := tx.Table("hits").Distinct("notices.id").
-		Joins("JOIN case_items ON case_items.id = hits.item_id").
-		Joins("JOIN notices ON notices.id = case_items.notice_id").
-		Where("hits.reference_id = ? AND case_items.case_id <> ? AND notices.state = ?", ref, caseID, NoticeSent).
-		Order("notices.id").Pluck("notices.id", &ids).Error
+	err := tx.Model(&NoticedRef{}).Where("reference_id = ? AND case_id <> ?", ref, caseID).
+		Order("notice_id").Pluck("notice_id", &ids).Error
 	if err != nil {
 		return nil, fmt.Errorf("notices elsewhere for reference %d: %w", ref, err)
 	}
@@ -212,8 +217,18 @@ func (s *Store) MarkItemsListed(ctx context.Context, ids []uint64, noticeID uint
 	if len(ids) == 0 {
 		return nil
 	}
-	err := s.ctx(ctx).Model(&CaseItem{}).Where("id IN ? AND notice_id = 0", ids).
-		Updates(map[string]any{"notice_id": noticeID, "listed_at": at.UTC()}).Error
+	err := s.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Model(&CaseItem{}).Where("id IN ? AND notice_id = 0", ids).
+			Updates(map[string]any{"notice_id": noticeID, "listed_at": at.UTC()}).Error; err != nil {
+			return err
+		}
+		// What the notice listed, by reference (see NoticedRef).
+		return tx.Exec(`INSERT INTO noticed_refs (reference_id, notice_id, case_id)
+			SELECT DISTINCT hits.reference_id, CAST(? AS BIGINT), case_items.case_id
+			FROM hits JOIN case_items ON case_items.id = hits.item_id
+			WHERE hits.item_id IN ? AND hits.reference_id <> 0 AND case_items.notice_id = ?
+			ON CONFLICT DO NOTHING`, noticeID, ids, noticeID).Error
+	})
 	if err != nil {
 		return fmt.Errorf("mark items listed by notice %d: %w", noticeID, err)
 	}

@@ -160,6 +160,17 @@ func TestMirrorNoticedElsewhere(t *testing.T) {
 		if len(own.Mirrored) != 0 {
 			t.Errorf("a.example's own notice counted as elsewhere: %+v", own)
 		}
+		// The listed file, matched later by one more reference: the
+		// notice listed that content too.
+		_, err = s.TakeHits(ctx, ca.ID, hit("a.example", "http://a.example/1", 2), true)
+		must(t, err)
+		cc, err := s.EnsureCase(ctx, "c.example", "case-c")
+		must(t, err)
+		rc, err := s.TakeHits(ctx, cc.ID, hit("c.example", "http://c.example/z", 2), true)
+		must(t, err)
+		if its, _ := s.CaseItemsByIDs(ctx, rc.Mirrored); len(its) != 1 || its[0].Earlier != fmt.Sprint(sent.ID) {
+			t.Errorf("content the notice listed under a later reference: mirrored %v", rc.Mirrored)
+		}
 	})
 }
 

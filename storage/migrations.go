@@ -449,6 +449,31 @@ var migrations = []migration{
 			`CREATE INDEX idx_hits_reference ON hits (reference_id)`,
 		},
 	},
+	{
+		version: 16,
+		name:    "noticed references",
+		sql: []string{
+			// Which references each sent notice listed, written when it is
+			// sent: a new item looks up "noticed elsewhere" by reference in
+			// a handful of rows. Reading it from hits by reference scanned
+			// every hit of a widely reposted file, per batch (bench cases:
+			// TakeHits 12 ms -> 216 ms at 10,000 hosts).
+			`CREATE TABLE noticed_refs (
+				reference_id BIGINT NOT NULL,
+				notice_id BIGINT NOT NULL,
+				case_id BIGINT NOT NULL,
+				PRIMARY KEY (reference_id, notice_id)
+			)`,
+			`INSERT INTO noticed_refs (reference_id, notice_id, case_id)
+				SELECT DISTINCT hits.reference_id, case_items.notice_id, case_items.case_id
+				FROM hits JOIN case_items ON case_items.id = hits.item_id
+				WHERE case_items.notice_id <> 0 AND hits.reference_id <> 0`,
+			`DROP INDEX idx_hits_reference`,
+			// A case's hits by item (the case page, and the insert above
+			// when a notice is sent).
+			`CREATE INDEX idx_hits_item ON hits (item_id)`,
+		},
+	},
 }
 
 // ddl fills the dialect-specific placeholders of a statement.

@@ -274,6 +274,14 @@ type CaseItem struct {
 	CreatedAt time.Time
 }
 
+// NoticedRef records that a sent notice listed content matching a
+// reference: content found later on another target is a mirror of it.
+type NoticedRef struct {
+	ReferenceID uint64 `gorm:"primaryKey;autoIncrement:false"`
+	NoticeID    uint64 `gorm:"primaryKey;autoIncrement:false"`
+	CaseID      uint64 `gorm:"not null"`
+}
+
 // RemovalCheck is one re-check of a listed item.
 type RemovalCheck struct {
 	ID        uint64 `gorm:"primaryKey"`

@@ -598,6 +598,19 @@ func (a *CaseActivities) SendNotice(ctx context.Context, noticeID uint64) (SendR
 	n, err := a.Store.BeginSend(ctx, noticeID)
 	switch {
 	case errors.Is(err, storage.ErrAlreadySent):
+		// An attempt that died between recording the send and the items
+		// it listed would leave them looking unsent (and drafted again).
+		sent, lerr := a.Store.NoticeByID(ctx, noticeID)
+		if lerr != nil {
+			return SendResult{}, lerr
+		}
+		at := time.Now()
+		if sent.SentAt != nil {
+			at = *sent.SentAt
+		}
+		if lerr := a.Store.MarkItemsListed(ctx, storage.SplitIDs(sent.ItemIDs), noticeID, at); lerr != nil {
+			return SendResult{}, lerr
+		}
 		return SendResult{Outcome: "already-sent"}, nil
 	case errors.Is(err, storage.ErrUncertain):
 		if aerr := a.Store.Audit(ctx, systemActor, "notice.uncertain", fmt.Sprintf("notice:%d", noticeID),
