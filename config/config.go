@@ -30,6 +30,15 @@ type EvidenceConfig struct {
 	// TSAURL, if set, is an RFC 3161 timestamp authority that timestamps
 	// each run's Merkle root.
 	TSAURL string `yaml:"tsa_url"`
+	// KeyFile holds the age identity (`leakwatch evidence keygen` or
+	// `age-keygen`) that encrypts the evidence at rest and opens it for
+	// `evidence verify|export`; LEAKWATCH_EVIDENCE_KEY (the identity
+	// itself) wins over it. Keep it outside the data directory.
+	KeyFile string `yaml:"key_file"`
+	// Recipients are age public keys (age1…) the evidence is encrypted to
+	// as well — or only, on hosts that write evidence and never read it.
+	// With neither, evidence is kept unencrypted (and `up` says so).
+	Recipients []string `yaml:"recipients"`
 }
 
 // FingerprintsConfig configures recognising the breach's documents.

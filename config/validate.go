@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"filippo.io/age"
 )
 
 // Validate checks c and returns ValidationErrors listing every problem, or
@@ -104,6 +106,11 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 	if s := c.Evidence.TSAURL; s != "" {
 		if u, err := url.Parse(s); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 			v.add("evidence.tsa_url", "must be empty or an http:// or https:// URL (got %q)", s)
+		}
+	}
+	for i, r := range c.Evidence.Recipients {
+		if _, err := age.ParseX25519Recipient(strings.TrimSpace(r)); err != nil {
+			v.add(fmt.Sprintf("evidence.recipients[%d]", i), "must be an age public key (age1…; got %q)", r)
 		}
 	}
 	v.atLeast("crawler.min_rate", c.Crawler.MinRate, 1)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"filippo.io/age"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/leakwatch/leakwatch/crawlers/tgmonitor"
@@ -31,6 +32,9 @@ type CrawlActivities struct {
 	// EvidenceDir holds the runs' WARC files (capture.EvidenceDir); empty
 	// records no WARC evidence.
 	EvidenceDir string
+	// EvidenceRecipients encrypt the WARC files at rest (age) as each is
+	// closed; empty keeps them plain.
+	EvidenceRecipients []age.Recipient
 	// TSAURL, if set, timestamps each run's Merkle root (RFC 3161).
 	TSAURL string
 	// Revisit is how long a URL that did not change is left alone.
@@ -260,7 +264,7 @@ func (a *CrawlActivities) evidenceWriter(run storage.CrawlRun) (*evidence.Writer
 	if a.EvidenceDir == "" {
 		return nil, nil
 	}
-	return evidence.NewWriter(a.EvidenceDir, evidence.WriterOptions{RunID: capture.EvidenceRunID(run.ID)})
+	return evidence.NewWriter(a.EvidenceDir, evidence.WriterOptions{RunID: capture.EvidenceRunID(run.ID), Recipients: a.EvidenceRecipients})
 }
 
 // finishRun records a run's outcome (failed with werr's reason, when not

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/openrdap/rdap"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/leakwatch/leakwatch/crawlers/webcrawl"
 	"github.com/leakwatch/leakwatch/internal/capture"
+	"github.com/leakwatch/leakwatch/internal/evidence"
 	"github.com/leakwatch/leakwatch/internal/notices"
 	"github.com/leakwatch/leakwatch/internal/recipients"
 	"github.com/leakwatch/leakwatch/workflows"
@@ -50,16 +52,27 @@ func (e *env) crawlActivities(ctx context.Context) (*workflows.CrawlActivities, 
 	if err != nil {
 		return nil, err
 	}
+	keys, err := e.evidenceKeys()
+	if err != nil {
+		return nil, err
+	}
 	return &workflows.CrawlActivities{
-		Telegram:    tm,
-		Store:       store,
-		Pipeline:    &capture.Pipeline{Store: store, Scanner: sc, Logger: e.log},
-		Crawler:     e.crawlerOptions(),
-		EvidenceDir: capture.EvidenceDir(e.cfg.DataDir),
-		TSAURL:      e.cfg.Evidence.TSAURL,
-		Revisit:     capture.RevisitTTL{Pages: e.cfg.Crawler.RevisitPages, Files: e.cfg.Crawler.RevisitFiles},
-		Logger:      e.log,
+		Telegram:           tm,
+		Store:              store,
+		Pipeline:           &capture.Pipeline{Store: store, Scanner: sc, Logger: e.log},
+		Crawler:            e.crawlerOptions(),
+		EvidenceDir:        capture.EvidenceDir(e.cfg.DataDir),
+		EvidenceRecipients: keys.Recipients,
+		TSAURL:             e.cfg.Evidence.TSAURL,
+		Revisit:            capture.RevisitTTL{Pages: e.cfg.Crawler.RevisitPages, Files: e.cfg.Crawler.RevisitFiles},
+		Logger:             e.log,
 	}, nil
+}
+
+// evidenceKeys loads the keys that encrypt evidence at rest and open it
+// (evidence.key_file, LEAKWATCH_EVIDENCE_KEY, evidence.recipients).
+func (e *env) evidenceKeys() (evidence.Keys, error) {
+	return evidence.LoadKeys(os.Getenv, e.cfg.Evidence.KeyFile, e.cfg.Evidence.Recipients)
 }
 
 // dispatcher delivers hits to their cases on the cluster c is connected to.

@@ -22,6 +22,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/leakwatch/leakwatch/config"
+	"github.com/leakwatch/leakwatch/internal/evidence"
 	"github.com/leakwatch/leakwatch/internal/testkit/leaksim"
 	"github.com/leakwatch/leakwatch/internal/testkit/smtpsink"
 	"github.com/leakwatch/leakwatch/internal/testkit/synth"
@@ -75,6 +76,9 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	cfg := demoConfig(dataDir, *listen, sink.Addr())
 	demoTelegramConfig(cfg)
 	if cfg.Fingerprints.KeyFile, err = demoKey(dataDir); err != nil {
+		return err
+	}
+	if cfg.Evidence.KeyFile, err = demoEvidenceKey(dataDir); err != nil {
 		return err
 	}
 	if e.logLevel == "" {
@@ -644,6 +648,23 @@ func demoKey(dataDir string) (string, error) {
 	}
 	if err := os.WriteFile(p, []byte(hex.EncodeToString(b)+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("demo key: %w", err)
+	}
+	return p, nil
+}
+
+// demoEvidenceKey makes (once) the age identity that encrypts the demo's
+// evidence at rest; like demoKey, it sits in the data directory only
+// because the demo is throwaway.
+func demoEvidenceKey(dataDir string) (string, error) {
+	p := filepath.Join(dataDir, "demo-evidence.key")
+	if _, err := os.Stat(p); err == nil {
+		return p, nil
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", fmt.Errorf("demo evidence key: %w", err)
+	}
+	if _, err := evidence.GenerateKey(p, time.Now()); err != nil {
+		return "", err
 	}
 	return p, nil
 }

@@ -15,10 +15,11 @@ import (
 	"time"
 
 	"github.com/leakwatch/leakwatch/internal/capture"
+	"github.com/leakwatch/leakwatch/internal/evidence"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
-const evidenceUsage = "usage: leakwatch evidence verify RUN|capture-ID | evidence export CASE FILE"
+const evidenceUsage = "usage: leakwatch evidence verify RUN|capture-ID | evidence export CASE FILE | evidence keygen FILE | evidence encrypt"
 
 // runEvidence checks the evidence kept of crawls and exports it for counsel.
 func runEvidence(ctx context.Context, e *env, args []string) error {
@@ -32,8 +33,48 @@ func runEvidence(ctx context.Context, e *env, args []string) error {
 		return verifyEvidence(ctx, e, pos[1])
 	case len(pos) == 3 && pos[0] == "export":
 		return exportEvidence(ctx, e, pos[1], pos[2])
+	case len(pos) == 2 && pos[0] == "keygen":
+		pub, err := evidence.GenerateKey(pos[1], time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "wrote %s (keep it outside the data directory, and a copy offline: evidence encrypted to it cannot be read without it)\npublic key: %s\nset evidence.key_file: %s\n", pos[1], pub, pos[1])
+		return nil
+	case len(pos) == 1 && pos[0] == "encrypt":
+		return encryptEvidence(ctx, e)
 	}
 	return errors.New(evidenceUsage)
+}
+
+// encryptEvidence encrypts the WARC files left plain in the data
+// directory: evidence kept before evidence.key_file was set, or a crashed
+// run's.
+func encryptEvidence(ctx context.Context, e *env) error {
+	if _, err := e.loadConfig(false); err != nil {
+		return err
+	}
+	keys, err := e.evidenceKeys()
+	if err != nil {
+		return err
+	}
+	if !keys.Encrypts() {
+		return errors.New("evidence encrypt: no evidence key: set evidence.key_file or evidence.recipients (make a key with `leakwatch evidence keygen FILE`)")
+	}
+	store, err := e.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	n, err := capture.EncryptLeftovers(ctx, store, e.cfg.DataDir, keys.Recipients, time.Now())
+	if err != nil {
+		return fmt.Errorf("evidence encrypt: %w", err)
+	}
+	if n > 0 {
+		if err := store.Audit(ctx, cliActor(), "evidence.encrypt", "evidence", fmt.Sprintf("%d WARC files encrypted at rest", n)); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(e.stdout, "encrypted %d WARC file(s); runs still running, or ended in the last few minutes, are left to their writer\n", n)
+	return nil
 }
 
 // verifyEvidence re-checks one run's WARC records, Merkle root and token,
@@ -58,7 +99,11 @@ func verifyEvidence(ctx context.Context, e *env, arg string) error {
 	if err != nil {
 		return err
 	}
-	probs, re, err := capture.VerifyRun(ctx, store, e.cfg.DataDir, runID)
+	keys, err := e.evidenceKeys()
+	if err != nil {
+		return err
+	}
+	probs, re, err := capture.VerifyRun(ctx, store, e.cfg.DataDir, runID, keys.Identities...)
 	if err != nil {
 		return fmt.Errorf("evidence verify: %w", err)
 	}
@@ -80,7 +125,11 @@ func verifyCaptureEvidence(ctx context.Context, e *env, id uint64) error {
 	if err != nil {
 		return err
 	}
-	probs, ce, err := capture.VerifyCapture(ctx, store, e.cfg.DataDir, id)
+	keys, err := e.evidenceKeys()
+	if err != nil {
+		return err
+	}
+	probs, ce, err := capture.VerifyCapture(ctx, store, e.cfg.DataDir, id, keys.Identities...)
 	if err != nil {
 		return fmt.Errorf("evidence verify: %w", err)
 	}
@@ -135,8 +184,12 @@ func exportEvidence(ctx context.Context, e *env, ref, out string) error {
 	if len(caps) == 0 {
 		return fmt.Errorf("evidence export: case %d has no hits", cs.ID)
 	}
+	keys, err := e.evidenceKeys()
+	if err != nil {
+		return err
+	}
 	now := time.Now().UTC().Truncate(time.Second)
-	x, bad, err := capture.BuildCaseExport(ctx, store, e.cfg.DataDir, cs, caps, now)
+	x, bad, err := capture.BuildCaseExport(ctx, store, e.cfg.DataDir, cs, caps, now, keys.Identities...)
 	for runID, probs := range bad {
 		printProblems(e, fmt.Sprintf("run %d ", runID), probs)
 	}
@@ -145,7 +198,7 @@ func exportEvidence(ctx context.Context, e *env, ref, out string) error {
 	}
 	idx := x.Index
 	sum, err := writeFileAtomic(out, func(w io.Writer) error {
-		return x.WriteBundle(w, capture.EvidenceDir(e.cfg.DataDir))
+		return x.WriteBundle(w, capture.EvidenceDir(e.cfg.DataDir), keys.Identities...)
 	})
 	if err != nil {
 		return fmt.Errorf("evidence export: %w", err)

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/leakwatch/leakwatch/crawlers/tgmonitor/tme"
+	"github.com/leakwatch/leakwatch/internal/capture"
 	"github.com/leakwatch/leakwatch/internal/filelock"
 	"github.com/leakwatch/leakwatch/internal/removal"
 	"github.com/leakwatch/leakwatch/internal/temporalproc"
@@ -146,7 +147,8 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 		s.acts.Dispatch = e.dispatcher(s.client)
 		// Removal re-checks fetch like crawls and match on the same index.
 		s.acts.Cases.Checker = &removal.Checker{Store: store, Pipeline: s.acts.Crawl.Pipeline, Crawler: s.acts.Crawl.Crawler,
-			EvidenceDir: s.acts.Crawl.EvidenceDir, TSAURL: s.acts.Crawl.TSAURL, Telegram: s.acts.Crawl.Telegram, Logger: e.log}
+			EvidenceDir: s.acts.Crawl.EvidenceDir, EvidenceRecipients: s.acts.Crawl.EvidenceRecipients,
+			TSAURL: s.acts.Crawl.TSAURL, Telegram: s.acts.Crawl.Telegram, Logger: e.log}
 		if tm := s.acts.Crawl.Telegram; tm != nil {
 			s.acts.Telegram = &workflows.TelegramActivities{Store: store, Monitor: tm, Client: s.client,
 				TaskQueue: cfg.Temporal.TaskQueue, Logger: e.log}
@@ -235,6 +237,19 @@ func (s *stack) housekeeping(ctx context.Context) error {
 				s.e.log.WarnContext(ctx, "reconciling cases failed; will retry", "err", err)
 			} else if n > 0 {
 				s.e.log.WarnContext(ctx, "open cases without a running workflow restarted from the database", "cases", n)
+			}
+		}
+		// Evidence left plain by a crawler that died (or kept before a key
+		// was set) is encrypted once its run is over.
+		if tick%40 == 0 && s.acts.Crawl != nil {
+			if rc := s.acts.Crawl.EvidenceRecipients; len(rc) == 0 {
+				if tick == 0 {
+					s.e.log.WarnContext(ctx, "evidence is kept unencrypted at rest: set evidence.key_file (make one with `leakwatch evidence keygen FILE`)")
+				}
+			} else if n, err := capture.EncryptLeftovers(ctx, s.e.store, s.e.cfg.DataDir, rc, time.Now()); err != nil && ctx.Err() == nil {
+				s.e.log.WarnContext(ctx, "encrypting evidence left plain failed; will retry", "err", err)
+			} else if n > 0 {
+				s.e.log.InfoContext(ctx, "evidence left plain encrypted at rest", "files", n)
 			}
 		}
 		if err := workflows.SyncSchedules(ctx, s.client, s.e.store, s.e.cfg.Temporal.TaskQueue, s.e.log); err != nil && ctx.Err() == nil {

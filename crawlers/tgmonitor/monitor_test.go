@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/gotd/neo"
 	"github.com/gotd/td/tg"
 
@@ -45,6 +46,8 @@ type world struct {
 	refs    map[string][]byte // reference name → bytes
 	refByID map[uint64]string
 	posts   map[int]string // message id → what it carries ("chatter", a reference name, "ransom")
+	// evKey encrypts the evidence at rest, as evidence.key_file does.
+	evKey *age.X25519Identity
 }
 
 func newWorld(t testing.TB) *world {
@@ -52,6 +55,10 @@ func newWorld(t testing.TB) *world {
 	ctx := context.Background()
 	dir := t.TempDir()
 	w := &world{refs: map[string][]byte{}, refByID: map[uint64]string{}, posts: map[int]string{}, dataDir: dir}
+	var err error
+	if w.evKey, err = age.GenerateX25519Identity(); err != nil {
+		t.Fatal(err)
+	}
 
 	// The breach: synthetic documents, and one large file that needs
 	// several 512 KiB parts to download.
@@ -191,7 +198,8 @@ func (w *world) pass(t testing.TB, wrap func(tgmonitor.Recorder) tgmonitor.Recor
 	if wrap != nil {
 		rec = wrap(rec)
 	}
-	ev, err := evidence.NewWriter(capture.EvidenceDir(w.dataDir), evidence.WriterOptions{RunID: capture.EvidenceRunID(run.ID)})
+	ev, err := evidence.NewWriter(capture.EvidenceDir(w.dataDir), evidence.WriterOptions{RunID: capture.EvidenceRunID(run.ID),
+		Recipients: []age.Recipient{w.evKey.Recipient()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,8 +359,22 @@ func TestWatchChannel(t *testing.T) {
 			t.Errorf("capture %s has no evidence record", c.URL)
 		}
 	}
-	if probs, _, err := capture.VerifyRun(ctx, w.store, w.dataDir, run2.ID); err != nil || len(probs) > 0 {
+	if probs, _, err := capture.VerifyRun(ctx, w.store, w.dataDir, run2.ID, w.evKey); err != nil || len(probs) > 0 {
 		t.Errorf("run %d evidence: %v %v", run2.ID, probs, err)
+	}
+	// The ransom note is evidence, kept encrypted: no WARC file is left
+	// plain, and none shows the message's text.
+	if plain, _ := filepath.Glob(filepath.Join(capture.EvidenceDir(w.dataDir), "*", "*.warc.gz")); len(plain) != 0 {
+		t.Errorf("plain WARC files after the passes: %v", plain)
+	}
+	enc, _ := filepath.Glob(filepath.Join(capture.EvidenceDir(w.dataDir), "*", "*.warc.gz.age"))
+	if len(enc) == 0 {
+		t.Error("no encrypted evidence")
+	}
+	for _, p := range enc {
+		if b, err := os.ReadFile(p); err != nil || bytes.Contains(b, []byte("Pay or we sell it")) {
+			t.Errorf("%s: %v, or it shows the ransom note", p, err)
+		}
 	}
 
 	// A new post is picked up by the next pass, and nothing else again.

@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"path/filepath"
 	"strings"
 	"time"
+
+	"filippo.io/age"
 
 	"github.com/leakwatch/leakwatch/internal/evidence"
 	"github.com/leakwatch/leakwatch/storage"
@@ -100,7 +101,7 @@ type runBundle struct {
 // run; storage.Store.CapturesForCase) and builds the case index and one
 // manifest per run that kept WARC records. When a run does not verify,
 // nothing is built and the problems are returned by run.
-func BuildCaseExport(ctx context.Context, store *storage.Store, dataDir string, cs storage.Case, caps []storage.Capture, now time.Time) (*CaseExport, map[uint64][]Problem, error) {
+func BuildCaseExport(ctx context.Context, store *storage.Store, dataDir string, cs storage.Case, caps []storage.Capture, now time.Time, ids ...age.Identity) (*CaseExport, map[uint64][]Problem, error) {
 	idx := CaseIndex{Format: CaseIndexFormat, CaseID: cs.ID, Target: cs.Target, OpenedAt: cs.OpenedAt.UTC(), ExportedAt: now,
 		Runs: []CaseRun{}, Captures: []CaseCapture{}}
 	var runs []runBundle
@@ -115,7 +116,7 @@ func BuildCaseExport(ctx context.Context, store *storage.Store, dataDir string, 
 		ofRun := caps[i:j]
 		i = j
 
-		probs, re, err := VerifyRun(ctx, store, dataDir, runID)
+		probs, re, err := VerifyRun(ctx, store, dataDir, runID, ids...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w", err)
 		}
@@ -262,9 +263,9 @@ type CaseExport struct {
 // WriteBundle writes the tar.gz: case.json; per run, <run>/manifest.json
 // (an evidence.Manifest), the WARC files under their paths relative to the
 // evidence directory (so the unpacked bundle is an evidence directory for
-// evidence.VerifyManifest) and <run>/timestamp-token.der; and SHA256SUMS
-// over all of them, last.
-func (x *CaseExport) WriteBundle(w io.Writer, evidenceDir string) error {
+// evidence.VerifyManifest; decrypted with ids if encrypted at rest) and
+// <run>/timestamp-token.der; and SHA256SUMS over all of them, last.
+func (x *CaseExport) WriteBundle(w io.Writer, evidenceDir string, ids ...age.Identity) error {
 	b := evidence.NewBundle(w, x.Index.ExportedAt)
 	if err := b.AddJSON(CaseIndexName, x.Index); err != nil {
 		return err
@@ -274,7 +275,7 @@ func (x *CaseExport) WriteBundle(w io.Writer, evidenceDir string) error {
 			return err
 		}
 		for _, f := range r.files {
-			if err := b.AddFile(filepath.Join(evidenceDir, filepath.FromSlash(f)), f); err != nil {
+			if err := b.AddWARC(evidenceDir, f, f, ids...); err != nil {
 				return err
 			}
 		}

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/leakwatch/leakwatch/internal/evidence"
 	"github.com/leakwatch/leakwatch/storage"
 )
@@ -157,12 +159,12 @@ type Problem = evidence.Problem
 
 // VerifyRun re-reads every WARC record of a run and checks its digests, the
 // run's Merkle root and its timestamp token.
-func VerifyRun(ctx context.Context, store *storage.Store, dataDir string, runID uint64) ([]Problem, RunEvidence, error) {
+func VerifyRun(ctx context.Context, store *storage.Store, dataDir string, runID uint64, ids ...age.Identity) ([]Problem, RunEvidence, error) {
 	re, err := LoadRunEvidence(ctx, store, runID)
 	if err != nil {
 		return nil, re, err
 	}
-	probs := evidence.Verify(EvidenceDir(dataDir), re.Records)
+	probs := evidence.Verify(EvidenceDir(dataDir), re.Records, ids...)
 	for i := range re.Captures {
 		probs = append(probs, re.checkCapture(i)...)
 	}
@@ -212,7 +214,7 @@ type CaptureEvidence struct {
 // recorded Merkle root (inclusion proofs over the run's leaves), with the
 // run's timestamp token on that root. What a counsel asks about is usually
 // one URL, and a run may hold thousands.
-func VerifyCapture(ctx context.Context, store *storage.Store, dataDir string, captureID uint64) ([]Problem, CaptureEvidence, error) {
+func VerifyCapture(ctx context.Context, store *storage.Store, dataDir string, captureID uint64, ids ...age.Identity) ([]Problem, CaptureEvidence, error) {
 	c, err := store.CaptureByID(ctx, captureID)
 	if err != nil {
 		return nil, CaptureEvidence{}, err
@@ -231,7 +233,7 @@ func VerifyCapture(ctx context.Context, store *storage.Store, dataDir string, ca
 	if len(ce.Records) == 0 {
 		return nil, ce, fmt.Errorf("capture %d has no WARC records (captured before evidence was kept, or nothing was received)", c.ID)
 	}
-	probs := evidence.Verify(EvidenceDir(dataDir), ce.Records)
+	probs := evidence.Verify(EvidenceDir(dataDir), ce.Records, ids...)
 	for i := range re.Captures {
 		if re.Captures[i].ID == c.ID {
 			probs = append(probs, re.checkCapture(i)...)

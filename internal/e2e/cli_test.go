@@ -74,6 +74,13 @@ func TestDemoOnce(t *testing.T) {
 		t.Errorf("SMTP sink got %d messages, Message-IDs %v, for %d notices sent", sum.SMTPMessages, sum.MessageIDs, sum.NoticesSent)
 	}
 	checkDemoRecords(t, dataDir, sum.CaseID, distinct)
+	// The demo's evidence (forum crawls, re-checks, the channel) is
+	// encrypted at rest once its writers closed.
+	plain, _ := filepath.Glob(filepath.Join(dataDir, "evidence", "*", "*.warc.gz"))
+	enc, _ := filepath.Glob(filepath.Join(dataDir, "evidence", "*", "*.warc.gz.age"))
+	if len(plain) != 0 || len(enc) == 0 {
+		t.Errorf("demo evidence at rest: plain %v, encrypted %d files", plain, len(enc))
+	}
 }
 
 // checkDemoRecords reads what the demo left in its database: the case's

@@ -3,6 +3,7 @@ package e2e
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
@@ -69,7 +70,12 @@ func TestEvidenceExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintf(f, "evidence:\n  tsa_url: %s\n", tsaURL)
+	// Evidence is encrypted at rest to a key made by the CLI.
+	keyFile := filepath.Join(h.dir, "evidence.key")
+	if out := h.mustCLI("", "evidence", "keygen", keyFile); !strings.Contains(out, "public key: age1") {
+		t.Fatalf("evidence keygen:\n%s", out)
+	}
+	fmt.Fprintf(f, "evidence:\n  tsa_url: %s\n  key_file: %s\n", tsaURL, keyFile)
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +94,29 @@ func TestEvidenceExport(t *testing.T) {
 	// Delivering the hits opened the case.
 	if list := h.mustCLI("", "cases", "list"); !strings.Contains(list, h.siteHost) {
 		t.Fatalf("no case for %s after the crawl:\n%s", h.siteHost, list)
+	}
+
+	// At rest: only age files, none showing what was captured; without
+	// the key nothing verifies, and says why.
+	plain, _ := filepath.Glob(filepath.Join(h.dataDir, "evidence", "*", "*.warc.gz"))
+	enc, _ := filepath.Glob(filepath.Join(h.dataDir, "evidence", "*", "*.warc.gz.age"))
+	if len(plain) != 0 || len(enc) == 0 {
+		t.Fatalf("evidence at rest: plain %v, encrypted %v", plain, enc)
+	}
+	for _, p := range enc {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte("WARC/1.1")) || bytes.Contains(b, []byte(h.siteHost)) {
+			t.Errorf("%s shows its content", p)
+		}
+	}
+	noKey := h.cfgPath + ".nokey"
+	cb, _ := os.ReadFile(h.cfgPath)
+	os.WriteFile(noKey, bytes.ReplaceAll(cb, []byte("key_file: "+keyFile), []byte("key_file: \"\"")), 0o600)
+	if stdout, _, code := h.cli("", "--config", noKey, "evidence", "verify", "1"); code == 0 || !strings.Contains(stdout, "no key") {
+		t.Errorf("evidence verify without the key: exit %d\n%s", code, stdout)
 	}
 
 	bundle := filepath.Join(h.dir, "case.tar.gz")
@@ -219,7 +248,7 @@ func TestEvidenceExport(t *testing.T) {
 	}
 
 	// Evidence that no longer verifies is not exported (here by case id).
-	orig := filepath.Join(h.dataDir, "evidence", filepath.FromSlash(run.WARCFiles[0]))
+	orig := filepath.Join(h.dataDir, "evidence", filepath.FromSlash(run.WARCFiles[0])) + evidence.EncryptedSuffix
 	ob, err := os.ReadFile(orig)
 	if err != nil {
 		t.Fatal(err)

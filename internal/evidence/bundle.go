@@ -14,6 +14,8 @@ import (
 	"path"
 	"path/filepath"
 	"time"
+
+	"filippo.io/age"
 )
 
 // Bundle writes a tar.gz for counsel: members added one by one, and on
@@ -101,6 +103,34 @@ func (b *Bundle) AddFile(src, name string) error {
 	}
 	if n != st.Size() {
 		return errors.New("evidence: bundle: " + src + " shrank while being bundled")
+	}
+	fmt.Fprintf(&b.sums, "%s  %s\n", hex.EncodeToString(h.Sum(nil)), name)
+	return nil
+}
+
+// AddWARC adds the WARC file file of the evidence directory dir (a
+// Record.File) as name, decrypted if it is encrypted at rest (ids open it):
+// counsel gets the WARC file itself, every recorded offset valid in it.
+func (b *Bundle) AddWARC(dir, file, name string, ids ...age.Identity) error {
+	if err := b.claim(name); err != nil {
+		return err
+	}
+	r, size, c, err := OpenWARC(dir, file, ids...)
+	if err != nil {
+		return fmt.Errorf("evidence: bundle: %w", err)
+	}
+	defer c.Close()
+	hdr := &tar.Header{Name: name, Mode: 0o644, Size: size, ModTime: b.now, Typeflag: tar.TypeReg, Format: tar.FormatPAX}
+	if err := b.tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("evidence: bundle: %w", err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(b.tw, h), io.NewSectionReader(r, 0, size))
+	if err != nil {
+		return fmt.Errorf("evidence: bundle: %s: %w", file, err)
+	}
+	if n != size {
+		return errors.New("evidence: bundle: " + file + " shrank while being bundled")
 	}
 	fmt.Fprintf(&b.sums, "%s  %s\n", hex.EncodeToString(h.Sum(nil)), name)
 	return nil

@@ -7,6 +7,8 @@ import (
 	"io"
 	"path/filepath"
 	"time"
+
+	"filippo.io/age"
 )
 
 // ManifestFormat identifies the manifest layout.
@@ -110,9 +112,9 @@ func (m *Manifest) ComputeRoot() ([]byte, error) {
 // VerifyManifest runs Verify over the manifest's captures and checks that
 // MerkleRoot matches them and that TimestampToken, if present, is a valid
 // token over that root. Run-level problems have Kind ProblemManifest and no
-// File.
-func VerifyManifest(dir string, m Manifest) []Problem {
-	probs := Verify(dir, m.Records())
+// File. ids open evidence encrypted at rest.
+func VerifyManifest(dir string, m Manifest, ids ...age.Identity) []Problem {
+	probs := Verify(dir, m.Records(), ids...)
 	add := func(format string, args ...any) {
 		probs = append(probs, Problem{Kind: ProblemManifest, Detail: fmt.Sprintf(format, args...)})
 	}
@@ -142,8 +144,9 @@ func VerifyManifest(dir string, m Manifest) []Problem {
 // extracted bundle is itself an evidence directory for VerifyManifest), the
 // time-stamp token as timestamp-token.der (if any), and SHA256SUMS over all
 // of these in sha256sum(1) format. WARC files are streamed, not loaded;
-// call it after the run's Writer is closed.
-func WriteBundle(w io.Writer, dir string, manifest Manifest) error {
+// call it after the run's Writer is closed. Files encrypted at rest are
+// decrypted into the bundle with ids.
+func WriteBundle(w io.Writer, dir string, manifest Manifest, ids ...age.Identity) error {
 	if manifest.Format == "" {
 		manifest.Format = ManifestFormat
 	}
@@ -175,7 +178,7 @@ func WriteBundle(w io.Writer, dir string, manifest Manifest) error {
 		return err
 	}
 	for _, name := range files {
-		if err := b.AddFile(filepath.Join(dir, filepath.FromSlash(name)), name); err != nil {
+		if err := b.AddWARC(dir, name, name, ids...); err != nil {
 			return err
 		}
 	}

@@ -12,12 +12,12 @@ import (
 	"hash"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"filippo.io/age"
 )
 
 // Limits applied when parsing stored records.
@@ -78,7 +78,7 @@ type StoredRecord struct {
 	// StatusCode is the HTTP status of a response record.
 	StatusCode int
 
-	f       *os.File
+	f       io.Closer       // the WARC file
 	raw     *bufio.Reader   // compressed bytes of the member
 	rawN    *countingReader // counts compressed bytes handed to raw
 	gz      *gzip.Reader
@@ -95,9 +95,9 @@ type StoredRecord struct {
 // ReadRecord opens the response record that r locates and parses its WARC
 // and HTTP headers. It fails if the record there does not carry
 // r.RecordID. The caller reads the payload from the returned record and
-// must Close it.
-func ReadRecord(dir string, r Record) (*StoredRecord, error) {
-	s, err := openRecord(dir, r.File, r.Offset, r.Length)
+// must Close it. ids open evidence encrypted at rest (see OpenWARC).
+func ReadRecord(dir string, r Record, ids ...age.Identity) (*StoredRecord, error) {
+	s, err := openRecord(dir, r.File, r.Offset, r.Length, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -110,32 +110,25 @@ func ReadRecord(dir string, r Record) (*StoredRecord, error) {
 	return s, nil
 }
 
-func openRecord(dir, file string, offset, length int64) (_ *StoredRecord, err error) {
+func openRecord(dir, file string, offset, length int64, ids []age.Identity) (_ *StoredRecord, err error) {
 	where := fmt.Sprintf("%s@%d", file, offset)
-	if file == "" || !filepath.IsLocal(filepath.FromSlash(file)) {
-		return nil, fmt.Errorf("evidence: invalid WARC file name %q", file)
-	}
 	if offset < 0 || length <= 0 {
 		return nil, fmt.Errorf("evidence: %s: invalid offset/length %d/%d", where, offset, length)
 	}
-	f, err := os.Open(filepath.Join(dir, filepath.FromSlash(file)))
+	f, size, c, err := OpenWARC(dir, file, ids...)
 	if err != nil {
-		return nil, fmt.Errorf("evidence: %w", err)
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
-			f.Close()
+			c.Close()
 		}
 	}()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("evidence: %w", err)
-	}
-	if st.Size() < offset+length {
-		return nil, fmt.Errorf("evidence: %s: file is truncated: %d bytes, record needs %d", where, st.Size(), offset+length)
+	if size < offset+length {
+		return nil, fmt.Errorf("evidence: %s: file is truncated: %d bytes, record needs %d", where, size, offset+length)
 	}
 
-	s := &StoredRecord{File: file, Offset: offset, Length: length, f: f}
+	s := &StoredRecord{File: file, Offset: offset, Length: length, f: c}
 	s.rawN = &countingReader{r: io.NewSectionReader(f, offset, length)}
 	// bufio.Reader is an io.ByteReader, so gzip reads exactly the member's
 	// bytes and s.raw.Buffered() tells how much lies beyond it.
@@ -358,21 +351,22 @@ func (p Problem) String() string {
 // Verify re-reads every record at its offset, recomputes the block and
 // payload digests and compares them with the WARC headers and with the
 // values in recs. It also checks each exchange's request record when recs
-// locate it. It returns nil when everything matches.
-func Verify(dir string, recs []Record) []Problem {
+// locate it. It returns nil when everything matches. ids open evidence
+// encrypted at rest (see OpenWARC).
+func Verify(dir string, recs []Record, ids ...age.Identity) []Problem {
 	var probs []Problem
 	for _, r := range recs {
-		probs = append(probs, verifyOne(dir, r)...)
+		probs = append(probs, verifyOne(dir, r, ids)...)
 	}
 	return probs
 }
 
-func verifyOne(dir string, r Record) []Problem {
+func verifyOne(dir string, r Record, ids []age.Identity) []Problem {
 	var probs []Problem
 	add := func(kind ProblemKind, format string, args ...any) {
 		probs = append(probs, Problem{File: r.File, Offset: r.Offset, RecordID: r.RecordID, Kind: kind, Detail: fmt.Sprintf(format, args...)})
 	}
-	s, err := openRecord(dir, r.File, r.Offset, r.Length)
+	s, err := openRecord(dir, r.File, r.Offset, r.Length, ids)
 	if err != nil {
 		add(ProblemUnreadable, "%v", err)
 		return probs
@@ -435,15 +429,15 @@ func verifyOne(dir string, r Record) []Problem {
 	}
 
 	if r.RequestRecordID != "" || r.RequestLength > 0 {
-		if err := verifyRequest(dir, r); err != nil {
+		if err := verifyRequest(dir, r, ids); err != nil {
 			probs = append(probs, Problem{File: r.File, Offset: r.RequestOffset, RecordID: r.RequestRecordID, Kind: ProblemRequest, Detail: err.Error()})
 		}
 	}
 	return probs
 }
 
-func verifyRequest(dir string, r Record) error {
-	s, err := openRecord(dir, r.File, r.RequestOffset, r.RequestLength)
+func verifyRequest(dir string, r Record, ids []age.Identity) error {
+	s, err := openRecord(dir, r.File, r.RequestOffset, r.RequestLength, ids)
 	if err != nil {
 		return err
 	}

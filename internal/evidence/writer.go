@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"filippo.io/age"
 	"github.com/klauspost/compress/gzip"
 )
 
@@ -40,6 +41,9 @@ const (
 	DefaultMaxFileSize = 1 << 30 // 1 GiB
 	DefaultSpoolMemory = 1 << 20 // 1 MiB
 )
+
+// warcSuffix ends every WARC file's name (before EncryptedSuffix).
+const warcSuffix = ".warc.gz"
 
 // ErrClosed is returned by WriteExchange after Close.
 var ErrClosed = errors.New("evidence: writer is closed")
@@ -71,6 +75,12 @@ type WriterOptions struct {
 
 	// Info holds extra warcinfo fields (for example "operator").
 	Info map[string]string
+
+	// Recipients, when set, encrypt the evidence at rest: each WARC file
+	// is encrypted to them (age) as it is closed — on rotation and by
+	// Close — and the plain file removed. The file being written stays
+	// plain until then; EncryptRun encrypts what a crash left.
+	Recipients []age.Recipient
 }
 
 // Exchange is one HTTP fetch as the crawler performed it.
@@ -296,10 +306,11 @@ func lastSerial(runDir, runID string) (int, error) {
 	prefix := runID + "-"
 	for _, e := range entries {
 		name := e.Name()
-		if !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, ".warc.gz") {
+		name = strings.TrimSuffix(name, EncryptedSuffix)
+		if !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, warcSuffix) {
 			continue
 		}
-		n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(name, prefix), ".warc.gz"))
+		n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(name, prefix), warcSuffix))
 		if err == nil && n > highest {
 			highest = n
 		}
@@ -417,6 +428,9 @@ func (w *Writer) closeFile() error {
 	if err == nil {
 		err = syncDir(w.runDir)
 	}
+	if err == nil && len(w.opts.Recipients) > 0 {
+		err = EncryptFile(filepath.Join(w.dir, filepath.FromSlash(w.rel)), w.opts.Recipients...)
+	}
 	if err != nil {
 		return fmt.Errorf("evidence: closing %s: %w", w.rel, err)
 	}
@@ -442,7 +456,10 @@ func (w *Writer) openNext() error {
 	var name string
 	for tries := 0; ; tries++ {
 		w.serial++
-		name = fmt.Sprintf("%s-%05d.warc.gz", w.runID, w.serial)
+		name = fmt.Sprintf("%s-%05d%s", w.runID, w.serial, warcSuffix)
+		if _, err := os.Stat(filepath.Join(w.runDir, name+EncryptedSuffix)); err == nil {
+			continue // taken by an encrypted file
+		}
 		var err error
 		f, err = os.OpenFile(filepath.Join(w.runDir, name), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o640)
 		if err == nil {

@@ -28,6 +28,8 @@ import (
 	"syscall"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/leakwatch/leakwatch/crawlers/tgmonitor"
 	"github.com/leakwatch/leakwatch/crawlers/tgmonitor/tme"
 	"github.com/leakwatch/leakwatch/crawlers/webcrawl"
@@ -55,6 +57,9 @@ type Checker struct {
 	// EvidenceDir holds the runs' WARC files (capture.EvidenceDir); empty
 	// records no WARC evidence.
 	EvidenceDir string
+	// EvidenceRecipients encrypt the WARC files at rest; empty keeps them
+	// plain.
+	EvidenceRecipients []age.Recipient
 	// TSAURL, if set, timestamps each check run's Merkle root (RFC 3161).
 	TSAURL string
 	// Telegram looks messages up again; nil: Telegram items are CheckError.
@@ -304,7 +309,7 @@ func (c *Checker) checkWeb(ctx context.Context, cs storage.Case, g *group) {
 	}
 	opts.Evidence = nil
 	if c.EvidenceDir != "" {
-		w, err := evidence.NewWriter(c.EvidenceDir, evidence.WriterOptions{RunID: capture.EvidenceRunID(run.ID)})
+		w, err := evidence.NewWriter(c.EvidenceDir, evidence.WriterOptions{RunID: capture.EvidenceRunID(run.ID), Recipients: c.EvidenceRecipients})
 		if err != nil {
 			rw.failed = err
 			for _, s := range g.slots {
