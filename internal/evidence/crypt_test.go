@@ -1,9 +1,7 @@
 package evidence
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"io"
@@ -216,26 +214,7 @@ func TestBundleOfEncryptedRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
-	zr, err := gzip.NewReader(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(zr)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(out, filepath.FromSlash(hdr.Name))
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		b, _ := io.ReadAll(tr)
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	unpackBundle(t, &buf, out)
 	if probs := VerifyManifest(out, m); len(probs) != 0 {
 		t.Errorf("the unpacked bundle: %v", probs)
 	}

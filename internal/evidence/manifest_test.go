@@ -1,9 +1,7 @@
 package evidence
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -74,33 +72,7 @@ func TestBundleRoundTrip(t *testing.T) {
 
 	// Unpack into a new directory.
 	out := t.TempDir()
-	zr, err := gzip.NewReader(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(zr)
-	var names []string
-	contents := map[string][]byte{}
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		names = append(names, hdr.Name)
-		contents[hdr.Name] = b
-		p := filepath.Join(out, filepath.FromSlash(hdr.Name))
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	names, contents := unpackBundle(t, &buf, out)
 
 	var warcs []string
 	for _, c := range m.Captures {
