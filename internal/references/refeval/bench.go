@@ -162,6 +162,11 @@ func BenchRefs(ctx context.Context, dir string, o RefsOptions) (RefsBench, error
 	secret := make([]byte, 32)
 	rand.Read(secret)
 	key, _ := fingerprints.NewKey(secret)
+	// Kept beside the index, so a kept work directory (bench refs --dir)
+	// can be opened again: `leakwatch --config` with fingerprints.key_file.
+	if err := os.WriteFile(filepath.Join(dir, "fingerprint.key"), []byte(hex.EncodeToString(secret)+"\n"), 0o600); err != nil {
+		return b, fmt.Errorf("bench: %w", err)
+	}
 	store, err := storage.Open(ctx, "", dbDir, nil)
 	if err != nil {
 		return b, err
