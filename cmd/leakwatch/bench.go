@@ -227,10 +227,10 @@ func printRefsBench(e *env, b refeval.RefsBench) {
 		b.Index.References, b.Index.Prints, b.Index.Images, b.Index.Fields)
 	fmt.Fprintf(w, "index load     %s (into memory, as a scanner does at start; matching starts then); segments' mapping populated %s later, in the background\n",
 		b.LoadTime.Round(time.Millisecond), b.PopulateTime.Round(time.Millisecond))
-	fmt.Fprintf(w, "process RSS    anonymous %s before load, %s after, %s once a GC returned the load's garbage, %s after matching;\n",
-		benchMB(b.BaseAnon), benchMB(b.LoadAnon), benchMB(b.SettledAnon), benchMB(b.WarmAnon))
+	fmt.Fprintf(w, "process RSS    anonymous %s before load, %s after, %s after the first matches, %s once a GC returned the garbage;\n",
+		benchMB(b.BaseAnon), benchMB(b.LoadAnon), benchMB(b.WarmAnon), benchMB(b.SettledAnon))
 	fmt.Fprintf(w, "               file-backed %s, %s, %s, %s; peak RSS during the load %s; live Go heap %s before load, %s after\n",
-		benchMB(b.BaseFile), benchMB(b.LoadFile), benchMB(b.SettledFile), benchMB(b.WarmFile), benchMB(b.LoadPeakRSS),
+		benchMB(b.BaseFile), benchMB(b.LoadFile), benchMB(b.WarmFile), benchMB(b.SettledFile), benchMB(b.LoadPeakRSS),
 		benchMB(b.BaseHeap), benchMB(b.LoadHeap))
 	fmt.Fprintf(w, "               (file-backed pages of the mapped segments are the shared page cache, one copy per host; anonymous is\n")
 	fmt.Fprintf(w, "               this process's own, and before load it holds what generating and building left behind)\n")
