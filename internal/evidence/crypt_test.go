@@ -266,3 +266,42 @@ func TestKeys(t *testing.T) {
 		t.Errorf("broken recipient: %v", err)
 	}
 }
+
+// An encrypting writer's file stays plain at most MaxFileAge, even while
+// no exchange comes; the next exchange starts a new file, and every record
+// reads back.
+func TestEncryptedFileAgesOut(t *testing.T) {
+	dir := t.TempDir()
+	id, _ := age.GenerateX25519Identity()
+	w, err := NewWriter(dir, WriterOptions{RunID: "idle", Recipients: []age.Recipient{id.Recipient()}, MaxFileAge: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, err := w.WriteExchange(context.Background(), secretExchange("https://leaks.example/live/1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(warcFiles(t, dir)) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the idle writer's file is still plain after 10 s: %v", warcFiles(t, dir))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r2, err := w.WriteExchange(context.Background(), secretExchange("https://leaks.example/live/2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.File == r1.File {
+		t.Errorf("the exchange after the file aged out went to %s again", r1.File)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if plain := warcFiles(t, dir); len(plain) != 0 {
+		t.Errorf("plain files after Close: %v", plain)
+	}
+	if probs := Verify(dir, []Record{r1, r2}, id); len(probs) != 0 {
+		t.Errorf("verify: %v", probs)
+	}
+}

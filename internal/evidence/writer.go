@@ -79,9 +79,20 @@ type WriterOptions struct {
 	// Recipients, when set, encrypt the evidence at rest: each WARC file
 	// is encrypted to them (age) as it is closed — on rotation and by
 	// Close — and the plain file removed. The file being written stays
-	// plain until then; EncryptRun encrypts what a crash left.
+	// plain until then (at most MaxFileAge); EncryptRun encrypts what a
+	// crash left.
 	Recipients []age.Recipient
+
+	// MaxFileAge, with Recipients, bounds how long a WARC file stays
+	// plain: a file open that long is closed (and encrypted) even while
+	// the writer is idle, and the next exchange starts a new one. Zero
+	// means DefaultMaxFileAge.
+	MaxFileAge time.Duration
 }
+
+// DefaultMaxFileAge is how long a WARC file of an encrypting Writer stays
+// plain at most.
+const DefaultMaxFileAge = 10 * time.Minute
 
 // Exchange is one HTTP fetch as the crawler performed it.
 // TruncatedError, returned by an Exchange's Payload, ends the payload there
@@ -228,10 +239,12 @@ type Writer struct {
 	mu        sync.Mutex // guards everything below
 	closed    bool
 	f         *os.File
-	rel       string // current file, relative to dir
-	size      int64  // bytes in the current file
-	exchanges int    // exchanges in the current file
-	serial    int    // serial number of the current (or last) file
+	rel       string      // current file, relative to dir
+	size      int64       // bytes in the current file
+	exchanges int         // exchanges in the current file
+	serial    int         // serial number of the current (or last) file
+	aged      *time.Timer // closes (and encrypts) the current file at MaxFileAge
+	agedErr   error       // what closing an aged file failed with, for the next call
 }
 
 var runIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
@@ -258,6 +271,9 @@ func NewWriter(dir string, opts WriterOptions) (*Writer, error) {
 	}
 	if opts.SpoolMemory <= 0 {
 		opts.SpoolMemory = DefaultSpoolMemory
+	}
+	if opts.MaxFileAge <= 0 {
+		opts.MaxFileAge = DefaultMaxFileAge
 	}
 	if opts.CompressionLevel == 0 {
 		opts.CompressionLevel = gzip.DefaultCompression
@@ -351,6 +367,10 @@ func (w *Writer) WriteExchange(ctx context.Context, ex Exchange) (Record, error)
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if err := w.agedErr; err != nil {
+		w.agedErr = nil
+		return Record{}, err
+	}
 	if w.f != nil && w.exchanges > 0 && w.size+p.spool.Size() > w.opts.MaxFileSize {
 		if err := w.closeFile(); err != nil {
 			return Record{}, err
@@ -405,7 +425,8 @@ func (w *Writer) Close() error {
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	err := w.closeFile()
+	err := errors.Join(w.agedErr, w.closeFile())
+	w.agedErr = nil
 	if rerr := os.RemoveAll(w.spoolDir); rerr != nil {
 		err = errors.Join(err, rerr)
 	}
@@ -416,6 +437,10 @@ func (w *Writer) Close() error {
 func (w *Writer) closeFile() error {
 	if w.f == nil {
 		return nil
+	}
+	if w.aged != nil {
+		w.aged.Stop()
+		w.aged = nil
 	}
 	f := w.f
 	w.f = nil
@@ -485,7 +510,25 @@ func (w *Writer) openNext() error {
 		w.f = nil
 		return fmt.Errorf("evidence: starting %s: %w", w.rel, err)
 	}
+	if len(w.opts.Recipients) > 0 {
+		serial := w.serial
+		w.aged = time.AfterFunc(w.opts.MaxFileAge, func() { w.closeAged(serial) })
+	}
 	return nil
+}
+
+// closeAged closes (and so encrypts) file serial if it is still the
+// current one: a plain file never outlives MaxFileAge, even while no
+// exchange comes. A failure is returned by the next call.
+func (w *Writer) closeAged(serial int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.f == nil || w.serial != serial {
+		return
+	}
+	if err := w.closeFile(); err != nil {
+		w.agedErr = err
+	}
 }
 
 // writeWarcinfo writes the warcinfo record that starts each file.
