@@ -123,8 +123,13 @@ type WebConfig struct {
 
 // CrawlerConfig bounds every crawl.
 type CrawlerConfig struct {
-	UserAgent        string        `yaml:"user_agent"`
-	Proxy            string        `yaml:"proxy"` // e.g. socks5h://127.0.0.1:9050 for Tor; empty = direct
+	UserAgent string `yaml:"user_agent"`
+	Proxy     string `yaml:"proxy"` // e.g. socks5h://127.0.0.1:9050 for Tor; empty = direct
+	// AllowNetworks are non-public networks (CIDR) the crawler may reach;
+	// loopback, private, link-local (cloud metadata) and other internal
+	// addresses are refused otherwise, after DNS and on every connection.
+	// The configured proxy is always allowed.
+	AllowNetworks    []string      `yaml:"allow_networks"`
 	MaxDepth         int           `yaml:"max_depth"`
 	MaxPages         int           `yaml:"max_pages"`
 	MaxPageBytes     int64         `yaml:"max_page_bytes"`

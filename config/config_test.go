@@ -290,7 +290,7 @@ func TestExampleDocumentsEveryField(t *testing.T) {
 func TestFieldsEnvNames(t *testing.T) {
 	seen := map[string]string{}
 	for _, f := range config.Fields() {
-		yamlOnly := strings.Contains(f.Path, "[]") || slices.Contains([]string{"notices.recipients", "notices.escalation", "notices.recipient_types", "notices.verify_schedule"}, f.Path) || f.Path == "fingerprints.passwords" || f.Path == "telegram.abuse_addresses" || f.Path == "evidence.recipients"
+		yamlOnly := strings.Contains(f.Path, "[]") || slices.Contains([]string{"notices.recipients", "notices.escalation", "notices.recipient_types", "notices.verify_schedule"}, f.Path) || f.Path == "fingerprints.passwords" || f.Path == "telegram.abuse_addresses" || f.Path == "evidence.recipients" || f.Path == "crawler.allow_networks"
 		if yamlOnly != (f.Env == "") {
 			t.Errorf("%s: env %q, want yaml-only=%v", f.Path, f.Env, yamlOnly)
 		}
@@ -334,6 +334,11 @@ func TestBadConfigs(t *testing.T) {
 				"leakwatch.yaml:3: fingerprints.thresholds.pdq_max: must be between 1 and 63 (got 90)",
 				"leakwatch.yaml:4: fingerprints.thresholds.edm_min_fields: must be between 2 and 4 (got 1)",
 			},
+		},
+		{
+			name: "crawler network not a CIDR",
+			body: "crawler:\n  allow_networks:\n    - 10.0.0.0/8\n    - intranet\n",
+			want: []string{"leakwatch.yaml:4: crawler.allow_networks[1]: must be a network in CIDR form (e.g. 10.1.0.0/16) or an address (got \"intranet\")"},
 		},
 		{
 			name: "evidence recipient not an age key",

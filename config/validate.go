@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -106,6 +107,13 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 	if s := c.Evidence.TSAURL; s != "" {
 		if u, err := url.Parse(s); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 			v.add("evidence.tsa_url", "must be empty or an http:// or https:// URL (got %q)", s)
+		}
+	}
+	for i, n := range c.Crawler.AllowNetworks {
+		if _, err := netip.ParsePrefix(n); err != nil {
+			if _, aerr := netip.ParseAddr(n); aerr != nil {
+				v.add(fmt.Sprintf("crawler.allow_networks[%d]", i), "must be a network in CIDR form (e.g. 10.1.0.0/16) or an address (got %q)", n)
+			}
 		}
 	}
 	for i, r := range c.Evidence.Recipients {

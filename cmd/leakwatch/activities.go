@@ -15,6 +15,7 @@ import (
 	"github.com/leakwatch/leakwatch/crawlers/webcrawl"
 	"github.com/leakwatch/leakwatch/internal/capture"
 	"github.com/leakwatch/leakwatch/internal/evidence"
+	"github.com/leakwatch/leakwatch/internal/netguard"
 	"github.com/leakwatch/leakwatch/internal/notices"
 	"github.com/leakwatch/leakwatch/internal/recipients"
 	"github.com/leakwatch/leakwatch/workflows"
@@ -27,7 +28,10 @@ func (e *env) crawlerOptions() webcrawl.Options {
 	if depth == 0 {
 		depth = -1 // config's 0 is "the source's pages only"; the crawler's 0 is its default
 	}
+	// Validated with the config: a bad network never gets here.
+	allow, _ := netguard.ParseNetworks(cc.AllowNetworks)
 	return webcrawl.Options{
+		Guard:     &netguard.Policy{Allow: allow},
 		UserAgent: cc.UserAgent, Proxy: cc.Proxy, MaxDepth: depth, MaxPages: cc.MaxPages, Workers: cc.Workers,
 		MaxPageBytes: cc.MaxPageBytes, MaxDownloadBytes: cc.MaxDownloadBytes, MaxRedirects: cc.MaxRedirects,
 		DialTimeout: cc.DialTimeout, HeaderTimeout: cc.HeaderTimeout, IdleTimeout: cc.IdleTimeout,

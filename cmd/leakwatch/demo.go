@@ -566,6 +566,9 @@ func demoConfig(dataDir, listen, smtpAddr string) *config.Config {
 	cfg.Notices.VerifyEvery = 15 * time.Second
 	cfg.Notices.VerifyFor = 30 * time.Minute
 	cfg.Injunction = fictionalInjunction("demo", "CIV-2026-404-000123")
+	// The simulated leak sites listen on loopback, which crawls refuse
+	// unless allowed.
+	cfg.Crawler.AllowNetworks = []string{"127.0.0.0/8", "::1/128"}
 	return cfg
 }
 

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"net/netip"
 	"net/url"
 	"runtime"
 	"strings"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/internal/evidence"
+	"github.com/leakwatch/leakwatch/internal/netguard"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -150,15 +152,19 @@ type Sink interface {
 // Options bound a crawl. Zero values take the defaults noted.
 type Options struct {
 	UserAgent        string
-	Proxy            string        // socks5h://host:port (Tor), http://…; empty = direct
-	MaxDepth         int           // thread hops from the seed (pagination and file links cost none); 0 = default 3, negative = none
-	MaxPages         int           // URLs per crawl; default 500
-	MaxPageBytes     int64         // an HTML page, decoded; default 10 MiB
-	MaxDownloadBytes int64         // default 512 MiB
-	MaxRedirects     int           // default 5
-	DialTimeout      time.Duration // default 15s
-	HeaderTimeout    time.Duration // default 30s
-	IdleTimeout      time.Duration // no body bytes for this long aborts; default 60s
+	Proxy            string // socks5h://host:port (Tor), http://…; empty = direct
+	MaxDepth         int    // thread hops from the seed (pagination and file links cost none); 0 = default 3, negative = none
+	MaxPages         int    // URLs per crawl; default 500
+	MaxPageBytes     int64  // an HTML page, decoded; default 10 MiB
+	MaxDownloadBytes int64  // default 512 MiB
+	// Guard, if set, refuses connections to loopback, private and other
+	// internal addresses outside its allowed networks (nil: no check, for
+	// tests that crawl their own loopback servers).
+	Guard         *netguard.Policy
+	MaxRedirects  int           // default 5
+	DialTimeout   time.Duration // default 15s
+	HeaderTimeout time.Duration // default 30s
+	IdleTimeout   time.Duration // no body bytes for this long aborts; default 60s
 	// Workers is how many fetches run at once (all on the seed's host);
 	// default 4.
 	Workers int
@@ -371,6 +377,9 @@ func (c *Crawler) Crawl(ctx context.Context, seed string, sink Sink) (Stats, err
 	u, err := url.Parse(seed)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return st, fmt.Errorf("crawl: seed %q is not an absolute http(s) URL", seed)
+	}
+	if err := c.checkTarget(u); err != nil {
+		return st, fmt.Errorf("crawl %s: %w", u.Hostname(), err)
 	}
 	host := u.Hostname()
 	// One cookie jar for pages and downloads: forums often set a session
@@ -799,6 +808,21 @@ func (f *fetcher) capture(ctx context.Context, sink Sink, fe Fetch) error {
 		f.sinkFailed.Store(true)
 	}
 	return err
+}
+
+// checkTarget refuses, before any request, a URL whose host is an address
+// the guard does not allow. Names are checked as they are resolved, when
+// connecting; through a proxy, which resolves them itself, only address
+// literals can be checked.
+func (c *Crawler) checkTarget(u *url.URL) error {
+	if c.opts.Guard == nil {
+		return nil
+	}
+	a, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]"))
+	if err != nil {
+		return nil // a name: checked once resolved
+	}
+	return c.opts.Guard.Check(a)
 }
 
 func (c *Crawler) checkRedirect(host string) func(*http.Request, []*http.Request) error {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/internal/evidence"
+	"github.com/leakwatch/leakwatch/internal/netguard"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -77,6 +78,12 @@ func (f *fetcher) fetch(ctx context.Context, rawURL string, v Validators) (out F
 		return out, nil
 	}
 	if err != nil {
+		var refused netguard.RefusedError
+		if errors.As(err, &refused) {
+			// Said without the address it resolved to: analysts see this.
+			out.Err = fmt.Errorf("%s: %w", out.URL, refused)
+			return out, nil
+		}
 		out.Err = causeOf(ctx, err)
 		return out, nil
 	}
@@ -418,6 +425,8 @@ func errorKind(err error) string {
 		return "dns"
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
+	case errors.Is(err, netguard.ErrRefused):
+		return "internal address"
 	case errors.As(err, &opErr):
 		return "connection"
 	}

@@ -48,6 +48,9 @@ func (c *Crawler) Single(siteURL string) (*Single, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("fetch: %q is not an absolute http(s) URL", siteURL)
 	}
+	if err := c.checkTarget(u); err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", u.Hostname(), err)
+	}
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		return nil, fmt.Errorf("fetch: cookie jar: %w", err)

@@ -14,13 +14,21 @@ import (
 	"net/http/httptrace"
 	"net/netip"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/leakwatch/leakwatch/internal/evidence"
+	"github.com/leakwatch/leakwatch/internal/netguard"
 )
 
 func newTransport(o Options) (*http.Transport, error) {
 	d := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
+	var guard *netguard.Policy
+	if o.Guard != nil {
+		g := *o.Guard
+		g.Allow = slices.Clone(g.Allow)
+		guard = &g
+	}
 	tr := &http.Transport{
 		DialContext:           d.DialContext,
 		TLSHandshakeTimeout:   o.DialTimeout,
@@ -42,8 +50,43 @@ func newTransport(o Options) (*http.Transport, error) {
 		}
 		// net/http resolves names at a SOCKS5 proxy (remote DNS), so .onion works.
 		tr.Proxy = http.ProxyURL(pu)
+		if guard != nil {
+			// The configured proxy is where every connection goes (often
+			// a local Tor): it is allowed; targets are then checked by
+			// address literal only (see Crawler.checkTarget).
+			addrs, err := proxyAddrs(pu.Hostname())
+			if err != nil {
+				return nil, fmt.Errorf("crawler proxy %q: %w", o.Proxy, err)
+			}
+			for _, a := range addrs {
+				guard.Allow = append(guard.Allow, netip.PrefixFrom(a, a.BitLen()))
+			}
+		}
+	}
+	if guard != nil {
+		// Checked after name resolution, on every connection (redirects
+		// and a name that re-resolves included), before a packet is sent.
+		// (Bound last: the method value copies the policy.)
+		d.Control = guard.Control
 	}
 	return tr, nil
+}
+
+// proxyAddrs resolves the proxy's host once, when the transport is built.
+func proxyAddrs(host string) ([]netip.Addr, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{a.Unmap()}, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil, fmt.Errorf("resolve: %w", err)
+	}
+	for i := range addrs {
+		addrs[i] = addrs[i].Unmap()
+	}
+	return addrs, nil
 }
 
 // boundedBuffer keeps up to max bytes and notes whether more were written.

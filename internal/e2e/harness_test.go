@@ -154,6 +154,9 @@ smtp:
   port: %s
   tls: none
   from: "Takedown Team <takedowns@claimant.example>"
+crawler:
+  # The tests' leak sites listen on loopback, which crawls refuse unless allowed.
+  allow_networks: [127.0.0.0/8, "::1/128"]
 notices:
   default_recipient: abuse@leakforum.example
   triage: auto
