@@ -125,13 +125,24 @@ func (e *env) recipientFinder() (*recipients.Resolver, error) {
 	r := &recipients.Resolver{}
 	if n.SecurityTxt {
 		tr := &http.Transport{Proxy: http.ProxyFromEnvironment, TLSHandshakeTimeout: 15 * time.Second, ResponseHeaderTimeout: 20 * time.Second}
+		// A case's host came from a crawl: its security.txt is fetched
+		// under the crawler's guard, never from an internal address.
+		allow, _ := netguard.ParseNetworks(e.cfg.Crawler.AllowNetworks) // validated with the config
+		guard := netguard.Policy{Allow: allow}
 		if p := e.cfg.Crawler.Proxy; p != "" {
 			u, err := url.Parse(p)
 			if err != nil {
 				return nil, fmt.Errorf("crawler.proxy: %w", err)
 			}
 			tr.Proxy = http.ProxyURL(u)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			guard, err = guard.AllowHost(ctx, u.Hostname())
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("crawler.proxy: %w", err)
+			}
 		}
+		tr.DialContext = guard.Dialer(15 * time.Second).DialContext
 		r.HTTPClient = &http.Client{Transport: tr, Timeout: time.Minute}
 	}
 	if n.RDAP {

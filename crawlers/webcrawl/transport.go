@@ -14,7 +14,6 @@ import (
 	"net/http/httptrace"
 	"net/netip"
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/leakwatch/leakwatch/internal/evidence"
@@ -23,20 +22,18 @@ import (
 
 func newTransport(o Options) (*http.Transport, error) {
 	d := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
-	var guard *netguard.Policy
-	if o.Guard != nil {
-		g := *o.Guard
-		g.Allow = slices.Clone(g.Allow)
-		guard = &g
-	}
 	tr := &http.Transport{
-		DialContext:           d.DialContext,
 		TLSHandshakeTimeout:   o.DialTimeout,
 		ResponseHeaderTimeout: o.HeaderTimeout,
 		MaxIdleConnsPerHost:   4,
 		IdleConnTimeout:       90 * time.Second,
 		// Bodies are hashed as sent; transparent gunzip would hash something else.
 		DisableCompression: true,
+	}
+	var guard *netguard.Policy
+	if o.Guard != nil {
+		g := *o.Guard
+		guard = &g
 	}
 	if o.Proxy != "" {
 		pu, err := url.Parse(o.Proxy)
@@ -54,39 +51,22 @@ func newTransport(o Options) (*http.Transport, error) {
 			// The configured proxy is where every connection goes (often
 			// a local Tor): it is allowed; targets are then checked by
 			// address literal only (see Crawler.checkTarget).
-			addrs, err := proxyAddrs(pu.Hostname())
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			g, err := guard.AllowHost(ctx, pu.Hostname())
+			cancel()
 			if err != nil {
 				return nil, fmt.Errorf("crawler proxy %q: %w", o.Proxy, err)
 			}
-			for _, a := range addrs {
-				guard.Allow = append(guard.Allow, netip.PrefixFrom(a, a.BitLen()))
-			}
+			guard = &g
 		}
 	}
 	if guard != nil {
 		// Checked after name resolution, on every connection (redirects
 		// and a name that re-resolves included), before a packet is sent.
-		// (Bound last: the method value copies the policy.)
-		d.Control = guard.Control
+		d = guard.Dialer(o.DialTimeout)
 	}
+	tr.DialContext = d.DialContext
 	return tr, nil
-}
-
-// proxyAddrs resolves the proxy's host once, when the transport is built.
-func proxyAddrs(host string) ([]netip.Addr, error) {
-	if a, err := netip.ParseAddr(host); err == nil {
-		return []netip.Addr{a.Unmap()}, nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-	if err != nil {
-		return nil, fmt.Errorf("resolve: %w", err)
-	}
-	for i := range addrs {
-		addrs[i] = addrs[i].Unmap()
-	}
-	return addrs, nil
 }
 
 // boundedBuffer keeps up to max bytes and notes whether more were written.

@@ -6,11 +6,14 @@
 package netguard
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"syscall"
+	"time"
 )
 
 // ErrRefused matches every refusal (errors.Is).
@@ -115,4 +118,31 @@ func ParseNetworks(ss []string) ([]netip.Prefix, error) {
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return out, nil
+}
+
+// AllowHost returns a copy of p that also allows host's addresses (an
+// address, or a name resolved now): a configured proxy, often a local Tor,
+// is where every connection goes.
+func (p Policy) AllowHost(ctx context.Context, host string) (Policy, error) {
+	out := Policy{Allow: slices.Clone(p.Allow)}
+	var addrs []netip.Addr
+	if a, err := netip.ParseAddr(host); err == nil {
+		addrs = []netip.Addr{a}
+	} else {
+		var err error
+		if addrs, err = net.DefaultResolver.LookupNetIP(ctx, "ip", host); err != nil {
+			return Policy{}, fmt.Errorf("resolve %s: %w", host, err)
+		}
+	}
+	for _, a := range addrs {
+		a = a.Unmap()
+		out.Allow = append(out.Allow, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// Dialer returns a dialer that refuses what p refuses, after resolution
+// and before any packet is sent.
+func (p Policy) Dialer(timeout time.Duration) *net.Dialer {
+	return &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Control: p.Control}
 }
