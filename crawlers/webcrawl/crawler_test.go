@@ -908,7 +908,11 @@ func startSocks(t *testing.T, name string) *socksProxy {
 
 // TestSOCKS5Proxy: with Options.Proxy the crawl goes through the proxy,
 // which resolves the site's name (as Tor does for .onion).
-func TestSOCKS5Proxy(t *testing.T) {
+// onionSite serves the sample leak site on loopback behind a SOCKS5 proxy
+// that resolves onion to it, and returns the site, its address, the proxy
+// and the seed URL by the onion name.
+func onionSite(t *testing.T, onion string) (*leaksim.Site, net.Addr, *socksProxy, string) {
+	t.Helper()
 	site := sampleSite(leaksim.Options{DisableHuge: true})
 	ctx, cancel := context.WithCancel(t.Context())
 	t.Cleanup(cancel)
@@ -916,10 +920,15 @@ func TestSOCKS5Proxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const onion = "kealeaksxyzsimulated.onion"
 	proxy := startSocks(t, onion)
 	_, port, _ := net.SplitHostPort(addr.String())
-	seed := "http://" + onion + ":" + port + "/"
+	return site, addr, proxy, "http://" + onion + ":" + port + "/"
+}
+
+func TestSOCKS5Proxy(t *testing.T) {
+	const onion = "kealeaksxyzsimulated.onion"
+	site, addr, proxy, seed := onionSite(t, onion)
+	_, port, _ := net.SplitHostPort(addr.String())
 
 	sink := &memSink{}
 	st, err := crawl(t, Options{Proxy: "socks5h://" + proxy.addr}, seed, sink)

@@ -1,7 +1,6 @@
 package webcrawl
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"net/netip"
@@ -10,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/leakwatch/leakwatch/internal/netguard"
-	"github.com/leakwatch/leakwatch/internal/testkit/leaksim"
 )
 
 // With a guard, a crawl never connects to an internal address it does
@@ -65,22 +63,13 @@ func TestGuardRefusesInternalAddresses(t *testing.T) {
 // loopback, names go to it to resolve, and an internal address literal is
 // refused before the proxy is even asked.
 func TestGuardWithProxy(t *testing.T) {
-	site := sampleSite(leaksim.Options{DisableHuge: true})
-	ctx, cancel := context.WithCancel(t.Context())
-	t.Cleanup(cancel)
-	addr, err := site.Serve(ctx, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	const onion = "kealeaksguarded.onion"
-	proxy := startSocks(t, onion)
-	_, port, _ := net.SplitHostPort(addr.String())
+	_, _, proxy, seed := onionSite(t, "kealeaksguarded.onion")
 	opts := Options{Proxy: "socks5h://" + proxy.addr, Guard: &netguard.Policy{}}
 	sink := &memSink{}
-	if _, err := crawl(t, opts, "http://"+onion+":"+port+"/", sink); err != nil {
+	if _, err := crawl(t, opts, seed, sink); err != nil {
 		t.Fatal(err)
 	}
-	if f := sink.get(t, "http://"+onion+":"+port+"/"); f.Err != nil {
+	if f := sink.get(t, seed); f.Err != nil {
 		t.Fatalf("guarded crawl through the proxy: %v", f.Err)
 	}
 	proxy.mu.Lock()
