@@ -85,7 +85,7 @@ func TestRun(t *testing.T) {
 		casesUse   = "usage: leakwatch cases list | cases show CASE | cases approve CASE --as USER [--revision N]"
 		refsUse    = "usage: leakwatch refs add [--no-names] DIR | refs import-hashes FILE | refs migrate | refs compact | refs verify"
 		sourcesUse = "usage: leakwatch sources add NAME URL [--kind K] [options] | list | show NAME | edit NAME [options] | pause NAME | resume NAME | remove NAME"
-		usersUse   = "usage: leakwatch users add NAME --role analyst|legal|admin [--password-stdin] | users list"
+		usersUse   = "usage: leakwatch users add NAME --role analyst|legal|admin [--password-stdin] | users list | users unlock NAME"
 		evidUse    = "usage: leakwatch evidence verify RUN|capture-ID | evidence export CASE FILE"
 		usageHead  = "usage: leakwatch [--data-dir DIR] [--config FILE] COMMAND [ARGS]"
 		noKey      = "no fingerprint key: set " + fingerprints.KeyEnv
@@ -264,7 +264,11 @@ func TestRun(t *testing.T) {
 			stdout: []string{"added user bob (analyst) with password "}},
 		{name: "users list", args: dd("users", "list"),
 			setup: []cliStep{{stdin: goodPW, args: dd("users", "add", "--password-stdin", "ana", "--role", "legal")}}, code: 0,
-			stdout: []string{"ID  USERNAME  ROLE   MFA    DISABLED\n1   ana       legal  false  false\n"}},
+			stdout: []string{"ID  USERNAME  ROLE   MFA    DISABLED  LOCKED UNTIL\n1   ana       legal  false  false     -\n"}},
+		{name: "users unlock unknown", args: dd("users", "unlock", "nobody"), code: 1, errLine: `users unlock: user "nobody": not found`},
+		{name: "users unlock not locked", args: dd("users", "unlock", "ana"),
+			setup: []cliStep{{stdin: goodPW, args: dd("users", "add", "--password-stdin", "ana", "--role", "legal")}}, code: 0,
+			stdout: []string{"ana is not locked and has no failed logins\n"}},
 		{name: "crawl unknown source", args: dd("crawl", "nosuch"), code: 1, errLine: `crawl: source "nosuch": not found`},
 		{name: "cases list empty", args: dd("cases", "list"), code: 0, stdout: []string{"ID  TARGET  STATE  RECIPIENT  UPDATED\n"}},
 		{name: "evidence verify unknown run", args: dd("evidence", "verify", "7"), code: 1,

@@ -10,13 +10,14 @@ import (
 	"os/user"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
 func runUsers(ctx context.Context, e *env, args []string) error {
-	const use = "usage: leakwatch users add NAME --role analyst|legal|admin [--password-stdin] | users list"
+	const use = "usage: leakwatch users add NAME --role analyst|legal|admin [--password-stdin] | users list | users unlock NAME"
 	if len(args) == 0 {
 		return errors.New(use)
 	}
@@ -69,11 +70,50 @@ func runUsers(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tUSERNAME\tROLE\tMFA\tDISABLED")
+		fmt.Fprintln(tw, "ID\tUSERNAME\tROLE\tMFA\tDISABLED\tLOCKED UNTIL")
+		now := time.Now()
 		for _, u := range us {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%v\t%v\n", u.ID, u.Username, u.Role, u.TOTPSecret != "", u.Disabled)
+			locked := "-"
+			if u.LockedUntil != nil && u.LockedUntil.After(now) {
+				locked = u.LockedUntil.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%v\t%v\t%s\n", u.ID, u.Username, u.Role, u.TOTPSecret != "", u.Disabled, locked)
 		}
 		return tw.Flush()
+	case "unlock":
+		// An admin's way back in for someone locked out by failed logins
+		// (their own, or an outsider's guesses).
+		pos, err := e.parseFlags(flag.NewFlagSet("users unlock", flag.ContinueOnError), args[1:])
+		if err != nil {
+			return err
+		}
+		if len(pos) != 1 {
+			return errors.New(use)
+		}
+		store, err := e.openStore(ctx)
+		if err != nil {
+			return err
+		}
+		u, err := store.UserByUsername(ctx, pos[0])
+		if err != nil {
+			return fmt.Errorf("users unlock: %w", err)
+		}
+		if u.LockedUntil == nil && u.FailedLogins == 0 {
+			fmt.Fprintf(e.stdout, "%s is not locked and has no failed logins\n", u.Username)
+			return nil
+		}
+		if err := store.ResetLoginFailures(ctx, u.ID); err != nil {
+			return fmt.Errorf("users unlock: %w", err)
+		}
+		detail := fmt.Sprintf("%s: %d failed logins cleared", u.Username, u.FailedLogins)
+		if u.LockedUntil != nil {
+			detail += ", lock until " + u.LockedUntil.UTC().Format(time.RFC3339) + " lifted"
+		}
+		if err := store.Audit(ctx, cliActor(), "user.unlocked", fmt.Sprintf("user:%d", u.ID), detail); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "unlocked %s\n", detail)
+		return nil
 	}
 	return errors.New(use)
 }
