@@ -116,19 +116,24 @@ type hitJSON struct {
 	Score         float64   `json:"score"`
 	Why           string    `json:"why"`
 	RefOpaqueID   string    `json:"ref_opaque_id"`
-	RefName       string    `json:"ref_name"`
+	// RefName only for roles that may see names (permRefNames): a
+	// reference's file name can carry a patient identifier.
+	RefName string `json:"ref_name,omitempty"`
 }
 
-func toHitJSON(h storage.HitDetail) hitJSON {
-	return hitJSON{ID: h.ID, Target: h.Target, URL: h.URL, FetchedAt: h.FetchedAt, CaptureID: h.CaptureID,
-		CaptureSHA256: h.CaptureSHA256, Method: h.Method, Score: h.Score, Why: h.Why,
-		RefOpaqueID: h.RefOpaqueID, RefName: h.RefName}
+func toHitJSON(h storage.HitDetail, names bool) hitJSON {
+	out := hitJSON{ID: h.ID, Target: h.Target, URL: h.URL, FetchedAt: h.FetchedAt, CaptureID: h.CaptureID,
+		CaptureSHA256: h.CaptureSHA256, Method: h.Method, Score: h.Score, Why: h.Why, RefOpaqueID: h.RefOpaqueID}
+	if names {
+		out.RefName = h.RefName
+	}
+	return out
 }
 
-func toHitsJSON(hs []storage.HitDetail) []hitJSON {
+func toHitsJSON(hs []storage.HitDetail, names bool) []hitJSON {
 	out := make([]hitJSON, 0, len(hs))
 	for _, h := range hs {
-		out = append(out, toHitJSON(h))
+		out = append(out, toHitJSON(h, names))
 	}
 	return out
 }
@@ -396,7 +401,7 @@ type caseDetailJSON struct {
 	Hits       []hitJSON    `json:"hits"`
 }
 
-func (s *Server) handleAPICase(w http.ResponseWriter, r *http.Request, _ *authed) {
+func (s *Server) handleAPICase(w http.ResponseWriter, r *http.Request, a *authed) {
 	id, ok := caseIDParam(r)
 	if !ok {
 		writeError(w, http.StatusNotFound, "case not found")
@@ -414,7 +419,7 @@ func (s *Server) handleAPICase(w http.ResponseWriter, r *http.Request, _ *authed
 	bodies := r.URL.Query().Get("bodies") == "1"
 	out := caseDetailJSON{caseJSON: toCaseJSON(cv.Case), Items: make([]itemJSON, 0, len(cv.Items)), Pending: []uint64{},
 		Notices: make([]noticeJSON, 0, len(cv.Notices)), References: nonNil(cv.References),
-		Checks: make([]checkJSON, 0, len(cv.Checks)), StatusNote: cv.StatusNote, Hits: toHitsJSON(cv.Hits)}
+		Checks: make([]checkJSON, 0, len(cv.Checks)), StatusNote: cv.StatusNote, Hits: toHitsJSON(cv.Hits, a.can(permRefNames))}
 	for _, it := range cv.Items {
 		out.Items = append(out.Items, toItemJSON(it))
 	}
@@ -607,7 +612,7 @@ func (s *Server) handleAPIRecheck(w http.ResponseWriter, r *http.Request, a *aut
 	}, nil)
 }
 
-func (s *Server) handleAPIHits(w http.ResponseWriter, r *http.Request, _ *authed) {
+func (s *Server) handleAPIHits(w http.ResponseWriter, r *http.Request, a *authed) {
 	limit, err := limitParam(r, 100, 1000)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
@@ -618,7 +623,7 @@ func (s *Server) handleAPIHits(w http.ResponseWriter, r *http.Request, _ *authed
 		s.internalError(w, r, "recent hits", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toHitsJSON(hits))
+	writeJSON(w, http.StatusOK, toHitsJSON(hits, a.can(permRefNames)))
 }
 
 func (s *Server) handleAPICaptures(w http.ResponseWriter, r *http.Request, _ *authed) {

@@ -154,17 +154,20 @@ const (
 	// environment variable or file and sends it to the source's host, so
 	// whoever may do this can read the server's secrets.
 	permSourceCredentials
+	// permRefNames sees reference file names, which can carry a patient's
+	// name or number; everyone else works with opaque ids.
+	permRefNames
 )
 
 // allowed is the whole role model: analysts read and manage sources, legal
-// may also approve notices, admins may do everything (read the audit log,
+// may also approve notices and see reference names, admins may do everything (read the audit log,
 // remove sources, give sources credentials). Unknown roles may do nothing.
 func allowed(role storage.Role, p permission) bool {
 	switch role {
 	case storage.RoleAdmin:
 		return true
 	case storage.RoleLegal:
-		return p == permRead || p == permAddSource || p == permApprove
+		return p == permRead || p == permAddSource || p == permApprove || p == permRefNames
 	case storage.RoleAnalyst:
 		return p == permRead || p == permAddSource
 	}

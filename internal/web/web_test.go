@@ -492,8 +492,26 @@ func TestCaseAPIAndPage(t *testing.T) {
 		!strings.HasPrefix(h["ref_opaque_id"].(string), "ref_") || h["fetched_at"] != "2026-01-02T03:04:05Z" {
 		t.Fatalf("hit %+v", h)
 	}
-	if _, ok := h["ref_name"]; !ok {
-		t.Fatal("hit lacks ref_name")
+	// An analyst works with opaque ids: a reference's name can carry a
+	// patient identifier. Legal sees it.
+	if _, ok := h["ref_name"]; ok {
+		t.Fatal("an analyst's hit carries ref_name")
+	}
+	if raw := c.getJSON("/api/hits").Body.String(); strings.Contains(raw, `"ref_name"`) {
+		t.Fatal("/api/hits gives an analyst ref_name")
+	}
+	f.addUser("lee", storage.RoleLegal, false)
+	legal := f.client("192.0.2.61")
+	legal.mustLogin("lee")
+	var legalDetail struct {
+		Hits []map[string]any `json:"hits"`
+	}
+	decode(t, legal.getJSON(fmt.Sprintf("/api/cases/%d", cs.ID)), &legalDetail)
+	if len(legalDetail.Hits) != 1 || legalDetail.Hits[0]["ref_name"] == nil || legalDetail.Hits[0]["ref_name"] == "" {
+		t.Fatalf("legal's hit lacks ref_name: %+v", legalDetail.Hits)
+	}
+	if raw := legal.getJSON("/api/hits").Body.String(); !strings.Contains(raw, `"ref_name"`) {
+		t.Fatal("/api/hits gives legal no ref_name")
 	}
 	wantErrorJSON(t, c.getJSON("/api/cases/424242"), http.StatusNotFound, "not found")
 	wantErrorJSON(t, c.getJSON("/api/cases/abc"), http.StatusNotFound, "not found")
