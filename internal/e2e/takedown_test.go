@@ -81,17 +81,25 @@ func runTakedown(t *testing.T, o harnessOptions) {
 	analyst := h.login("analyst", analystPW)
 	c := analyst.waitCase("a drafted notice", func(c apiCase) bool { return c.State == "drafted" && len(c.Notices) > 0 })
 	draft := c.Notices[0]
+	// An analyst sees opaque ids only; a reference's name (which can carry
+	// a patient identifier) is for legal.
+	for _, hit := range c.Hits {
+		if hit.RefName != "" || hit.RefOpaqueID == "" {
+			t.Errorf("analyst's hit %+v: want an opaque id and no name", hit)
+		}
+	}
 	// Each leaked file is found by its exact bytes; record dumps may also
 	// match the other references that hold the same patients' records.
+	named := h.login("lawyer", lawyerPW).waitCase("the case, as legal sees it", func(lc apiCase) bool { return lc.ID == c.ID })
 	exact := map[string]bool{}
-	for _, hit := range c.Hits {
+	for _, hit := range named.Hits {
 		if hit.Method == "sha256" {
 			exact[hit.RefName] = true
 		}
 	}
 	for _, d := range h.leaked {
 		if !exact[d.RelPath] {
-			t.Errorf("no sha256 hit on %s; hits %+v", d.RelPath, c.Hits)
+			t.Errorf("no sha256 hit on %s; hits %+v", d.RelPath, named.Hits)
 		}
 	}
 	// An analyst may not approve.
