@@ -30,6 +30,7 @@ import (
 	"github.com/leakwatch/leakwatch/internal/crawlbench"
 	"github.com/leakwatch/leakwatch/internal/notices"
 	"github.com/leakwatch/leakwatch/internal/temporalproc"
+	"github.com/leakwatch/leakwatch/internal/tick"
 	"github.com/leakwatch/leakwatch/storage"
 	"github.com/leakwatch/leakwatch/workflows"
 )
@@ -512,31 +513,17 @@ func benchLatencies(ctx context.Context, store *storage.Store, b *casesBench) er
 }
 
 // benchProgress prints dispatched and drafted counts to stderr every 5 s
-// until the returned stop is called.
+// until the returned stop is called (stop may be called again).
 func benchProgress(ctx context.Context, e *env, store *storage.Store, n int) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
 	start := time.Now()
-	go func() {
-		defer close(done)
-		t := time.NewTicker(5 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			disp, err1 := benchCount(ctx, store, &storage.Hit{}, "dispatched_at IS NOT NULL")
-			drafted, err2 := benchCount(ctx, store, &storage.Notice{}, "state = ?", storage.NoticeDraft)
-			if err1 == nil && err2 == nil {
-				fmt.Fprintf(e.stderr, "bench cases: %5.0fs  hits dispatched %d, notices drafted %d of %d\n",
-					time.Since(start).Seconds(), disp, drafted, n)
-			}
+	return tick.Every(ctx, 5*time.Second, func(ctx context.Context) {
+		disp, err1 := benchCount(ctx, store, &storage.Hit{}, "dispatched_at IS NOT NULL")
+		drafted, err2 := benchCount(ctx, store, &storage.Notice{}, "state = ?", storage.NoticeDraft)
+		if err1 == nil && err2 == nil {
+			fmt.Fprintf(e.stderr, "bench cases: %5.0fs  hits dispatched %d, notices drafted %d of %d\n",
+				time.Since(start).Seconds(), disp, drafted, n)
 		}
-	}()
-	var once sync.Once
-	return func() { once.Do(func() { cancel(); <-done }) }
+	})
 }
 
 func benchCount(ctx context.Context, store *storage.Store, model any, where string, args ...any) (int64, error) {
