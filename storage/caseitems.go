@@ -102,13 +102,14 @@ func (s *Store) TakeHits(ctx context.Context, caseID uint64, hitIDs []uint64, au
 			if !seen {
 				cur = SplitIDs(it.Earlier)
 			}
-			earlier[it.ID] = cur
+			grew := false
 			for _, n := range ns {
-				if !slices.Contains(earlier[it.ID], n) {
-					earlier[it.ID] = append(earlier[it.ID], n)
+				if !slices.Contains(cur, n) {
+					cur, grew = append(cur, n), true
 				}
 			}
-			if len(earlier[it.ID]) > len(cur) && !slices.Contains(out.Mirrored, it.ID) {
+			earlier[it.ID] = cur
+			if grew && !slices.Contains(out.Mirrored, it.ID) {
 				out.Mirrored = append(out.Mirrored, it.ID)
 			}
 		}
