@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"path/filepath"
 	"time"
@@ -73,44 +72,11 @@ func (b *Bundle) AddJSON(name string, v any) error {
 	return b.AddBytes(name, buf.Bytes())
 }
 
-// AddFile streams the regular file src in as name. A WARC file still being
-// appended to is copied up to its size when opened, which holds every
-// record already referenced.
-func (b *Bundle) AddFile(src, name string) error {
-	if err := b.claim(name); err != nil {
-		return err
-	}
-	f, err := os.Open(src)
-	if err != nil {
-		return fmt.Errorf("evidence: bundle: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("evidence: bundle: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("evidence: bundle: %s is not a regular file", src)
-	}
-	hdr := &tar.Header{Name: name, Mode: 0o644, Size: st.Size(), ModTime: st.ModTime().UTC().Truncate(time.Second), Typeflag: tar.TypeReg, Format: tar.FormatPAX}
-	if err := b.tw.WriteHeader(hdr); err != nil {
-		return fmt.Errorf("evidence: bundle: %w", err)
-	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(b.tw, h), io.LimitReader(f, st.Size()))
-	if err != nil {
-		return fmt.Errorf("evidence: bundle: %w", err)
-	}
-	if n != st.Size() {
-		return errors.New("evidence: bundle: " + src + " shrank while being bundled")
-	}
-	fmt.Fprintf(&b.sums, "%s  %s\n", hex.EncodeToString(h.Sum(nil)), name)
-	return nil
-}
-
 // AddWARC adds the WARC file file of the evidence directory dir (a
 // Record.File) as name, decrypted if it is encrypted at rest (ids open it):
-// counsel gets the WARC file itself, every recorded offset valid in it.
+// counsel gets the WARC file itself, every recorded offset valid in it. A
+// file still being appended to is copied up to its size when opened, which
+// holds every record already referenced.
 func (b *Bundle) AddWARC(dir, file, name string, ids ...age.Identity) error {
 	if err := b.claim(name); err != nil {
 		return err
