@@ -140,6 +140,33 @@ func noticedElsewhere(tx *gorm.DB, caseID, ref uint64) ([]uint64, error) {
 	return ids, nil
 }
 
+// NoticeRef names a notice for citing it elsewhere: its reference, when it
+// was sent, and the case and target it was about.
+type NoticeRef struct {
+	ID        uint64
+	CaseID    uint64
+	Reference string
+	SentAt    *time.Time
+	Target    string
+}
+
+// NoticeRefs returns the given notices (an item's Earlier, say) in id
+// order, without their bodies.
+func (s *Store) NoticeRefs(ctx context.Context, ids []uint64) ([]NoticeRef, error) {
+	var out []NoticeRef
+	if len(ids) == 0 {
+		return out, nil
+	}
+	err := s.ctx(ctx).Table("notices").
+		Select("notices.id, notices.case_id, notices.reference, notices.sent_at, cases.target").
+		Joins("JOIN cases ON cases.id = notices.case_id").
+		Where("notices.id IN ?", ids).Order("notices.id").Scan(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("notices %v: %w", ids, err)
+	}
+	return out, nil
+}
+
 // CaseItems returns a case's items, oldest first.
 func (s *Store) CaseItems(ctx context.Context, caseID uint64) ([]CaseItem, error) {
 	var out []CaseItem

@@ -148,6 +148,10 @@ func TestMirrorNoticedElsewhere(t *testing.T) {
 		if got := storage.SplitIDs(its[0].Earlier); len(got) != 1 || got[0] != sent.ID || its[1].Earlier != "" {
 			t.Errorf("earlier: %q and %q; want %d and none", its[0].Earlier, its[1].Earlier, sent.ID)
 		}
+		if refs, err := s.NoticeRefs(ctx, storage.SplitIDs(its[0].Earlier)); err != nil || len(refs) != 1 ||
+			refs[0].ID != sent.ID || refs[0].CaseID != ca.ID || refs[0].Target != "a.example" {
+			t.Errorf("NoticeRefs: %+v, %v; want notice %d of case %d on a.example", refs, err, sent.ID, ca.ID)
+		}
 		// The same content again changes nothing; the case's own notices
 		// are not "elsewhere".
 		again, err := s.TakeHits(ctx, cb.ID, hit("b.example", "http://b.example/x", 1, 0), true)

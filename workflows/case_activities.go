@@ -223,25 +223,20 @@ func (a *CaseActivities) auditMirrors(ctx context.Context, c storage.Case, itemI
 			byNotice[n]++
 		}
 	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		n, err := a.Store.NoticeByID(ctx, id)
-		if err != nil {
-			return err
-		}
-		other, err := a.Store.CaseByID(ctx, n.CaseID)
-		if err != nil {
-			return err
-		}
+	refs, err := a.Store.NoticeRefs(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, n := range refs {
 		if err := a.Store.Audit(ctx, systemActor, "case.mirror", fmt.Sprintf("case:%d", c.ID),
-			fmt.Sprintf("%d items publish content already noticed to %s in %s (case %d)", byNotice[id], other.Target, n.Reference, other.ID)); err != nil {
+			fmt.Sprintf("%d items publish content already noticed to %s in %s (case %d)", byNotice[n.ID], n.Target, n.Reference, n.CaseID)); err != nil {
 			return err
 		}
-		if err := a.Store.Audit(ctx, systemActor, "case.reappeared-elsewhere", fmt.Sprintf("case:%d", other.ID),
-			fmt.Sprintf("content of %s is published again on %s (case %d, %d items)", n.Reference, c.Target, c.ID, byNotice[id])); err != nil {
+		if err := a.Store.Audit(ctx, systemActor, "case.reappeared-elsewhere", fmt.Sprintf("case:%d", n.CaseID),
+			fmt.Sprintf("content of %s is published again on %s (case %d, %d items)", n.Reference, c.Target, c.ID, byNotice[n.ID])); err != nil {
 			return err
 		}
-		a.log().InfoContext(ctx, "content noticed elsewhere is back", "case", c.ID, "earlier_case", other.ID, "reference", n.Reference, "items", byNotice[id])
+		a.log().InfoContext(ctx, "content noticed elsewhere is back", "case", c.ID, "earlier_case", n.CaseID, "reference", n.Reference, "items", byNotice[n.ID])
 	}
 	return nil
 }

@@ -530,16 +530,12 @@ func showCase(ctx context.Context, e *env, store *storage.Store, ref string) err
 		if it.Reappeared > 0 {
 			fmt.Fprintf(w, "      came back %d time(s)\n", it.Reappeared)
 		}
-		for _, nid := range storage.SplitIDs(it.Earlier) {
-			n, err := store.NoticeByID(ctx, nid)
-			if err != nil {
-				return err
-			}
-			other, err := store.CaseByID(ctx, n.CaseID)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(w, "      noticed before on %s (case %d): %s sent %s\n", other.Target, other.ID, n.Reference, fmtTime(n.SentAt))
+		earlier, err := store.NoticeRefs(ctx, storage.SplitIDs(it.Earlier))
+		if err != nil {
+			return err
+		}
+		for _, n := range earlier {
+			fmt.Fprintf(w, "      noticed before on %s (case %d): %s sent %s\n", n.Target, n.CaseID, n.Reference, fmtTime(n.SentAt))
 		}
 		if it.State == storage.ItemConfirmed && it.NoticeID == 0 && !slices.Contains(busy, it.ID) {
 			pending = append(pending, it)

@@ -171,26 +171,26 @@ func (s *Server) loadCase(ctx context.Context, id uint64) (caseView, error) {
 			cv.Unassigned = append(cv.Unassigned, h)
 		}
 	}
-	urls := map[uint64]string{}
+	var earlier []uint64
+	for _, it := range items {
+		earlier = append(earlier, storage.SplitIDs(it.Earlier)...)
+	}
+	refs, err := s.store.NoticeRefs(ctx, earlier)
+	if err != nil {
+		return caseView{}, fmt.Errorf("load case %d: %w", id, err)
+	}
 	elsewhere := map[uint64]elsewhereNotice{}
+	for _, n := range refs {
+		elsewhere[n.ID] = elsewhereNotice{CaseID: n.CaseID, Target: n.Target, Reference: n.Reference, SentAt: n.SentAt}
+	}
+	urls := map[uint64]string{}
 	for _, it := range items {
 		urls[it.ID] = it.URL
 		row := itemRow{CaseItem: it, Matches: matchesOf(itemHits[it.ID])}
 		for _, nid := range storage.SplitIDs(it.Earlier) {
-			en, ok := elsewhere[nid]
-			if !ok {
-				n, err := s.store.NoticeByID(ctx, nid)
-				if err != nil {
-					return caseView{}, fmt.Errorf("load case %d: %w", id, err)
-				}
-				other, err := s.store.CaseByID(ctx, n.CaseID)
-				if err != nil {
-					return caseView{}, fmt.Errorf("load case %d: %w", id, err)
-				}
-				en = elsewhereNotice{CaseID: other.ID, Target: other.Target, Reference: n.Reference, SentAt: n.SentAt}
-				elsewhere[nid] = en
+			if en, ok := elsewhere[nid]; ok {
+				row.Elsewhere = append(row.Elsewhere, en)
 			}
-			row.Elsewhere = append(row.Elsewhere, en)
 		}
 		cv.Items = append(cv.Items, row)
 		if it.NoticeID != 0 {
