@@ -233,13 +233,26 @@ func TestEvidenceExport(t *testing.T) {
 		}
 	}
 
-	// A changed byte in the unpacked WARC evidence is caught.
+	// A changed byte in the unpacked WARC evidence is caught. The byte is
+	// in the middle of a capture's compressed response record: a byte
+	// anywhere else in the file (a gzip header's MTIME, a warcinfo record)
+	// is covered by SHA256SUMS, not by the manifest.
 	warc := filepath.Join(dir, filepath.FromSlash(run.WARCFiles[0]))
 	wb, err := os.ReadFile(warc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wb[len(wb)/2] ^= 0x40
+	var target evidence.Record
+	for _, c := range m.Captures {
+		if c.Record.File == run.WARCFiles[0] && c.Record.Length > target.Length {
+			target = c.Record
+		}
+	}
+	if target.Length == 0 {
+		t.Fatalf("no capture record in %s", run.WARCFiles[0])
+	}
+	at := target.Offset + target.Length/2
+	wb[at] ^= 0x40
 	if err := os.WriteFile(warc, wb, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +266,7 @@ func TestEvidenceExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ob[len(ob)/2] ^= 0x40
+	ob[agePosition(int64(len(ob)), int64(len(wb)), at)] ^= 0x40
 	if err := os.WriteFile(orig, ob, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -268,6 +281,16 @@ func TestEvidenceExport(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(h.dir, ".again.tar.gz*")); len(left) != 0 {
 		t.Errorf("temporary files left behind: %v", left)
 	}
+}
+
+// agePosition maps plaintext offset p of an age-encrypted file to the
+// offset of its ciphertext byte: age writes a header, a 16-byte nonce, and
+// the plaintext in 64 KiB chunks each followed by a 16-byte tag.
+func agePosition(cipherSize, plainSize, p int64) int64 {
+	const chunk, tag, nonce = 64 << 10, 16, 16
+	chunks := max((plainSize+chunk-1)/chunk, 1)
+	header := cipherSize - nonce - plainSize - chunks*tag
+	return header + nonce + p/chunk*(chunk+tag) + p%chunk
 }
 
 // unpack extracts a tar.gz into dir and returns the member names in order.
