@@ -186,16 +186,6 @@ func (a *authed) can(p permission) bool { return a != nil && allowed(a.user.Role
 // authedHandler is a handler that runs only for an authenticated user.
 type authedHandler func(w http.ResponseWriter, r *http.Request, a *authed)
 
-// ui guards a page: unauthenticated browsers are sent to /login.
-func (s *Server) ui(p permission, h authedHandler) http.HandlerFunc {
-	return s.guard(surfaceUI, p, h)
-}
-
-// api guards an API endpoint: unauthenticated clients get 401.
-func (s *Server) api(p permission, h authedHandler) http.HandlerFunc {
-	return s.guard(surfaceAPI, p, h)
-}
-
 // guard authenticates the request, checks the CSRF token on unsafe methods
 // and the role's permission, then runs h.
 func (s *Server) guard(surf surface, p permission, h authedHandler) http.HandlerFunc {

@@ -268,8 +268,81 @@ func (s *Server) sweepSessions(ctx context.Context, stop <-chan struct{}) {
 	}
 }
 
-// routes wires every endpoint. Each authenticated route names the permission
-// it needs; see allowed.
+// route is one authenticated endpoint: who may call it (perm) and how its
+// errors are rendered (surf). The table is the whole access model, and the
+// role × endpoint matrix test walks it.
+type route struct {
+	method, pattern string
+	surf            surface
+	perm            permission
+	h               authedHandler
+}
+
+// authedRoutes lists every endpoint that needs a session. Case actions need
+// only permRead: each checks the role itself, so a refusal is audited
+// (legal actions need legal or admin).
+func (s *Server) authedRoutes() []route {
+	ui := func(method, pattern string, p permission, h authedHandler) route {
+		return route{method: method, pattern: pattern, surf: surfaceUI, perm: p, h: h}
+	}
+	api := func(method, pattern string, p permission, h authedHandler) route {
+		return route{method: method, pattern: pattern, surf: surfaceAPI, perm: p, h: h}
+	}
+	rs := []route{
+		ui("POST", "/logout", permRead, s.handleLogoutForm),
+		ui("GET", "/{$}", permRead, s.handleDashboard),
+		ui("GET", "/cases", permRead, s.handleCasesList),
+		ui("GET", "/cases/{id}", permRead, s.handleCaseView),
+		ui("POST", "/cases/{id}/approve", permRead, s.handleApproveConfirmForm),
+		ui("POST", "/cases/{id}/triage", permRead, s.handleTriageForm),
+		ui("POST", "/cases/{id}/revise", permRead, s.handleReviseForm),
+		ui("POST", "/cases/{id}/request-changes", permRead, s.handleRequestChangesForm),
+		ui("POST", "/cases/{id}/acknowledge", permRead, s.handleAcknowledgeForm),
+		ui("POST", "/cases/{id}/recipient", permRead, s.handleRecipientForm),
+		ui("POST", "/cases/{id}/resolve-send", permRead, s.handleResolveSendForm),
+		ui("POST", "/cases/{id}/close", permRead, s.handleCloseForm),
+		ui("POST", "/cases/{id}/recheck", permRead, s.handleRecheckForm),
+		ui("GET", "/hits", permRead, s.handleHitsPage),
+		ui("GET", "/sources", permRead, s.handleSourcesPage),
+		ui("POST", "/sources", permAddSource, s.handleAddSourceForm),
+		ui("GET", "/audit", permAudit, s.handleAuditPage),
+
+		api("POST", "/api/logout", permRead, s.handleAPILogout),
+		api("GET", "/api/me", permRead, s.handleAPIMe),
+		api("GET", "/api/cases", permRead, s.handleAPICases),
+		api("GET", "/api/cases/{id}", permRead, s.handleAPICase),
+		api("POST", "/api/cases/{id}/approve", permRead, s.handleAPIApprove),
+		api("POST", "/api/cases/{id}/triage", permRead, s.handleAPITriage),
+		api("POST", "/api/cases/{id}/revise", permRead, s.handleAPIRevise),
+		api("POST", "/api/cases/{id}/request-changes", permRead, s.handleAPIRequestChanges),
+		api("POST", "/api/cases/{id}/acknowledge", permRead, s.handleAPIAcknowledge),
+		api("POST", "/api/cases/{id}/recipient", permRead, s.handleAPIRecipient),
+		api("POST", "/api/cases/{id}/resolve-send", permRead, s.handleAPIResolveSend),
+		api("POST", "/api/cases/{id}/close", permRead, s.handleAPIClose),
+		api("POST", "/api/cases/{id}/recheck", permRead, s.handleAPIRecheck),
+		api("GET", "/api/hits", permRead, s.handleAPIHits),
+		api("GET", "/api/captures", permRead, s.handleAPICaptures),
+		api("GET", "/api/sources", permRead, s.handleAPISources),
+		api("POST", "/api/sources", permAddSource, s.handleAPIAddSource),
+		api("GET", "/api/sources/{id}", permRead, s.handleAPISource),
+		api("PATCH", "/api/sources/{id}", permAddSource, s.handleAPIEditSource),
+		api("POST", "/api/sources/{id}/pause", permAddSource, s.handleAPIPauseSource),
+		api("POST", "/api/sources/{id}/resume", permAddSource, s.handleAPIResumeSource),
+		api("DELETE", "/api/sources/{id}", permRemoveSource, s.handleAPIRemoveSource),
+		api("GET", "/api/status", permRead, s.handleAPIStatus),
+		api("GET", "/api/metrics/cases", permRead, s.handleAPICaseMetrics),
+		api("GET", "/api/audit", permAudit, s.handleAPIAudit),
+	}
+	if s.mailbox != nil {
+		rs = append(rs,
+			ui("GET", "/mailbox", permRead, s.handleMailboxPage),
+			api("GET", "/api/mailbox", permRead, s.handleAPIMailbox))
+	}
+	return rs
+}
+
+// routes wires every endpoint: the public ones here, the rest from
+// authedRoutes.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 
@@ -280,66 +353,17 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /static/style.css", s.handleCSS)
 	// Prometheus: loopback clients and signed-in admins only (metricsAllowed).
 	mux.Handle("GET /metrics", s.metricsHandler())
-
-	// UI.
 	mux.HandleFunc("GET /login", s.handleLoginPage)
 	mux.HandleFunc("POST /login", s.handleLoginForm)
-	mux.HandleFunc("POST /logout", s.ui(permRead, s.handleLogoutForm))
-	mux.HandleFunc("GET /{$}", s.ui(permRead, s.handleDashboard))
-	// Case actions need only a session: each checks the role itself, so a
-	// refusal is audited (legal actions need legal or admin).
-	mux.HandleFunc("GET /cases", s.ui(permRead, s.handleCasesList))
-	mux.HandleFunc("GET /cases/{id}", s.ui(permRead, s.handleCaseView))
-	mux.HandleFunc("POST /cases/{id}/approve", s.ui(permRead, s.handleApproveConfirmForm))
-	mux.HandleFunc("POST /cases/{id}/triage", s.ui(permRead, s.handleTriageForm))
-	mux.HandleFunc("POST /cases/{id}/revise", s.ui(permRead, s.handleReviseForm))
-	mux.HandleFunc("POST /cases/{id}/request-changes", s.ui(permRead, s.handleRequestChangesForm))
-	mux.HandleFunc("POST /cases/{id}/acknowledge", s.ui(permRead, s.handleAcknowledgeForm))
-	mux.HandleFunc("POST /cases/{id}/recipient", s.ui(permRead, s.handleRecipientForm))
-	mux.HandleFunc("POST /cases/{id}/resolve-send", s.ui(permRead, s.handleResolveSendForm))
-	mux.HandleFunc("POST /cases/{id}/close", s.ui(permRead, s.handleCloseForm))
-	mux.HandleFunc("POST /cases/{id}/recheck", s.ui(permRead, s.handleRecheckForm))
-	mux.HandleFunc("GET /hits", s.ui(permRead, s.handleHitsPage))
-	mux.HandleFunc("GET /sources", s.ui(permRead, s.handleSourcesPage))
-	mux.HandleFunc("POST /sources", s.ui(permAddSource, s.handleAddSourceForm))
-	mux.HandleFunc("GET /audit", s.ui(permAudit, s.handleAuditPage))
-	if s.mailbox != nil {
-		mux.HandleFunc("GET /mailbox", s.ui(permRead, s.handleMailboxPage))
+	mux.HandleFunc("POST /api/login", s.handleAPILogin)
+
+	for _, rt := range s.authedRoutes() {
+		mux.HandleFunc(rt.method+" "+rt.pattern, s.guard(rt.surf, rt.perm, rt.h))
 	}
+
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.uiError(w, r, nil, http.StatusNotFound, "Page not found.")
 	})
-
-	// API.
-	mux.HandleFunc("POST /api/login", s.handleAPILogin)
-	mux.HandleFunc("POST /api/logout", s.api(permRead, s.handleAPILogout))
-	mux.HandleFunc("GET /api/me", s.api(permRead, s.handleAPIMe))
-	mux.HandleFunc("GET /api/cases", s.api(permRead, s.handleAPICases))
-	mux.HandleFunc("GET /api/cases/{id}", s.api(permRead, s.handleAPICase))
-	mux.HandleFunc("POST /api/cases/{id}/approve", s.api(permRead, s.handleAPIApprove))
-	mux.HandleFunc("POST /api/cases/{id}/triage", s.api(permRead, s.handleAPITriage))
-	mux.HandleFunc("POST /api/cases/{id}/revise", s.api(permRead, s.handleAPIRevise))
-	mux.HandleFunc("POST /api/cases/{id}/request-changes", s.api(permRead, s.handleAPIRequestChanges))
-	mux.HandleFunc("POST /api/cases/{id}/acknowledge", s.api(permRead, s.handleAPIAcknowledge))
-	mux.HandleFunc("POST /api/cases/{id}/recipient", s.api(permRead, s.handleAPIRecipient))
-	mux.HandleFunc("POST /api/cases/{id}/resolve-send", s.api(permRead, s.handleAPIResolveSend))
-	mux.HandleFunc("POST /api/cases/{id}/close", s.api(permRead, s.handleAPIClose))
-	mux.HandleFunc("POST /api/cases/{id}/recheck", s.api(permRead, s.handleAPIRecheck))
-	mux.HandleFunc("GET /api/hits", s.api(permRead, s.handleAPIHits))
-	mux.HandleFunc("GET /api/captures", s.api(permRead, s.handleAPICaptures))
-	mux.HandleFunc("GET /api/sources", s.api(permRead, s.handleAPISources))
-	mux.HandleFunc("POST /api/sources", s.api(permAddSource, s.handleAPIAddSource))
-	mux.HandleFunc("GET /api/sources/{id}", s.api(permRead, s.handleAPISource))
-	mux.HandleFunc("PATCH /api/sources/{id}", s.api(permAddSource, s.handleAPIEditSource))
-	mux.HandleFunc("POST /api/sources/{id}/pause", s.api(permAddSource, s.handleAPIPauseSource))
-	mux.HandleFunc("POST /api/sources/{id}/resume", s.api(permAddSource, s.handleAPIResumeSource))
-	mux.HandleFunc("DELETE /api/sources/{id}", s.api(permRemoveSource, s.handleAPIRemoveSource))
-	mux.HandleFunc("GET /api/status", s.api(permRead, s.handleAPIStatus))
-	mux.HandleFunc("GET /api/metrics/cases", s.api(permRead, s.handleAPICaseMetrics))
-	mux.HandleFunc("GET /api/audit", s.api(permAudit, s.handleAPIAudit))
-	if s.mailbox != nil {
-		mux.HandleFunc("GET /api/mailbox", s.api(permRead, s.handleAPIMailbox))
-	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found")
 	})
