@@ -133,6 +133,9 @@ _lw_pg_main() {
 			END IF;
 		END
 		\$\$;
+		-- DROP DATABASE ... WITH (FORCE) in the test cleanup ends whatever is
+		-- still connected, autovacuum included, which needs this role.
+		GRANT pg_signal_backend TO $role;
 	SQL
 	if [[ -z "$(as_postgres "${psql[@]}" -c "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]]; then
 		log "creating database $db"
