@@ -55,7 +55,7 @@ func TestBrowser(t *testing.T) {
 	// A phone: the same screens reached through their links in a 390 px
 	// window.
 	phone := newBrowser(t, h, chromium, shots, 390, 844, "phone")
-	phone.load("open leakwatch", chromedp.Navigate(h.webURL+"/"))
+	phone.open("/")
 	phone.shoot("login", nil)
 	phone.login("analyst", analystPW, "")
 	phone.shoot("dashboard", nil)
@@ -126,7 +126,7 @@ func waitNewItem(a *api, caseID uint64) caseItem {
 // the cases list and confirms one item.
 func analystConfirms(b *browser, a *api, caseID uint64, item caseItem) {
 	t := b.t
-	b.load("open leakwatch", chromedp.Navigate(b.h.webURL+"/"))
+	b.open("/")
 	if p := b.path(); p != "/login" {
 		t.Fatalf("logged out, / leads to %s, want the login page", p)
 	}
@@ -242,10 +242,15 @@ func adminReadsAudit(ctx context.Context, b *browser) {
 
 	// No link leads to a page that does not exist: type it.
 	missing := b.h.webURL + "/no-such-page"
-	if st := b.load("open an unknown path", chromedp.Navigate(missing)); st != http.StatusNotFound {
+	if st := b.open("/no-such-page"); st != http.StatusNotFound {
 		t.Errorf("unknown path: HTTP %d, want 404", st)
 	}
 	b.shoot("not-found", func(p problem) bool { return p.kind == "log.network" && p.url == missing })
+	if !b.exists(`form[action="/logout"]`) {
+		// Logged out-looking, though the session lives: back home to log out.
+		t.Logf("the 404 page shows the logged-out layout (no menu, no log out)")
+		b.click("go home from the 404 page", `header a[href="/"]`)
+	}
 	b.logout()
 }
 
