@@ -345,6 +345,10 @@ func (b *browser) styled(where string) {
 	if bg == "no header" || bg == "rgba(0, 0, 0, 0)" || bg == "transparent" || sheets == 0 {
 		b.t.Errorf("%s: page is not styled (header background %q, %d stylesheets with rules)", where, bg, sheets)
 	}
+	// Every image (a QR code, a blurred thumbnail) comes from our origin and loads.
+	if broken := eval[[]string](b, "look for broken images", `[...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)`); len(broken) > 0 {
+		b.t.Errorf("%s: images that did not load: %v", where, broken)
+	}
 }
 
 // shoot saves full-page screenshots of the current page at the window's
@@ -380,9 +384,12 @@ func (b *browser) save(file string) {
 	}
 }
 
+// secretSel finds the TOTP secret shown as text on the enrolment page.
+const secretSel = `#totp-secret, [data-totp-secret], code.secret`
+
 // enrolTOTP completes TOTP enrolment when a login lands on the enrolment
 // page (/account/mfa, mandatory for legal and admin): it reads the secret
-// shown as text (#totp-secret), confirms with a current code (field
+// shown as text (secretSel), confirms with a current code (field
 // "code"), and returns the secret. It returns "" when the login did not
 // land there.
 func enrolTOTP(ctx context.Context, b *browser, user string) string {
@@ -391,13 +398,13 @@ func enrolTOTP(ctx context.Context, b *browser, user string) string {
 		return ""
 	}
 	// Some enrolment pages start with a button that creates the secret.
-	if !b.exists("#totp-secret") && b.exists(`main form button[type="submit"]`) {
+	if !b.exists(secretSel) && b.exists(`main form button[type="submit"]`) {
 		b.click("start TOTP enrolment", `main form button[type="submit"]`)
 	}
 	b.shoot("mfa-enrol-"+user, nil)
-	secret := strings.ToUpper(regexp.MustCompile(`\s+`).ReplaceAllString(b.text("#totp-secret"), ""))
+	secret := strings.ToUpper(regexp.MustCompile(`\s+`).ReplaceAllString(b.text(secretSel), ""))
 	if secret == "" {
-		b.t.Fatalf("enrolment page for %s shows no #totp-secret: %q", user, b.text("main"))
+		b.t.Fatalf("enrolment page for %s shows no secret (%s): %q", user, secretSel, b.text("main"))
 	}
 	code, err := totp.GenerateCode(secret, time.Now())
 	if err != nil {
