@@ -333,8 +333,9 @@ func (b *browser) nav(href string) {
 	b.click("follow the menu link "+href, `header nav a[href="`+href+`"]`)
 }
 
-// styled checks the page has the app's stylesheet applied: the header has
-// the app's background, not the browser's transparent default.
+// styled checks the page has the app's stylesheet applied (the header has
+// the app's background, not the browser's transparent default) and that
+// its images loaded.
 func (b *browser) styled(where string) {
 	b.t.Helper()
 	bg := eval[string](b, "read the header's style", `(() => {

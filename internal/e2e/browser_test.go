@@ -66,6 +66,7 @@ func TestBrowser(t *testing.T) {
 	phone.nav("/sources")
 	phone.shoot("sources", nil)
 	phone.logout()
+	phone.clean("after logging out", nil)
 }
 
 // setTriage sets notices.triage (for the next `up`).
@@ -212,6 +213,11 @@ func lawyerApproves(ctx context.Context, b *browser, caseID uint64, item caseIte
 	b.shoot("case-approved", nil)
 
 	h.eventually("the notice to reach the SMTP server", 90*time.Second, func() (bool, error) { return len(h.sink.Messages()) > 0, nil })
+	h.eventually("the case page to list the approved notice", 30*time.Second, func() (bool, error) {
+		b.load("reload the case page", chromedp.Reload())
+		return strings.Contains(b.text("main"), "approved by lawyer"), nil
+	})
+	b.shoot("case-sent", nil)
 	msg := h.sink.Messages()[0]
 	if len(msg.To) != 1 || msg.To[0] != noticeRecipient {
 		t.Errorf("notice sent to %v, want %s", msg.To, noticeRecipient)
