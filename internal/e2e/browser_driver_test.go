@@ -85,8 +85,9 @@ type browser struct {
 }
 
 // newBrowser starts Chromium with a fresh profile and a window of w×h (a
-// phone's, touch and all, when narrow); label prefixes its screenshots.
-func newBrowser(t *testing.T, h *harness, chromium, shotsDir string, w, hgt int, label string) *browser {
+// phone's, touch and all, when narrow); label prefixes its screenshots. The
+// browser ends with ctx at the latest.
+func newBrowser(ctx context.Context, t *testing.T, h *harness, chromium, shotsDir string, w, hgt int, label string) *browser {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium),
@@ -104,15 +105,15 @@ func newBrowser(t *testing.T, h *harness, chromium, shotsDir string, w, hgt int,
 	if os.Geteuid() == 0 {
 		opts = append(opts, chromedp.NoSandbox)
 	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	t.Cleanup(cancelAlloc)
 	b := &browser{t: t, h: h, width: int64(w), height: int64(hgt), label: label, shotsDir: shotsDir, usedStep: map[string]int64{}}
-	ctx, cancelTab := chromedp.NewContext(actx, chromedp.WithListener(b.listen))
+	tab, cancelTab := chromedp.NewContext(actx, chromedp.WithListener(b.listen))
 	t.Cleanup(cancelTab)
-	b.ctx = ctx
+	b.ctx = tab
 	// The first run starts the browser and binds it to the context it is
 	// given: the tab's own, not a step's that ends with the step.
-	if err := chromedp.Do(ctx); err != nil {
+	if err := chromedp.Do(tab); err != nil {
 		t.Fatalf("start Chromium %s: %v", chromium, err)
 	}
 	b.do("set the viewport", b.viewport())
@@ -395,7 +396,10 @@ const secretSel = `#totp-secret, [data-totp-secret], code.secret`
 // land there.
 func enrolTOTP(ctx context.Context, b *browser, user string) string {
 	b.t.Helper()
-	if ctx.Err() != nil || !strings.HasPrefix(b.path(), "/account/mfa") {
+	if err := ctx.Err(); err != nil {
+		b.t.Fatalf("enrol TOTP for %s: %v", user, err)
+	}
+	if !strings.HasPrefix(b.path(), "/account/mfa") {
 		return ""
 	}
 	// Some enrolment pages start with a button that creates the secret.

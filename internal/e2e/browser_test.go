@@ -28,8 +28,6 @@ func TestBrowser(t *testing.T) {
 	chromium := chromiumPath(t)
 	shots := screenshotDir(t)
 	t.Logf("screenshots of every screen: %s", shots)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
 
 	h := newHarness(t, harnessOptions{})
 	// An analyst confirms each item before a notice is drafted.
@@ -45,7 +43,10 @@ func TestBrowser(t *testing.T) {
 	c := analystAPI.waitCase("a case about the forum", func(apiCase) bool { return true })
 	item := waitNewItem(analystAPI, c.ID)
 
-	b := newBrowser(t, h, chromium, shots, 1280, 900, "")
+	// Bounds the browsers, however each step goes (each has its own timeout).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	b := newBrowser(ctx, t, h, chromium, shots, 1280, 900, "")
 	analystConfirms(b, analystAPI, c.ID, item)
 	c = analystAPI.waitCase("a draft listing the confirmed item", func(c apiCase) bool { return c.State == "drafted" && len(c.Notices) > 0 })
 	lawyerApproves(ctx, b, c.ID, item)
@@ -54,7 +55,7 @@ func TestBrowser(t *testing.T) {
 
 	// A phone: the same screens reached through their links in a 390 px
 	// window.
-	phone := newBrowser(t, h, chromium, shots, 390, 844, "phone")
+	phone := newBrowser(ctx, t, h, chromium, shots, 390, 844, "phone")
 	phone.open("/")
 	phone.shoot("login", nil)
 	phone.login("analyst", analystPW, "")
