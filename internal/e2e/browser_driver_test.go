@@ -373,6 +373,23 @@ func (b *browser) shoot(name string, allow func(problem) bool) {
 	}
 }
 
+// shootElement saves a screenshot of one element (the approve form, where
+// approving asks on the case page itself).
+func (b *browser) shootElement(name, sel string) {
+	b.t.Helper()
+	ctx, cancel := b.step()
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("browser: screenshot %s: %v", sel, err)
+	}
+	b.shots++
+	file := fmt.Sprintf("%s%d-%02d-%s.png", b.label, b.width, b.shots, name)
+	if err := os.WriteFile(filepath.Join(b.shotsDir, file), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
 func (b *browser) save(file string) {
 	b.t.Helper()
 	ctx, cancel := b.step()

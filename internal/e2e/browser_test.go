@@ -191,6 +191,7 @@ func lawyerApproves(ctx context.Context, b *browser, caseID uint64, item caseIte
 		b.do("tick “I have read”", chromedp.Click(chromedp.CSS(form+` input[name="read"]`)))
 	}
 	card := b.text(form)
+	b.shootElement("approve-form", form)
 	b.click("approve", form+` button[type="submit"]`)
 	if b.path() != fmt.Sprintf("/cases/%d", caseID) {
 		// A confirmation page: it must say who receives what.
