@@ -61,7 +61,7 @@ func (s *Server) login(ctx context.Context, r *http.Request, username, password,
 	if c, err := r.Cookie(s.deviceCookie); err == nil && c.Value != "" && len(c.Value) <= 128 {
 		at.deviceHash = auth.HashToken(c.Value)
 	}
-	u, err := s.checkCredentials(ctx, at, username, password, code)
+	u, err := s.checkCredentials(ctx, &at, username, password, code)
 	if err != nil {
 		return loginResult{}, err
 	}
@@ -139,7 +139,7 @@ type loginAttempt struct {
 
 // checkCredentials verifies username, password and (when enrolled) TOTP or
 // recovery code, keeping the throttle state up to date.
-func (s *Server) checkCredentials(ctx context.Context, at loginAttempt, username, password, code string) (storage.User, error) {
+func (s *Server) checkCredentials(ctx context.Context, at *loginAttempt, username, password, code string) (storage.User, error) {
 	var (
 		u     storage.User
 		known bool
@@ -201,7 +201,7 @@ func (s *Server) checkCredentials(ctx context.Context, at loginAttempt, username
 		return storage.User{}, s.loginFailure(ctx, at, u.Username, u.Username, "bad-password")
 	}
 	if u.MFAEnrolled() {
-		reason, err := s.checkSecondFactor(ctx, &at, u, code)
+		reason, err := s.checkSecondFactor(ctx, at, u, code)
 		if err != nil {
 			return storage.User{}, err
 		}
@@ -254,7 +254,7 @@ func (s *Server) checkSecondFactor(ctx context.Context, at *loginAttempt, u stor
 // delay always applies; the account-wide one only to browsers that have not
 // logged in to this account before, so a guess spread over many addresses
 // slows down without locking out the real user.
-func (s *Server) throttled(ctx context.Context, at loginAttempt) (time.Duration, error) {
+func (s *Server) throttled(ctx context.Context, at *loginAttempt) (time.Duration, error) {
 	rows, err := s.store.LoginThrottles(ctx, at.account, at.source, storage.ThrottleAnywhere)
 	if err != nil {
 		return 0, err
@@ -310,7 +310,7 @@ func (s *Server) upgradeHash(ctx context.Context, u storage.User, password strin
 
 // loginFailure counts a failed attempt against the (account, address) pair
 // and the account, and audits it with the resulting delay.
-func (s *Server) loginFailure(ctx context.Context, at loginAttempt, actor, username, reason string) error {
+func (s *Server) loginFailure(ctx context.Context, at *loginAttempt, actor, username, reason string) error {
 	now := s.now()
 	pair, err := s.store.RecordLoginFailure(ctx, at.account, at.source, now, func(n int64) time.Duration {
 		return throttleDelay(n, int64(s.maxLoginFailures), s.lockout)
