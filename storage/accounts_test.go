@@ -1,6 +1,7 @@
 package storage_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -193,6 +194,60 @@ func TestSessionsAndAccountChanges(t *testing.T) {
 		}
 		if ok, _ := s.IsKnownDevice(ctx, "dev1", other.ID); ok {
 			t.Fatal("a device is known for a user it never logged in as")
+		}
+	})
+}
+
+// QueryAudit filters by actor, action prefix, object and time, newest first,
+// and pages by id.
+func TestQueryAudit(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, s *storage.Store) {
+		ctx := t.Context()
+		for _, e := range [][3]string{
+			{"lena", "login.success", "user/lena"}, {"root", "user.created", "user/bo"},
+			{"lena", "login.failure", "user/lena"}, {"bo", "login.success", "user/bo"},
+			{"root", "user.role_changed", "user/bo"}, {"lena", "notice.approve", "case/1"},
+		} {
+			if err := s.Audit(ctx, e[0], e[1], e[2], ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		actions := func(f storage.AuditFilter) string {
+			t.Helper()
+			evs, err := s.QueryAudit(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, e := range evs {
+				out = append(out, e.Actor+":"+e.Action)
+			}
+			return strings.Join(out, " ")
+		}
+		for _, tc := range []struct {
+			f    storage.AuditFilter
+			want string
+		}{
+			{storage.AuditFilter{Actor: "lena"}, "lena:notice.approve lena:login.failure lena:login.success"},
+			{storage.AuditFilter{ActionPrefix: "login."}, "bo:login.success lena:login.failure lena:login.success"},
+			{storage.AuditFilter{ActionPrefix: "user.", Object: "user/bo"}, "root:user.role_changed root:user.created"},
+			{storage.AuditFilter{ActionPrefix: "login%"}, ""},
+			{storage.AuditFilter{Limit: 2}, "lena:notice.approve root:user.role_changed"},
+			{storage.AuditFilter{From: time.Now().Add(time.Hour)}, ""},
+			{storage.AuditFilter{To: time.Now().Add(-time.Hour)}, ""},
+			{storage.AuditFilter{From: time.Now().Add(-time.Hour), To: time.Now().Add(time.Hour), Actor: "bo"}, "bo:login.success"},
+		} {
+			if got := actions(tc.f); got != tc.want {
+				t.Errorf("%+v: got %q, want %q", tc.f, got, tc.want)
+			}
+		}
+		first, err := s.QueryAudit(ctx, storage.AuditFilter{Limit: 4})
+		if err != nil || len(first) != 4 {
+			t.Fatal(first, err)
+		}
+		if got := actions(storage.AuditFilter{BeforeID: first[3].ID}); got != "root:user.created lena:login.success" {
+			t.Errorf("second page %q", got)
 		}
 	})
 }
