@@ -333,6 +333,7 @@ func (s *Server) authedRoutes() []route {
 		ui("GET", "/sources", permRead, s.handleSourcesPage),
 		ui("POST", "/sources", permAddSource, s.handleAddSourceForm),
 		ui("GET", "/audit", permAudit, s.handleAuditPage),
+		ui("GET", "/audit/export", permAudit, s.handleAuditExport),
 
 		api("POST", "/api/logout", permSelf, s.handleAPILogout),
 		api("GET", "/api/me", permSelf, s.handleAPIMe),
@@ -365,6 +366,8 @@ func (s *Server) authedRoutes() []route {
 		api("GET", "/api/status", permRead, s.handleAPIStatus),
 		api("GET", "/api/metrics/cases", permRead, s.handleAPICaseMetrics),
 		api("GET", "/api/audit", permAudit, s.handleAPIAudit),
+		api("GET", "/api/audit/export", permAudit, s.handleAuditExport),
+		api("GET", "/api/audit/verify", permAudit, s.handleAPIAuditVerify),
 	}
 	if s.mailbox != nil {
 		rs = append(rs,

@@ -818,7 +818,7 @@ func TestAuditLogAndChain(t *testing.T) {
 	if err != nil || n != len(want) {
 		t.Fatalf("VerifyAudit = %d, %v", n, err)
 	}
-	page := admin.getJSON("/audit")
+	page := admin.getJSON("/audit?verify=1")
 	wantStatus(t, page, http.StatusOK)
 	if !strings.Contains(page.Body.String(), "Hash chain verified") || !strings.Contains(page.Body.String(), "notice.approve") {
 		t.Fatalf("audit page: %s", page.Body)
