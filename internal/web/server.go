@@ -334,6 +334,10 @@ func (s *Server) authedRoutes() []route {
 		ui("POST", "/sources", permAddSource, s.handleAddSourceForm),
 		ui("GET", "/audit", permAudit, s.handleAuditPage),
 		ui("GET", "/audit/export", permAudit, s.handleAuditExport),
+		ui("GET", "/admin/users", permUsers, s.handleAdminUsersPage),
+		ui("POST", "/admin/users", permUsers, s.handleAdminCreateUserForm),
+		ui("GET", "/admin/users/{id}", permUsers, s.handleAdminUserPage),
+		ui("POST", "/admin/users/{id}/{action}", permUsers, s.handleAdminUserActionForm),
 
 		api("POST", "/api/logout", permSelf, s.handleAPILogout),
 		api("GET", "/api/me", permSelf, s.handleAPIMe),
@@ -368,6 +372,9 @@ func (s *Server) authedRoutes() []route {
 		api("GET", "/api/audit", permAudit, s.handleAPIAudit),
 		api("GET", "/api/audit/export", permAudit, s.handleAuditExport),
 		api("GET", "/api/audit/verify", permAudit, s.handleAPIAuditVerify),
+		api("GET", "/api/users", permUsers, s.handleAPIUsers),
+		api("POST", "/api/users", permUsers, s.handleAPICreateUser),
+		api("POST", "/api/users/{id}/{action}", permUsers, s.handleAPIUserAction),
 	}
 	if s.mailbox != nil {
 		rs = append(rs,
