@@ -131,6 +131,16 @@ func TestMFAEnrolmentRoundTrip(t *testing.T) {
 	}
 	wantErrorJSON(t, c.getJSON("/api/cases"), http.StatusForbidden, "/api/account/mfa")
 	wantStatus(t, c.getJSON("/account"), http.StatusOK)
+	// A gated admin cannot read the metrics either (lena is legal: check an
+	// admin too), nor the users screen.
+	f.addUserNoMFA("boss", storage.RoleAdmin)
+	boss := f.client("192.0.2.49")
+	wantStatus(t, boss.apiLogin("boss", testPassword, ""), http.StatusOK)
+	wantStatus(t, boss.getJSON("/metrics"), http.StatusForbidden)
+	wantErrorJSON(t, boss.getJSON("/api/users"), http.StatusForbidden, "MFA")
+	if rec := boss.getJSON("/admin/users"); rec.Header().Get("Location") != "/account/mfa" {
+		t.Fatalf("gated admin on /admin/users: %d %q", rec.Code, rec.Header().Get("Location"))
+	}
 
 	rec = c.getJSON("/account/mfa")
 	wantStatus(t, rec, http.StatusOK)
