@@ -86,9 +86,10 @@ func (s *Server) login(ctx context.Context, r *http.Request, username, password,
 		s.log.WarnContext(ctx, "record last login", "user", u.Username, "err", err)
 	}
 	// A browser that logged in is exempt from the account-wide delay a guess
-	// from many addresses triggers (OWASP's device cookies).
-	switch {
-	case at.deviceHash == "":
+	// from many addresses triggers (OWASP's device cookies). A cookie not
+	// yet known for this user is replaced, never adopted: a value planted
+	// in the victim's browser must not become a known device.
+	if !at.knownDevice {
 		dev, hash, err := auth.NewToken()
 		if err == nil {
 			err = s.store.AddKnownDevice(ctx, hash, u.ID, s.now())
@@ -97,10 +98,6 @@ func (s *Server) login(ctx context.Context, r *http.Request, username, password,
 			s.log.WarnContext(ctx, "remember device", "user", u.Username, "err", err)
 		} else {
 			res.device = dev
-		}
-	case !at.knownDevice:
-		if err := s.store.AddKnownDevice(ctx, at.deviceHash, u.ID, s.now()); err != nil {
-			s.log.WarnContext(ctx, "remember device", "user", u.Username, "err", err)
 		}
 	}
 	s.log.InfoContext(ctx, "login", "user", u.Username, "ip", ip.String())
