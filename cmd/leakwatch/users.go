@@ -108,6 +108,10 @@ func runUsers(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return fmt.Errorf("users unlock: %w", err)
 		}
+		if detail == "" {
+			fmt.Fprintf(e.stdout, "%s is not locked and has no failed logins\n", u.Username)
+			return nil
+		}
 		fmt.Fprintf(e.stdout, "unlocked %s\n", detail)
 		return nil
 	case "mfa-reset":
@@ -215,10 +219,11 @@ func throttleState(ctx context.Context, store *storage.Store, username string, n
 	return st, nil
 }
 
-// unlockUser clears every failed-login delay of u, audited.
+// unlockUser clears every failed-login delay of u, audited; "" means there
+// was nothing to clear.
 func unlockUser(ctx context.Context, store *storage.Store, actor string, u storage.User) (string, error) {
 	n, err := store.ClearLoginThrottles(ctx, storage.ThrottleAccount(u.Username))
-	if err != nil {
+	if err != nil || n == 0 {
 		return "", err
 	}
 	detail := fmt.Sprintf("%s: failed-login state of %d networks cleared", u.Username, n)
