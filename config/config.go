@@ -114,11 +114,18 @@ type TemporalConfig struct {
 type WebConfig struct {
 	Listen  string `yaml:"listen"`   // host:port
 	BaseURL string `yaml:"base_url"` // external URL, used in links and to decide Secure cookies
-	// SessionTTL is how long a login lasts.
+	// SessionTTL is how long a login lasts at most.
 	SessionTTL time.Duration `yaml:"session_ttl"`
-	// MaxLoginFailures before an account is locked for LockoutDuration.
+	// SessionIdleTimeout ends a session unused this long.
+	SessionIdleTimeout time.Duration `yaml:"session_idle_timeout"`
+	// MaxLoginFailures are the free failed logins per account and client
+	// network before delays start (1 s, doubling); LockoutDuration is the
+	// longest delay. No account is ever locked from everywhere.
 	MaxLoginFailures int           `yaml:"max_login_failures"`
 	LockoutDuration  time.Duration `yaml:"lockout_duration"`
+	// AccountLoginFailures are the free failed logins per account from all
+	// networks before browsers that never logged in to it are delayed too.
+	AccountLoginFailures int `yaml:"account_login_failures"`
 }
 
 // CrawlerConfig bounds every crawl.

@@ -108,6 +108,8 @@ func TestDefaultValues(t *testing.T) {
 		{"web.session_ttl", c.Web.SessionTTL, 12 * time.Hour},
 		{"web.max_login_failures", c.Web.MaxLoginFailures, 5},
 		{"web.lockout_duration", c.Web.LockoutDuration, 15 * time.Minute},
+		{"web.session_idle_timeout", c.Web.SessionIdleTimeout, 30 * time.Minute},
+		{"web.account_login_failures", c.Web.AccountLoginFailures, 20},
 		{"crawler.user_agent", c.Crawler.UserAgent, "leakwatch/0.1 (+takedown monitoring)"},
 		{"crawler.max_depth", c.Crawler.MaxDepth, 3},
 		{"crawler.max_pages", c.Crawler.MaxPages, 500},

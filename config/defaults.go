@@ -65,6 +65,9 @@ func Default() *Config {
 			SessionTTL:       12 * time.Hour,
 			MaxLoginFailures: 5,
 			LockoutDuration:  15 * time.Minute,
+			// Sliding: each use extends it (at most once a minute).
+			SessionIdleTimeout:   30 * time.Minute,
+			AccountLoginFailures: 20,
 		},
 		Crawler: CrawlerConfig{
 			UserAgent:        "leakwatch/0.1 (+takedown monitoring)",

@@ -92,6 +92,8 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 	v.positiveDuration("web.session_ttl", c.Web.SessionTTL)
 	v.atLeast("web.max_login_failures", int64(c.Web.MaxLoginFailures), 1)
 	v.positiveDuration("web.lockout_duration", c.Web.LockoutDuration)
+	v.positiveDuration("web.session_idle_timeout", c.Web.SessionIdleTimeout)
+	v.atLeast("web.account_login_failures", int64(c.Web.AccountLoginFailures), 1)
 
 	v.nonEmpty("crawler.user_agent", c.Crawler.UserAgent)
 	v.proxy("crawler.proxy", c.Crawler.Proxy)

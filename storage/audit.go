@@ -82,3 +82,46 @@ func (s *Store) VerifyAudit(ctx context.Context) (events int, err error) {
 	}
 	return events, nil
 }
+
+// AuditFilter selects audit events; zero fields match everything.
+type AuditFilter struct {
+	Actor        string    // exact
+	ActionPrefix string    // e.g. "login." or "user."
+	Object       string    // exact, e.g. "user/lena" or "case/12"
+	From, To     time.Time // At >= From, At < To
+	BeforeID     uint64    // paging: only events older than this id
+	Limit        int       // at most this many; 0 means 100
+}
+
+// QueryAudit returns the events matching f, newest first.
+func (s *Store) QueryAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
+	q := s.ctx(ctx).Model(&AuditEvent{})
+	if f.Actor != "" {
+		q = q.Where("actor = ?", f.Actor)
+	}
+	if f.ActionPrefix != "" {
+		// Prefix compare, not LIKE: an action can hold no wildcard to escape.
+		q = q.Where("substr(action, 1, ?) = ?", len(f.ActionPrefix), f.ActionPrefix)
+	}
+	if f.Object != "" {
+		q = q.Where("object = ?", f.Object)
+	}
+	if !f.From.IsZero() {
+		q = q.Where("at >= ?", f.From.UTC())
+	}
+	if !f.To.IsZero() {
+		q = q.Where("at < ?", f.To.UTC())
+	}
+	if f.BeforeID > 0 {
+		q = q.Where("id < ?", f.BeforeID)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	var out []AuditEvent
+	if err := q.Order("id DESC").Limit(limit).Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("query audit log: %w", err)
+	}
+	return out, nil
+}

@@ -474,6 +474,36 @@ var migrations = []migration{
 			`CREATE INDEX idx_hits_item ON hits (item_id)`,
 		},
 	},
+	{
+		version: 17,
+		name:    "accounts: mfa, throttling, session expiry",
+		sql: []string{
+			// The last TOTP time step accepted per user: a code is accepted
+			// only if its step is newer, across restarts and processes.
+			`ALTER TABLE users ADD COLUMN totp_last_step BIGINT NOT NULL DEFAULT 0`,
+			`ALTER TABLE users ADD COLUMN last_login_at {{ts}}`,
+			// Idle expiry, and a TOTP secret being enrolled (never trusted
+			// from a form) until the user confirms it with a code.
+			`ALTER TABLE sessions ADD COLUMN last_seen_at {{ts}}`,
+			`ALTER TABLE sessions ADD COLUMN pending_totp TEXT NOT NULL DEFAULT ''`,
+			`CREATE TABLE recovery_codes (
+				id {{id}}, user_id BIGINT NOT NULL, code_hash TEXT NOT NULL UNIQUE,
+				created_at {{ts}}, used_at {{ts}})`,
+			`CREATE INDEX idx_recovery_codes_user ON recovery_codes (user_id)`,
+			// Failed logins per (account, source network) and per account
+			// (source "*"); account is a hash of the typed name, so unknown
+			// names are throttled alike and not stored.
+			`CREATE TABLE login_throttles (
+				account TEXT NOT NULL, source TEXT NOT NULL, failures BIGINT NOT NULL DEFAULT 0,
+				next_at {{ts}}, updated_at {{ts}}, PRIMARY KEY (account, source))`,
+			// Browsers that logged in before: exempt from the account-wide
+			// delay a distributed guess triggers (OWASP device cookies).
+			`CREATE TABLE known_devices (
+				token_hash TEXT NOT NULL, user_id BIGINT NOT NULL, created_at {{ts}},
+				PRIMARY KEY (token_hash, user_id))`,
+			`CREATE INDEX idx_known_devices_user ON known_devices (user_id)`,
+		},
+	},
 }
 
 // ddl fills the dialect-specific placeholders of a statement.

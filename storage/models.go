@@ -335,12 +335,24 @@ type User struct {
 	PasswordHash string `gorm:"not null"` // argon2id, PHC string
 	Role         Role   `gorm:"not null"`
 	TOTPSecret   string // empty = MFA not enrolled
-	FailedLogins int    `gorm:"not null;default:0"`
+	// TOTPLastStep is the newest TOTP time step accepted (replay guard).
+	TOTPLastStep int64 `gorm:"column:totp_last_step;not null;default:0"`
+	// FailedLogins and LockedUntil are the old hard lock, no longer set:
+	// login_throttles replaced them (migration 17).
+	FailedLogins int `gorm:"not null;default:0"`
 	LockedUntil  *time.Time
 	Disabled     bool `gorm:"not null;default:false"`
+	LastLoginAt  *time.Time
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 }
+
+// MFAEnrolled reports whether the user has a TOTP secret.
+func (u User) MFAEnrolled() bool { return u.TOTPSecret != "" }
+
+// MFARequired reports whether the user's role must use MFA: legal and admin
+// users can send court-backed notices and change accounts.
+func (u User) MFARequired() bool { return u.Role == RoleLegal || u.Role == RoleAdmin }
 
 // Session is a logged-in browser or API client. Only the token's hash is stored.
 type Session struct {
@@ -349,7 +361,37 @@ type Session struct {
 	UserID    uint64 `gorm:"index;not null"`
 	CSRFToken string `gorm:"not null"`
 	CreatedAt time.Time
-	ExpiresAt time.Time `gorm:"index"`
+	ExpiresAt time.Time `gorm:"index"` // absolute expiry
+	// LastSeenAt drives idle expiry; updated at most once a minute.
+	LastSeenAt time.Time
+	// PendingTOTP is a secret shown for enrolment, not yet confirmed.
+	PendingTOTP string `gorm:"column:pending_totp;not null;default:''"`
+}
+
+// RecoveryCode is a single-use MFA fallback; only its hash is stored.
+type RecoveryCode struct {
+	ID        uint64 `gorm:"primaryKey"`
+	UserID    uint64 `gorm:"not null"`
+	CodeHash  string `gorm:"not null"`
+	CreatedAt time.Time
+	UsedAt    *time.Time
+}
+
+// LoginThrottle counts failed logins for an account from one source network
+// (or from everywhere: Source "*") and when the next attempt may come.
+type LoginThrottle struct {
+	Account   string `gorm:"primaryKey"` // hash of the typed username
+	Source    string `gorm:"primaryKey"`
+	Failures  int64
+	NextAt    time.Time
+	UpdatedAt time.Time
+}
+
+// KnownDevice is a browser that logged in to an account before.
+type KnownDevice struct {
+	TokenHash string `gorm:"primaryKey"`
+	UserID    uint64 `gorm:"primaryKey"` // one browser may know several accounts
+	CreatedAt time.Time
 }
 
 // AuditEvent is one entry of the append-only, hash-chained audit log. Detail

@@ -734,70 +734,31 @@ func TestUsersAndLockout(t *testing.T) {
 			t.Fatalf("after updates UserByID = %+v, %v", got, err)
 		}
 
-		const maxFailures, lockout = 3, 15 * time.Minute
-		for i, want := range []int{1, 2} {
-			got, err := s.RecordLoginFailure(ctx, u.ID, maxFailures, lockout)
-			if err != nil || got.FailedLogins != want || got.LockedUntil != nil {
-				t.Fatalf("failure %d: %+v, %v; want count %d, not locked", i+1, got, err, want)
-			}
-		}
-		start := time.Now()
-		locked, err := s.RecordLoginFailure(ctx, u.ID, maxFailures, lockout)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if locked.LockedUntil == nil || locked.LockedUntil.Before(start.Add(lockout-time.Second)) || locked.LockedUntil.After(time.Now().Add(lockout)) || locked.FailedLogins != 0 {
-			t.Fatalf("failure 3 = %+v; want locked for %v and count reset", locked, lockout)
-		}
-		stored, err := s.UserByID(ctx, u.ID)
-		if err != nil || stored.LockedUntil == nil || !sameInstant(*stored.LockedUntil, *locked.LockedUntil) || stored.FailedLogins != 0 {
-			t.Fatalf("stored locked user = %+v, %v; want locked until %v", stored, err, locked.LockedUntil)
-		}
-		if _, err := s.RecordLoginFailure(ctx, 999999, maxFailures, lockout); err == nil {
-			t.Fatal("RecordLoginFailure for a missing user succeeded")
-		}
-
-		if err := s.ResetLoginFailures(ctx, u.ID); err != nil {
-			t.Fatal(err)
-		}
-		if got, err := s.UserByID(ctx, u.ID); err != nil || got.LockedUntil != nil || got.FailedLogins != 0 {
-			t.Fatalf("after ResetLoginFailures = %+v, %v", got, err)
-		}
-		// max 0 counts without ever locking.
-		for range 5 {
-			if got, err := s.RecordLoginFailure(ctx, u.ID, 0, lockout); err != nil || got.LockedUntil != nil {
-				t.Fatalf("RecordLoginFailure(max 0) = %+v, %v", got, err)
-			}
-		}
-		if got, err := s.UserByID(ctx, u.ID); err != nil || got.FailedLogins != 5 {
-			t.Fatalf("after 5 failures with max 0 = %+v, %v", got, err)
-		}
 	})
 }
 
 func TestConcurrentLoginFailuresAreAllCounted(t *testing.T) {
 	t.Parallel()
 	// Parallel wrong passwords must not lose increments, or an attacker gets
-	// more guesses than the lockout allows.
+	// more guesses than the throttle allows.
 	forEachDialect(t, func(t *testing.T, s *storage.Store) {
 		ctx := t.Context()
-		u := storage.User{Username: "target", PasswordHash: "h", Role: storage.RoleAnalyst}
-		if err := s.CreateUser(ctx, &u); err != nil {
-			t.Fatal(err)
-		}
+		acct := storage.ThrottleAccount("target")
 		const n = 8
 		var wg sync.WaitGroup
 		errs := make([]error, n)
 		for i := range n {
-			wg.Go(func() { _, errs[i] = s.RecordLoginFailure(ctx, u.ID, 1000, time.Minute) })
+			wg.Go(func() {
+				_, errs[i] = s.RecordLoginFailure(ctx, acct, "198.51.100.1", time.Now(), func(int64) time.Duration { return 0 })
+			})
 		}
 		wg.Wait()
 		if err := errors.Join(errs...); err != nil {
 			t.Fatal(err)
 		}
-		got, err := s.UserByID(ctx, u.ID)
-		if err != nil || got.FailedLogins != n {
-			t.Fatalf("after %d concurrent failures FailedLogins = %d (%v), want %d", n, got.FailedLogins, err, n)
+		got, err := s.LoginThrottles(ctx, acct, "198.51.100.1")
+		if err != nil || len(got) != 1 || got[0].Failures != n {
+			t.Fatalf("after %d concurrent failures throttles = %+v (%v), want %d failures", n, got, err, n)
 		}
 	})
 }

@@ -264,7 +264,8 @@ func TestRun(t *testing.T) {
 			stdout: []string{"added user bob (analyst) with password "}},
 		{name: "users list", args: dd("users", "list"),
 			setup: []cliStep{{stdin: goodPW, args: dd("users", "add", "--password-stdin", "ana", "--role", "legal")}}, code: 0,
-			stdout: []string{"ID  USERNAME  ROLE   MFA    DISABLED  LOCKED UNTIL\n1   ana       legal  false  false     -\n"}},
+			stdout: []string{"ID  USERNAME  ROLE   MFA             DISABLED  FAILED LOGINS  DELAYED UNTIL  LAST LOGIN\n" +
+				"1   ana       legal  off (required)  false     0              -              -\n"}},
 		{name: "users unlock unknown", args: dd("users", "unlock", "nobody"), code: 1, errLine: `users unlock: user "nobody": not found`},
 		{name: "users unlock not locked", args: dd("users", "unlock", "ana"),
 			setup: []cliStep{{stdin: goodPW, args: dd("users", "add", "--password-stdin", "ana", "--role", "legal")}}, code: 0,

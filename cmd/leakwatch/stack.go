@@ -159,6 +159,7 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 			Store: store, Logger: e.log.With("component", "web"), Listen: cfg.Web.Listen, BaseURL: cfg.Web.BaseURL,
 			SessionTTL: cfg.Web.SessionTTL, MaxLoginFailures: cfg.Web.MaxLoginFailures,
 			LockoutDuration: cfg.Web.LockoutDuration, Cases: s.cases, Mailbox: opts.mailbox,
+			SessionIdleTimeout: cfg.Web.SessionIdleTimeout, AccountLoginFailures: cfg.Web.AccountLoginFailures,
 			Police: cfg.Notices.Police, Regulator: cfg.Notices.Regulator,
 		})
 		if err != nil {

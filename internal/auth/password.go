@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math/big"
 	"strconv"
 	"strings"
 	"unicode"
@@ -170,4 +171,19 @@ func CheckPasswordPolicy(pw string) error {
 		return errors.New("password must not repeat a single character")
 	}
 	return nil
+}
+
+// NewTemporaryPassword returns a random 20-character password from an
+// alphabet without look-alike characters, for an admin to hand over once.
+func NewTemporaryPassword() (string, error) {
+	const alphabet = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	out := make([]byte, 20)
+	for i := range out {
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		if err != nil {
+			return "", fmt.Errorf("temporary password: %w", err)
+		}
+		out[i] = alphabet[n.Int64()]
+	}
+	return string(out), nil
 }

@@ -1,8 +1,12 @@
 package auth
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"fmt"
+	"image/png"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,4 +72,34 @@ func MatchTOTP(secret, code string, now time.Time) (step int64, ok bool) {
 		return 0, false
 	}
 	return matched, true
+}
+
+// TOTPURL is the otpauth:// URL of an existing secret, for the QR code an
+// authenticator app scans.
+func TOTPURL(issuer, account, secret string) string {
+	v := url.Values{}
+	v.Set("secret", secret)
+	v.Set("issuer", issuer)
+	v.Set("algorithm", "SHA1")
+	v.Set("digits", "6")
+	v.Set("period", strconv.Itoa(int(totpPeriod/time.Second)))
+	u := url.URL{Scheme: "otpauth", Host: "totp", Path: "/" + issuer + ":" + account, RawQuery: v.Encode()}
+	return u.String()
+}
+
+// TOTPQRCode renders an otpauth:// URL as a size×size PNG QR code.
+func TOTPQRCode(otpauthURL string, size int) ([]byte, error) {
+	key, err := otp.NewKeyFromURL(otpauthURL)
+	if err != nil {
+		return nil, fmt.Errorf("totp qr code: %w", err)
+	}
+	img, err := key.Image(size, size)
+	if err != nil {
+		return nil, fmt.Errorf("totp qr code: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return nil, fmt.Errorf("totp qr code: %w", err)
+	}
+	return buf.Bytes(), nil
 }

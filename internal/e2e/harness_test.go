@@ -25,6 +25,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
+
 	"github.com/leakwatch/leakwatch/internal/temporalproc/temporaltest"
 	"github.com/leakwatch/leakwatch/internal/testkit/leaksim"
 	"github.com/leakwatch/leakwatch/internal/testkit/smtpsink"
@@ -85,6 +87,9 @@ type harness struct {
 	siteURL   string
 	siteHost  string
 	sink      *smtpsink.Sink
+	// recovery holds the unused MFA recovery codes of the legal and admin
+	// users login enrolled; each later login uses one.
+	recovery map[string][]string
 }
 
 type harnessOptions struct {
@@ -98,7 +103,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	lw, temporalBin := binaries(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	h := &harness{t: t, leakwatch: lw, dir: t.TempDir()}
+	h := &harness{t: t, leakwatch: lw, dir: t.TempDir(), recovery: map[string][]string{}}
 	h.dataDir = filepath.Join(h.dir, "data")
 	h.refsDir = filepath.Join(h.dir, "refs")
 
@@ -340,13 +345,51 @@ func (h *harness) login(user, password string) *api {
 	jar, _ := cookiejar.New(nil)
 	a := &api{h: h, c: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
 	var out struct {
-		CSRF string `json:"csrf_token"`
+		CSRF       string `json:"csrf_token"`
+		MFAPending bool   `json:"mfa_enrolment_required"`
 	}
-	if code := a.do("POST", "/api/login", map[string]string{"username": user, "password": password}, &out); code != http.StatusOK {
+	second := ""
+	if codes, enrolled := h.recovery[user]; enrolled {
+		if len(codes) == 0 {
+			h.t.Fatalf("login %s: out of MFA recovery codes (10 logins per user)", user)
+		}
+		second, h.recovery[user] = codes[0], codes[1:]
+	}
+	if code := a.do("POST", "/api/login", map[string]string{"username": user, "password": password, "totp": second}, &out); code != http.StatusOK {
 		h.t.Fatalf("login %s: HTTP %d", user, code)
 	}
 	a.csrf = out.CSRF
+	if out.MFAPending {
+		h.enrolMFA(a, user)
+	}
 	return a
+}
+
+// enrolMFA turns on two-step login for a legal or admin user, which the
+// server requires before anything else, with a code computed from the secret
+// it hands out. The recovery codes are kept for the user's later logins: a
+// TOTP code is accepted only once per 30 s step.
+func (h *harness) enrolMFA(a *api, user string) {
+	h.t.Helper()
+	var setup struct {
+		Secret string `json:"secret"`
+	}
+	if code := a.do("GET", "/api/account/mfa", nil, &setup); code != http.StatusOK || setup.Secret == "" {
+		h.t.Fatalf("MFA set-up of %s: HTTP %d", user, code)
+	}
+	otp, err := totp.GenerateCode(setup.Secret, time.Now())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var done struct {
+		Codes []string `json:"recovery_codes"`
+		CSRF  string   `json:"csrf_token"`
+	}
+	if code := a.do("POST", "/api/account/mfa", map[string]string{"code": otp}, &done); code != http.StatusOK {
+		h.t.Fatalf("MFA enrolment of %s: HTTP %d", user, code)
+	}
+	a.csrf = done.CSRF
+	h.recovery[user] = done.Codes
 }
 
 // do sends a JSON request and decodes a JSON answer into out (if non-nil).

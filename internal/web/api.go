@@ -664,31 +664,3 @@ func (s *Server) handleAPIMailbox(w http.ResponseWriter, r *http.Request, _ *aut
 	}
 	writeJSON(w, http.StatusOK, out)
 }
-
-// auditJSON is the audit log page: the newest events and whether the whole
-// hash chain verifies.
-type auditJSON struct {
-	Verified       bool             `json:"verified"`
-	VerifiedEvents int              `json:"verified_events"`
-	VerifyError    string           `json:"verify_error,omitempty"`
-	Events         []auditEventJSON `json:"events"`
-}
-
-func (s *Server) handleAPIAudit(w http.ResponseWriter, r *http.Request, _ *authed) {
-	limit, err := limitParam(r, 200, 5000)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	av, err := s.loadAudit(r.Context(), limit)
-	if err != nil {
-		s.internalError(w, r, "audit events", err)
-		return
-	}
-	out := auditJSON{Verified: av.Verified, VerifiedEvents: av.VerifiedEvents, VerifyError: av.VerifyError,
-		Events: make([]auditEventJSON, 0, len(av.Events))}
-	for _, e := range av.Events {
-		out.Events = append(out.Events, auditEventJSON(e))
-	}
-	writeJSON(w, http.StatusOK, out)
-}

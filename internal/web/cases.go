@@ -427,28 +427,3 @@ func parseEveryJSON(raw json.RawMessage) (time.Duration, error) {
 	}
 	return 0, errors.New(`every must be a duration string like "6h" or a number of seconds`)
 }
-
-// auditView is the audit log with the chain's verification result.
-type auditView struct {
-	Verified       bool
-	VerifiedEvents int
-	VerifyError    string
-	Events         []storage.AuditEvent
-}
-
-func (s *Server) loadAudit(ctx context.Context, limit int) (auditView, error) {
-	var av auditView
-	n, verr := s.store.VerifyAudit(ctx)
-	av.VerifiedEvents = n
-	av.Verified = verr == nil
-	if verr != nil {
-		av.VerifyError = verr.Error()
-		s.log.ErrorContext(ctx, "audit chain does not verify", "err", verr)
-	}
-	events, err := s.store.AuditEvents(ctx, limit)
-	if err != nil {
-		return auditView{}, fmt.Errorf("load audit log: %w", err)
-	}
-	av.Events = events
-	return av, nil
-}

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/storage"
 )
@@ -63,6 +66,20 @@ type fixture struct {
 	srv   *Server
 	cases *fakeCases
 	clock *clock
+	// secrets are the TOTP secrets of enrolled users, by name.
+	secrets map[string]string
+	opts    Options
+}
+
+// restart replaces the server with a new one on the same database, as a
+// restart or a second web process would.
+func (f *fixture) restart() {
+	f.t.Helper()
+	srv, err := New(f.opts)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.srv = srv
 }
 
 func newFixture(t *testing.T, mod func(*Options)) *fixture {
@@ -73,7 +90,7 @@ func newFixture(t *testing.T, mod func(*Options)) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	f := &fixture{t: t, store: store, cases: &fakeCases{}, clock: &clock{t: time.Now().UTC()}}
+	f := &fixture{t: t, store: store, cases: &fakeCases{}, clock: &clock{t: time.Now().UTC()}, secrets: map[string]string{}}
 	opts := Options{
 		Store:            store,
 		BaseURL:          "http://leakwatch.test",
@@ -86,6 +103,7 @@ func newFixture(t *testing.T, mod func(*Options)) *fixture {
 	if mod != nil {
 		mod(&opts)
 	}
+	f.opts = opts
 	f.srv, err = New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -93,9 +111,22 @@ func newFixture(t *testing.T, mod func(*Options)) *fixture {
 	return f
 }
 
-// addUser creates a user with testPassword; with totp it enrols a secret and
-// returns it.
+// addUser creates a user with testPassword; with totp, and always for legal
+// and admin users (for whom MFA is mandatory), it enrols a secret and returns
+// it.
 func (f *fixture) addUser(name string, role storage.Role, totp bool) (storage.User, string) {
+	f.t.Helper()
+	return f.createUser(name, role, totp || role == storage.RoleLegal || role == storage.RoleAdmin)
+}
+
+// addUserNoMFA creates a user with testPassword and no MFA, whatever the role.
+func (f *fixture) addUserNoMFA(name string, role storage.Role) storage.User {
+	f.t.Helper()
+	u, _ := f.createUser(name, role, false)
+	return u
+}
+
+func (f *fixture) createUser(name string, role storage.Role, totp bool) (storage.User, string) {
 	f.t.Helper()
 	h, err := auth.HashPassword(testPassword)
 	if err != nil {
@@ -112,7 +143,31 @@ func (f *fixture) addUser(name string, role storage.Role, totp bool) (storage.Us
 	if err := f.store.CreateUser(context.Background(), &u); err != nil {
 		f.t.Fatal(err)
 	}
+	if secret != "" {
+		f.secrets[name] = secret
+	}
 	return u, secret
+}
+
+// loginCode is a TOTP code that logs user in now ("" without MFA). Tests
+// log the same user in many times within one 30 s step, so it forgets the
+// replay guard's last step first; replay tests use apiLogin directly.
+func (f *fixture) loginCode(user string) string {
+	f.t.Helper()
+	secret := f.secrets[user]
+	if secret == "" {
+		return ""
+	}
+	if err := f.store.DB().Model(&storage.User{}).Where("username = ?", user).
+		UpdateColumn("totp_last_step", 0).Error; err != nil {
+		f.t.Fatal(err)
+	}
+	code, err := totp.GenerateCodeCustom(secret, f.clock.now(),
+		totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return code
 }
 
 func (f *fixture) auditActions() []storage.AuditEvent {
@@ -220,7 +275,7 @@ func (c *client) apiLogin(user, password, code string) *httptest.ResponseRecorde
 
 func (c *client) mustLogin(user string) {
 	c.f.t.Helper()
-	if rec := c.apiLogin(user, testPassword, ""); rec.Code != http.StatusOK {
+	if rec := c.apiLogin(user, testPassword, c.f.loginCode(user)); rec.Code != http.StatusOK {
 		c.f.t.Fatalf("login %s: %d %s", user, rec.Code, rec.Body)
 	}
 }

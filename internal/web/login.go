@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/leakwatch/leakwatch/internal/auth"
@@ -38,42 +38,30 @@ func (e *loginThrottled) retryAfterSeconds() string {
 	return strconv.Itoa(max(secs, 1))
 }
 
-// stepCache remembers the last TOTP time step each user logged in with, so a
-// code seen over someone's shoulder or in a proxy log cannot be used again.
-// In memory only: after a restart a code can be reused within its 90 s window.
-type stepCache struct {
-	mu   sync.Mutex
-	last map[uint64]int64
-}
-
-// use records step for user and reports false if it was used before.
-func (c *stepCache) use(user uint64, step int64) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if last, ok := c.last[user]; ok && step <= last {
-		return false
-	}
-	c.last[user] = step
-	return true
-}
-
 // loginResult is a successful login.
 type loginResult struct {
-	user  storage.User
-	token string // session cookie value
-	csrf  string
+	user   storage.User
+	token  string // session cookie value
+	csrf   string
+	device string // a new known-device cookie value, if any
 }
 
 // login checks credentials and creates a session. It returns errLoginDenied
-// for every refusal, *loginThrottled when the client IP is over its budget,
-// and other errors only for internal failures.
+// for every refusal, *loginThrottled when the client IP is over its budget or
+// the account is in a delay after failed attempts, and other errors only for
+// internal failures.
 func (s *Server) login(ctx context.Context, r *http.Request, username, password, code string) (loginResult, error) {
 	ip := s.clientIP(r)
 	if ok, retry := s.limiter.allow(throttleKey(ip), s.now()); !ok {
 		s.log.WarnContext(ctx, "login throttled", "ip", ip.String(), "retry_after", retry)
 		return loginResult{}, &loginThrottled{retryAfter: retry}
 	}
-	u, err := s.checkCredentials(ctx, ip.String(), strings.TrimSpace(username), password, code)
+	username = strings.TrimSpace(username)
+	at := loginAttempt{ip: ip, account: storage.ThrottleAccount(username), source: throttleKey(ip)}
+	if c, err := r.Cookie(s.deviceCookie); err == nil && c.Value != "" && len(c.Value) <= 128 {
+		at.deviceHash = auth.HashToken(c.Value)
+	}
+	u, err := s.checkCredentials(ctx, &at, username, password, code)
 	if err != nil {
 		return loginResult{}, err
 	}
@@ -85,6 +73,39 @@ func (s *Server) login(ctx context.Context, r *http.Request, username, password,
 			s.log.WarnContext(ctx, "delete previous session", "err", err)
 		}
 	}
+	res, err := s.newSession(ctx, u)
+	if err != nil {
+		return loginResult{}, fmt.Errorf("login %s: %w", u.Username, err)
+	}
+	if err := s.store.Audit(ctx, u.Username, "login.success", "user/"+u.Username, "ip="+ip.String()+at.auditNote); err != nil {
+		// No audit record, no session: the login did not happen.
+		_ = s.store.DeleteSession(ctx, auth.HashToken(res.token))
+		return loginResult{}, err
+	}
+	if err := s.store.RecordLogin(ctx, u.ID, s.now()); err != nil {
+		s.log.WarnContext(ctx, "record last login", "user", u.Username, "err", err)
+	}
+	// A browser that logged in is exempt from the account-wide delay a guess
+	// from many addresses triggers (OWASP's device cookies). A cookie not
+	// yet known for this user is replaced, never adopted: a value planted
+	// in the victim's browser must not become a known device.
+	if !at.knownDevice {
+		dev, hash, err := auth.NewToken()
+		if err == nil {
+			err = s.store.AddKnownDevice(ctx, hash, u.ID, s.now())
+		}
+		if err != nil {
+			s.log.WarnContext(ctx, "remember device", "user", u.Username, "err", err)
+		} else {
+			res.device = dev
+		}
+	}
+	s.log.InfoContext(ctx, "login", "user", u.Username, "ip", ip.String())
+	return res, nil
+}
+
+// newSession creates a session for u and returns its token and CSRF token.
+func (s *Server) newSession(ctx context.Context, u storage.User) (loginResult, error) {
 	token, hash, err := auth.NewToken()
 	if err != nil {
 		return loginResult{}, err
@@ -94,22 +115,28 @@ func (s *Server) login(ctx context.Context, r *http.Request, username, password,
 		return loginResult{}, err
 	}
 	now := s.now().UTC()
-	sess := storage.Session{TokenHash: hash, UserID: u.ID, CSRFToken: csrf, CreatedAt: now, ExpiresAt: now.Add(s.sessionTTL)}
+	sess := storage.Session{TokenHash: hash, UserID: u.ID, CSRFToken: csrf, CreatedAt: now,
+		ExpiresAt: now.Add(s.sessionTTL), LastSeenAt: now}
 	if err := s.store.CreateSession(ctx, &sess); err != nil {
-		return loginResult{}, fmt.Errorf("login %s: %w", u.Username, err)
-	}
-	if err := s.store.Audit(ctx, u.Username, "login.success", "user/"+u.Username, "ip="+ip.String()); err != nil {
-		// No audit record, no session: the login did not happen.
-		_ = s.store.DeleteSession(ctx, hash)
 		return loginResult{}, err
 	}
-	s.log.InfoContext(ctx, "login", "user", u.Username, "ip", ip.String())
 	return loginResult{user: u, token: token, csrf: csrf}, nil
 }
 
-// checkCredentials verifies username, password and (when enrolled) TOTP code,
-// keeping the account's failure count and lockout up to date.
-func (s *Server) checkCredentials(ctx context.Context, ip, username, password, code string) (storage.User, error) {
+// loginAttempt is where a login comes from, for throttling and audit.
+type loginAttempt struct {
+	ip         netip.Addr
+	account    string // storage.ThrottleAccount of the typed name
+	source     string // throttleKey of the client address
+	deviceHash string // hash of the known-device cookie, if any
+	// knownDevice: deviceHash is a browser that logged in as this user.
+	knownDevice bool
+	auditNote   string // extra audit detail of a successful login
+}
+
+// checkCredentials verifies username, password and (when enrolled) TOTP or
+// recovery code, keeping the throttle state up to date.
+func (s *Server) checkCredentials(ctx context.Context, at *loginAttempt, username, password, code string) (storage.User, error) {
 	var (
 		u     storage.User
 		known bool
@@ -124,9 +151,29 @@ func (s *Server) checkCredentials(ctx context.Context, ip, username, password, c
 			return storage.User{}, err
 		}
 	}
+	ip := at.ip.String()
+	if known && at.deviceHash != "" {
+		var err error
+		if at.knownDevice, err = s.store.IsKnownDevice(ctx, at.deviceHash, u.ID); err != nil {
+			return storage.User{}, err
+		}
+	}
+	// Names that do not exist are throttled exactly like real ones, so the
+	// delays say nothing about which accounts exist.
+	if retry, err := s.throttled(ctx, at); err != nil {
+		return storage.User{}, err
+	} else if retry > 0 {
+		actor := "-"
+		if known {
+			actor = u.Username
+		}
+		s.auditLogin(ctx, actor, "login.throttled", u.Username,
+			fmt.Sprintf("reason=throttled retry-after=%ds ip=%s", int(retry.Seconds()), ip))
+		return storage.User{}, &loginThrottled{retryAfter: retry}
+	}
 
-	// The hash runs for every attempt, known user or not, locked or not, so
-	// response time says nothing about the account.
+	// The hash runs for every attempt, known user or not, so response time
+	// says nothing about the account.
 	hash := s.dummyHash
 	if known {
 		hash = u.PasswordHash
@@ -142,45 +189,95 @@ func (s *Server) checkCredentials(ctx context.Context, ip, username, password, c
 	if !known {
 		// The typed name is not recorded: people type passwords into the
 		// username field, and the name of a non-user is worth nothing here.
-		s.auditLogin(ctx, "-", "login.failure", "", "reason=unknown-user ip="+ip)
-		return storage.User{}, errLoginDenied
+		return storage.User{}, s.loginFailure(ctx, at, "-", "", "unknown-user")
 	}
 	if u.Disabled {
-		s.auditLogin(ctx, u.Username, "login.failure", u.Username, "reason=disabled ip="+ip)
-		return storage.User{}, errLoginDenied
-	}
-	if u.LockedUntil != nil && u.LockedUntil.After(s.now()) {
-		// Attempts while locked neither count nor extend the lock, so an
-		// attacker cannot keep a victim locked out forever from one window.
-		s.auditLogin(ctx, u.Username, "login.locked", u.Username,
-			"reason=locked until="+u.LockedUntil.UTC().Format(time.RFC3339)+" ip="+ip)
-		return storage.User{}, errLoginDenied
+		return storage.User{}, s.loginFailure(ctx, at, u.Username, u.Username, "disabled")
 	}
 	if !ok {
-		return storage.User{}, s.loginFailure(ctx, u, "bad-password", ip)
+		return storage.User{}, s.loginFailure(ctx, at, u.Username, u.Username, "bad-password")
 	}
-	if u.TOTPSecret != "" {
-		if strings.TrimSpace(code) == "" {
-			return storage.User{}, s.loginFailure(ctx, u, "missing-totp", ip)
-		}
-		step, valid := auth.MatchTOTP(u.TOTPSecret, code, s.now())
-		if !valid {
-			return storage.User{}, s.loginFailure(ctx, u, "bad-totp", ip)
-		}
-		if !s.totpSteps.use(u.ID, step) {
-			return storage.User{}, s.loginFailure(ctx, u, "totp-replay", ip)
-		}
-	}
-
-	if u.FailedLogins > 0 || u.LockedUntil != nil {
-		if err := s.store.ResetLoginFailures(ctx, u.ID); err != nil {
+	if u.MFAEnrolled() {
+		reason, err := s.checkSecondFactor(ctx, at, u, code)
+		if err != nil {
 			return storage.User{}, err
 		}
+		if reason != "" {
+			return storage.User{}, s.loginFailure(ctx, at, u.Username, u.Username, reason)
+		}
+	}
+	if _, err := s.store.ClearLoginThrottles(ctx, at.account, at.source, storage.ThrottleAnywhere); err != nil {
+		return storage.User{}, err
 	}
 	if auth.NeedsRehash(u.PasswordHash) {
 		s.upgradeHash(ctx, u, password)
 	}
 	return u, nil
+}
+
+// checkSecondFactor checks a TOTP code (each time step accepted once per
+// user, in the database) or a single-use recovery code. It returns the
+// refusal reason, "" when the code is good.
+func (s *Server) checkSecondFactor(ctx context.Context, at *loginAttempt, u storage.User, code string) (string, error) {
+	code = strings.TrimSpace(code)
+	if code == "" {
+		return "missing-totp", nil
+	}
+	if auth.IsRecoveryCodeShaped(code) {
+		ok, err := s.store.UseRecoveryCode(ctx, u.ID, auth.HashRecoveryCode(code), s.now())
+		if err != nil || !ok {
+			return "bad-recovery-code", err
+		}
+		left, err := s.store.RecoveryCodesLeft(ctx, u.ID)
+		if err != nil {
+			return "", err
+		}
+		at.auditNote = fmt.Sprintf(" mfa=recovery-code recovery-codes-left=%d", left)
+		return "", nil
+	}
+	step, valid := auth.MatchTOTP(u.TOTPSecret, code, s.now())
+	if !valid {
+		return "bad-totp", nil
+	}
+	ok, err := s.store.UseTOTPStep(ctx, u.ID, step)
+	if err != nil || !ok {
+		return "totp-replay", err
+	}
+	at.auditNote = " mfa=totp"
+	return "", nil
+}
+
+// throttled says how long the attempt must wait: the (account, address)
+// delay always applies; the account-wide one only to browsers that have not
+// logged in to this account before, so a guess spread over many addresses
+// slows down without locking out the real user.
+func (s *Server) throttled(ctx context.Context, at *loginAttempt) (time.Duration, error) {
+	rows, err := s.store.LoginThrottles(ctx, at.account, at.source, storage.ThrottleAnywhere)
+	if err != nil {
+		return 0, err
+	}
+	var wait time.Duration
+	now := s.now()
+	for _, t := range rows {
+		if t.Source == storage.ThrottleAnywhere && at.knownDevice {
+			continue
+		}
+		wait = max(wait, t.NextAt.Sub(now))
+	}
+	return wait, nil
+}
+
+// throttleDelay is the wait after failures: none for the first free ones,
+// then 1 s, 2 s, 4 s … up to limit.
+func throttleDelay(failures, free int64, limit time.Duration) time.Duration {
+	if failures < free {
+		return 0
+	}
+	n := failures - free
+	if n >= 30 {
+		return limit
+	}
+	return min(time.Second<<n, limit)
 }
 
 // checkPassword runs auth.CheckPassword in one of the bounded hash slots.
@@ -208,19 +305,27 @@ func (s *Server) upgradeHash(ctx context.Context, u storage.User, password strin
 	s.log.InfoContext(ctx, "upgraded password hash parameters", "user", u.Username)
 }
 
-// loginFailure counts a failed attempt against the account and audits it, as
-// a lockout when this attempt reached the limit.
-func (s *Server) loginFailure(ctx context.Context, u storage.User, reason, ip string) error {
-	after, err := s.store.RecordLoginFailure(ctx, u.ID, s.maxLoginFailures, s.lockout)
+// loginFailure counts a failed attempt against the (account, address) pair
+// and the account, and audits it with the resulting delay.
+func (s *Server) loginFailure(ctx context.Context, at *loginAttempt, actor, username, reason string) error {
+	now := s.now()
+	pair, err := s.store.RecordLoginFailure(ctx, at.account, at.source, now, func(n int64) time.Duration {
+		return throttleDelay(n, int64(s.maxLoginFailures), s.lockout)
+	})
 	if err != nil {
 		return err
 	}
-	action := "login.failure"
-	if after.LockedUntil != nil && after.LockedUntil.After(s.now()) {
-		action = "login.lockout"
-		reason += " locked-until=" + after.LockedUntil.UTC().Format(time.RFC3339)
+	acct, err := s.store.RecordLoginFailure(ctx, at.account, storage.ThrottleAnywhere, now, func(n int64) time.Duration {
+		return throttleDelay(n, int64(s.accountFreeAttempts), s.lockout)
+	})
+	if err != nil {
+		return err
 	}
-	s.auditLogin(ctx, u.Username, action, u.Username, "reason="+reason+" ip="+ip)
+	detail := fmt.Sprintf("reason=%s ip=%s failures=%d account-failures=%d", reason, at.ip, pair.Failures, acct.Failures)
+	if d := pair.NextAt.Sub(now); d > 0 {
+		detail += fmt.Sprintf(" delay=%ds", int(d.Seconds()))
+	}
+	s.auditLogin(ctx, actor, "login.failure", username, detail)
 	return errLoginDenied
 }
 
@@ -257,6 +362,20 @@ func (s *Server) setSessionCookie(w http.ResponseWriter, token string) {
 	})
 }
 
+// deviceCookieAge is how long a browser stays "known" to an account.
+const deviceCookieAge = 180 * 24 * time.Hour
+
+// setDeviceCookie marks the browser as one that logged in (empty: no change).
+func (s *Server) setDeviceCookie(w http.ResponseWriter, token string) {
+	if token == "" {
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: s.deviceCookie, Value: token, Path: "/", MaxAge: int(deviceCookieAge / time.Second),
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteStrictMode,
+	})
+}
+
 func (s *Server) clearCookie(w http.ResponseWriter, name string) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteStrictMode})
@@ -275,6 +394,9 @@ type loginResponse struct {
 	Role         storage.Role `json:"role"`
 	CSRFToken    string       `json:"csrf_token"`
 	TOTPEnrolled bool         `json:"totp_enrolled"`
+	// MFAEnrolmentRequired: the session can only enrol (/api/account/mfa)
+	// and log out until the user turns MFA on.
+	MFAEnrolmentRequired bool `json:"mfa_enrolment_required"`
 }
 
 func (s *Server) handleAPILogin(w http.ResponseWriter, r *http.Request) {
@@ -299,8 +421,10 @@ func (s *Server) handleAPILogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setSessionCookie(w, res.token)
+	s.setDeviceCookie(w, res.device)
 	writeJSON(w, http.StatusOK, loginResponse{Username: res.user.Username, Role: res.user.Role,
-		CSRFToken: res.csrf, TOTPEnrolled: res.user.TOTPSecret != ""})
+		CSRFToken: res.csrf, TOTPEnrolled: res.user.MFAEnrolled(),
+		MFAEnrolmentRequired: res.user.MFARequired() && !res.user.MFAEnrolled()})
 }
 
 func (s *Server) handleAPILogout(w http.ResponseWriter, r *http.Request, a *authed) {
@@ -315,7 +439,7 @@ func (s *Server) handleAPILogout(w http.ResponseWriter, r *http.Request, a *auth
 
 func (s *Server) handleAPIMe(w http.ResponseWriter, r *http.Request, a *authed) {
 	writeJSON(w, http.StatusOK, loginResponse{Username: a.user.Username, Role: a.user.Role,
-		CSRFToken: a.sess.CSRFToken, TOTPEnrolled: a.user.TOTPSecret != ""})
+		CSRFToken: a.sess.CSRFToken, TOTPEnrolled: a.user.MFAEnrolled(), MFAEnrolmentRequired: a.mfaPending()})
 }
 
 // loginPage is the data of the login form.
@@ -366,7 +490,7 @@ func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &thr):
 		w.Header().Set("Retry-After", thr.retryAfterSeconds())
-		s.renderLogin(w, r, http.StatusTooManyRequests, "Too many login attempts. Try again in a minute.", lp)
+		s.renderLogin(w, r, http.StatusTooManyRequests, "Too many login attempts. Please wait a while and try again later.", lp)
 		return
 	case errors.Is(err, errLoginDenied):
 		s.renderLogin(w, r, http.StatusUnauthorized, "Invalid username, password or code.", lp)
@@ -378,6 +502,11 @@ func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 	}
 	s.clearCookie(w, s.loginCookie)
 	s.setSessionCookie(w, res.token)
+	s.setDeviceCookie(w, res.device)
+	if res.user.MFARequired() && !res.user.MFAEnrolled() {
+		http.Redirect(w, r, "/account/mfa", http.StatusSeeOther)
+		return
+	}
 	http.Redirect(w, r, lp.Next, http.StatusSeeOther)
 }
 

@@ -181,7 +181,8 @@ func (s *Server) metricsAllowed(r *http.Request) (bool, error) {
 		}
 		return false, err
 	}
-	return a.user.Role == storage.RoleAdmin, nil
+	// An admin who has not enrolled in MFA yet is only half signed in.
+	return a.user.Role == storage.RoleAdmin && !a.mfaPending(), nil
 }
 
 // localRequest reports a request straight from this machine: see

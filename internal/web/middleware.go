@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"log/slog"
@@ -157,6 +158,11 @@ const (
 	// permRefNames sees reference file names, which can carry a patient's
 	// name or number; everyone else works with opaque ids.
 	permRefNames
+	// permSelf manages one's own account (MFA, log out everywhere). It is
+	// all a session may do while its user still has to enrol in MFA.
+	permSelf
+	// permUsers manages other users' accounts (admins only).
+	permUsers
 )
 
 // allowed is the whole role model: analysts read and manage sources, legal
@@ -167,9 +173,9 @@ func allowed(role storage.Role, p permission) bool {
 	case storage.RoleAdmin:
 		return true
 	case storage.RoleLegal:
-		return p == permRead || p == permAddSource || p == permApprove || p == permRefNames
+		return p == permRead || p == permAddSource || p == permApprove || p == permRefNames || p == permSelf
 	case storage.RoleAnalyst:
-		return p == permRead || p == permAddSource
+		return p == permRead || p == permAddSource || p == permSelf
 	}
 	return false
 }
@@ -182,6 +188,9 @@ type authed struct {
 }
 
 func (a *authed) can(p permission) bool { return a != nil && allowed(a.user.Role, p) }
+
+// mfaPending: the user's role requires MFA and they have not enrolled yet.
+func (a *authed) mfaPending() bool { return a.user.MFARequired() && !a.user.MFAEnrolled() }
 
 // authedHandler is a handler that runs only for an authenticated user.
 type authedHandler func(w http.ResponseWriter, r *http.Request, a *authed)
@@ -218,9 +227,26 @@ func (s *Server) guard(surf surface, p permission, h authedHandler) http.Handler
 			s.fail(w, r, a, surf, http.StatusForbidden, "your role does not allow this")
 			return
 		}
+		if p != permSelf && a.mfaPending() {
+			s.requireMFA(w, r, surf)
+			return
+		}
 		h(w, r, a)
 	}
 }
+
+// requireMFA answers a request from a legal or admin user who has not
+// enrolled in MFA yet: only the enrolment pages and logout are open to them.
+func (s *Server) requireMFA(w http.ResponseWriter, r *http.Request, surf surface) {
+	if surf == surfaceAPI {
+		writeError(w, http.StatusForbidden, mfaRequiredMsg)
+		return
+	}
+	http.Redirect(w, r, "/account/mfa", http.StatusSeeOther)
+}
+
+// mfaRequiredMsg tells an API client what to do before anything else works.
+const mfaRequiredMsg = "your role requires two-step login (MFA): enrol first with GET then POST /api/account/mfa"
 
 func isSafeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
@@ -254,7 +280,33 @@ func (s *Server) authenticate(r *http.Request) (*authed, error) {
 	if u.Disabled {
 		return nil, errNoSession
 	}
+	if err := s.checkIdle(r.Context(), &sess); err != nil {
+		return nil, err
+	}
 	return &authed{user: u, sess: sess, tokenHash: hash}, nil
+}
+
+// checkIdle ends a session unused for the idle timeout, else records its
+// use, at most once a minute so reading pages does not write on every request.
+func (s *Server) checkIdle(ctx context.Context, sess *storage.Session) error {
+	now := s.now()
+	seen := sess.LastSeenAt
+	if seen.IsZero() {
+		seen = sess.CreatedAt // sessions from before migration 17
+	}
+	if now.Sub(seen) > s.sessionIdle {
+		if err := s.store.DeleteSession(ctx, sess.TokenHash); err != nil {
+			s.log.WarnContext(ctx, "delete idle session", "err", err)
+		}
+		return errNoSession
+	}
+	if now.Sub(seen) >= time.Minute {
+		if err := s.store.TouchSession(ctx, sess.ID, now); err != nil {
+			s.log.WarnContext(ctx, "touch session", "err", err)
+		}
+		sess.LastSeenAt = now
+	}
+	return nil
 }
 
 // validCSRF compares the request's CSRF token (header X-CSRF-Token, else form

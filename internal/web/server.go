@@ -58,9 +58,9 @@ type Options struct {
 	// BaseURL is the public URL; https makes cookies Secure (with the __Host-
 	// prefix) and turns on HSTS. Its origin is trusted for cross-origin checks.
 	BaseURL          string
-	SessionTTL       time.Duration // default 12h
-	MaxLoginFailures int           // per account before lockout; default 5
-	LockoutDuration  time.Duration // default 15m
+	SessionTTL       time.Duration // absolute session lifetime; default 12h
+	MaxLoginFailures int           // free failures per account and network before delays; default 5
+	LockoutDuration  time.Duration // the longest delay after failures; default 15m
 	Cases            CaseService   // nil: approvals answer 503
 	Mailbox          Mailbox       // nil: mailbox pages and endpoints 404
 	Now              func() time.Time
@@ -70,6 +70,12 @@ type Options struct {
 	// TrustedProxies are reverse proxies whose X-Forwarded-For is believed when
 	// finding the client IP for throttling and audit; empty means none.
 	TrustedProxies []netip.Prefix
+	// SessionIdleTimeout ends a session unused this long; default 30m.
+	SessionIdleTimeout time.Duration
+	// AccountLoginFailures are the free failed logins per account from all
+	// networks before browsers that never logged in to it are delayed too;
+	// default 20.
+	AccountLoginFailures int
 	// Police and Regulator are where legal reports the breach's
 	// republication (notices.police, notices.regulator); shown on every
 	// case, empty ones left out.
@@ -89,11 +95,17 @@ type Server struct {
 	listen           string
 	secure           bool
 	sessionTTL       time.Duration
-	maxLoginFailures int
-	lockout          time.Duration
+	maxLoginFailures int           // free failures per (account, network)
+	lockout          time.Duration // longest delay
 	trustedProxies   []netip.Prefix
 	sessionCookie    string
 	loginCookie      string
+
+	// sessionIdle ends unused sessions; accountFreeAttempts are the
+	// failures from anywhere before unknown browsers are delayed.
+	sessionIdle         time.Duration
+	accountFreeAttempts int
+	deviceCookie        string
 
 	crossOrigin *http.CrossOriginProtection
 	pages       map[string]*template.Template
@@ -104,7 +116,6 @@ type Server struct {
 	hashSlots chan struct{}
 	// dummyHash is checked for unknown users so they take as long as known ones.
 	dummyHash string
-	totpSteps *stepCache
 	handler   http.Handler
 }
 
@@ -128,7 +139,7 @@ func New(opts Options) (*Server, error) {
 		trustedProxies:   opts.TrustedProxies,
 		crossOrigin:      http.NewCrossOriginProtection(),
 		hashSlots:        make(chan struct{}, runtime.GOMAXPROCS(0)),
-		totpSteps:        &stepCache{last: map[uint64]int64{}},
+		sessionIdle:      opts.SessionIdleTimeout,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -147,6 +158,13 @@ func New(opts Options) (*Server, error) {
 	}
 	if s.lockout <= 0 {
 		s.lockout = 15 * time.Minute
+	}
+	if s.sessionIdle <= 0 {
+		s.sessionIdle = 30 * time.Minute
+	}
+	s.accountFreeAttempts = opts.AccountLoginFailures
+	if s.accountFreeAttempts <= 0 {
+		s.accountFreeAttempts = 20
 	}
 	perMinute := opts.LoginAttemptsPerMinute
 	if perMinute <= 0 {
@@ -167,9 +185,9 @@ func New(opts Options) (*Server, error) {
 	}
 	// The __Host- prefix makes browsers refuse the cookie unless it is Secure,
 	// host-only and Path=/, so a sibling subdomain cannot plant or shadow it.
-	s.sessionCookie, s.loginCookie = "leakwatch_session", "leakwatch_login"
+	s.sessionCookie, s.loginCookie, s.deviceCookie = "leakwatch_session", "leakwatch_login", "leakwatch_device"
 	if s.secure {
-		s.sessionCookie, s.loginCookie = "__Host-leakwatch_session", "__Host-leakwatch_login"
+		s.sessionCookie, s.loginCookie, s.deviceCookie = "__Host-leakwatch_session", "__Host-leakwatch_login", "__Host-leakwatch_device"
 	}
 
 	var err error
@@ -264,6 +282,9 @@ func (s *Server) sweepSessions(ctx context.Context, stop <-chan struct{}) {
 			if err := s.store.DeleteExpiredSessions(ctx, s.now()); err != nil {
 				s.log.WarnContext(ctx, "sweep expired sessions", "err", err)
 			}
+			if err := s.store.DeleteIdleSessions(ctx, s.now().Add(-s.sessionIdle)); err != nil {
+				s.log.WarnContext(ctx, "sweep idle sessions", "err", err)
+			}
 		}
 	}
 }
@@ -289,7 +310,13 @@ func (s *Server) authedRoutes() []route {
 		return route{method: method, pattern: pattern, surf: surfaceAPI, perm: p, h: h}
 	}
 	rs := []route{
-		ui("POST", "/logout", permRead, s.handleLogoutForm),
+		ui("POST", "/logout", permSelf, s.handleLogoutForm),
+		ui("GET", "/account", permSelf, s.handleAccountPage),
+		ui("GET", "/account/mfa", permSelf, s.handleMFAPage),
+		ui("GET", "/account/mfa/qr.png", permSelf, s.handleMFAQR),
+		ui("POST", "/account/mfa", permSelf, s.handleMFAForm),
+		ui("POST", "/account/mfa/recovery-codes", permSelf, s.handleRecoveryCodesForm),
+		ui("POST", "/account/logout-all", permSelf, s.handleLogoutAllForm),
 		ui("GET", "/{$}", permRead, s.handleDashboard),
 		ui("GET", "/cases", permRead, s.handleCasesList),
 		ui("GET", "/cases/{id}", permRead, s.handleCaseView),
@@ -306,9 +333,20 @@ func (s *Server) authedRoutes() []route {
 		ui("GET", "/sources", permRead, s.handleSourcesPage),
 		ui("POST", "/sources", permAddSource, s.handleAddSourceForm),
 		ui("GET", "/audit", permAudit, s.handleAuditPage),
+		ui("GET", "/audit/export", permAudit, s.handleAuditExport),
+		ui("GET", "/admin/users", permUsers, s.handleAdminUsersPage),
+		ui("POST", "/admin/users", permUsers, s.handleAdminCreateUserForm),
+		ui("GET", "/admin/users/{id}", permUsers, s.handleAdminUserPage),
+		ui("POST", "/admin/users/{id}/{action}", permUsers, s.handleAdminUserActionForm),
 
-		api("POST", "/api/logout", permRead, s.handleAPILogout),
-		api("GET", "/api/me", permRead, s.handleAPIMe),
+		api("POST", "/api/logout", permSelf, s.handleAPILogout),
+		api("GET", "/api/me", permSelf, s.handleAPIMe),
+		api("GET", "/api/account", permSelf, s.handleAPIAccount),
+		api("GET", "/api/account/mfa", permSelf, s.handleAPIMFASetup),
+		api("GET", "/api/account/mfa/qr.png", permSelf, s.handleMFAQR),
+		api("POST", "/api/account/mfa", permSelf, s.handleAPIMFAEnrol),
+		api("POST", "/api/account/mfa/recovery-codes", permSelf, s.handleAPIRecoveryCodes),
+		api("POST", "/api/account/logout-all", permSelf, s.handleAPILogoutAll),
 		api("GET", "/api/cases", permRead, s.handleAPICases),
 		api("GET", "/api/cases/{id}", permRead, s.handleAPICase),
 		api("POST", "/api/cases/{id}/approve", permRead, s.handleAPIApprove),
@@ -332,6 +370,11 @@ func (s *Server) authedRoutes() []route {
 		api("GET", "/api/status", permRead, s.handleAPIStatus),
 		api("GET", "/api/metrics/cases", permRead, s.handleAPICaseMetrics),
 		api("GET", "/api/audit", permAudit, s.handleAPIAudit),
+		api("GET", "/api/audit/export", permAudit, s.handleAuditExport),
+		api("GET", "/api/audit/verify", permAudit, s.handleAPIAuditVerify),
+		api("GET", "/api/users", permUsers, s.handleAPIUsers),
+		api("POST", "/api/users", permUsers, s.handleAPICreateUser),
+		api("POST", "/api/users/{id}/{action}", permUsers, s.handleAPIUserAction),
 	}
 	if s.mailbox != nil {
 		rs = append(rs,

@@ -268,12 +268,3 @@ func (s *Server) handleAddSourceForm(w http.ResponseWriter, r *http.Request, a *
 func (s *Server) handleMailboxPage(w http.ResponseWriter, r *http.Request, a *authed) {
 	s.render(w, r, http.StatusOK, "mailbox", s.pageFor(a, "mailbox", "Mailbox (demo)", s.mailbox.Messages()))
 }
-
-func (s *Server) handleAuditPage(w http.ResponseWriter, r *http.Request, a *authed) {
-	av, err := s.loadAudit(r.Context(), 500)
-	if err != nil {
-		s.pageError(w, r, a, "audit log", err)
-		return
-	}
-	s.render(w, r, http.StatusOK, "audit", s.pageFor(a, "audit", "Audit log", av))
-}
