@@ -507,7 +507,7 @@ injunction:
 			want: []string{
 				`leakwatch.yaml:10: webhooks[2].name: duplicate webhook name "siem" (also webhooks[0])`,
 				`leakwatch.yaml:11: webhooks[2].url: must use https:// (plain http:// only to a loopback address)`,
-				`leakwatch.yaml:12: webhooks[2].secret_env: must name the environment variable holding the signing secret (got "hunter2 is the secret"; the secret itself never goes in this file)`,
+				`leakwatch.yaml:12: webhooks[2].secret_env: must name the environment variable holding the signing secret, like SIEM_WEBHOOK_SECRET (the value is not shown: it may be the secret, which never goes in this file)`,
 				`leakwatch.yaml:13: webhooks[2].events[0]: must be one of item.new, case.state (got "item.deleted")`,
 				`leakwatch.yaml:14: webhooks[3].name: must not be empty`,
 				`leakwatch.yaml:14: webhooks[3].url: must not hold a user or password`,

@@ -317,7 +317,7 @@ func (v *validator) webhooks(ws []WebhookConfig) {
 			v.add(p+".url", "must not hold a user or password")
 		}
 		if !envVarName.MatchString(w.SecretEnv) {
-			v.add(p+".secret_env", "must name the environment variable holding the signing secret (got %q; the secret itself never goes in this file)", w.SecretEnv)
+			v.add(p+".secret_env", "must name the environment variable holding the signing secret, like SIEM_WEBHOOK_SECRET (the value is not shown: it may be the secret, which never goes in this file)")
 		}
 		if len(w.Events) == 0 {
 			v.add(p+".events", "must list at least one of %s", strings.Join(WebhookEvents, ", "))
