@@ -143,11 +143,17 @@ type matrix struct {
 	seq    atomic.Int64
 }
 
-func newMatrix(t *testing.T) *matrix {
+func newMatrix(t *testing.T) *matrix { return newMatrixWith(t, nil) }
+
+// newMatrixWith is newMatrix with mod applied to the server's options.
+func newMatrixWith(t *testing.T, mod func(*Options)) *matrix {
 	fa := &fakeActions{fakeCases: &fakeCases{}}
 	f := newFixture(t, func(o *Options) {
 		o.Cases = fa
 		o.Mailbox = staticMailbox{{From: "leakwatch@claimant.example", To: []string{"abuse@host.example"}, Subject: "Notice", Body: "text"}}
+		if mod != nil {
+			mod(o)
+		}
 	})
 	m := &matrix{t: t, f: f, fa: fa, users: map[storage.Role]storage.User{}}
 	for _, role := range storage.Roles() {
