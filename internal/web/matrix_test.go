@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -458,4 +459,43 @@ func (m *matrix) csrfRefused(rt route, ex exercise) {
 // me asks /api/me as sess: 200 while the session lives.
 func (m *matrix) me(sess *session) *httptest.ResponseRecorder {
 	return m.call(route{method: "GET", pattern: "/api/me", surf: surfaceAPI}, exercise{}, "/api/me", sess, "", nil)
+}
+
+// The login endpoints, outside the route table, refuse cross-site posts
+// (login CSRF: signing a victim's browser into the attacker's account)
+// even with the right password, and the form refuses a post without its
+// token; none of them opens a session.
+func TestLoginRefusesCrossSite(t *testing.T) {
+	f := newFixture(t, nil)
+	f.addUser("alice", storage.RoleAnalyst, false)
+	c := f.client("192.0.2.41")
+	form := url.Values{"username": {"alice"}, "password": {testPassword}}.Encode()
+	jsonBody := `{"username":"alice","password":"` + testPassword + `"}`
+	for _, tc := range []struct {
+		name, path, ct, body string
+		hdr                  map[string]string
+	}{
+		{"form, cross-site", "/login", "application/x-www-form-urlencoded", form, map[string]string{"Sec-Fetch-Site": "cross-site"}},
+		{"form, foreign origin", "/login", "application/x-www-form-urlencoded", form, map[string]string{"Origin": "https://evil.example"}},
+		{"form, no token", "/login", "application/x-www-form-urlencoded", form, nil},
+		{"API, cross-site", "/api/login", "application/json", jsonBody, map[string]string{"Sec-Fetch-Site": "cross-site"}},
+		{"API, foreign origin", "/api/login", "application/json", jsonBody, map[string]string{"Origin": "https://evil.example"}},
+	} {
+		hdr := map[string]string{"Content-Type": tc.ct}
+		maps.Copy(hdr, tc.hdr)
+		rec := c.do(http.MethodPost, tc.path, strings.NewReader(tc.body), hdr)
+		if rec.Code != http.StatusForbidden {
+			t.Errorf("%s: status %d, want 403", tc.name, rec.Code)
+		}
+		if _, ok := c.cookies[f.srv.sessionCookie]; ok {
+			t.Fatalf("%s: a session cookie was set", tc.name)
+		}
+	}
+	var n int64
+	if err := f.store.DB().Model(&storage.Session{}).Count(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("%d sessions opened by refused logins", n)
+	}
 }
