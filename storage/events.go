@@ -204,3 +204,14 @@ func appendItemsEvent(tx *gorm.DB, caseID uint64, r TakeHitsResult, hits int) er
 	}
 	return appendEvent(tx, EventItemNew, caseID, ev)
 }
+
+// PruneWebhookEvents deletes events created before before: the outbox is a
+// delivery queue, not an archive (the audit log and the case tables are
+// the record).
+func (s *Store) PruneWebhookEvents(ctx context.Context, before time.Time) (int64, error) {
+	res := s.ctx(ctx).Where("created_at < ?", before.UTC()).Delete(&WebhookEvent{})
+	if res.Error != nil {
+		return 0, fmt.Errorf("prune webhook events: %w", res.Error)
+	}
+	return res.RowsAffected, nil
+}

@@ -40,7 +40,7 @@ type stack struct {
 	acts   workflows.Activities // nil members: this process runs no worker
 	cases  *workflows.Cases
 	web    *web.Server
-	hooks  *webhook.Dispatcher // nil: no webhooks, or no web in this process
+	hooks  *webhook.Dispatcher // nil: no web in this process
 	unlock func()
 }
 

@@ -8,13 +8,10 @@ import (
 	"github.com/leakwatch/leakwatch/storage"
 )
 
-// webhookDispatcher builds the dispatcher of the configured webhooks, or
-// nil when there are none. Every web process runs one; the database lease
-// lets one of them deliver at a time.
+// webhookDispatcher builds the dispatcher of the configured webhooks.
+// Every web process runs one; the database lease lets one of them deliver
+// at a time. Without webhooks it only prunes the outbox.
 func (e *env) webhookDispatcher(store *storage.Store) (*webhook.Dispatcher, error) {
-	if len(e.cfg.Webhooks) == 0 {
-		return nil, nil
-	}
 	eps := make([]webhook.Endpoint, 0, len(e.cfg.Webhooks))
 	for i, w := range e.cfg.Webhooks {
 		secret := os.Getenv(w.SecretEnv)

@@ -51,6 +51,9 @@ type Options struct {
 	// LeaseTTL is how long a delivering process holds the deployment's
 	// lease without renewing it (default 1m).
 	LeaseTTL time.Duration
+	// Retention is how long events are kept (default 30 days): an
+	// endpoint that fails for longer misses the oldest ones.
+	Retention time.Duration
 }
 
 // Dispatcher delivers outbox events to endpoints. Several may run against
@@ -68,10 +71,13 @@ type Dispatcher struct {
 	minBackoff time.Duration
 	maxBackoff time.Duration
 	leaseTTL   time.Duration
+	retention  time.Duration
 	holder     string
 
 	mu          sync.Mutex
 	cursorsMade bool
+	leaseUntil  time.Time // when the lease this process holds expires
+	prunedAt    time.Time
 }
 
 // maxBatch bounds the events read per endpoint per pass.
@@ -102,7 +108,8 @@ func New(opts Options) (*Dispatcher, error) {
 	d := &Dispatcher{
 		store: opts.Store, endpoints: opts.Endpoints, baseURL: strings.TrimRight(opts.BaseURL, "/"),
 		client: opts.Client, log: opts.Logger, now: opts.Now, poll: opts.Poll,
-		minBackoff: opts.MinBackoff, maxBackoff: opts.MaxBackoff, leaseTTL: opts.LeaseTTL, holder: tok[:16],
+		minBackoff: opts.MinBackoff, maxBackoff: opts.MaxBackoff, leaseTTL: opts.LeaseTTL, retention: opts.Retention,
+		holder: tok[:16],
 	}
 	if d.client == nil {
 		d.client = &http.Client{
@@ -128,14 +135,19 @@ func New(opts Options) (*Dispatcher, error) {
 	if d.leaseTTL <= 0 {
 		d.leaseTTL = time.Minute
 	}
+	if d.retention <= 0 {
+		d.retention = 30 * 24 * time.Hour
+	}
 	return d, nil
 }
 
 // Run delivers until ctx ends, then gives up the lease so another process
-// can take over at once.
+// can take over at once. Without endpoints it only prunes old events,
+// hourly.
 func (d *Dispatcher) Run(ctx context.Context) error {
+	poll := d.poll
 	if len(d.endpoints) == 0 {
-		return nil
+		poll = time.Hour
 	}
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -144,7 +156,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			d.log.WarnContext(rctx, "release webhook lease", "err", err)
 		}
 	}()
-	t := time.NewTicker(d.poll)
+	t := time.NewTicker(poll)
 	defer t.Stop()
 	for {
 		if _, err := d.Deliver(ctx); err != nil && ctx.Err() == nil {
@@ -159,14 +171,18 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 }
 
 // Deliver makes one pass: if this process holds (or can take) the lease,
-// it posts each endpoint's pending events, the endpoints in parallel. It
-// reports whether it held the lease.
+// it posts each endpoint's pending events, the endpoints in parallel, and
+// now and then prunes events past retention. It reports whether it held
+// the lease.
 func (d *Dispatcher) Deliver(ctx context.Context) (bool, error) {
-	ok, err := d.store.AcquireWebhookLease(ctx, d.holder, d.now(), d.leaseTTL)
+	ok, err := d.holdLease(ctx)
 	if err != nil || !ok {
 		return false, err
 	}
 	if err := d.makeCursors(ctx); err != nil {
+		return true, err
+	}
+	if err := d.prune(ctx); err != nil {
 		return true, err
 	}
 	errs := make([]error, len(d.endpoints))
@@ -176,6 +192,46 @@ func (d *Dispatcher) Deliver(ctx context.Context) (bool, error) {
 	}
 	wg.Wait()
 	return true, errors.Join(errs...)
+}
+
+// holdLease makes sure this process holds the delivery lease for at least
+// half its TTL more, renewing it (one database write) only when needed.
+func (d *Dispatcher) holdLease(ctx context.Context) (bool, error) {
+	now := d.now()
+	d.mu.Lock()
+	held := now.Before(d.leaseUntil.Add(-d.leaseTTL / 2))
+	d.mu.Unlock()
+	if held {
+		return true, nil
+	}
+	ok, err := d.store.AcquireWebhookLease(ctx, d.holder, now, d.leaseTTL)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err != nil || !ok {
+		d.leaseUntil = time.Time{}
+		return false, err
+	}
+	d.leaseUntil = now.Add(d.leaseTTL)
+	return true, nil
+}
+
+// prune deletes events past retention, at most hourly.
+func (d *Dispatcher) prune(ctx context.Context) error {
+	now := d.now()
+	d.mu.Lock()
+	due := now.Sub(d.prunedAt) >= time.Hour
+	if due {
+		d.prunedAt = now
+	}
+	d.mu.Unlock()
+	if !due {
+		return nil
+	}
+	n, err := d.store.PruneWebhookEvents(ctx, now.Add(-d.retention))
+	if n > 0 {
+		d.log.InfoContext(ctx, "pruned old webhook events", "events", n)
+	}
+	return err
 }
 
 // makeCursors creates the cursors of endpoints seen for the first time at
@@ -226,9 +282,9 @@ func (d *Dispatcher) deliverEndpoint(ctx context.Context, ep Endpoint) (retErr e
 			done = ev.ID
 			continue
 		}
-		// Renewed before each post, so a slow endpoint cannot outlast the
+		// Checked before each post, so a slow endpoint cannot outlast the
 		// lease and have another process post the same events meanwhile.
-		if ok, err := d.store.AcquireWebhookLease(ctx, d.holder, d.now(), d.leaseTTL); err != nil || !ok {
+		if ok, err := d.holdLease(ctx); err != nil || !ok {
 			return err
 		}
 		if perr := d.post(ctx, ep, ev); perr != nil {

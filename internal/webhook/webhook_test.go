@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -290,5 +291,83 @@ func TestVerifyRejectsUnsigned(t *testing.T) {
 	h.Set(webhook.HeaderSignature, webhook.Sign(secret, ts, body))
 	if err := webhook.Verify(secret, h, body, time.Now(), time.Minute); err != nil {
 		t.Errorf("signed: %v", err)
+	}
+}
+
+// New items taken into a case reach the receiver as one item.new event
+// listing them, with ids and counts only.
+func TestDeliverNewItems(t *testing.T) {
+	t.Parallel()
+	s := openStore(t)
+	ctx := t.Context()
+	clk := &clock{t: time.Now()}
+	r := newReceiver(t)
+	d := newDispatcher(t, s, clk, endpoint("chat", r, storage.EventItemNew))
+	deliver(t, d)
+
+	src := storage.Source{Name: "forum", Kind: storage.SourceForum, URL: "http://leaks.example/", Enabled: true}
+	must(t, s.CreateSource(ctx, &src))
+	run, err := s.StartRun(ctx, src.ID)
+	must(t, err)
+	ref := storage.Reference{OpaqueID: "r1", Name: "Z7654321 lab results.pdf", SHA256: "02"}
+	must(t, s.DB().Create(&ref).Error)
+	var hits []uint64
+	for _, u := range []string{"http://leaks.example/a.zip", "http://leaks.example/b.zip"} {
+		c := storage.Capture{RunID: run.ID, SourceID: src.ID, Kind: storage.CaptureFile, URL: u, Host: "leaks.example", FetchedAt: time.Now()}
+		_, err := s.SaveCapture(ctx, &c)
+		must(t, err)
+		h := storage.Hit{CaptureID: c.ID, ReferenceID: ref.ID, Method: "sha256", Target: "leaks.example"}
+		_, err = s.AddHit(ctx, &h)
+		must(t, err)
+		hits = append(hits, h.ID)
+	}
+	cs, err := s.EnsureCase(ctx, "leaks.example", "case-leaks")
+	must(t, err)
+	res, err := s.TakeHits(ctx, cs.ID, hits, false)
+	must(t, err)
+	deliver(t, d)
+
+	got := r.requests()
+	if len(got) != 1 {
+		t.Fatalf("received %d requests, want one item.new (case.state not subscribed)", len(got))
+	}
+	if strings.Contains(string(got[0].body), "Z7654321") || strings.Contains(string(got[0].body), "a.zip") {
+		t.Errorf("event body carries a reference name or URL: %s", got[0].body)
+	}
+	var env webhook.Envelope
+	var data storage.ItemsEvent
+	must(t, json.Unmarshal(got[0].body, &env))
+	must(t, json.Unmarshal(env.Data, &data))
+	if env.Type != storage.EventItemNew || !slices.Equal(data.NewItems, res.New) || data.Hits != 2 || data.CaseID != cs.ID {
+		t.Errorf("item.new %+v %+v, want items %v", env, data, res.New)
+	}
+}
+
+// Events past retention are pruned; newer ones stay.
+func TestPruneOldEvents(t *testing.T) {
+	t.Parallel()
+	s := openStore(t)
+	openCase(t, s, "old.example")
+	must(t, s.DB().Exec(`UPDATE webhook_events SET created_at = ?`, time.Now().UTC().Add(-48*time.Hour)).Error)
+	openCase(t, s, "new.example")
+	d, err := webhook.New(webhook.Options{Store: s, Retention: 24 * time.Hour})
+	must(t, err)
+	deliver(t, d)
+	evs, err := s.WebhookEventsAfter(t.Context(), 0, 10)
+	must(t, err)
+	if len(evs) != 2 {
+		t.Fatalf("%d events left, want the 2 of new.example", len(evs))
+	}
+	for _, e := range evs {
+		if !strings.Contains(e.Payload, "new.example") {
+			t.Errorf("kept %s", e.Payload)
+		}
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }
