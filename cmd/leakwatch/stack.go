@@ -107,6 +107,13 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 		}
 	}
 
+	if opts.web {
+		// Before Temporal starts: a missing webhook secret fails at once.
+		if s.hooks, err = e.webhookDispatcher(store); err != nil {
+			return nil, err
+		}
+	}
+
 	addr := cfg.Temporal.Address
 	if addr == "" && opts.worker {
 		// Only a process that runs a worker owns the embedded server; `web`
@@ -164,9 +171,6 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 			Police: cfg.Notices.Police, Regulator: cfg.Notices.Regulator,
 		})
 		if err != nil {
-			return nil, err
-		}
-		if s.hooks, err = e.webhookDispatcher(store); err != nil {
 			return nil, err
 		}
 	}
