@@ -200,26 +200,62 @@ func (m *matrix) session(role storage.Role) session {
 	return session{cookie: &http.Cookie{Name: m.f.srv.sessionCookie, Value: tok}, csrf: csrf}
 }
 
-// path fills the route pattern's wildcards with existing ids; ok is false
-// for a wildcard the test does not know.
+// path fills the route pattern's {id} with an existing id chosen by the
+// path segment before it (cases, sources, items, notices, users…), or
+// ex.fresh's; ok is false for a wildcard the test does not know.
 func (m *matrix) path(rt route, ex exercise) (string, bool) {
 	p := strings.TrimSuffix(rt.pattern, "{$}")
 	if !strings.Contains(p, "{") {
 		return p, true
 	}
+	before, _, ok := strings.Cut(p, "/{id}")
+	if !ok {
+		return "", false
+	}
 	var id uint64
-	switch {
-	case ex.fresh != nil:
+	if ex.fresh != nil {
 		id = ex.fresh(m)
-	case strings.HasPrefix(p, "/cases/{id}"), strings.HasPrefix(p, "/api/cases/{id}"):
-		id = m.lc.cs.ID
-	case strings.HasPrefix(p, "/api/sources/{id}"):
-		id = m.source
-	default:
+	} else if id, ok = m.idFor(before[strings.LastIndex(before, "/")+1:]); !ok {
 		return "", false
 	}
 	p = strings.Replace(p, "{id}", strconv.FormatUint(id, 10), 1)
 	return p, !strings.Contains(p, "{")
+}
+
+// idFor is an existing object of a kind named by a path segment. Users
+// are made afresh, so an action on one (disable, reset) spoils no other
+// call's session.
+func (m *matrix) idFor(kind string) (uint64, bool) {
+	switch kind {
+	case "cases":
+		return m.lc.cs.ID, true
+	case "sources":
+		return m.source, true
+	case "items":
+		return m.lc.multi.ID, true
+	case "notices":
+		return m.lc.draft.ID, true
+	case "users":
+		return m.newUser(), true
+	case "captures":
+		caps, err := m.f.store.ListCaptures(context.Background(), 1)
+		if err != nil || len(caps) == 0 {
+			m.t.Fatalf("no capture for the path: %v", err)
+		}
+		return caps[0].ID, true
+	}
+	return 0, false
+}
+
+// newUser makes an analyst for routes that act on a user.
+func (m *matrix) newUser() uint64 {
+	m.t.Helper()
+	u := storage.User{Username: fmt.Sprintf("matrix-user-%d", m.seq.Add(1)), Role: storage.RoleAnalyst,
+		PasswordHash: m.users[storage.RoleAnalyst].PasswordHash}
+	if err := m.f.store.CreateUser(context.Background(), &u); err != nil {
+		m.t.Fatal(err)
+	}
+	return u.ID
 }
 
 // fill replaces the placeholders of a body: {item} an item of the case,
@@ -324,8 +360,8 @@ func TestRoleEndpointMatrix(t *testing.T) {
 			continue
 		}
 		t.Run(key, func(t *testing.T) {
+			defer func(parent *testing.T) { m.t = parent }(m.t)
 			m.t = t
-			defer func() { m.t = nil }()
 			m.signedOut(rt, ex)
 			for _, role := range storage.Roles() {
 				m.asRole(rt, ex, role)

@@ -188,25 +188,31 @@ func textOf(doc *html.Node) string {
 	return b.String()
 }
 
-// xssPaths are the concrete paths of a GET route: one per case for a case
-// page. ok is false for a wildcard the test does not know.
+// xssPaths are the concrete paths of a GET route: one per case or source
+// for their pages, else the matrix's choice of id. ok is false for a
+// wildcard the test does not know.
 func xssPaths(m *matrix, rt route, cases []storage.Case, sources []storage.Source) ([]string, bool) {
 	p := strings.TrimSuffix(rt.pattern, "{$}")
-	if !strings.Contains(p, "{") {
-		return []string{p}, true
+	before, _, found := strings.Cut(p, "/{id}")
+	if !found {
+		return []string{p}, !strings.Contains(p, "{")
 	}
 	var ids []uint64
-	switch {
-	case strings.HasPrefix(p, "/cases/{id}"), strings.HasPrefix(p, "/api/cases/{id}"):
+	switch kind := before[strings.LastIndex(before, "/")+1:]; kind {
+	case "cases":
 		for _, c := range cases {
 			ids = append(ids, c.ID)
 		}
-	case strings.HasPrefix(p, "/sources/{id}"), strings.HasPrefix(p, "/api/sources/{id}"):
+	case "sources":
 		for _, s := range sources {
 			ids = append(ids, s.ID)
 		}
 	default:
-		return nil, false
+		id, ok := m.idFor(kind)
+		if !ok {
+			return nil, false
+		}
+		ids = []uint64{id}
 	}
 	var out []string
 	for _, id := range ids {
