@@ -371,3 +371,54 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// A redirect is a failure, not followed by the default client (the
+// signed body must not wander to another host).
+func TestRedirectFails(t *testing.T) {
+	t.Parallel()
+	s := openStore(t)
+	clk := &clock{t: time.Now()}
+	target := newReceiver(t)
+	redirect := httptest.NewServer(http.RedirectHandler(target.srv.URL+"/hook", http.StatusTemporaryRedirect))
+	t.Cleanup(redirect.Close)
+	d := newDispatcher(t, s, clk, webhook.Endpoint{Name: "redirect", URL: redirect.URL, Secret: secret, Events: storage.EventKinds})
+	deliver(t, d)
+	openCase(t, s, "leaks.example")
+	deliver(t, d)
+	if n := len(target.requests()); n != 0 {
+		t.Errorf("the redirect was followed: target got %d requests", n)
+	}
+	wantFailedOnce(t, s, "redirect")
+}
+
+// An endpoint that does not answer in time fails the attempt instead of
+// stalling delivery.
+func TestTimeoutFails(t *testing.T) {
+	t.Parallel()
+	s := openStore(t)
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { close(release) })
+	d, err := webhook.New(webhook.Options{Store: s, Client: &http.Client{Timeout: 100 * time.Millisecond},
+		Endpoints: []webhook.Endpoint{{Name: "slow", URL: slow.URL, Secret: secret, Events: storage.EventKinds}}})
+	must(t, err)
+	deliver(t, d)
+	openCase(t, s, "leaks.example")
+	deliver(t, d)
+	wantFailedOnce(t, s, "slow")
+}
+
+// wantFailedOnce checks an endpoint's cursor records one failed attempt,
+// without the endpoint's address.
+func wantFailedOnce(t *testing.T, s *storage.Store, name string) {
+	t.Helper()
+	c, err := s.WebhookCursor(t.Context(), name, 0)
+	must(t, err)
+	if c.Attempts != 1 || c.LastError == "" {
+		t.Errorf("%s: cursor %+v, want one failed attempt", name, c)
+	}
+	if strings.Contains(c.LastError, "127.0.0.1") {
+		t.Errorf("%s: recorded error names the endpoint's address: %s", name, c.LastError)
+	}
+}
