@@ -59,6 +59,15 @@ func appendEvent(tx *gorm.DB, kind string, caseID uint64, payload any) error {
 	if err != nil {
 		return fmt.Errorf("encode %s event: %w", kind, err)
 	}
+	if tx.Dialector.Name() == DialectPostgres {
+		// Ids must become visible in order: readers follow a cursor, and an
+		// id committed after a higher one would be skipped. Held to commit,
+		// the lock makes appenders take ids and commit one at a time
+		// (SQLite's single writer does that already).
+		if err := tx.Exec(`SELECT pg_advisory_xact_lock(7106520)`).Error; err != nil {
+			return fmt.Errorf("append %s event: lock: %w", kind, err)
+		}
+	}
 	ev := WebhookEvent{Kind: kind, CaseID: caseID, Payload: string(b), CreatedAt: time.Now().UTC()}
 	if err := tx.Create(&ev).Error; err != nil {
 		return fmt.Errorf("append %s event: %w", kind, err)

@@ -2,8 +2,10 @@ package storage_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,6 +145,70 @@ func TestWebhookCursorsAndLease(t *testing.T) {
 		must(t, err)
 		if !got {
 			t.Fatal("lease not free after release")
+		}
+	})
+}
+
+// Events appended by concurrent transactions become visible in id order:
+// a reader following a cursor while they commit (as the webhook
+// dispatcher does) sees every one of them.
+func TestWebhookEventsVisibleInOrder(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, s *storage.Store) {
+		ctx := t.Context()
+		// Under 50 rows a table: more wakes autoanalyze, whose worker the
+		// test database's FORCE drop may not end.
+		const writers, perWriter = 4, 5
+		var wg sync.WaitGroup
+		errs := make(chan error, writers)
+		for w := range writers {
+			wg.Go(func() {
+				for i := range perWriter {
+					c, err := s.EnsureCase(ctx, fmt.Sprintf("w%d-%d.example", w, i), fmt.Sprintf("case-w%d-%d", w, i))
+					if err == nil {
+						err = s.SetCaseState(ctx, c.ID, storage.CaseDrafted, "")
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		seen := map[uint64]bool{}
+		var cursor uint64
+		read := func() {
+			evs, err := s.WebhookEventsAfter(ctx, cursor, 1000)
+			must(t, err)
+			for _, e := range evs {
+				seen[e.ID] = true
+				cursor = e.ID
+			}
+		}
+		for finished := false; !finished; {
+			select {
+			case <-done:
+				finished = true
+			default:
+			}
+			read()
+		}
+		read()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		all, err := s.WebhookEventsAfter(ctx, 0, 10000)
+		must(t, err)
+		if len(all) != 2*writers*perWriter {
+			t.Fatalf("%d events, want %d", len(all), 2*writers*perWriter)
+		}
+		for _, e := range all {
+			if !seen[e.ID] {
+				t.Errorf("event %d was committed behind a later one and skipped by the reader", e.ID)
+			}
 		}
 	})
 }
