@@ -21,6 +21,7 @@ type Config struct {
 	Evidence     EvidenceConfig     `yaml:"evidence"`
 	Telegram     TelegramConfig     `yaml:"telegram"`
 	Sources      []SourceConfig     `yaml:"sources"`
+	Webhooks     []WebhookConfig    `yaml:"webhooks"`
 }
 
 // EvidenceConfig is how crawls are kept as court-grade evidence. Every
@@ -330,3 +331,20 @@ type SelectorsConfig struct {
 	Next    string `yaml:"next"`    // pagination links
 	Files   string `yaml:"files"`   // attachment and download links
 }
+
+// WebhookConfig is a receiver of leakwatch's events (SIEM, chat relay):
+// signed JSON POSTs, see package internal/webhook.
+type WebhookConfig struct {
+	// Name keys the endpoint's delivery cursor: keep it when changing url.
+	Name string `yaml:"name"`
+	// URL must be https, except on loopback.
+	URL string `yaml:"url"`
+	// SecretEnv names the environment variable holding the HMAC secret
+	// (at least 16 characters); the secret is never put in this file.
+	SecretEnv string `yaml:"secret_env"`
+	// Events are the kinds sent: item.new, case.state.
+	Events []string `yaml:"events"`
+}
+
+// WebhookEvents are the event kinds a webhook may subscribe to.
+var WebhookEvents = []string{"item.new", "case.state"}

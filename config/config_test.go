@@ -365,7 +365,7 @@ func TestBadConfigs(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			body: "data_dir: /srv\nsmpt:\n  port: 25\n",
-			want: []string{"leakwatch.yaml:2: smpt: unknown key (valid keys here: data_dir, log, database, temporal, web, crawler, smtp, notices, injunction, fingerprints, evidence, telegram, sources)"},
+			want: []string{"leakwatch.yaml:2: smpt: unknown key (valid keys here: data_dir, log, database, temporal, web, crawler, smtp, notices, injunction, fingerprints, evidence, telegram, sources, webhooks)"},
 		},
 		{
 			name: "duplicate key",
@@ -486,6 +486,34 @@ injunction:
 				`leakwatch.yaml:14: sources[3].telegram.account: no account "nobody" under telegram.accounts`,
 				`leakwatch.yaml:14: sources[3].telegram.backfill_since: must be a date YYYY-MM-DD (got "last week")`,
 				`leakwatch.yaml:14: sources[3].telegram.media[0]: must be one of document, photo (got "video")`,
+			},
+		},
+		{
+			name: "webhooks",
+			body: `webhooks:
+  - name: siem
+    url: https://siem.example/hook
+    secret_env: SIEM_SECRET
+    events: [item.new, case.state]
+  - name: local
+    url: http://127.0.0.1:9000/hook
+    secret_env: LOCAL_SECRET
+    events: [case.state]
+  - name: siem
+    url: http://chat.example/hook
+    secret_env: "hunter2 is the secret"
+    events: [item.deleted]
+  - url: https://user:pw@siem.example/
+    secret_env: S
+`,
+			want: []string{
+				`leakwatch.yaml:10: webhooks[2].name: duplicate webhook name "siem" (also webhooks[0])`,
+				`leakwatch.yaml:11: webhooks[2].url: must use https:// (plain http:// only to a loopback address)`,
+				`leakwatch.yaml:12: webhooks[2].secret_env: must name the environment variable holding the signing secret, like SIEM_WEBHOOK_SECRET (the value is not shown: it may be the secret, which never goes in this file)`,
+				`leakwatch.yaml:13: webhooks[2].events[0]: must be one of item.new, case.state (got "item.deleted")`,
+				`leakwatch.yaml:14: webhooks[3].name: must not be empty`,
+				`leakwatch.yaml:14: webhooks[3].url: must not hold a user or password`,
+				`leakwatch.yaml:14: webhooks[3].events: must list at least one of item.new, case.state`,
 			},
 		},
 		{

@@ -21,6 +21,7 @@ func (c *Config) Redacted() *Config {
 	r := *c
 	r.Notices.Recipients = maps.Clone(c.Notices.Recipients)
 	r.Sources = slices.Clone(c.Sources)
+	r.Webhooks = slices.Clone(c.Webhooks)
 	if r.SMTP.Password != "" {
 		r.SMTP.Password = redactedMark
 	}

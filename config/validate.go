@@ -287,7 +287,56 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 			v.add(p+".every", "must be 0 (manual only) or at least %s (got %s)", minSourceInterval, s.Every)
 		}
 	}
+	v.webhooks(c.Webhooks)
 	return v.errs
+}
+
+// envVarName is what a secret_env may be: a portable variable name.
+var envVarName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// webhooks checks the webhooks section: unique names, https (plain http
+// only to loopback, where nothing is on the wire), a secret from the
+// environment, known events.
+func (v *validator) webhooks(ws []WebhookConfig) {
+	names := map[string]int{}
+	for i, w := range ws {
+		p := indexPath("webhooks", i)
+		switch first, dup := names[w.Name]; {
+		case strings.TrimSpace(w.Name) == "":
+			v.add(p+".name", "must not be empty")
+		case dup:
+			v.add(p+".name", "duplicate webhook name %q (also webhooks[%d])", w.Name, first)
+		default:
+			names[w.Name] = i
+		}
+		u, err := url.Parse(w.URL)
+		switch {
+		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+			v.add(p+".url", "must be an absolute https:// URL (got %q)", w.URL)
+		case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
+			v.add(p+".url", "must use https:// (plain http:// only to a loopback address)")
+		case u.User != nil:
+			v.add(p+".url", "must not hold a user or password")
+		}
+		if !envVarName.MatchString(w.SecretEnv) {
+			v.add(p+".secret_env", "must name the environment variable holding the signing secret, like SIEM_WEBHOOK_SECRET (the value is not shown: it may be the secret, which never goes in this file)")
+		}
+		if len(w.Events) == 0 {
+			v.add(p+".events", "must list at least one of %s", strings.Join(WebhookEvents, ", "))
+		}
+		for j, e := range w.Events {
+			v.oneOf(fmt.Sprintf("%s.events[%d]", p, j), e, WebhookEvents...)
+		}
+	}
+}
+
+// isLoopbackHost reports a loopback address or the name localhost.
+func isLoopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.IsLoopback()
 }
 
 // telegramSource checks a telegram source: a channel named the way

@@ -120,7 +120,7 @@ func (s *Store) TakeHits(ctx context.Context, caseID uint64, hitIDs []uint64, au
 				return err
 			}
 		}
-		return nil
+		return appendItemsEvent(tx, caseID, out, len(hits))
 	})
 	if err != nil {
 		return TakeHitsResult{}, fmt.Errorf("take %d hits into case %d: %w", len(hitIDs), caseID, err)

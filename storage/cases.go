@@ -16,7 +16,14 @@ import (
 func (s *Store) EnsureCase(ctx context.Context, target, workflowID string) (Case, error) {
 	now := time.Now().UTC()
 	c := Case{Target: target, WorkflowID: workflowID, State: CaseDetected, OpenedAt: now, UpdatedAt: now}
-	if err := s.ctx(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&c).Error; err != nil {
+	err := s.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&c)
+		if res.Error != nil || res.RowsAffected == 0 {
+			return res.Error
+		}
+		return appendEvent(tx, EventCaseState, c.ID, CaseStateEvent{CaseID: c.ID, Target: target, To: CaseDetected})
+	})
+	if err != nil {
 		return Case{}, fmt.Errorf("ensure case for %s: %w", target, err)
 	}
 	if err := s.ctx(ctx).Where("target = ?", target).First(&c).Error; err != nil {
@@ -67,7 +74,21 @@ func (s *Store) SetCaseState(ctx context.Context, id uint64, state CaseState, re
 	} else {
 		upd["closed_at"] = nil
 	}
-	if err := s.ctx(ctx).Model(&Case{}).Where("id = ?", id).Updates(upd).Error; err != nil {
+	err := s.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+		var c Case
+		// Locked, so two concurrent changes announce from-states that chain.
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Select("id", "target", "state").First(&c, id).Error; err != nil {
+			return notFound(err, fmt.Sprintf("case %d", id))
+		}
+		if err := tx.Model(&Case{}).Where("id = ?", id).Updates(upd).Error; err != nil {
+			return err
+		}
+		if c.State == state { // a retried activity: nothing changed
+			return nil
+		}
+		return appendEvent(tx, EventCaseState, id, CaseStateEvent{CaseID: id, Target: c.Target, From: c.State, To: state})
+	})
+	if err != nil {
 		return fmt.Errorf("set case %d state: %w", id, err)
 	}
 	return nil

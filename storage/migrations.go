@@ -504,6 +504,38 @@ var migrations = []migration{
 			`CREATE INDEX idx_known_devices_user ON known_devices (user_id)`,
 		},
 	},
+	{
+		version: 20,
+		name:    "webhook outbox",
+		sql: []string{
+			// Events for webhooks, appended in the same transaction as the
+			// change they announce (an outbox): a crash cannot lose one or
+			// announce a change that rolled back.
+			`CREATE TABLE webhook_events (
+				id {{id}},
+				kind TEXT NOT NULL,
+				case_id BIGINT NOT NULL DEFAULT 0,
+				payload TEXT NOT NULL,
+				created_at {{ts}}
+			)`,
+			// How far each configured endpoint got, and its retry state.
+			`CREATE TABLE webhook_cursors (
+				endpoint TEXT PRIMARY KEY,
+				last_event_id BIGINT NOT NULL DEFAULT 0,
+				attempts BIGINT NOT NULL DEFAULT 0,
+				next_attempt_at {{ts}},
+				last_error TEXT NOT NULL DEFAULT '',
+				updated_at {{ts}}
+			)`,
+			// Which process delivers: one holder at a time, so two web
+			// processes never post the same event twice.
+			`CREATE TABLE webhook_leases (
+				name TEXT PRIMARY KEY,
+				holder TEXT NOT NULL,
+				expires_at {{ts}}
+			)`,
+		},
+	},
 }
 
 // ddl fills the dialect-specific placeholders of a statement.

@@ -193,6 +193,12 @@ func TestRun(t *testing.T) {
 		{name: "worker without injunction", args: dd("worker"), code: 1,
 			errLine: "(set it in the config file or LEAKWATCH_INJUNCTION_COURT); injunction.file_number: required"},
 
+		// web checks the webhooks' secrets before it starts anything.
+		{name: "web with a webhook secret unset", files: map[string]string{
+			config.DefaultFileName: "webhooks:\n  - {name: siem, url: \"https://siem.example/hook\", secret_env: LW_TEST_UNSET_SECRET, events: [case.state]}\n",
+		}, args: dd("web"), code: 1,
+			errLine: "webhooks[0] (siem): environment variable LW_TEST_UNSET_SECRET must hold the signing secret, at least 16 characters"},
+
 		// Commands that work on a fresh data directory.
 		{name: "sources add", args: dd("sources", "add", "web1", addWeb1, "--every", "0"), code: 0,
 			stdout: []string{"added source 1 web1\n"}},

@@ -19,6 +19,7 @@ import (
 	"github.com/leakwatch/leakwatch/internal/removal"
 	"github.com/leakwatch/leakwatch/internal/temporalproc"
 	"github.com/leakwatch/leakwatch/internal/web"
+	"github.com/leakwatch/leakwatch/internal/webhook"
 	"github.com/leakwatch/leakwatch/storage"
 	"github.com/leakwatch/leakwatch/workflows"
 )
@@ -39,6 +40,7 @@ type stack struct {
 	acts   workflows.Activities // nil members: this process runs no worker
 	cases  *workflows.Cases
 	web    *web.Server
+	hooks  *webhook.Dispatcher // nil: no web in this process
 	unlock func()
 }
 
@@ -101,6 +103,13 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 				User: l.User, PasswordEnv: l.PasswordEnv, PasswordFile: l.PasswordFile}
 		}
 		if err := store.UpsertSource(ctx, &src); err != nil {
+			return nil, err
+		}
+	}
+
+	if opts.web {
+		// Before Temporal starts: a missing webhook secret fails at once.
+		if s.hooks, err = e.webhookDispatcher(store); err != nil {
 			return nil, err
 		}
 	}
@@ -205,6 +214,9 @@ func (s *stack) run(ctx context.Context) error {
 	}
 	if s.web != nil {
 		g.Go(func() error { return s.web.ListenAndServe(ctx) })
+	}
+	if s.hooks != nil {
+		g.Go(func() error { return s.hooks.Run(ctx) })
 	}
 	if s.server != nil {
 		g.Go(func() error {
