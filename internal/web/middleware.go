@@ -157,6 +157,8 @@ const (
 	// permRefNames sees reference file names, which can carry a patient's
 	// name or number; everyone else works with opaque ids.
 	permRefNames
+	// permManageTokens creates, lists and revokes API tokens (admin only).
+	permManageTokens
 )
 
 // allowed is the whole role model: analysts read and manage sources, legal
@@ -179,6 +181,7 @@ type authed struct {
 	user      storage.User
 	sess      storage.Session
 	tokenHash string
+	tokenID   uint64 // the API token of a bearer request; 0: a session
 }
 
 func (a *authed) can(p permission) bool { return a != nil && allowed(a.user.Role, p) }
@@ -208,7 +211,8 @@ func (s *Server) guard(surf surface, p permission, h authedHandler) http.Handler
 			http.Redirect(w, r, target, http.StatusSeeOther)
 			return
 		}
-		if !isSafeMethod(r.Method) && !s.validCSRF(r, a.sess.CSRFToken) {
+		// A bearer request carries no cookie, so there is nothing to forge.
+		if !isSafeMethod(r.Method) && a.tokenID == 0 && !s.validCSRF(r, a.sess.CSRFToken) {
 			s.log.WarnContext(r.Context(), "csrf token missing or wrong", "user", a.user.Username,
 				"method", r.Method, "path", r.URL.Path)
 			s.fail(w, r, a, surf, http.StatusForbidden, "missing or invalid CSRF token; reload the page and try again")
@@ -232,6 +236,10 @@ var errNoSession = errors.New("no valid session")
 // authenticate finds the request's session and user. Disabled users and
 // expired sessions count as no session.
 func (s *Server) authenticate(r *http.Request) (*authed, error) {
+	// API tokens are for the API only; a header on a page is ignored.
+	if h := r.Header.Get("Authorization"); h != "" && surfaceOf(r) == surfaceAPI {
+		return s.authenticateBearer(r, h)
+	}
 	c, err := r.Cookie(s.sessionCookie)
 	if err != nil || c.Value == "" || len(c.Value) > 128 {
 		return nil, errNoSession

@@ -322,7 +322,7 @@ func (s *Server) authedRoutes() []route {
 		api("POST", "/api/cases/{id}/recheck", permRead, s.handleAPIRecheck),
 		api("GET", "/api/hits", permRead, s.handleAPIHits),
 		api("GET", "/api/captures", permRead, s.handleAPICaptures),
-		api("GET", "/api/sources", permRead, s.handleAPISources),
+		api("GET", "/api/sources", permRead, s.handleAPISourcesList),
 		api("POST", "/api/sources", permAddSource, s.handleAPIAddSource),
 		api("GET", "/api/sources/{id}", permRead, s.handleAPISource),
 		api("PATCH", "/api/sources/{id}", permAddSource, s.handleAPIEditSource),
@@ -332,6 +332,13 @@ func (s *Server) authedRoutes() []route {
 		api("GET", "/api/status", permRead, s.handleAPIStatus),
 		api("GET", "/api/metrics/cases", permRead, s.handleAPICaseMetrics),
 		api("GET", "/api/audit", permAudit, s.handleAPIAudit),
+
+		ui("GET", "/admin/tokens", permManageTokens, s.handleAdminTokensPage),
+		ui("POST", "/admin/tokens", permManageTokens, s.handleAdminCreateTokenForm),
+		ui("POST", "/admin/tokens/{id}/revoke", permManageTokens, s.handleAdminRevokeTokenForm),
+		api("GET", "/api/tokens", permManageTokens, s.handleAPITokens),
+		api("POST", "/api/tokens", permManageTokens, s.handleAPICreateToken),
+		api("DELETE", "/api/tokens/{id}", permManageTokens, s.handleAPIRevokeToken),
 	}
 	if s.mailbox != nil {
 		rs = append(rs,
@@ -356,8 +363,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /login", s.handleLoginPage)
 	mux.HandleFunc("POST /login", s.handleLoginForm)
 	mux.HandleFunc("POST /api/login", s.handleAPILogin)
+	mux.HandleFunc("POST "+apiV1+"/login", s.handleAPILogin)
+	mux.HandleFunc("GET "+apiV1+"/openapi.json", s.handleOpenAPI)
 
-	for _, rt := range s.authedRoutes() {
+	for _, rt := range s.allRoutes() {
 		mux.HandleFunc(rt.method+" "+rt.pattern, s.guard(rt.surf, rt.perm, rt.h))
 	}
 
