@@ -600,4 +600,3 @@ type auditJSON struct {
 	VerifyError    string           `json:"verify_error,omitempty"`
 	Events         []auditEventJSON `json:"events"`
 }
-
