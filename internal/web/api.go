@@ -364,6 +364,14 @@ type caseDetailJSON struct {
 }
 
 func (s *Server) handleAPICase(w http.ResponseWriter, r *http.Request, a *authed) {
+	if !checkQuery(w, r, "bodies") {
+		return
+	}
+	bv := r.URL.Query().Get("bodies")
+	if bv != "" && bv != "0" && bv != "1" {
+		writeError(w, http.StatusBadRequest, "bodies must be 0 or 1")
+		return
+	}
 	id, ok := caseIDParam(r)
 	if !ok {
 		writeError(w, http.StatusNotFound, "case not found")
@@ -378,7 +386,7 @@ func (s *Server) handleAPICase(w http.ResponseWriter, r *http.Request, a *authed
 		s.internalError(w, r, "load case", err)
 		return
 	}
-	bodies := r.URL.Query().Get("bodies") == "1"
+	bodies := bv == "1"
 	out := caseDetailJSON{caseJSON: toCaseJSON(cv.Case), Items: make([]itemJSON, 0, len(cv.Items)), Pending: []uint64{},
 		Notices: make([]noticeJSON, 0, len(cv.Notices)), References: nonNil(cv.References),
 		Checks: make([]checkJSON, 0, len(cv.Checks)), StatusNote: cv.StatusNote, Hits: toHitsJSON(cv.Hits, a.can(permRefNames))}

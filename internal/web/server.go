@@ -307,7 +307,7 @@ func (s *Server) authedRoutes() []route {
 		ui("POST", "/sources", permAddSource, s.handleAddSourceForm),
 		ui("GET", "/audit", permAudit, s.handleAuditPage),
 
-		api("POST", "/api/logout", permRead, s.handleAPILogout),
+		api("POST", "/api/logout", permRead, noTokenLogout(s.handleAPILogout)),
 		api("GET", "/api/me", permRead, s.handleAPIMe),
 		api("GET", "/api/cases", permRead, s.handleAPICases),
 		api("GET", "/api/cases/{id}", permRead, s.handleAPICase),

@@ -128,6 +128,19 @@ func (s *Server) authenticateBearer(r *http.Request, header string) (*authed, er
 	return &authed{user: u, tokenID: t.ID}, nil
 }
 
+// noTokenLogout refuses to log out an API token: it has no session to end,
+// and pretending would leave a script believing it was cut off. Tokens are
+// revoked instead.
+func noTokenLogout(h authedHandler) authedHandler {
+	return func(w http.ResponseWriter, r *http.Request, a *authed) {
+		if a.tokenID != 0 {
+			writeError(w, http.StatusBadRequest, "an API token has no session to log out of; an admin revokes it instead")
+			return
+		}
+		h(w, r, a)
+	}
+}
+
 // apiTokenJSON is an API token as lists show it; the token itself is only
 // in the answer that created it.
 type apiTokenJSON struct {

@@ -68,6 +68,9 @@ func TestAPITokenAuth(t *testing.T) {
 	if ev := f.findAudit("source.add"); ev.Actor != "ana" {
 		t.Errorf("source added via token audited as %q", ev.Actor)
 	}
+	// A token has no session to log out of.
+	wantErrorJSON(t, f.bearer(tok.Token, http.MethodPost, "/api/v1/logout", ""), http.StatusBadRequest, "revokes")
+	wantStatus(t, f.bearer(tok.Token, http.MethodGet, "/api/v1/me", ""), http.StatusOK)
 	// The old /api paths take tokens too.
 	wantStatus(t, f.bearer(tok.Token, http.MethodGet, "/api/hits", ""), http.StatusOK)
 
