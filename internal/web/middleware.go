@@ -237,8 +237,8 @@ var errNoSession = errors.New("no valid session")
 // expired sessions count as no session.
 func (s *Server) authenticate(r *http.Request) (*authed, error) {
 	// API tokens are for the API only; a header on a page is ignored.
-	if h := r.Header.Get("Authorization"); h != "" && surfaceOf(r) == surfaceAPI {
-		return s.authenticateBearer(r, h)
+	if tok, ok := bearerToken(r); ok && surfaceOf(r) == surfaceAPI {
+		return s.authenticateBearer(r, tok)
 	}
 	c, err := r.Cookie(s.sessionCookie)
 	if err != nil || c.Value == "" || len(c.Value) > 128 {

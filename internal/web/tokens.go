@@ -96,14 +96,20 @@ func ParseTokenExpiry(v string) (time.Duration, error) {
 	return d, nil
 }
 
-// authenticateBearer finds the user an "Authorization: Bearer lw_…" header
-// acts as. A bearer request carries no cookie, so it needs no CSRF token;
-// it gets the owner's role, never more. Revoked and expired tokens, and
-// tokens of disabled users, count as no session.
-func (s *Server) authenticateBearer(r *http.Request, header string) (*authed, error) {
-	scheme, tok, _ := strings.Cut(header, " ")
-	tok = strings.TrimSpace(tok)
-	if !strings.EqualFold(scheme, "Bearer") || !strings.HasPrefix(tok, apiTokenPrefix) || len(tok) > 128 {
+// bearerToken returns the token of an "Authorization: Bearer …" header.
+// Other schemes (a proxy's Basic auth, say) are not ours and leave the
+// request to its session cookie.
+func bearerToken(r *http.Request) (string, bool) {
+	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	return strings.TrimSpace(tok), strings.EqualFold(scheme, "Bearer")
+}
+
+// authenticateBearer finds the user an API token (lw_…) acts as. A bearer
+// request carries no cookie, so it needs no CSRF token; it gets the
+// owner's role, never more. Revoked and expired tokens, and tokens of
+// disabled users, count as no session.
+func (s *Server) authenticateBearer(r *http.Request, tok string) (*authed, error) {
+	if !strings.HasPrefix(tok, apiTokenPrefix) || len(tok) > 128 {
 		return nil, errNoSession
 	}
 	t, err := s.store.ActiveAPIToken(r.Context(), auth.HashToken(tok), s.now())

@@ -98,6 +98,8 @@ func TestAPITokenAuth(t *testing.T) {
 	}
 	wantErrorJSON(t, admin.do(http.MethodGet, "/api/v1/me", nil, map[string]string{"Authorization": "Bearer lw_nope"}),
 		http.StatusUnauthorized, "authentication")
+	// A proxy's Basic auth is not ours: the session cookie still counts.
+	wantStatus(t, admin.do(http.MethodGet, "/api/v1/me", nil, map[string]string{"Authorization": "Basic cm9vdDp4"}), http.StatusOK)
 
 	// Last use is recorded.
 	info, err := f.store.APITokenByID(context.Background(), tok.ID)
