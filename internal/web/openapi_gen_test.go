@@ -281,6 +281,11 @@ var fieldDocs = map[string]string{
 	"Notice.body_text":           "The notice as sent; empty unless ?bodies=1.",
 }
 
+// fieldEnums close the fields that take one of a few words.
+var fieldEnums = map[string][]string{
+	"TriageRequest.decision": {"confirm", "dismiss"},
+}
+
 func (g *schemaGen) fields(t reflect.Type, request bool, props map[string]any, required *[]string) {
 	for f := range t.Fields() {
 		if !f.IsExported() && !f.Anonymous {
@@ -303,6 +308,9 @@ func (g *schemaGen) fields(t reflect.Type, request bool, props map[string]any, r
 			name = f.Name
 		}
 		props[name] = g.schema(f.Type, request)
+		if e, ok := fieldEnums[componentName(t, request)+"."+name]; ok {
+			props[name].(map[string]any)["enum"] = e
+		}
 		if d, ok := fieldDocs[componentName(t, request)+"."+name]; ok {
 			props[name] = withDescription(props[name].(map[string]any), d)
 		}
