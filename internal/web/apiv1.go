@@ -34,6 +34,29 @@ func (s *Server) allRoutes() []route {
 	return rs
 }
 
+// handleAPIMethodsNotAllowed answers, in JSON, a request for an API path
+// with a method the path does not take (net/http's own 405 is plain text).
+func handleAPIMethodsNotAllowed(mux *http.ServeMux, rs []route) {
+	methods := map[string][]string{}
+	var order []string
+	for _, rt := range rs {
+		if rt.surf != surfaceAPI {
+			continue
+		}
+		if _, ok := methods[rt.pattern]; !ok {
+			order = append(order, rt.pattern)
+		}
+		methods[rt.pattern] = append(methods[rt.pattern], rt.method)
+	}
+	for _, p := range order {
+		allow := strings.Join(methods[p], ", ")
+		mux.HandleFunc(p, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeError(w, http.StatusMethodNotAllowed, "method not allowed; this path takes "+allow)
+		})
+	}
+}
+
 // v1Pattern maps /api/x to /api/v1/x.
 func v1Pattern(p string) string { return apiV1 + strings.TrimPrefix(p, "/api") }
 

@@ -50,6 +50,13 @@ func TestAPIV1MirrorsEveryAPIRoute(t *testing.T) {
 		}
 	}
 	wantErrorJSON(t, f.client("192.0.2.122").getJSON("/api/v1/me"), http.StatusUnauthorized, "authentication")
+	// A method a path does not take is a JSON 405 naming the ones it does.
+	rec = c.do(http.MethodPut, "/api/v1/sources/1", strings.NewReader("{}"), map[string]string{"Content-Type": "application/json"})
+	wantErrorJSON(t, rec, http.StatusMethodNotAllowed, "GET, PATCH, DELETE")
+	if got := rec.Header().Get("Allow"); got != "GET, PATCH, DELETE" {
+		t.Errorf("Allow: %q", got)
+	}
+	wantErrorJSON(t, c.do(http.MethodDelete, "/api/cases", nil, nil), http.StatusMethodNotAllowed, "takes GET")
 	wantStatus(t, c.postJSON("/api/v1/logout", nil), http.StatusOK)
 	wantStatus(t, c.getJSON("/api/v1/me"), http.StatusUnauthorized)
 }

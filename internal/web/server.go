@@ -366,9 +366,11 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST "+apiV1+"/login", s.handleAPILogin)
 	mux.HandleFunc("GET "+apiV1+"/openapi.json", s.handleOpenAPI)
 
-	for _, rt := range s.allRoutes() {
+	all := s.allRoutes()
+	for _, rt := range all {
 		mux.HandleFunc(rt.method+" "+rt.pattern, s.guard(rt.surf, rt.perm, rt.h))
 	}
+	handleAPIMethodsNotAllowed(mux, all)
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.uiError(w, r, nil, http.StatusNotFound, "Page not found.")
