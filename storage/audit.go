@@ -93,9 +93,8 @@ type AuditFilter struct {
 	Limit        int       // at most this many; 0 means 100
 }
 
-// QueryAudit returns the events matching f, newest first.
-func (s *Store) QueryAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
-	q := s.ctx(ctx).Model(&AuditEvent{})
+// where adds f's conditions (all but paging) to q.
+func (f AuditFilter) where(q *gorm.DB) *gorm.DB {
 	if f.Actor != "" {
 		q = q.Where("actor = ?", f.Actor)
 	}
@@ -106,12 +105,19 @@ func (s *Store) QueryAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, er
 	if f.Object != "" {
 		q = q.Where("object = ?", f.Object)
 	}
+	// Stored times are UTC; SQLite compares them as text.
 	if !f.From.IsZero() {
 		q = q.Where("at >= ?", f.From.UTC())
 	}
 	if !f.To.IsZero() {
 		q = q.Where("at < ?", f.To.UTC())
 	}
+	return q
+}
+
+// QueryAudit returns the events matching f, newest first.
+func (s *Store) QueryAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
+	q := f.where(s.ctx(ctx).Model(&AuditEvent{}))
 	if f.BeforeID > 0 {
 		q = q.Where("id < ?", f.BeforeID)
 	}

@@ -505,6 +505,19 @@ var migrations = []migration{
 		},
 	},
 	{
+		version: 18,
+		name:    "api tokens",
+		sql: []string{
+			// Tokens for automation: only the hash is kept, and a token acts
+			// as its user, with that user's role.
+			`CREATE TABLE api_tokens (
+				id {{id}}, name TEXT NOT NULL, user_id BIGINT NOT NULL,
+				token_hash TEXT NOT NULL UNIQUE, created_by TEXT NOT NULL,
+				created_at {{ts}}, last_used_at {{ts}}, expires_at {{ts}}, revoked_at {{ts}})`,
+			`CREATE INDEX idx_api_tokens_user_id ON api_tokens (user_id)`,
+		},
+	},
+	{
 		version: 20,
 		name:    "webhook outbox",
 		sql: []string{

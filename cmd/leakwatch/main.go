@@ -44,6 +44,7 @@ func commands() map[string]command {
 		"cases":    {"takedown cases: cases list|show|metrics|triage|approve|request-changes|edit|pull|ack|recipient|resolve|close|recheck", runCases},
 		"notices":  {"sent takedown notices: notices export --lumen [--out FILE]", runNotices},
 		"users":    {"manage users: users add|list", runUsers},
+		"tokens":   {"API tokens for automation: tokens create --user NAME --name LABEL [--expires 90d] | tokens list | tokens revoke ID", runTokens},
 		"telegram": {"Telegram monitoring: telegram login|status | telegram watch add|list|pause|resume|remove", runTelegram},
 	}
 }

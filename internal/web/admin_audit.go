@@ -199,45 +199,6 @@ type auditJSON struct {
 	NextBefore uint64 `json:"next_before,omitempty"`
 }
 
-func (s *Server) handleAPIAudit(w http.ResponseWriter, r *http.Request, a *authed) {
-	limit, err := limitParam(r, 200, 5000)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	f, _, err := parseAuditFilter(r.URL.Query())
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	f.Limit = limit + 1
-	evs, err := s.store.QueryAudit(r.Context(), f)
-	if err != nil {
-		s.internalError(w, r, "audit events", err)
-		return
-	}
-	var out auditJSON
-	if len(evs) > limit {
-		evs = evs[:limit]
-		out.NextBefore = evs[len(evs)-1].ID
-	}
-	// The chain check stays in every answer, as before filters existed;
-	// ?verify=false skips it for quick paging.
-	if r.URL.Query().Get("verify") != "false" {
-		n, verr := s.store.VerifyAudit(r.Context())
-		out.Verified, out.VerifiedEvents = verr == nil, n
-		if verr != nil {
-			out.VerifyError = verr.Error()
-			s.log.ErrorContext(r.Context(), "audit chain does not verify", "err", verr)
-		}
-	}
-	out.Events = make([]auditEventJSON, 0, len(evs))
-	for _, e := range evs {
-		out.Events = append(out.Events, auditEventJSON(e))
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
 func (s *Server) handleAPIAuditVerify(w http.ResponseWriter, r *http.Request, a *authed) {
 	writeJSON(w, http.StatusOK, s.verifyAudit(r, a.user.Username))
 }

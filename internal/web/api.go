@@ -119,6 +119,11 @@ type hitJSON struct {
 	// RefName only for roles that may see names (permRefNames): a
 	// reference's file name can carry a patient identifier.
 	RefName string `json:"ref_name,omitempty"`
+	// In hit lists only: where the hit came from and what became of it.
+	SourceID *uint64 `json:"source_id,omitempty"`
+	CaseID   *uint64 `json:"case_id,omitempty"` // 0: no case has taken it in yet
+	ItemID   *uint64 `json:"item_id,omitempty"`
+	State    string  `json:"state,omitempty"` // its item's state, or "pending"
 }
 
 func toHitJSON(h storage.HitDetail, names bool) hitJSON {
@@ -250,19 +255,6 @@ type mailJSON struct {
 	Body     string    `json:"body"`
 }
 
-// limitParam reads ?limit=, defaulting to def and capped at maxLimit.
-func limitParam(r *http.Request, def, maxLimit int) (int, error) {
-	v := r.URL.Query().Get("limit")
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		return 0, errors.New("limit must be a positive integer")
-	}
-	return min(n, maxLimit), nil
-}
-
 // caseIDParam parses the {id} path value.
 func caseIDParam(r *http.Request) (uint64, bool) {
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
@@ -272,36 +264,6 @@ func caseIDParam(r *http.Request) (uint64, bool) {
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	s.log.ErrorContext(r.Context(), what, "err", err)
 	writeError(w, http.StatusInternalServerError, "internal error")
-}
-
-func (s *Server) handleAPICases(w http.ResponseWriter, r *http.Request, _ *authed) {
-	state, ok := parseCaseState(r.URL.Query().Get("state"))
-	if !ok {
-		writeError(w, http.StatusBadRequest, "unknown state; one of: "+joinStates())
-		return
-	}
-	all, err := s.store.ListCases(r.Context())
-	if err != nil {
-		s.internalError(w, r, "list cases", err)
-		return
-	}
-	cases, _ := filterCases(all, state, r.URL.Query().Get("q"))
-	out := make([]caseJSON, 0, len(cases))
-	for _, c := range cases {
-		out = append(out, toCaseJSON(c))
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-func joinStates() string {
-	var b strings.Builder
-	for i, st := range storage.CaseStates() {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(string(st))
-	}
-	return b.String()
 }
 
 // itemJSON is one infringing item (a URL or message) with every
@@ -402,6 +364,14 @@ type caseDetailJSON struct {
 }
 
 func (s *Server) handleAPICase(w http.ResponseWriter, r *http.Request, a *authed) {
+	if !checkQuery(w, r, "bodies") {
+		return
+	}
+	bv := r.URL.Query().Get("bodies")
+	if bv != "" && bv != "0" && bv != "1" {
+		writeError(w, http.StatusBadRequest, "bodies must be 0 or 1")
+		return
+	}
 	id, ok := caseIDParam(r)
 	if !ok {
 		writeError(w, http.StatusNotFound, "case not found")
@@ -416,7 +386,7 @@ func (s *Server) handleAPICase(w http.ResponseWriter, r *http.Request, a *authed
 		s.internalError(w, r, "load case", err)
 		return
 	}
-	bodies := r.URL.Query().Get("bodies") == "1"
+	bodies := bv == "1"
 	out := caseDetailJSON{caseJSON: toCaseJSON(cv.Case), Items: make([]itemJSON, 0, len(cv.Items)), Pending: []uint64{},
 		Notices: make([]noticeJSON, 0, len(cv.Notices)), References: nonNil(cv.References),
 		Checks: make([]checkJSON, 0, len(cv.Checks)), StatusNote: cv.StatusNote, Hits: toHitsJSON(cv.Hits, a.can(permRefNames))}
@@ -610,41 +580,6 @@ func (s *Server) handleAPIRecheck(w http.ResponseWriter, r *http.Request, a *aut
 	caseAPIAction(s, w, r, a, req, func(id uint64) caseAction {
 		return s.recheckAction(a, id)
 	}, nil)
-}
-
-func (s *Server) handleAPIHits(w http.ResponseWriter, r *http.Request, a *authed) {
-	limit, err := limitParam(r, 100, 1000)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	hits, err := s.store.RecentHits(r.Context(), limit)
-	if err != nil {
-		s.internalError(w, r, "recent hits", err)
-		return
-	}
-	writeJSON(w, http.StatusOK, toHitsJSON(hits, a.can(permRefNames)))
-}
-
-func (s *Server) handleAPICaptures(w http.ResponseWriter, r *http.Request, _ *authed) {
-	limit, err := limitParam(r, 100, 1000)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	caps, err := s.store.ListCaptures(r.Context(), limit)
-	if err != nil {
-		s.internalError(w, r, "list captures", err)
-		return
-	}
-	out := make([]captureJSON, 0, len(caps))
-	for _, c := range caps {
-		out = append(out, captureJSON{ID: c.ID, RunID: c.RunID, SourceID: c.SourceID, Kind: c.Kind, URL: c.URL,
-			FinalURL: c.FinalURL, Host: c.Host, FetchedAt: c.FetchedAt, Status: c.Status, ContentType: c.ContentType,
-			SniffedType: c.SniffedType, SHA256: c.SHA256, Size: c.Size, Truncated: c.Truncated, Error: c.Error,
-			Refs: c.Refs, Patients: c.Patients})
-	}
-	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) handleAPIStatus(w http.ResponseWriter, r *http.Request, _ *authed) {

@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -531,14 +530,10 @@ func safeNext(next string) string {
 }
 
 // decodeJSON reads a JSON body into v, requiring a JSON content type (which a
-// cross-site HTML form cannot send).
+// cross-site HTML form cannot send), refusing unknown fields and anything
+// after the object.
 func decodeJSON(r *http.Request, v any) error {
-	ct := r.Header.Get("Content-Type")
-	if mt, _, _ := strings.Cut(ct, ";"); !strings.EqualFold(strings.TrimSpace(mt), "application/json") {
-		return errNotJSON
-	}
-	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(v); err != nil {
+	if err := decodeStrictJSON(r, v); err != nil {
 		return fmt.Errorf("decode request body: %w", err)
 	}
 	return nil
@@ -554,6 +549,8 @@ func writeDecodeError(w http.ResponseWriter, err error) {
 	case errors.As(err, &mbe):
 		writeError(w, http.StatusRequestEntityTooLarge, "request body too large")
 	default:
-		writeError(w, http.StatusBadRequest, "invalid JSON body")
+		// The decoder's message names the unknown field or the bad value.
+		msg := strings.TrimPrefix(err.Error(), "decode request body: ")
+		writeError(w, http.StatusBadRequest, "invalid JSON body: "+strings.TrimPrefix(msg, "json: "))
 	}
 }

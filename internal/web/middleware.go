@@ -163,6 +163,8 @@ const (
 	permSelf
 	// permUsers manages other users' accounts (admins only).
 	permUsers
+	// permManageTokens creates, lists and revokes API tokens (admin only).
+	permManageTokens
 )
 
 // allowed is the whole role model: analysts read and manage sources, legal
@@ -185,12 +187,16 @@ type authed struct {
 	user      storage.User
 	sess      storage.Session
 	tokenHash string
+	tokenID   uint64 // the API token of a bearer request; 0: a session
 }
 
 func (a *authed) can(p permission) bool { return a != nil && allowed(a.user.Role, p) }
 
-// mfaPending: the user's role requires MFA and they have not enrolled yet.
-func (a *authed) mfaPending() bool { return a.user.MFARequired() && !a.user.MFAEnrolled() }
+// mfaPending: a session of a legal or admin user without MFA. API tokens
+// are exempt: an admin (who has MFA) issued them for automation.
+func (a *authed) mfaPending() bool {
+	return a.tokenID == 0 && a.user.MFARequired() && !a.user.MFAEnrolled()
+}
 
 // authedHandler is a handler that runs only for an authenticated user.
 type authedHandler func(w http.ResponseWriter, r *http.Request, a *authed)
@@ -217,7 +223,8 @@ func (s *Server) guard(surf surface, p permission, h authedHandler) http.Handler
 			http.Redirect(w, r, target, http.StatusSeeOther)
 			return
 		}
-		if !isSafeMethod(r.Method) && !s.validCSRF(r, a.sess.CSRFToken) {
+		// A bearer request carries no cookie, so there is nothing to forge.
+		if !isSafeMethod(r.Method) && a.tokenID == 0 && !s.validCSRF(r, a.sess.CSRFToken) {
 			s.log.WarnContext(r.Context(), "csrf token missing or wrong", "user", a.user.Username,
 				"method", r.Method, "path", r.URL.Path)
 			s.fail(w, r, a, surf, http.StatusForbidden, "missing or invalid CSRF token; reload the page and try again")
@@ -258,6 +265,10 @@ var errNoSession = errors.New("no valid session")
 // authenticate finds the request's session and user. Disabled users and
 // expired sessions count as no session.
 func (s *Server) authenticate(r *http.Request) (*authed, error) {
+	// API tokens are for the API only; a header on a page is ignored.
+	if tok, ok := bearerToken(r); ok && surfaceOf(r) == surfaceAPI {
+		return s.authenticateBearer(r, tok)
+	}
 	c, err := r.Cookie(s.sessionCookie)
 	if err != nil || c.Value == "" || len(c.Value) > 128 {
 		return nil, errNoSession

@@ -339,7 +339,7 @@ func (s *Server) authedRoutes() []route {
 		ui("GET", "/admin/users/{id}", permUsers, s.handleAdminUserPage),
 		ui("POST", "/admin/users/{id}/{action}", permUsers, s.handleAdminUserActionForm),
 
-		api("POST", "/api/logout", permSelf, s.handleAPILogout),
+		api("POST", "/api/logout", permSelf, noTokenLogout(s.handleAPILogout)),
 		api("GET", "/api/me", permSelf, s.handleAPIMe),
 		api("GET", "/api/account", permSelf, s.handleAPIAccount),
 		api("GET", "/api/account/mfa", permSelf, s.handleAPIMFASetup),
@@ -360,7 +360,7 @@ func (s *Server) authedRoutes() []route {
 		api("POST", "/api/cases/{id}/recheck", permRead, s.handleAPIRecheck),
 		api("GET", "/api/hits", permRead, s.handleAPIHits),
 		api("GET", "/api/captures", permRead, s.handleAPICaptures),
-		api("GET", "/api/sources", permRead, s.handleAPISources),
+		api("GET", "/api/sources", permRead, s.handleAPISourcesList),
 		api("POST", "/api/sources", permAddSource, s.handleAPIAddSource),
 		api("GET", "/api/sources/{id}", permRead, s.handleAPISource),
 		api("PATCH", "/api/sources/{id}", permAddSource, s.handleAPIEditSource),
@@ -375,6 +375,11 @@ func (s *Server) authedRoutes() []route {
 		api("GET", "/api/users", permUsers, s.handleAPIUsers),
 		api("POST", "/api/users", permUsers, s.handleAPICreateUser),
 		api("POST", "/api/users/{id}/{action}", permUsers, s.handleAPIUserAction),
+		ui("POST", "/admin/tokens", permManageTokens, s.handleAdminCreateTokenForm),
+		ui("POST", "/admin/tokens/{id}/revoke", permManageTokens, s.handleAdminRevokeTokenForm),
+		api("GET", "/api/tokens", permManageTokens, s.handleAPITokens),
+		api("POST", "/api/tokens", permManageTokens, s.handleAPICreateToken),
+		api("DELETE", "/api/tokens/{id}", permManageTokens, s.handleAPIRevokeToken),
 	}
 	if s.mailbox != nil {
 		rs = append(rs,
@@ -399,10 +404,14 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /login", s.handleLoginPage)
 	mux.HandleFunc("POST /login", s.handleLoginForm)
 	mux.HandleFunc("POST /api/login", s.handleAPILogin)
+	mux.HandleFunc("POST "+apiV1+"/login", s.handleAPILogin)
+	mux.HandleFunc("GET "+apiV1+"/openapi.json", s.handleOpenAPI)
 
-	for _, rt := range s.authedRoutes() {
+	all := s.allRoutes()
+	for _, rt := range all {
 		mux.HandleFunc(rt.method+" "+rt.pattern, s.guard(rt.surf, rt.perm, rt.h))
 	}
+	handleAPIMethodsNotAllowed(mux, all)
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.uiError(w, r, nil, http.StatusNotFound, "Page not found.")

@@ -558,19 +558,6 @@ func setOpt[T any](dst *T, o opt[T]) {
 
 // ---- API handlers ----
 
-func (s *Server) handleAPISources(w http.ResponseWriter, r *http.Request, _ *authed) {
-	srcs, err := s.store.ListSources(r.Context())
-	if err != nil {
-		s.internalError(w, r, "list sources", err)
-		return
-	}
-	out := make([]sourceJSON, 0, len(srcs))
-	for _, src := range srcs {
-		out = append(out, toSourceJSON(src))
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
 // sourceFromPath loads the source named by the {id} path value, answering
 // 404 or 500 itself when it cannot.
 func (s *Server) sourceFromPath(w http.ResponseWriter, r *http.Request) (storage.Source, bool) {
