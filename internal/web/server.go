@@ -375,6 +375,7 @@ func (s *Server) authedRoutes() []route {
 		api("GET", "/api/users", permUsers, s.handleAPIUsers),
 		api("POST", "/api/users", permUsers, s.handleAPICreateUser),
 		api("POST", "/api/users/{id}/{action}", permUsers, s.handleAPIUserAction),
+		ui("GET", "/admin/tokens", permManageTokens, s.handleAdminTokensPage),
 		ui("POST", "/admin/tokens", permManageTokens, s.handleAdminCreateTokenForm),
 		ui("POST", "/admin/tokens/{id}/revoke", permManageTokens, s.handleAdminRevokeTokenForm),
 		api("GET", "/api/tokens", permManageTokens, s.handleAPITokens),
