@@ -45,7 +45,7 @@ type TriageItem struct {
 	Refs        int64 // distinct reference files the last capture matched
 	Patients    int64 // distinct patients those concern
 	CaptureKind CaptureKind
-	ContentType string // sniffed, else declared
+	ContentType string      // sniffed, else declared
 	Hits        []HitDetail `gorm:"-"`
 }
 
