@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/storage"
 )
@@ -74,6 +76,14 @@ type Options struct {
 	// republication (notices.police, notices.regulator); shown on every
 	// case, empty ones left out.
 	Police, Regulator string
+	// EvidenceDir is where the WARC evidence lies and EvidenceIdentities
+	// open it when encrypted at rest: the UI decodes leaked images from it
+	// for (blurred) thumbnails. Empty: no thumbnails.
+	EvidenceDir        string
+	EvidenceIdentities []age.Identity
+	// Sources runs and describes the crawl schedules; nil: the sources
+	// page shows no next run and "run now" answers 503.
+	Sources SourceService
 }
 
 // Server serves the UI and API.
@@ -85,6 +95,10 @@ type Server struct {
 	mailbox Mailbox
 
 	police, regulator string
+	evidenceDir       string
+	evidenceIDs       []age.Identity
+	sources           SourceService
+	reveals           reveals
 
 	listen           string
 	secure           bool
@@ -121,6 +135,9 @@ func New(opts Options) (*Server, error) {
 		mailbox:          opts.Mailbox,
 		police:           opts.Police,
 		regulator:        opts.Regulator,
+		evidenceDir:      opts.EvidenceDir,
+		evidenceIDs:      opts.EvidenceIdentities,
+		sources:          opts.Sources,
 		listen:           opts.Listen,
 		sessionTTL:       opts.SessionTTL,
 		maxLoginFailures: opts.MaxLoginFailures,
@@ -303,6 +320,11 @@ func (s *Server) authedRoutes() []route {
 		ui("POST", "/cases/{id}/close", permRead, s.handleCloseForm),
 		ui("POST", "/cases/{id}/recheck", permRead, s.handleRecheckForm),
 		ui("GET", "/hits", permRead, s.handleHitsPage),
+		ui("GET", "/triage", permRead, s.handleTriagePage),
+		ui("POST", "/triage", permRead, s.handleTriageQueueForm),
+		ui("GET", "/captures/{id}/thumb", permRead, s.handleThumb),
+		ui("GET", "/captures/{id}/reveal", permRead, s.handleRevealPage),
+		ui("POST", "/captures/{id}/reveal", permRead, s.handleRevealForm),
 		ui("GET", "/sources", permRead, s.handleSourcesPage),
 		ui("POST", "/sources", permAddSource, s.handleAddSourceForm),
 		ui("GET", "/audit", permAudit, s.handleAuditPage),
