@@ -361,10 +361,10 @@ func (s *Server) caseForm(w http.ResponseWriter, r *http.Request, a *authed, nam
 	switch status {
 	case http.StatusOK:
 		http.Redirect(w, r, "/cases/"+strconv.FormatUint(id, 10)+"?done="+name, http.StatusSeeOther)
-	case http.StatusNotFound, http.StatusInternalServerError:
-		s.uiError(w, r, a, status, msg)
+	case http.StatusNotFound:
+		s.uiError(w, r, a, status, "This case no longer exists.")
 	default:
-		s.showCase(w, r, a, status, "", "Not done: "+msg)
+		s.showCase(w, r, a, status, "", "Not done: "+plainMessage(status, msg)+". The page below shows the case as it is now.")
 	}
 }
 

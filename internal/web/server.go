@@ -384,7 +384,10 @@ func (s *Server) routes() http.Handler {
 	}
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.uiError(w, r, nil, http.StatusNotFound, "Page not found.")
+		// Signed in, the 404 keeps the nav and the user: a mistyped link
+		// must not look like being logged out.
+		a, _ := s.authenticate(r)
+		s.uiError(w, r, a, http.StatusNotFound, "There is no page at this address. Use the menu above to find what you were looking for.")
 	})
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found")

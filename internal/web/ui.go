@@ -201,14 +201,14 @@ func (s *Server) handleApproveForm(w http.ResponseWriter, r *http.Request, a *au
 	if err != nil {
 		rev = 0 // approve reports it as a bad revision
 	}
-	status, msg := s.approve(r.Context(), r, a, id, rev)
+	status, msg := s.approveWith(r.Context(), r, a, id, rev, false)
 	switch status {
 	case http.StatusOK:
 		http.Redirect(w, r, "/cases/"+strconv.FormatUint(id, 10)+"?approved="+strconv.Itoa(rev), http.StatusSeeOther)
-	case http.StatusNotFound, http.StatusInternalServerError:
-		s.uiError(w, r, a, status, msg)
+	case http.StatusNotFound:
+		s.uiError(w, r, a, status, "This case no longer exists.")
 	default:
-		s.showCase(w, r, a, status, "", "Not approved: "+msg)
+		s.showCase(w, r, a, status, "", "Not approved: "+plainMessage(status, msg)+". The page below shows the case as it is now.")
 	}
 }
 
