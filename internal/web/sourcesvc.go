@@ -13,4 +13,7 @@ type SourceService interface {
 	NextRun(ctx context.Context, sourceID uint64) (next time.Time, ok bool, err error)
 	// RunNow starts a crawl of the source at once.
 	RunNow(ctx context.Context, sourceID uint64) error
+	// Sync brings the schedules in step with the sources table after an
+	// edit (a running server also does so every few seconds).
+	Sync(ctx context.Context) error
 }

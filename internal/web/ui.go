@@ -221,50 +221,6 @@ func (s *Server) handleHitsPage(w http.ResponseWriter, r *http.Request, a *authe
 	s.render(w, r, http.StatusOK, "hits", s.pageFor(a, "hits", "Hits", hits))
 }
 
-// sourcesData is the sources page and its add form.
-type sourcesData struct {
-	Sources   []storage.Source
-	CanAdd    bool
-	FormName  string
-	FormURL   string
-	FormEvery string
-}
-
-func (s *Server) handleSourcesPage(w http.ResponseWriter, r *http.Request, a *authed) {
-	flash := ""
-	if r.URL.Query().Get("added") != "" {
-		flash = "Source added."
-	}
-	s.showSources(w, r, a, http.StatusOK, flash, "", sourcesData{FormEvery: "6h"})
-}
-
-func (s *Server) showSources(w http.ResponseWriter, r *http.Request, a *authed, status int, flash, errMsg string, d sourcesData) {
-	srcs, err := s.store.ListSources(r.Context())
-	if err != nil {
-		s.pageError(w, r, a, "list sources", err)
-		return
-	}
-	d.Sources, d.CanAdd = srcs, a.can(permAddSource)
-	p := s.pageFor(a, "sources", "Sources", d)
-	p.Flash, p.Error = flash, errMsg
-	s.render(w, r, status, "sources", p)
-}
-
-func (s *Server) handleAddSourceForm(w http.ResponseWriter, r *http.Request, a *authed) {
-	d := sourcesData{FormName: r.PostFormValue("name"), FormURL: r.PostFormValue("url"), FormEvery: r.PostFormValue("every")}
-	every, err := parseEvery(d.FormEvery)
-	if err != nil {
-		s.showSources(w, r, a, http.StatusBadRequest, "", err.Error(), d)
-		return
-	}
-	_, status, msg := s.addSource(r.Context(), r, a, d.FormName, d.FormURL, every)
-	if status != http.StatusCreated {
-		s.showSources(w, r, a, status, "", msg, d)
-		return
-	}
-	http.Redirect(w, r, "/sources?added=1", http.StatusSeeOther)
-}
-
 func (s *Server) handleMailboxPage(w http.ResponseWriter, r *http.Request, a *authed) {
 	s.render(w, r, http.StatusOK, "mailbox", s.pageFor(a, "mailbox", "Mailbox (demo)", s.mailbox.Messages()))
 }
