@@ -144,3 +144,55 @@ func ids(items []storage.TriageItem) []uint64 {
 	}
 	return out
 }
+
+// Exposure by day counts each item once, on the day it was first
+// captured, with its first capture's files and patients; dismissed items
+// and days outside the range are left out, empty days kept.
+func TestExposureByDay(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, s *storage.Store) {
+		ctx := t.Context()
+		src := storage.Source{Name: "forum", Kind: storage.SourceForum, URL: "http://leaks.example/", Enabled: true}
+		must(t, s.CreateSource(ctx, &src))
+		run, err := s.StartRun(ctx, src.ID)
+		must(t, err)
+		ref := storage.Reference{OpaqueID: "r0", SHA256: fmt.Sprintf("%064x", 1)}
+		must(t, s.DB().Create(&ref).Error)
+		cs, err := s.EnsureCase(ctx, "leaks.example", "case-leaks")
+		must(t, err)
+		now := time.Date(2026, 3, 10, 15, 0, 0, 0, time.UTC)
+		add := func(url string, at time.Time, files, patients int) uint64 {
+			c := storage.Capture{RunID: run.ID, SourceID: src.ID, Kind: storage.CaptureFile, URL: url, Host: "leaks.example", FetchedAt: at, SHA256: "ab"}
+			_, err := s.SaveCapture(ctx, &c)
+			must(t, err)
+			must(t, s.SetCaptureExposure(ctx, c.ID, files, patients))
+			h := storage.Hit{CaptureID: c.ID, ReferenceID: ref.ID, Method: "sha256", Target: "leaks.example"}
+			_, err = s.AddHit(ctx, &h)
+			must(t, err)
+			res, err := s.TakeHits(ctx, cs.ID, []uint64{h.ID}, false)
+			must(t, err)
+			return res.New[0]
+		}
+		add("http://leaks.example/a", now.Add(-2*24*time.Hour), 2, 30)
+		add("http://leaks.example/b", now.Add(-2*24*time.Hour+time.Hour), 1, 5)
+		add("http://leaks.example/c", now, 3, 100)
+		gone := add("http://leaks.example/d", now, 9, 900)
+		add("http://leaks.example/old", now.Add(-40*24*time.Hour), 7, 7)
+		must(t, s.TriageItems(ctx, cs.ID, []uint64{gone}, storage.ItemDismissed, "not ours", "ana"))
+
+		days, err := s.ExposureByDay(ctx, now.Add(-3*24*time.Hour), now)
+		must(t, err)
+		if len(days) != 4 {
+			t.Fatalf("%d days; want 4", len(days))
+		}
+		want := []storage.DayExposure{{Items: 0}, {Items: 2, Files: 3, Patients: 35}, {}, {Items: 1, Files: 3, Patients: 100}}
+		for i, d := range days {
+			if d.Items != want[i].Items || d.Files != want[i].Files || d.Patients != want[i].Patients {
+				t.Errorf("day %d (%s): %+v; want %+v", i, d.Day.Format(time.DateOnly), d, want[i])
+			}
+		}
+		if !days[3].Day.Equal(time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)) {
+			t.Errorf("last day %v", days[3].Day)
+		}
+	})
+}
