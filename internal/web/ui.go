@@ -119,41 +119,6 @@ func (s *Server) handleCSS(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write(s.css)
 }
 
-// dashboardData is the dashboard: counts and the newest hits.
-type dashboardData struct {
-	Counts storage.Counts
-	Hits   []storage.HitDetail
-	// Telegram accounts that need someone: a dead session stops their
-	// channels until a login, a flood wait delays them.
-	Telegram []storage.TelegramAccount
-}
-
-func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request, a *authed) {
-	counts, err := s.store.Count(r.Context())
-	if err != nil {
-		s.pageError(w, r, a, "count", err)
-		return
-	}
-	hits, err := s.store.RecentHits(r.Context(), 10)
-	if err != nil {
-		s.pageError(w, r, a, "recent hits", err)
-		return
-	}
-	accts, err := s.store.TelegramAccounts(r.Context())
-	if err != nil {
-		s.pageError(w, r, a, "telegram accounts", err)
-		return
-	}
-	var alerts []storage.TelegramAccount
-	for _, acct := range accts {
-		if acct.Status == storage.TelegramDead || acct.Status == storage.TelegramFloodWait || acct.Status == storage.TelegramLoggedOut {
-			acct.Session, acct.Phone = nil, "" // never sent to the page
-			alerts = append(alerts, acct)
-		}
-	}
-	s.render(w, r, http.StatusOK, "dashboard", s.pageFor(a, "dashboard", "Dashboard", dashboardData{Counts: counts, Hits: hits, Telegram: alerts}))
-}
-
 // pageError logs an internal error and shows a generic error page.
 func (s *Server) pageError(w http.ResponseWriter, r *http.Request, a *authed, what string, err error) {
 	s.log.ErrorContext(r.Context(), what, "err", err)
