@@ -58,6 +58,8 @@ type itemRow struct {
 	Matches []itemMatch
 	InDraft bool
 	Pending bool
+	// Image: the item's last capture is an image, shown only blurred.
+	Image bool
 	// Elsewhere are other cases' sent notices that listed the same
 	// content: this item is a mirror of it.
 	Elsewhere []elsewhereNotice

@@ -241,3 +241,20 @@ func isImageType(ct string) bool {
 	ct = strings.ToLower(strings.TrimSpace(ct))
 	return ct == "image/png" || ct == "image/jpeg" || ct == "image/gif" || ct == "image/webp"
 }
+
+// markImages flags the case's items whose last capture is an image, so
+// the page shows them as blurred thumbnails.
+func (s *Server) markImages(ctx context.Context, cv *caseView) error {
+	caps, err := s.store.CapturesForCase(ctx, cv.Case.ID)
+	if err != nil {
+		return err
+	}
+	img := map[uint64]bool{}
+	for _, c := range caps {
+		img[c.ID] = isImageType(c.SniffedType) || (c.SniffedType == "" && isImageType(c.ContentType))
+	}
+	for i := range cv.Items {
+		cv.Items[i].Image = img[cv.Items[i].LastCaptureID]
+	}
+	return nil
+}

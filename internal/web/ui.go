@@ -129,6 +129,7 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, a *authed, wh
 type casePageData struct {
 	caseView
 	CanApprove bool
+	Timeline   []timelineEvent
 }
 
 // showCase renders a case page with an optional flash or error message.
@@ -150,8 +151,17 @@ func (s *Server) showCase(w http.ResponseWriter, r *http.Request, a *authed, sta
 	if flash == "" && r.URL.Query().Get("approved") != "" {
 		flash = "Approval recorded. The notice will be sent by the case workflow."
 	}
+	if err := s.markImages(r.Context(), &cv); err != nil {
+		s.pageError(w, r, a, "case captures", err)
+		return
+	}
+	tl, err := s.caseTimeline(r.Context(), cv)
+	if err != nil {
+		s.pageError(w, r, a, "case timeline", err)
+		return
+	}
 	p := s.pageFor(a, "cases", "Case #"+strconv.FormatUint(id, 10)+" · "+cv.Case.Target,
-		casePageData{caseView: cv, CanApprove: a.can(permApprove)})
+		casePageData{caseView: cv, CanApprove: a.can(permApprove), Timeline: tl})
 	p.Flash, p.Error = flash, errMsg
 	s.render(w, r, status, "case", p)
 }
