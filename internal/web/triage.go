@@ -26,8 +26,8 @@ type triageData struct {
 	Methods []string
 	States  []storage.ItemState
 	Action  string // where the triage form posts: the queue with its filters
-	Next    string // query string of the next page, "" on the last
-	First   string // query string of the first page, "" when on it
+	Next    string // the next page, "" on the last
+	First   string // the first page, "" when on it
 	Done    string
 	// Reason is the bulk dismissal reason sent back after a refusal.
 	Reason string
@@ -155,13 +155,10 @@ func (s *Server) showTriage(w http.ResponseWriter, r *http.Request, a *authed, s
 	if pg.Next != "" {
 		nq := ff.query()
 		nq.Set("after", pg.Next)
-		d.Next = nq.Encode()
+		d.Next = "/triage?" + nq.Encode()
 	}
 	if ff.After != "" {
-		d.First = base.Encode()
-		if d.First == "" {
-			d.First = "state=new"
-		}
+		d.First = "/triage?" + base.Encode()
 	}
 	p := s.pageFor(a, "triage", "Triage", d)
 	p.Flash, p.Error = d.Done, errMsg
