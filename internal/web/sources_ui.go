@@ -205,6 +205,9 @@ func (s *Server) showSources(w http.ResponseWriter, r *http.Request, a *authed, 
 		s.pageError(w, r, a, "list sources", err)
 		return
 	}
+	// Failing sources first: they are the ones someone must look at.
+	rank := map[string]int{healthFailing: 0, healthNever: 1, healthOK: 2, healthPaused: 3}
+	slices.SortStableFunc(all, func(x, y sourceHealth) int { return rank[x.Status] - rank[y.Status] })
 	d.Status = r.URL.Query().Get("status")
 	d.Counts = map[string]int{}
 	for _, h := range all {
