@@ -560,6 +560,9 @@ func (s *Server) handleCasesList(w http.ResponseWriter, r *http.Request, a *auth
 	}
 	q := r.URL.Query().Get("q")
 	cases, counts := filterCases(all, state, q)
+	if r.URL.Query().Get("open") != "" { // the dashboard's "open in all"
+		cases = slices.DeleteFunc(cases, func(c storage.Case) bool { return !c.State.Open() })
+	}
 	d := casesListData{Counts: counts, Total: len(all), State: string(state), Q: q}
 	for _, c := range cases {
 		d.Cases = append(d.Cases, caseListRow{Case: c, Meaning: stateMeaning(c.State)})
