@@ -193,7 +193,7 @@ func (s *Server) handleHitsPage(w http.ResponseWriter, r *http.Request, a *authe
 		s.pageError(w, r, a, "recent hits", err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "hits", s.pageFor(a, "hits", "Hits", hits))
+	s.render(w, r, http.StatusOK, "hits", s.pageFor(a, "triage", "All raw hits", hits))
 }
 
 func (s *Server) handleMailboxPage(w http.ResponseWriter, r *http.Request, a *authed) {

@@ -609,3 +609,29 @@ func TestLoggedInNotFoundKeepsLayout(t *testing.T) {
 		t.Error("an anonymous 404 shows the logged-in layout")
 	}
 }
+
+// Right after an approval the case shows the state its notice is in, and
+// an approval that fails for an internal reason shows a plain sentence,
+// not the error's text.
+func TestApprovalStateAndPlainErrors(t *testing.T) {
+	f, fa := newActionsFixture(t)
+	lc := seedLifecycle(t, f, "leaks.example")
+	c := f.client("192.0.2.11")
+	c.mustLogin("lee")
+	page := fmt.Sprintf("/cases/%d", lc.cs.ID)
+
+	fa.fakeCases.err = fmt.Errorf("update workflow case-leaks: rpc error: code = Internal desc = sql: database is locked at 10.9.8.7:5432")
+	rec := c.postForm(page+"/approve", url.Values{"csrf_token": {c.csrf}, "revision": {"1"}})
+	body := rec.Body.String()
+	if rec.Code == http.StatusOK || strings.Contains(body, "database is locked") || strings.Contains(body, "10.9.8.7") || !strings.Contains(body, "Not approved") {
+		t.Errorf("failed approval: %d, shows internal text %v", rec.Code, strings.Contains(body, "database is locked"))
+	}
+
+	if err := f.store.ApproveNotice(context.Background(), lc.draft.ID, "lee"); err != nil {
+		t.Fatal(err)
+	}
+	body = c.getJSON(page).Body.String()
+	if !strings.Contains(body, `<dd><span class="state state-approved">approved</span>`) {
+		t.Error("the case does not say approved beside its approved notice")
+	}
+}
