@@ -99,6 +99,9 @@ type Server struct {
 	evidenceIDs       []age.Identity
 	sources           SourceService
 	reveals           reveals
+	// thumbSlots bounds concurrent image decodes for thumbnails (up to
+	// maxThumbPixels each), so a burst of them costs bounded memory.
+	thumbSlots chan struct{}
 
 	listen           string
 	secure           bool
@@ -145,6 +148,7 @@ func New(opts Options) (*Server, error) {
 		trustedProxies:   opts.TrustedProxies,
 		crossOrigin:      http.NewCrossOriginProtection(),
 		hashSlots:        make(chan struct{}, runtime.GOMAXPROCS(0)),
+		thumbSlots:       make(chan struct{}, 2),
 		totpSteps:        &stepCache{last: map[uint64]int64{}},
 	}
 	if s.log == nil {

@@ -29,7 +29,7 @@ import (
 // a decompression bomb is refused before any pixel is allocated).
 const (
 	maxThumbPayload = 32 << 20
-	maxThumbPixels  = 40_000_000
+	maxThumbPixels  = 16_000_000 // 128 MB at 16-bit RGBA
 	maxThumbSide    = 20_000
 	clearThumbSide  = 320 // a revealed thumbnail's longer side
 	blurGrid        = 6   // a blurred thumbnail is this many cells on its longer side
@@ -93,6 +93,12 @@ func (s *Server) handleThumb(w http.ResponseWriter, r *http.Request, a *authed) 
 	clear := r.URL.Query().Get("clear") != ""
 	if clear && !s.reveals.granted(a.tokenHash, c.ID, s.now()) {
 		http.Error(w, "reveal the image first", http.StatusForbidden)
+		return
+	}
+	select {
+	case s.thumbSlots <- struct{}{}:
+		defer func() { <-s.thumbSlots }()
+	case <-r.Context().Done():
 		return
 	}
 	img, err := s.captureImage(r.Context(), c)
