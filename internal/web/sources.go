@@ -424,6 +424,7 @@ func (s *Server) createSource(ctx context.Context, r *http.Request, a *authed, s
 		s.log.ErrorContext(ctx, "audit source add", "source", src.ID, "err", err)
 	}
 	s.log.InfoContext(ctx, "source added", "user", a.user.Username, "source", src.Name)
+	s.syncSchedules(ctx)
 	return src, http.StatusCreated, ""
 }
 

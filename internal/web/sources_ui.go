@@ -234,7 +234,6 @@ func (s *Server) handleAddSourceForm(w http.ResponseWriter, r *http.Request, a *
 		s.showSources(w, r, a, status, "", "Not added: "+plainMessage(status, msg)+".", d)
 		return
 	}
-	s.syncSchedules(r.Context())
 	http.Redirect(w, r, "/sources?added=1", http.StatusSeeOther)
 }
 
