@@ -164,13 +164,24 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 		}
 	}
 	if opts.web {
-		s.web, err = web.New(web.Options{
+		wopts := web.Options{
 			Store: store, Logger: e.log.With("component", "web"), Listen: cfg.Web.Listen, BaseURL: cfg.Web.BaseURL,
 			SessionTTL: cfg.Web.SessionTTL, MaxLoginFailures: cfg.Web.MaxLoginFailures,
 			LockoutDuration: cfg.Web.LockoutDuration, Cases: s.cases, Mailbox: opts.mailbox,
 			SessionIdleTimeout: cfg.Web.SessionIdleTimeout, AccountLoginFailures: cfg.Web.AccountLoginFailures,
 			Police: cfg.Notices.Police, Regulator: cfg.Notices.Regulator,
-		})
+			EvidenceDir: capture.EvidenceDir(cfg.DataDir),
+		}
+		keys, err := e.evidenceKeys()
+		if err != nil {
+			return nil, err
+		}
+		wopts.EvidenceIdentities = keys.Identities
+		if s.client != nil {
+			wopts.Sources = &workflows.Sources{Client: s.client, Store: store, TaskQueue: cfg.Temporal.TaskQueue,
+				Logger: e.log.With("component", "schedules")}
+		}
+		s.web, err = web.New(wopts)
 		if err != nil {
 			return nil, err
 		}

@@ -361,10 +361,10 @@ func (s *Server) caseForm(w http.ResponseWriter, r *http.Request, a *authed, nam
 	switch status {
 	case http.StatusOK:
 		http.Redirect(w, r, "/cases/"+strconv.FormatUint(id, 10)+"?done="+name, http.StatusSeeOther)
-	case http.StatusNotFound, http.StatusInternalServerError:
-		s.uiError(w, r, a, status, msg)
+	case http.StatusNotFound:
+		s.uiError(w, r, a, status, "This case no longer exists.")
 	default:
-		s.showCase(w, r, a, status, "", "Not done: "+msg)
+		s.showCase(w, r, a, status, "", "Not done: "+plainMessage(status, msg)+". The page below shows the case as it is now.")
 	}
 }
 
@@ -560,6 +560,9 @@ func (s *Server) handleCasesList(w http.ResponseWriter, r *http.Request, a *auth
 	}
 	q := r.URL.Query().Get("q")
 	cases, counts := filterCases(all, state, q)
+	if r.URL.Query().Get("open") != "" { // the dashboard's "open in all"
+		cases = slices.DeleteFunc(cases, func(c storage.Case) bool { return !c.State.Open() })
+	}
 	d := casesListData{Counts: counts, Total: len(all), State: string(state), Q: q}
 	for _, c := range cases {
 		d.Cases = append(d.Cases, caseListRow{Case: c, Meaning: stateMeaning(c.State)})

@@ -58,6 +58,8 @@ type itemRow struct {
 	Matches []itemMatch
 	InDraft bool
 	Pending bool
+	// Image: the item's last capture is an image, shown only blurred.
+	Image bool
 	// Elsewhere are other cases' sent notices that listed the same
 	// content: this item is a mirror of it.
 	Elsewhere []elsewhereNotice
@@ -162,6 +164,7 @@ func (s *Server) loadCase(ctx context.Context, id uint64) (caseView, error) {
 	if err != nil {
 		return caseView{}, fmt.Errorf("load case %d: %w", id, err)
 	}
+	c.State = shownState(c.State, ns)
 	cv := caseView{Case: c, Meaning: stateMeaning(c.State), Notices: ns, Hits: hits, Police: s.police, Regulator: s.regulator}
 	for _, rt := range notices.RecipientTypes() {
 		cv.RecipientTypes = append(cv.RecipientTypes, string(rt))
@@ -355,6 +358,13 @@ const maxAuditDetail = 300
 // refused if that fails: an approval sends a legal notice, so there must never
 // be one without an audit record. The outcome is audited afterwards.
 func (s *Server) approve(ctx context.Context, r *http.Request, a *authed, caseID uint64, revision int) (int, string) {
+	return s.approveWith(ctx, r, a, caseID, revision, true)
+}
+
+// approveWith is approve; legacy keeps the API's habit of showing the
+// service's unclassified errors as 409s, the UI shows them as plain
+// sentences instead.
+func (s *Server) approveWith(ctx context.Context, r *http.Request, a *authed, caseID uint64, revision int, legacy bool) (int, string) {
 	act := caseAction{
 		audit: "notice.approve", legal: true, denied: "only legal or admin users may approve notices",
 		detail: "revision=" + strconv.Itoa(revision),
@@ -366,7 +376,7 @@ func (s *Server) approve(ctx context.Context, r *http.Request, a *authed, caseID
 		},
 		// Other errors than the workflow's refusals and an unreachable
 		// Temporal are shown as refusals, as approvals always were.
-		legacyErrors: true,
+		legacyErrors: legacy,
 	}
 	if s.cases == nil {
 		act.unavailable = "approvals are not available: no case service configured"
@@ -426,4 +436,21 @@ func parseEveryJSON(raw json.RawMessage) (time.Duration, error) {
 		return parseEvery(n.String())
 	}
 	return 0, errors.New(`every must be a duration string like "6h" or a number of seconds`)
+}
+
+// shownState is the case state a page shows: the workflow records a case's
+// new state a moment after the notice's, so right after an approval (or a
+// send) the case would still say "drafted" beside an approved notice.
+// The newest notice's state wins when it is further along.
+func shownState(st storage.CaseState, ns []storage.Notice) storage.CaseState {
+	if len(ns) == 0 {
+		return st
+	}
+	switch n := ns[0].State; {
+	case st.AwaitsApproval() && (n == storage.NoticeApproved || n == storage.NoticeSending):
+		return storage.CaseApproved
+	case (st.AwaitsApproval() || st == storage.CaseApproved) && n == storage.NoticeSent:
+		return storage.CaseSent
+	}
+	return st
 }

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/storage"
 )
@@ -80,6 +82,14 @@ type Options struct {
 	// republication (notices.police, notices.regulator); shown on every
 	// case, empty ones left out.
 	Police, Regulator string
+	// EvidenceDir is where the WARC evidence lies and EvidenceIdentities
+	// open it when encrypted at rest: the UI decodes leaked images from it
+	// for (blurred) thumbnails. Empty: no thumbnails.
+	EvidenceDir        string
+	EvidenceIdentities []age.Identity
+	// Sources runs and describes the crawl schedules; nil: the sources
+	// page shows no next run and "run now" answers 503.
+	Sources SourceService
 }
 
 // Server serves the UI and API.
@@ -91,6 +101,13 @@ type Server struct {
 	mailbox Mailbox
 
 	police, regulator string
+	evidenceDir       string
+	evidenceIDs       []age.Identity
+	sources           SourceService
+	reveals           reveals
+	// thumbSlots bounds concurrent image decodes for thumbnails (up to
+	// maxThumbPixels each), so a burst of them costs bounded memory.
+	thumbSlots chan struct{}
 
 	listen           string
 	secure           bool
@@ -132,6 +149,9 @@ func New(opts Options) (*Server, error) {
 		mailbox:          opts.Mailbox,
 		police:           opts.Police,
 		regulator:        opts.Regulator,
+		evidenceDir:      opts.EvidenceDir,
+		evidenceIDs:      opts.EvidenceIdentities,
+		sources:          opts.Sources,
 		listen:           opts.Listen,
 		sessionTTL:       opts.SessionTTL,
 		maxLoginFailures: opts.MaxLoginFailures,
@@ -140,6 +160,7 @@ func New(opts Options) (*Server, error) {
 		crossOrigin:      http.NewCrossOriginProtection(),
 		hashSlots:        make(chan struct{}, runtime.GOMAXPROCS(0)),
 		sessionIdle:      opts.SessionIdleTimeout,
+		thumbSlots:       make(chan struct{}, 2),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -330,8 +351,19 @@ func (s *Server) authedRoutes() []route {
 		ui("POST", "/cases/{id}/close", permRead, s.handleCloseForm),
 		ui("POST", "/cases/{id}/recheck", permRead, s.handleRecheckForm),
 		ui("GET", "/hits", permRead, s.handleHitsPage),
+		ui("GET", "/triage", permRead, s.handleTriagePage),
+		ui("POST", "/triage", permRead, s.handleTriageQueueForm),
+		ui("GET", "/captures/{id}/thumb", permRead, s.handleThumb),
+		ui("GET", "/captures/{id}/reveal", permRead, s.handleRevealPage),
+		ui("POST", "/captures/{id}/reveal", permRead, s.handleRevealForm),
 		ui("GET", "/sources", permRead, s.handleSourcesPage),
 		ui("POST", "/sources", permAddSource, s.handleAddSourceForm),
+		ui("GET", "/sources/{id}/edit", permAddSource, s.handleEditSourcePage),
+		ui("POST", "/sources/{id}/edit", permAddSource, s.handleEditSourceForm),
+		ui("POST", "/sources/{id}/pause", permAddSource, s.handlePauseSourceForm),
+		ui("POST", "/sources/{id}/resume", permAddSource, s.handleResumeSourceForm),
+		ui("POST", "/sources/{id}/run", permAddSource, s.handleRunSourceForm),
+		ui("POST", "/sources/{id}/remove", permRemoveSource, s.handleRemoveSourceForm),
 		ui("GET", "/audit", permAudit, s.handleAuditPage),
 		ui("GET", "/audit/export", permAudit, s.handleAuditExport),
 		ui("GET", "/admin/users", permUsers, s.handleAdminUsersPage),
@@ -367,6 +399,7 @@ func (s *Server) authedRoutes() []route {
 		api("POST", "/api/sources/{id}/pause", permAddSource, s.handleAPIPauseSource),
 		api("POST", "/api/sources/{id}/resume", permAddSource, s.handleAPIResumeSource),
 		api("DELETE", "/api/sources/{id}", permRemoveSource, s.handleAPIRemoveSource),
+		api("POST", "/api/sources/{id}/run", permAddSource, s.handleAPIRunSource),
 		api("GET", "/api/status", permRead, s.handleAPIStatus),
 		api("GET", "/api/metrics/cases", permRead, s.handleAPICaseMetrics),
 		api("GET", "/api/audit", permAudit, s.handleAPIAudit),
@@ -415,7 +448,10 @@ func (s *Server) routes() http.Handler {
 	handleAPIMethodsNotAllowed(mux, all)
 
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.uiError(w, r, nil, http.StatusNotFound, "Page not found.")
+		// Signed in, the 404 keeps the nav and the user: a mistyped link
+		// must not look like being logged out.
+		a, _ := s.authenticate(r)
+		s.uiError(w, r, a, http.StatusNotFound, "There is no page at this address. Use the menu above to find what you were looking for.")
 	})
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not found")

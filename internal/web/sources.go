@@ -424,6 +424,7 @@ func (s *Server) createSource(ctx context.Context, r *http.Request, a *authed, s
 		s.log.ErrorContext(ctx, "audit source add", "source", src.ID, "err", err)
 	}
 	s.log.InfoContext(ctx, "source added", "user", a.user.Username, "source", src.Name)
+	s.syncSchedules(ctx)
 	return src, http.StatusCreated, ""
 }
 
@@ -678,13 +679,23 @@ func (s *Server) setSourceEnabled(w http.ResponseWriter, r *http.Request, a *aut
 // stored source. A running `up` follows within 15 s (schedules follow the
 // sources table).
 func (s *Server) saveSource(w http.ResponseWriter, r *http.Request, a *authed, src storage.Source, action, detail string) {
-	ctx := r.Context()
+	saved, status, msg := s.updateSource(r.Context(), r, a, src, action, detail)
+	if status != http.StatusOK {
+		writeError(w, status, msg)
+		return
+	}
+	writeJSON(w, http.StatusOK, toSourceJSON(saved))
+}
+
+// updateSource stores src's settings, audits the change and returns the
+// stored source, or a status and message. Schedules follow at once when a
+// SourceService is configured, else at the next housekeeping tick.
+func (s *Server) updateSource(ctx context.Context, r *http.Request, a *authed, src storage.Source, action, detail string) (storage.Source, int, string) {
 	if err := s.store.UpdateSource(ctx, &src); errors.Is(err, storage.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "source not found")
-		return
+		return storage.Source{}, http.StatusNotFound, "source not found"
 	} else if err != nil {
-		s.internalError(w, r, "update source", err)
-		return
+		s.log.ErrorContext(ctx, "update source", "err", err)
+		return storage.Source{}, http.StatusInternalServerError, "internal error"
 	}
 	d := fmt.Sprintf("name=%q", src.Name)
 	if detail != "" {
@@ -695,12 +706,42 @@ func (s *Server) saveSource(w http.ResponseWriter, r *http.Request, a *authed, s
 		s.log.ErrorContext(ctx, "audit source change", "action", action, "source", src.ID, "err", err)
 	}
 	s.log.InfoContext(ctx, "source changed", "user", a.user.Username, "action", action, "source", src.Name)
+	s.syncSchedules(ctx)
 	saved, err := s.store.SourceByID(ctx, src.ID)
 	if err != nil {
-		s.internalError(w, r, "reload source", err)
+		s.log.ErrorContext(ctx, "reload source", "err", err)
+		return storage.Source{}, http.StatusInternalServerError, "internal error"
+	}
+	return saved, http.StatusOK, ""
+}
+
+// removeSource deletes a source (its runs, captures and hits stay) and
+// audits it.
+func (s *Server) removeSource(ctx context.Context, r *http.Request, a *authed, src storage.Source) (int, string) {
+	if err := s.store.DeleteSource(ctx, src.ID); errors.Is(err, storage.ErrNotFound) {
+		return http.StatusNotFound, "source not found"
+	} else if err != nil {
+		s.log.ErrorContext(ctx, "delete source", "err", err)
+		return http.StatusInternalServerError, "internal error"
+	}
+	detail := fmt.Sprintf("name=%q ip=%s", src.Name, s.clientIP(r))
+	if err := s.store.Audit(ctx, a.user.Username, auditSourceRemoved, sourceObject(src.ID), detail); err != nil {
+		s.log.ErrorContext(ctx, "audit source removal", "source", src.ID, "err", err)
+	}
+	s.log.InfoContext(ctx, "source removed", "user", a.user.Username, "source", src.Name)
+	s.syncSchedules(ctx)
+	return http.StatusOK, ""
+}
+
+// syncSchedules asks the SourceService to bring schedules in step now; a
+// failure only delays it to the next housekeeping tick.
+func (s *Server) syncSchedules(ctx context.Context) {
+	if s.sources == nil {
 		return
 	}
-	writeJSON(w, http.StatusOK, toSourceJSON(saved))
+	if err := s.sources.Sync(ctx); err != nil {
+		s.log.WarnContext(ctx, "schedule sync after a source change; housekeeping retries", "err", err)
+	}
 }
 
 func (s *Server) handleAPIRemoveSource(w http.ResponseWriter, r *http.Request, a *authed) {
@@ -708,19 +749,23 @@ func (s *Server) handleAPIRemoveSource(w http.ResponseWriter, r *http.Request, a
 	if !ok {
 		return
 	}
-	ctx := r.Context()
-	if err := s.store.DeleteSource(ctx, src.ID); errors.Is(err, storage.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "source not found")
-		return
-	} else if err != nil {
-		s.internalError(w, r, "delete source", err)
+	if status, msg := s.removeSource(r.Context(), r, a, src); status != http.StatusOK {
+		writeError(w, status, msg)
 		return
 	}
-	detail := fmt.Sprintf("name=%q ip=%s", src.Name, s.clientIP(r))
-	if err := s.store.Audit(ctx, a.user.Username, auditSourceRemoved, sourceObject(src.ID), detail); err != nil {
-		s.log.ErrorContext(ctx, "audit source removal", "source", src.ID, "err", err)
-	}
-	s.log.InfoContext(ctx, "source removed", "user", a.user.Username, "source", src.Name)
 	writeJSON(w, http.StatusOK, removedSourceJSON{ID: src.ID, Name: src.Name, Removed: true,
 		Kept: "the source and its schedule are gone; its crawl runs, captures and hits are kept as evidence"})
+}
+
+// handleAPIRunSource starts a crawl of the source now.
+func (s *Server) handleAPIRunSource(w http.ResponseWriter, r *http.Request, a *authed) {
+	src, ok := s.sourceFromPath(w, r)
+	if !ok {
+		return
+	}
+	if status, msg := s.runSourceNow(r.Context(), r, a, src); status != http.StatusOK {
+		writeError(w, status, msg)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"id": src.ID, "name": src.Name, "started": true})
 }

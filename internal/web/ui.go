@@ -42,10 +42,10 @@ func parsePages() (map[string]*template.Template, error) {
 	pages := map[string]*template.Template{}
 	for _, f := range files {
 		name := strings.TrimSuffix(path.Base(f), ".html")
-		if name == "layout" {
+		if name == "layout" || name == "partials" {
 			continue
 		}
-		t, err := template.New(name).Funcs(funcs).ParseFS(assets, "templates/layout.html", f)
+		t, err := template.New(name).Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/partials.html", f)
 		if err != nil {
 			return nil, fmt.Errorf("web: parse template %s: %w", name, err)
 		}
@@ -119,41 +119,6 @@ func (s *Server) handleCSS(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write(s.css)
 }
 
-// dashboardData is the dashboard: counts and the newest hits.
-type dashboardData struct {
-	Counts storage.Counts
-	Hits   []storage.HitDetail
-	// Telegram accounts that need someone: a dead session stops their
-	// channels until a login, a flood wait delays them.
-	Telegram []storage.TelegramAccount
-}
-
-func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request, a *authed) {
-	counts, err := s.store.Count(r.Context())
-	if err != nil {
-		s.pageError(w, r, a, "count", err)
-		return
-	}
-	hits, err := s.store.RecentHits(r.Context(), 10)
-	if err != nil {
-		s.pageError(w, r, a, "recent hits", err)
-		return
-	}
-	accts, err := s.store.TelegramAccounts(r.Context())
-	if err != nil {
-		s.pageError(w, r, a, "telegram accounts", err)
-		return
-	}
-	var alerts []storage.TelegramAccount
-	for _, acct := range accts {
-		if acct.Status == storage.TelegramDead || acct.Status == storage.TelegramFloodWait || acct.Status == storage.TelegramLoggedOut {
-			acct.Session, acct.Phone = nil, "" // never sent to the page
-			alerts = append(alerts, acct)
-		}
-	}
-	s.render(w, r, http.StatusOK, "dashboard", s.pageFor(a, "dashboard", "Dashboard", dashboardData{Counts: counts, Hits: hits, Telegram: alerts}))
-}
-
 // pageError logs an internal error and shows a generic error page.
 func (s *Server) pageError(w http.ResponseWriter, r *http.Request, a *authed, what string, err error) {
 	s.log.ErrorContext(r.Context(), what, "err", err)
@@ -164,6 +129,7 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, a *authed, wh
 type casePageData struct {
 	caseView
 	CanApprove bool
+	Timeline   []timelineEvent
 }
 
 // showCase renders a case page with an optional flash or error message.
@@ -185,8 +151,17 @@ func (s *Server) showCase(w http.ResponseWriter, r *http.Request, a *authed, sta
 	if flash == "" && r.URL.Query().Get("approved") != "" {
 		flash = "Approval recorded. The notice will be sent by the case workflow."
 	}
+	if err := s.markImages(r.Context(), &cv); err != nil {
+		s.pageError(w, r, a, "case captures", err)
+		return
+	}
+	tl, err := s.caseTimeline(r.Context(), cv)
+	if err != nil {
+		s.pageError(w, r, a, "case timeline", err)
+		return
+	}
 	p := s.pageFor(a, "cases", "Case #"+strconv.FormatUint(id, 10)+" · "+cv.Case.Target,
-		casePageData{caseView: cv, CanApprove: a.can(permApprove)})
+		casePageData{caseView: cv, CanApprove: a.can(permApprove), Timeline: tl})
 	p.Flash, p.Error = flash, errMsg
 	s.render(w, r, status, "case", p)
 }
@@ -201,14 +176,14 @@ func (s *Server) handleApproveForm(w http.ResponseWriter, r *http.Request, a *au
 	if err != nil {
 		rev = 0 // approve reports it as a bad revision
 	}
-	status, msg := s.approve(r.Context(), r, a, id, rev)
+	status, msg := s.approveWith(r.Context(), r, a, id, rev, false)
 	switch status {
 	case http.StatusOK:
 		http.Redirect(w, r, "/cases/"+strconv.FormatUint(id, 10)+"?approved="+strconv.Itoa(rev), http.StatusSeeOther)
-	case http.StatusNotFound, http.StatusInternalServerError:
-		s.uiError(w, r, a, status, msg)
+	case http.StatusNotFound:
+		s.uiError(w, r, a, status, "This case no longer exists.")
 	default:
-		s.showCase(w, r, a, status, "", "Not approved: "+msg)
+		s.showCase(w, r, a, status, "", "Not approved: "+plainMessage(status, msg)+". The page below shows the case as it is now.")
 	}
 }
 
@@ -218,51 +193,7 @@ func (s *Server) handleHitsPage(w http.ResponseWriter, r *http.Request, a *authe
 		s.pageError(w, r, a, "recent hits", err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "hits", s.pageFor(a, "hits", "Hits", hits))
-}
-
-// sourcesData is the sources page and its add form.
-type sourcesData struct {
-	Sources   []storage.Source
-	CanAdd    bool
-	FormName  string
-	FormURL   string
-	FormEvery string
-}
-
-func (s *Server) handleSourcesPage(w http.ResponseWriter, r *http.Request, a *authed) {
-	flash := ""
-	if r.URL.Query().Get("added") != "" {
-		flash = "Source added."
-	}
-	s.showSources(w, r, a, http.StatusOK, flash, "", sourcesData{FormEvery: "6h"})
-}
-
-func (s *Server) showSources(w http.ResponseWriter, r *http.Request, a *authed, status int, flash, errMsg string, d sourcesData) {
-	srcs, err := s.store.ListSources(r.Context())
-	if err != nil {
-		s.pageError(w, r, a, "list sources", err)
-		return
-	}
-	d.Sources, d.CanAdd = srcs, a.can(permAddSource)
-	p := s.pageFor(a, "sources", "Sources", d)
-	p.Flash, p.Error = flash, errMsg
-	s.render(w, r, status, "sources", p)
-}
-
-func (s *Server) handleAddSourceForm(w http.ResponseWriter, r *http.Request, a *authed) {
-	d := sourcesData{FormName: r.PostFormValue("name"), FormURL: r.PostFormValue("url"), FormEvery: r.PostFormValue("every")}
-	every, err := parseEvery(d.FormEvery)
-	if err != nil {
-		s.showSources(w, r, a, http.StatusBadRequest, "", err.Error(), d)
-		return
-	}
-	_, status, msg := s.addSource(r.Context(), r, a, d.FormName, d.FormURL, every)
-	if status != http.StatusCreated {
-		s.showSources(w, r, a, status, "", msg, d)
-		return
-	}
-	http.Redirect(w, r, "/sources?added=1", http.StatusSeeOther)
+	s.render(w, r, http.StatusOK, "hits", s.pageFor(a, "triage", "All raw hits", hits))
 }
 
 func (s *Server) handleMailboxPage(w http.ResponseWriter, r *http.Request, a *authed) {
