@@ -518,7 +518,7 @@ var migrations = []migration{
 		},
 	},
 	{
-		version: 20,
+		version: 19,
 		name:    "webhook outbox",
 		sql: []string{
 			// Events for webhooks, appended in the same transaction as the

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/leakwatch/leakwatch/storage"
 )
@@ -190,34 +191,37 @@ func TestAuditFiltersExportAndVerify(t *testing.T) {
 	admin := f.client("192.0.2.140")
 	admin.mustLogin("root")
 
-	var out auditJSON
-	rec := admin.getJSON("/api/audit?actor=ana&action=source.&limit=2&verify=false")
+	// The API pages with a cursor; action filters by prefix.
+	var out auditListJSON
+	rec := admin.getJSON("/api/v1/audit?actor=ana&action=source.&limit=2")
 	wantStatus(t, rec, http.StatusOK)
 	decode(t, rec, &out)
-	if len(out.Events) != 2 || out.Events[0].Object != "source/4" || out.NextBefore == 0 || out.Verified {
+	if len(out.Items) != 2 || out.Items[0].Object != "source/4" || out.NextCursor == "" || out.Chain == nil || !out.Chain.Verified {
 		t.Fatalf("first page %+v", out)
 	}
-	rec = admin.getJSON(fmt.Sprintf("/api/audit?actor=ana&action=source.&limit=10&before=%d", out.NextBefore))
-	out = auditJSON{}
+	rec = admin.getJSON("/api/v1/audit?actor=ana&action=source.&limit=10&cursor=" + out.NextCursor)
+	out = auditListJSON{}
 	decode(t, rec, &out)
-	if len(out.Events) != 3 || out.Events[0].Object != "source/2" || out.NextBefore != 0 || !out.Verified {
+	if len(out.Items) != 3 || out.Items[0].Object != "source/2" || out.NextCursor != "" {
 		t.Fatalf("second page %+v", out)
 	}
-	rec = admin.getJSON("/api/audit?object=source/3")
-	out = auditJSON{}
-	decode(t, rec, &out)
-	if len(out.Events) != 1 {
+	out = auditListJSON{}
+	decode(t, admin.getJSON("/api/v1/audit?object=source/3"), &out)
+	if len(out.Items) != 1 {
 		t.Fatalf("object filter %+v", out)
 	}
-	today := f.clock.now().UTC().Format("2006-01-02")
-	for q, want := range map[string]int{"from=2000-01-01&to=2000-12-31": 0, "actor=ana&from=" + today + "&to=" + today: 5} {
-		out = auditJSON{}
-		decode(t, admin.getJSON("/api/audit?verify=false&"+q), &out)
-		if len(out.Events) != want {
-			t.Errorf("%s: %d events, want %d", q, len(out.Events), want)
+	today := f.clock.now().UTC().Truncate(24 * time.Hour)
+	for q, want := range map[string]int{
+		"since=2000-01-01T00:00:00Z&until=2000-12-31T00:00:00Z": 0,
+		"actor=ana&since=" + today.Format(time.RFC3339) + "&until=" + today.Add(24*time.Hour).Format(time.RFC3339): 5,
+	} {
+		out = auditListJSON{}
+		decode(t, admin.getJSON("/api/v1/audit?"+q), &out)
+		if len(out.Items) != want {
+			t.Errorf("%s: %d events, want %d", q, len(out.Items), want)
 		}
 	}
-	wantErrorJSON(t, admin.getJSON("/api/audit?from=yesterday"), http.StatusBadRequest, "from")
+	wantErrorJSON(t, admin.getJSON("/api/v1/audit?since=yesterday"), http.StatusBadRequest, "since")
 
 	rec = admin.getJSON("/audit/export?format=csv&actor=ana")
 	wantStatus(t, rec, http.StatusOK)

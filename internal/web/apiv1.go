@@ -363,12 +363,12 @@ type auditListJSON struct {
 }
 
 func (s *Server) handleAPIAudit(w http.ResponseWriter, r *http.Request, _ *authed) {
-	lq, err := parseListQuery(r, "actor", "action", "since", "until")
+	lq, err := parseListQuery(r, "actor", "action", "object", "since", "until")
 	if err != nil {
 		s.writeQueryError(w, r, err)
 		return
 	}
-	f := storage.AuditFilter{Actor: lq.q.Get("actor"), ActionPrefix: lq.q.Get("action")}
+	f := storage.AuditFilter{Actor: lq.q.Get("actor"), ActionPrefix: lq.q.Get("action"), Object: lq.q.Get("object")}
 	f.From, err = lq.time("since")
 	if err == nil {
 		f.To, err = lq.time("until")
