@@ -204,7 +204,9 @@ type NoticesConfig struct {
 	Police    string `yaml:"police"`
 	Regulator string `yaml:"regulator"`
 	// Triage: "required" (an analyst confirms each item before it is
-	// drafted) or "auto" (every match is confirmed; dismissals still work).
+	// drafted), "exact" (exact copies are confirmed, partial and similar
+	// matches wait for an analyst) or "auto" (every match is confirmed;
+	// dismissals still work).
 	Triage string `yaml:"triage"`
 	// DraftDelay lets a crawl's batches of hits settle into one draft.
 	DraftDelay time.Duration `yaml:"draft_delay"`
@@ -227,6 +229,7 @@ type NoticesConfig struct {
 const (
 	TriageRequired = "required"
 	TriageAuto     = "auto"
+	TriageExact    = "exact"
 )
 
 // InjunctionConfig describes the court orders every notice cites.

@@ -181,7 +181,7 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 			v.address(p.path, p.addr)
 		}
 	}
-	v.oneOf("notices.triage", c.Notices.Triage, TriageRequired, TriageAuto)
+	v.oneOf("notices.triage", c.Notices.Triage, TriageRequired, TriageExact, TriageAuto)
 	if c.Notices.DraftDelay < 0 {
 		v.add("notices.draft_delay", "must not be negative")
 	}

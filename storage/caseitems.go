@@ -22,12 +22,43 @@ type TakeHitsResult struct {
 	Mirrored []uint64
 }
 
-// TakeHits groups hits into the case's items, one per URL, creating items
-// for new URLs and pointing every hit at its item. An item found removed
-// that matches again has reappeared: it is confirmed again (it was the
-// breach before) and counted. autoConfirm confirms new items without an
-// analyst (cases.triage: auto). Taking the same hits twice changes nothing.
+// TriagePolicy says which new items TakeHitsWith confirms without an
+// analyst.
+type TriagePolicy int
+
+const (
+	// ConfirmNone leaves every new item to an analyst (notices.triage:
+	// required).
+	ConfirmNone TriagePolicy = iota
+	// ConfirmExact confirms exact copies, the same bytes or the same
+	// normalised text as a reference, and leaves partial and similar
+	// matches (excerpts, re-encoded photos, record dumps) to an analyst
+	// (notices.triage: exact).
+	ConfirmExact
+	// ConfirmAll confirms every new item (notices.triage: auto).
+	ConfirmAll
+)
+
+// exactMethod: the matcher layers that find the very document, not a part
+// or a likeness of it (fingerprints/match's sha256 and text-sha256).
+func exactMethod(m string) bool { return m == "sha256" || m == "text-sha256" }
+
+// TakeHits is TakeHitsWith, confirming every new item if autoConfirm and
+// none otherwise.
 func (s *Store) TakeHits(ctx context.Context, caseID uint64, hitIDs []uint64, autoConfirm bool) (TakeHitsResult, error) {
+	p := ConfirmNone
+	if autoConfirm {
+		p = ConfirmAll
+	}
+	return s.TakeHitsWith(ctx, caseID, hitIDs, p)
+}
+
+// TakeHitsWith groups hits into the case's items, one per URL, creating
+// items for new URLs and pointing every hit at its item. An item found
+// removed that matches again has reappeared: it is confirmed again (it was
+// the breach before) and counted. policy says which new items are confirmed
+// without an analyst. Taking the same hits twice changes nothing.
+func (s *Store) TakeHitsWith(ctx context.Context, caseID uint64, hitIDs []uint64, policy TriagePolicy) (TakeHitsResult, error) {
 	var out TakeHitsResult
 	if len(hitIDs) == 0 {
 		return out, nil
@@ -37,6 +68,11 @@ func (s *Store) TakeHits(ctx context.Context, caseID uint64, hitIDs []uint64, au
 		return out, err
 	}
 	now := time.Now().UTC()
+	// A URL is an exact copy if any of its hits in this batch is.
+	exact := map[string]bool{}
+	for _, h := range hits {
+		exact[h.URL] = exact[h.URL] || exactMethod(h.Method)
+	}
 	err = s.ctx(ctx).Transaction(func(tx *gorm.DB) error {
 		earlierByRef := map[uint64][]uint64{} // per batch: hits share references
 		earlier := map[uint64][]uint64{}      // item -> its Earlier, as updated
@@ -50,7 +86,7 @@ func (s *Store) TakeHits(ctx context.Context, caseID uint64, hitIDs []uint64, au
 			case res.RowsAffected == 0:
 				it = CaseItem{CaseID: caseID, URL: h.URL, FirstCaptureID: h.CaptureID, LastCaptureID: h.CaptureID,
 					SHA256: h.CaptureSHA256, Size: h.CaptureSize, CapturedAt: h.FetchedAt.UTC(), State: ItemNew, CreatedAt: now}
-				if autoConfirm {
+				if policy == ConfirmAll || policy == ConfirmExact && exact[h.URL] {
 					it.State, it.TriagedBy, it.TriagedAt = ItemConfirmed, "auto", &now
 				}
 				if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&it).Error; err != nil {

@@ -3,6 +3,7 @@ package storage_test
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -228,4 +229,56 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// ConfirmExact confirms a URL that is an exact copy (any of its hits by
+// sha256 or text-sha256) and leaves excerpts and likenesses to an analyst.
+func TestTakeHitsConfirmExact(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, s *storage.Store) {
+		ctx := t.Context()
+		src := storage.Source{Name: "forum", Kind: storage.SourceForum, URL: "http://leaks.example/", Enabled: true}
+		must(t, s.CreateSource(ctx, &src))
+		run, err := s.StartRun(ctx, src.ID)
+		must(t, err)
+		ref := storage.Reference{OpaqueID: "r0", SHA256: fmt.Sprintf("%064x", 1)}
+		must(t, s.DB().Create(&ref).Error)
+		hit := func(url string, methods ...string) []uint64 {
+			c := storage.Capture{RunID: run.ID, SourceID: src.ID, Kind: storage.CaptureFile, URL: url, Host: "leaks.example", FetchedAt: time.Now().UTC(), SHA256: "ab"}
+			_, err := s.SaveCapture(ctx, &c)
+			must(t, err)
+			var ids []uint64
+			for _, m := range methods {
+				h := storage.Hit{CaptureID: c.ID, ReferenceID: ref.ID, Method: m, Target: "leaks.example"}
+				_, err := s.AddHit(ctx, &h)
+				must(t, err)
+				ids = append(ids, h.ID)
+			}
+			return ids
+		}
+		c, err := s.EnsureCase(ctx, "leaks.example", "case-leaks")
+		must(t, err)
+		var ids []uint64
+		ids = append(ids, hit("http://leaks.example/copy.pdf", "sha256")...)
+		ids = append(ids, hit("http://leaks.example/retyped.txt", "winnow", "text-sha256")...)
+		ids = append(ids, hit("http://leaks.example/post/1", "winnow")...)
+		ids = append(ids, hit("http://leaks.example/photo.jpg", "pdq")...)
+		res, err := s.TakeHitsWith(ctx, c.ID, ids, storage.ConfirmExact)
+		must(t, err)
+		items, err := s.CaseItemsByIDs(ctx, res.New)
+		must(t, err)
+		got := map[string]storage.ItemState{}
+		for _, it := range items {
+			got[it.URL] = it.State
+		}
+		want := map[string]storage.ItemState{
+			"http://leaks.example/copy.pdf":    storage.ItemConfirmed,
+			"http://leaks.example/retyped.txt": storage.ItemConfirmed,
+			"http://leaks.example/post/1":      storage.ItemNew,
+			"http://leaks.example/photo.jpg":   storage.ItemNew,
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("item states %v, want %v", got, want)
+		}
+	})
 }

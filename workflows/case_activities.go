@@ -172,7 +172,7 @@ func (a *CaseActivities) TakeHits(ctx context.Context, req TakeHitsRequest) (Tak
 	if err != nil {
 		return TakeHitsResult{}, err
 	}
-	res, err := a.Store.TakeHits(ctx, req.CaseID, req.HitIDs, a.Notices.Triage == config.TriageAuto)
+	res, err := a.Store.TakeHitsWith(ctx, req.CaseID, req.HitIDs, triagePolicy(a.Notices.Triage))
 	if err != nil {
 		return TakeHitsResult{}, err
 	}
@@ -899,4 +899,15 @@ func (a *CaseActivities) reportTelegram(ctx context.Context, n storage.Notice) {
 			a.log().WarnContext(ctx, "cannot audit the telegram report", "case", c.ID, "err", err)
 		}
 	}
+}
+
+// triagePolicy maps notices.triage to the items TakeHits confirms itself.
+func triagePolicy(mode string) storage.TriagePolicy {
+	switch mode {
+	case config.TriageAuto:
+		return storage.ConfirmAll
+	case config.TriageExact:
+		return storage.ConfirmExact
+	}
+	return storage.ConfirmNone
 }

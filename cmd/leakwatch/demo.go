@@ -552,10 +552,11 @@ func demoConfig(dataDir, listen, smtpAddr string) *config.Config {
 	cfg.SMTP.TLS = config.TLSNone
 	cfg.SMTP.From = "Takedown Team <takedowns@claimant.example>"
 	cfg.Notices.DefaultRecipient = demoRecipient
-	// The demo's matches are exact copies of its own synthetic set, and
-	// its crawl is one pass: confirm them as they come and draft at once.
+	// Exact copies of the synthetic set are confirmed as they come, so a
+	// notice is drafted at once; the forum's quoted excerpts wait in the
+	// triage queue for an analyst to confirm or dismiss.
 	// RDAP would ask IANA (the public network) about loopback.
-	cfg.Notices.Triage = config.TriageAuto
+	cfg.Notices.Triage = config.TriageExact
 	cfg.Notices.DraftDelay = 5 * time.Second
 	cfg.Notices.RDAP = false
 	// A lifecycle in seconds: listed items are re-checked 5 s and 15 s
