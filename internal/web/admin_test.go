@@ -212,7 +212,7 @@ func TestAuditFiltersExportAndVerify(t *testing.T) {
 	}
 	today := f.clock.now().UTC().Truncate(24 * time.Hour)
 	for q, want := range map[string]int{
-		"since=2000-01-01T00:00:00Z&until=2000-12-31T00:00:00Z": 0,
+		"since=2000-01-01T00:00:00Z&until=2000-12-31T00:00:00Z":                                                    0,
 		"actor=ana&since=" + today.Format(time.RFC3339) + "&until=" + today.Add(24*time.Hour).Format(time.RFC3339): 5,
 	} {
 		out = auditListJSON{}

@@ -126,7 +126,7 @@ func TestAPIListParametersAreChecked(t *testing.T) {
 			{"/sources?kind=ftp", "unknown kind \"ftp\"; one of: forum"},
 			{"/audit?since=yesterday", "since must be an RFC 3339 time"},
 			{"/audit?until=2026-13-01T00:00:00Z", "until must be an RFC 3339 time"},
-			{"/audit?user=root", "unknown query parameter \"user\"; allowed: limit, cursor, actor, action, since, until"},
+			{"/audit?user=root", "unknown query parameter \"user\"; allowed: limit, cursor, actor, action, object, since, until"},
 			{"/tokens?limit=5", "this endpoint takes none"},
 			{"/cases/1?bodies=yes", "bodies must be 0 or 1"},
 			{"/cases/1?body=1", "unknown query parameter \"body\"; allowed: bodies"},

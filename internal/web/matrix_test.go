@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,7 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
 	"github.com/leakwatch/leakwatch/internal/auth"
+	"github.com/leakwatch/leakwatch/internal/evidence"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -44,7 +49,34 @@ type exercise struct {
 	fresh func(m *matrix) uint64
 	// endsSession: the route logs out, so the session is gone afterwards.
 	endsSession bool
+	// query is appended to the path (a parameter the route requires).
+	query string
+	// action fills the pattern's {action}.
+	action string
+	// caller is whose session calls the route; the default is the role's
+	// standing matrix user.
+	caller caller
+	// contentType is the media type of a success when it is neither a page
+	// (HTML) nor API JSON: images, downloads.
+	contentType string
 }
+
+// caller picks the user of a role that calls a route.
+type caller int
+
+const (
+	// standing is the matrix's user of the role (legal and admin enrolled
+	// in MFA, the analyst not).
+	standing caller = iota
+	// enrolling is a new user of the role without MFA who has begun to set
+	// it up: the session holds the pending secret ({code} is its code). It
+	// is who calls the enrolment routes; legal and admin users in this
+	// state may call nothing else.
+	enrolling
+	// enrolled is a new user of the role with MFA ({code} is its code), for
+	// routes that need MFA on or spoil the account (log out everywhere).
+	enrolled
+)
 
 // who is the set of roles that may call a route.
 type who int
@@ -81,24 +113,53 @@ func matrixExercises() map[string]exercise {
 		return e
 	}
 	return map[string]exercise{
-		"POST /logout":                         {form: url.Values{}, location: "/login", endsSession: true},
-		"GET /{$}":                             {},
-		"GET /cases":                           {},
-		"GET /cases/{id}":                      {},
-		"POST /cases/{id}/approve":             legalForm("revision", "1"),
-		"POST /cases/{id}/triage":              form("item", "{item}", "decision", "confirm"),
-		"POST /cases/{id}/revise":              legalForm("revision", "1", "subject", "Edited subject", "text", "Edited text"),
-		"POST /cases/{id}/request-changes":     legalForm("revision", "1", "comment", "cite the order's paragraph 3"),
-		"POST /cases/{id}/acknowledge":         legalForm("note", "host replied: removed"),
-		"POST /cases/{id}/recipient":           legalForm("addresses", "abuse@host.example"),
-		"POST /cases/{id}/resolve-send":        legalForm("delivered", "yes"),
-		"POST /cases/{id}/close":               legalForm("reason", "duplicate case"),
-		"POST /cases/{id}/recheck":             form(),
-		"GET /hits":                            {},
-		"GET /sources":                         {},
-		"POST /sources":                        {form: url.Values{"name": {"{unique}"}, "url": {"https://leaks.example/ui/"}, "every": {"6h"}}, location: "/sources"},
-		"GET /audit":                           {who: adminOnly},
-		"GET /mailbox":                         {},
+		"POST /logout":                     {form: url.Values{}, location: "/login", endsSession: true},
+		"GET /{$}":                         {},
+		"GET /cases":                       {},
+		"GET /cases/{id}":                  {},
+		"POST /cases/{id}/approve":         legalForm("revision", "1"),
+		"POST /cases/{id}/triage":          form("item", "{item}", "decision", "confirm"),
+		"POST /cases/{id}/revise":          legalForm("revision", "1", "subject", "Edited subject", "text", "Edited text"),
+		"POST /cases/{id}/request-changes": legalForm("revision", "1", "comment", "cite the order's paragraph 3"),
+		"POST /cases/{id}/acknowledge":     legalForm("note", "host replied: removed"),
+		"POST /cases/{id}/recipient":       legalForm("addresses", "abuse@host.example"),
+		"POST /cases/{id}/resolve-send":    legalForm("delivered", "yes"),
+		"POST /cases/{id}/close":           legalForm("reason", "duplicate case"),
+		"POST /cases/{id}/recheck":         form(),
+		"GET /hits":                        {},
+		"GET /sources":                     {},
+		"POST /sources":                    {form: url.Values{"name": {"{unique}"}, "url": {"https://leaks.example/ui/"}, "every": {"6h"}}, location: "/sources"},
+		"GET /audit":                       {who: adminOnly},
+		"GET /audit/export":                {who: adminOnly, query: "format=csv", contentType: "text/csv"},
+		"GET /mailbox":                     {},
+		"GET /account":                     {},
+		"GET /account/mfa":                 {},
+		"GET /account/mfa/qr.png":          {caller: enrolling, contentType: "image/png"},
+		// Enrolment rotates the account's sessions: the old one ends.
+		"POST /account/mfa":                {form: url.Values{"code": {"{code}"}}, caller: enrolling, want: []int{http.StatusOK}, endsSession: true},
+		"POST /account/mfa/recovery-codes": {form: url.Values{"code": {"{code}"}}, caller: enrolled, want: []int{http.StatusOK}},
+		"POST /account/logout-all":         {form: url.Values{}, caller: enrolled, location: "/login", endsSession: true},
+		"GET /triage":                      {},
+		"POST /triage":                     {form: url.Values{"act": {"confirm"}, "item": {"{item}"}}, location: "/triage?"},
+		"GET /captures/{id}/thumb":         {contentType: "image/png"},
+		"GET /captures/{id}/reveal":        {},
+		"POST /captures/{id}/reveal":       {form: url.Values{}, want: []int{http.StatusOK}},
+		"GET /sources/{id}/edit":           {},
+		"POST /sources/{id}/edit": {form: url.Values{"url": {"https://leaks.example/edited/"}, "every": {"12h"}, "watch_terms": {"Z9990001"}},
+			location: "/sources?done=edited"},
+		"POST /sources/{id}/pause":  {form: url.Values{}, location: "/sources?done=paused"},
+		"POST /sources/{id}/resume": {form: url.Values{}, location: "/sources?done=resumed"},
+		"POST /sources/{id}/run":    {form: url.Values{}, location: "/sources?done=run"},
+		"POST /sources/{id}/remove": {form: url.Values{"confirm": {"{source-name}"}}, fresh: (*matrix).newSource, who: adminOnly,
+			location: "/sources?done=removed"},
+		"GET /admin/users":                {who: adminOnly},
+		"POST /admin/users":               {form: url.Values{"username": {"{unique}"}, "role": {"analyst"}}, who: adminOnly, want: []int{http.StatusOK}},
+		"GET /admin/users/{id}":           {who: adminOnly},
+		"POST /admin/users/{id}/{action}": {form: url.Values{}, action: "disable", who: adminOnly, want: []int{http.StatusOK}},
+		"GET /admin/tokens":               {who: adminOnly},
+		"POST /admin/tokens": {form: url.Values{"user": {"matrix-analyst"}, "name": {"{unique}"}, "expires": {"30d"}}, who: adminOnly,
+			want: []int{http.StatusOK}},
+		"POST /admin/tokens/{id}/revoke":       {form: url.Values{}, fresh: (*matrix).newToken, who: adminOnly, want: []int{http.StatusOK}},
 		"POST /api/logout":                     {endsSession: true},
 		"GET /api/me":                          {},
 		"GET /api/cases":                       {},
@@ -118,15 +179,34 @@ func matrixExercises() map[string]exercise {
 		"POST /api/sources": {body: func(n int64) any {
 			return map[string]any{"name": fmt.Sprintf("matrix-%d", n), "kind": "forum", "url": "https://leaks.example/api/", "every": "6h"}
 		}},
-		"GET /api/sources/{id}":         {},
-		"PATCH /api/sources/{id}":       {json: map[string]any{"every": "12h"}},
-		"POST /api/sources/{id}/pause":  {},
-		"POST /api/sources/{id}/resume": {},
-		"DELETE /api/sources/{id}":      {fresh: (*matrix).newSource, who: adminOnly},
-		"GET /api/status":               {},
-		"GET /api/metrics/cases":        {},
-		"GET /api/audit":                {who: adminOnly},
-		"GET /api/mailbox":              {},
+		"GET /api/sources/{id}":                {},
+		"PATCH /api/sources/{id}":              {json: map[string]any{"every": "12h"}},
+		"POST /api/sources/{id}/pause":         {},
+		"POST /api/sources/{id}/resume":        {},
+		"DELETE /api/sources/{id}":             {fresh: (*matrix).newSource, who: adminOnly},
+		"GET /api/status":                      {},
+		"GET /api/metrics/cases":               {},
+		"POST /api/sources/{id}/run":           {want: []int{http.StatusAccepted}},
+		"GET /api/audit":                       {who: adminOnly},
+		"GET /api/audit/export":                {who: adminOnly, query: "format=json"},
+		"GET /api/audit/verify":                {who: adminOnly},
+		"GET /api/mailbox":                     {},
+		"GET /api/account":                     {},
+		"GET /api/account/mfa":                 {},
+		"GET /api/account/mfa/qr.png":          {caller: enrolling, contentType: "image/png"},
+		"POST /api/account/mfa":                {json: map[string]any{"code": "{code}"}, caller: enrolling, endsSession: true},
+		"POST /api/account/mfa/recovery-codes": {json: map[string]any{"code": "{code}"}, caller: enrolled},
+		"POST /api/account/logout-all":         {caller: enrolled, endsSession: true},
+		"GET /api/users":                       {who: adminOnly},
+		"POST /api/users": {body: func(n int64) any {
+			return map[string]any{"username": fmt.Sprintf("matrix-api-%d", n), "role": "analyst"}
+		}, who: adminOnly},
+		"POST /api/users/{id}/{action}": {json: map[string]any{"role": "legal"}, action: "role", who: adminOnly},
+		"GET /api/tokens":               {who: adminOnly},
+		"POST /api/tokens": {body: func(n int64) any {
+			return map[string]any{"user": "matrix-analyst", "name": fmt.Sprintf("matrix-token-%d", n), "expires": "30d"}
+		}, who: adminOnly},
+		"DELETE /api/tokens/{id}": {fresh: (*matrix).newToken, who: adminOnly},
 	}
 }
 
@@ -138,10 +218,15 @@ type matrix struct {
 	t      *testing.T
 	f      *fixture
 	fa     *fakeActions
+	fs     *fakeSources
 	lc     lifecycleCase
 	source uint64
-	users  map[storage.Role]storage.User
-	seq    atomic.Int64
+	// image is a capture whose evidence is a PNG, for the thumbnail.
+	image uint64
+	users map[storage.Role]storage.User
+	seq   atomic.Int64
+	// freshName is the name of the source newSource made last.
+	freshName string
 }
 
 func newMatrix(t *testing.T) *matrix { return newMatrixWith(t, nil) }
@@ -149,21 +234,71 @@ func newMatrix(t *testing.T) *matrix { return newMatrixWith(t, nil) }
 // newMatrixWith is newMatrix with mod applied to the server's options.
 func newMatrixWith(t *testing.T, mod func(*Options)) *matrix {
 	fa := &fakeActions{fakeCases: &fakeCases{}}
+	fs := &fakeSources{}
+	evidenceDir := t.TempDir()
 	f := newFixture(t, func(o *Options) {
 		o.Cases = fa
+		o.Sources = fs
+		o.EvidenceDir = evidenceDir
 		o.Mailbox = staticMailbox{{From: "leakwatch@claimant.example", To: []string{"abuse@host.example"}, Subject: "Notice", Body: "text"}}
 		if mod != nil {
 			mod(o)
 		}
 	})
-	m := &matrix{t: t, f: f, fa: fa, users: map[storage.Role]storage.User{}}
+	m := &matrix{t: t, f: f, fa: fa, fs: fs, users: map[storage.Role]storage.User{}}
 	for _, role := range storage.Roles() {
 		u, _ := f.addUser("matrix-"+string(role), role, false)
 		m.users[role] = u
 	}
 	m.lc = seedLifecycle(t, f, "leaks.example")
 	m.source = m.newSource()
+	m.image = m.newImageCapture(evidenceDir)
 	return m
+}
+
+// newImageCapture records a PNG fetched from the matrix source as WARC
+// evidence in dir, so its thumbnail decodes.
+func (m *matrix) newImageCapture(dir string) uint64 {
+	m.t.Helper()
+	ctx := context.Background()
+	run, err := m.f.store.StartRun(ctx, m.source)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	w, err := evidence.NewWriter(dir, evidence.WriterOptions{RunID: "matrix-run"})
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	rec, err := w.WriteExchange(ctx, evidence.Exchange{TargetURI: "https://leaks.example/board/photo.png", StatusCode: 200,
+		ResponseHeader: http.Header{"Content-Type": {"image/png"}}, Payload: bytes.NewReader(pngBytes(m.t, 32, 24))})
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		m.t.Fatal(err)
+	}
+	ev, err := json.Marshal(rec)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	c := storage.Capture{RunID: run.ID, SourceID: m.source, Kind: storage.CaptureFile, URL: "https://leaks.example/board/photo.png",
+		Host: "leaks.example", FetchedAt: m.f.clock.now(), Status: 200, SniffedType: "image/png", Evidence: string(ev)}
+	if _, err := m.f.store.SaveCapture(ctx, &c); err != nil {
+		m.t.Fatal(err)
+	}
+	return c.ID
+}
+
+// newToken issues an API token acting as the matrix analyst, for routes
+// that revoke one.
+func (m *matrix) newToken() uint64 {
+	m.t.Helper()
+	_, info, err := IssueAPIToken(context.Background(), m.f.store, "matrix", m.users[storage.RoleAnalyst].Username,
+		fmt.Sprintf("matrix-token-%d", m.seq.Add(1)), 0, m.f.clock.now())
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	return info.ID
 }
 
 func (m *matrix) newSource() uint64 {
@@ -173,17 +308,42 @@ func (m *matrix) newSource() uint64 {
 	if err := m.f.store.CreateSource(context.Background(), &src); err != nil {
 		m.t.Fatal(err)
 	}
+	m.freshName = src.Name
 	return src.ID
 }
 
-// session is a signed-in user's cookie and CSRF token.
+// session is a signed-in user's cookie and CSRF token, and the TOTP
+// secret whose code fills {code} ("" none).
 type session struct {
 	cookie *http.Cookie
 	csrf   string
+	secret string
 }
 
-func (m *matrix) session(role storage.Role) session {
+// session signs in the role's standing user.
+func (m *matrix) session(role storage.Role) session { return m.sessionAs(role, standing) }
+
+// sessionAs signs in the user of role that c names, making it first if
+// it is a new one.
+func (m *matrix) sessionAs(role storage.Role, c caller) session {
 	m.t.Helper()
+	ctx := context.Background()
+	u := m.users[role]
+	secret := m.f.secrets[u.Username]
+	if c != standing {
+		u = storage.User{Username: fmt.Sprintf("matrix-%s-%d", role, m.seq.Add(1)), Role: role, PasswordHash: u.PasswordHash}
+		secret = ""
+		if c == enrolled {
+			var err error
+			if secret, _, err = auth.NewTOTP("leakwatch", u.Username); err != nil {
+				m.t.Fatal(err)
+			}
+			u.TOTPSecret = secret
+		}
+		if err := m.f.store.CreateUser(ctx, &u); err != nil {
+			m.t.Fatal(err)
+		}
+	}
 	tok, hash, err := auth.NewToken()
 	if err != nil {
 		m.t.Fatal(err)
@@ -193,33 +353,60 @@ func (m *matrix) session(role storage.Role) session {
 		m.t.Fatal(err)
 	}
 	now := m.f.clock.now()
-	sess := storage.Session{TokenHash: hash, UserID: m.users[role].ID, CSRFToken: csrf, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-	if err := m.f.store.CreateSession(context.Background(), &sess); err != nil {
+	sess := storage.Session{TokenHash: hash, UserID: u.ID, CSRFToken: csrf, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := m.f.store.CreateSession(ctx, &sess); err != nil {
 		m.t.Fatal(err)
 	}
-	return session{cookie: &http.Cookie{Name: m.f.srv.sessionCookie, Value: tok}, csrf: csrf}
+	if c == enrolling {
+		if secret, _, err = auth.NewTOTP("leakwatch", u.Username); err != nil {
+			m.t.Fatal(err)
+		}
+		if err := m.f.store.SetPendingTOTP(ctx, sess.ID, secret); err != nil {
+			m.t.Fatal(err)
+		}
+	}
+	return session{cookie: &http.Cookie{Name: m.f.srv.sessionCookie, Value: tok}, csrf: csrf, secret: secret}
+}
+
+// code is secret's TOTP code now ("" without a secret).
+func (m *matrix) code(secret string) string {
+	m.t.Helper()
+	if secret == "" {
+		return ""
+	}
+	code, err := totp.GenerateCodeCustom(secret, m.f.clock.now(),
+		totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	return code
 }
 
 // path fills the route pattern's {id} with an existing id chosen by the
 // path segment before it (cases, sources, items, notices, users…), or
-// ex.fresh's; ok is false for a wildcard the test does not know.
+// ex.fresh's, and {action} with ex.action, and appends ex.query; ok is
+// false for a wildcard the test does not know.
 func (m *matrix) path(rt route, ex exercise) (string, bool) {
 	p := strings.TrimSuffix(rt.pattern, "{$}")
-	if !strings.Contains(p, "{") {
-		return p, true
+	if ex.action != "" {
+		p = strings.Replace(p, "{action}", ex.action, 1)
 	}
-	before, _, ok := strings.Cut(p, "/{id}")
-	if !ok {
+	if before, _, ok := strings.Cut(p, "/{id}"); ok {
+		var id uint64
+		if ex.fresh != nil {
+			id = ex.fresh(m)
+		} else if id, ok = m.idFor(before[strings.LastIndex(before, "/")+1:]); !ok {
+			return "", false
+		}
+		p = strings.Replace(p, "{id}", strconv.FormatUint(id, 10), 1)
+	}
+	if strings.Contains(p, "{") {
 		return "", false
 	}
-	var id uint64
-	if ex.fresh != nil {
-		id = ex.fresh(m)
-	} else if id, ok = m.idFor(before[strings.LastIndex(before, "/")+1:]); !ok {
-		return "", false
+	if ex.query != "" {
+		p += "?" + ex.query
 	}
-	p = strings.Replace(p, "{id}", strconv.FormatUint(id, 10), 1)
-	return p, !strings.Contains(p, "{")
+	return p, true
 }
 
 // idFor is an existing object of a kind named by a path segment. Users
@@ -238,11 +425,7 @@ func (m *matrix) idFor(kind string) (uint64, bool) {
 	case "users":
 		return m.newUser(), true
 	case "captures":
-		caps, err := m.f.store.ListCaptures(context.Background(), 1)
-		if err != nil || len(caps) == 0 {
-			m.t.Fatalf("no capture for the path: %v", err)
-		}
-		return caps[0].ID, true
+		return m.image, true
 	}
 	return 0, false
 }
@@ -259,9 +442,18 @@ func (m *matrix) newUser() uint64 {
 }
 
 // fill replaces the placeholders of a body: {item} an item of the case,
-// {unique} a name no other call uses.
-func (m *matrix) fill(s string) string {
+// {unique} a name no other call uses, {source-name} the name of the
+// source newSource made last, {code} the TOTP code of the session's secret.
+func (m *matrix) fill(s string, sess *session) string {
 	s = strings.ReplaceAll(s, "{item}", strconv.FormatUint(m.lc.multi.ID, 10))
+	s = strings.ReplaceAll(s, "{source-name}", m.freshName)
+	if strings.Contains(s, "{code}") {
+		secret := ""
+		if sess != nil {
+			secret = sess.secret
+		}
+		s = strings.ReplaceAll(s, "{code}", m.code(secret))
+	}
 	return strings.ReplaceAll(s, "{unique}", fmt.Sprintf("matrix-ui-%d", m.seq.Add(1)))
 }
 
@@ -287,7 +479,7 @@ func (m *matrix) call(rt route, ex exercise, path string, sess *session, csrf st
 		v := url.Values{}
 		for k, vs := range ex.form {
 			for _, x := range vs {
-				v.Add(k, m.fill(x))
+				v.Add(k, m.fill(x, sess))
 			}
 		}
 		if csrf != "" {
@@ -306,7 +498,7 @@ func (m *matrix) call(rt route, ex exercise, path string, sess *session, csrf st
 			m.t.Fatal(err)
 		}
 		// The item placeholder is a JSON string where a number belongs.
-		js := strings.ReplaceAll(string(b), `"{item}"`, strconv.FormatUint(m.lc.multi.ID, 10))
+		js := m.fill(strings.ReplaceAll(string(b), `"{item}"`, strconv.FormatUint(m.lc.multi.ID, 10)), sess)
 		req = httptest.NewRequest(rt.method, "http://leakwatch.test"+path, strings.NewReader(js))
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -328,12 +520,26 @@ func (m *matrix) call(rt route, ex exercise, path string, sess *session, csrf st
 // sideEffects counts what a refused request must not change.
 func (m *matrix) sideEffects() string {
 	m.t.Helper()
-	var sources int64
-	if err := m.f.store.DB().Model(&storage.Source{}).Count(&sources).Error; err != nil {
-		m.t.Fatal(err)
+	db := m.f.store.DB()
+	count := func(model any, where ...any) int64 {
+		var n int64
+		q := db.Model(model)
+		if len(where) > 0 {
+			q = q.Where(where[0], where[1:]...)
+		}
+		if err := q.Count(&n).Error; err != nil {
+			m.t.Fatal(err)
+		}
+		return n
 	}
-	return fmt.Sprintf("audit=%d actions=%d approvals=%d sources=%d", len(m.f.auditActions()),
-		len(m.fa.recordedCalls()), len(m.fa.recorded()), sources)
+	m.fs.mu.Lock()
+	runs, syncs := len(m.fs.runs), m.fs.syncs
+	m.fs.mu.Unlock()
+	return fmt.Sprintf("audit=%d actions=%d approvals=%d sources=%d enabled=%d runs=%d syncs=%d users=%d disabled=%d "+
+		"roles=%d mfa=%d tokens=%d revoked=%d", len(m.f.auditActions()), len(m.fa.recordedCalls()), len(m.fa.recorded()),
+		count(&storage.Source{}), count(&storage.Source{}, "enabled = ?", true), runs, syncs, count(&storage.User{}),
+		count(&storage.User{}, "disabled = ?", true), count(&storage.User{}, "role <> ?", storage.RoleAnalyst),
+		count(&storage.User{}, "totp_secret <> ''"), count(&storage.APIToken{}), count(&storage.APIToken{}, "revoked_at IS NOT NULL"))
 }
 
 // TestRoleEndpointMatrix walks the route table: every route × {signed out,
@@ -345,21 +551,22 @@ func (m *matrix) sideEffects() string {
 func TestRoleEndpointMatrix(t *testing.T) {
 	m := newMatrix(t)
 	exercises := matrixExercises()
-	routes := m.f.srv.authedRoutes()
+	routes := m.f.srv.allRoutes()
 	seen := map[string]bool{}
 	for _, rt := range routes {
-		key := rt.method + " " + rt.pattern
+		// A /api/v1 twin is called like its /api route.
+		key := rt.method + " " + strings.Replace(rt.pattern, apiV1+"/", "/api/", 1)
 		seen[key] = true
 		ex, ok := exercises[key]
 		if !ok {
 			t.Errorf("route %s has no entry in matrixExercises (internal/web/matrix_test.go): add how to call it so the role matrix covers it", key)
 			continue
 		}
-		if _, ok := m.path(rt, exercise{}); !ok && ex.fresh == nil {
+		if _, ok := m.path(rt, exercise{action: ex.action}); !ok && ex.fresh == nil {
 			t.Errorf("route %s: matrix.path does not know its wildcard; teach it which existing id to use", key)
 			continue
 		}
-		t.Run(key, func(t *testing.T) {
+		t.Run(rt.method+" "+rt.pattern, func(t *testing.T) {
 			defer func(parent *testing.T) { m.t = parent }(m.t)
 			m.t = t
 			m.signedOut(rt, ex)
@@ -397,7 +604,7 @@ func (m *matrix) signedOut(rt route, ex exercise) {
 
 func (m *matrix) asRole(rt route, ex exercise, role storage.Role) {
 	t := m.t
-	sess := m.session(role)
+	sess := m.sessionAs(role, ex.caller)
 	path := m.mustPath(rt, ex)
 	before := m.sideEffects()
 	rec := m.call(rt, ex, path, &sess, sess.csrf, nil)
@@ -439,11 +646,16 @@ func (m *matrix) asRole(rt route, ex exercise, role storage.Role) {
 			t.Errorf("%s: redirected to %q: the session was not accepted", role, loc)
 		}
 	}
-	if ct := rec.Header().Get("Content-Type"); rt.surf == surfaceAPI && rec.Code != http.StatusNoContent && !strings.HasPrefix(ct, "application/json") {
+	ct := rec.Header().Get("Content-Type")
+	switch {
+	case ex.contentType != "":
+		if !strings.HasPrefix(ct, ex.contentType) {
+			t.Errorf("%s: answered %q, not %s", role, ct, ex.contentType)
+		}
+	case rt.surf == surfaceAPI && rec.Code != http.StatusNoContent && !strings.HasPrefix(ct, "application/json"):
 		t.Errorf("%s: API answered %q, not JSON", role, ct)
-	}
-	if rt.surf == surfaceUI && rec.Code == http.StatusOK && !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
-		t.Errorf("%s: page answered %q, not HTML", role, rec.Header().Get("Content-Type"))
+	case rt.surf == surfaceUI && rec.Code == http.StatusOK && !strings.HasPrefix(ct, "text/html"):
+		t.Errorf("%s: page answered %q, not HTML", role, ct)
 	}
 	me := m.me(&sess)
 	if ex.endsSession != (me.Code == http.StatusUnauthorized) {
