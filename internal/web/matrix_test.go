@@ -17,9 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
-
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/internal/evidence"
 	"github.com/leakwatch/leakwatch/storage"
@@ -374,12 +371,7 @@ func (m *matrix) code(secret string) string {
 	if secret == "" {
 		return ""
 	}
-	code, err := totp.GenerateCodeCustom(secret, m.f.clock.now(),
-		totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
-	if err != nil {
-		m.t.Fatal(err)
-	}
-	return code
+	return totpCode(m.t, secret, m.f.clock.now())
 }
 
 // path fills the route pattern's {id} with an existing id chosen by the

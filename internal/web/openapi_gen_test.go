@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
 	"regexp"
 	"slices"
@@ -26,8 +27,15 @@ type apiOp struct {
 	body         any // request body type (a zero value); nil: none
 	optionalBody bool
 	status       int // success status
-	resp         any // success response type (a zero value)
-	public       bool
+	resp         any // success response type (a zero value); nil: only other media
+	// media are success answers besides JSON: media type to schema.
+	media map[string]any
+	// required are the query parameters the operation cannot do without.
+	required []string
+	// refusals are the error statuses the operation answers besides the
+	// common ones, with what they mean.
+	refusals map[int]string
+	public   bool
 }
 
 type apiParam struct {
@@ -56,6 +64,31 @@ func pageParams(filters ...apiParam) []apiParam {
 	}, filters...)
 }
 
+// sessionsEndedJSON documents the answer of POST /api/v1/account/logout-all
+// (the handler writes it as a map).
+type sessionsEndedJSON struct {
+	SessionsEnded int64 `json:"sessions_ended"`
+}
+
+// runStartedJSON documents the answer of POST /api/v1/sources/{id}/run.
+type runStartedJSON struct {
+	ID      uint64 `json:"id"`
+	Name    string `json:"name"`
+	Started bool   `json:"started"`
+}
+
+// userActionNames are the {action}s of POST /api/v1/users/{id}/{action}.
+func userActionNames() []string {
+	return slices.Sorted(maps.Keys(userActions))
+}
+
+var (
+	pngMedia = map[string]any{"image/png": map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}
+	// mfaRefusals are the refusals a user can fix, in plain words.
+	mfaRefusals  = map[int]string{422: "Refused: a wrong or used code, MFA already on (or not on yet), or the set-up expired."}
+	userRefusals = map[int]string{422: "Refused: a bad name, role or password, a duplicate user, or an action on oneself that is not allowed."}
+)
+
 // okJSON is the answer of actions that only succeed or fail.
 type okJSON struct {
 	OK bool `json:"ok"`
@@ -79,6 +112,20 @@ func apiOps() []apiOp {
 		{method: "POST", path: "/api/v1/logout", summary: "End the session.", status: 200, resp: okJSON{}},
 		{method: "GET", path: "/api/v1/me", summary: "Who is calling, with which role (csrf_token is empty for API tokens).",
 			status: 200, resp: loginResponse{}},
+		{method: "GET", path: "/api/v1/account", summary: "The caller's account: role, whether two-step login (MFA) is on or required, recovery codes left.",
+			status: 200, resp: accountData{}},
+		{method: "GET", path: "/api/v1/account/mfa", summary: "Start setting up two-step login: the secret to add to an authenticator app " +
+			"(kept with this session until confirmed). Legal and admin sessions may call nothing else until MFA is on.",
+			status: 200, resp: mfaSetupJSON{}},
+		{method: "GET", path: "/api/v1/account/mfa/qr.png", summary: "The QR code of the secret being set up.", status: 200,
+			media: pngMedia, refusals: map[int]string{404: "No set-up in progress: call GET /api/v1/account/mfa first."}},
+		{method: "POST", path: "/api/v1/account/mfa", summary: "Turn two-step login on with a current code of the new secret. " +
+			"Every session of the account ends; this answer sets a new session cookie and gives its CSRF token, and the recovery codes (shown only now).",
+			body: codeRequest{}, status: 200, resp: mfaEnrolledJSON{}, refusals: mfaRefusals},
+		{method: "POST", path: "/api/v1/account/mfa/recovery-codes", summary: "Replace the recovery codes (needs a current code); the new ones are shown only now.",
+			body: codeRequest{}, status: 200, resp: mfaEnrolledJSON{}, refusals: mfaRefusals},
+		{method: "POST", path: "/api/v1/account/logout-all", summary: "End every session of the caller's account, this one included.",
+			status: 200, resp: sessionsEndedJSON{}},
 		{method: "GET", path: "/api/v1/cases", summary: "Takedown cases, newest first.",
 			query: pageParams(apiParam{"state", "Only cases in this state.", strEnum(storage.CaseStates())},
 				apiParam{"target", "Only the case about this host or channel (exact).", pString},
@@ -118,12 +165,35 @@ func apiOps() []apiOp {
 		{method: "POST", path: "/api/v1/sources/{id}/resume", summary: "Crawl a source on schedule again.", status: 200, resp: sourceJSON{}},
 		{method: "DELETE", path: "/api/v1/sources/{id}", summary: "Remove a source (admin); its runs, captures and hits stay.",
 			status: 200, resp: removedSourceJSON{}},
+		{method: "POST", path: "/api/v1/sources/{id}/run", summary: "Start a crawl of the source now (audited).", status: 202, resp: runStartedJSON{}},
 		{method: "GET", path: "/api/v1/status", summary: "Row counts.", status: 200, resp: storage.Counts{}},
 		{method: "GET", path: "/api/v1/metrics/cases", summary: "Takedown timing and exposure per target.", status: 200, resp: caseMetricsJSON{}},
 		{method: "GET", path: "/api/v1/audit", summary: "The audit log, newest first (admin). The first page also verifies the hash chain.",
 			query: pageParams(apiParam{"actor", "Only events by this user.", pString}, apiParam{"action", "Only events of this action.", pString},
+				apiParam{"object", "Only events about this object, such as source/3.", pString},
 				apiParam{"since", "Only events at or after this time.", pTime}, apiParam{"until", "Only events before this time.", pTime}),
 			status: 200, resp: auditListJSON{}},
+		{method: "GET", path: "/api/v1/audit/export", summary: "Download the filtered audit events (admin; audited), oldest first, at most 50000.",
+			query: []apiParam{
+				{"format", "csv or json.", map[string]any{"type": "string", "enum": []string{"csv", "json"}}},
+				{"actor", "Only events by this user.", pString},
+				{"action", "Only events whose action starts with this, such as login.", pString},
+				{"object", "Only events about this object, such as source/3.", pString},
+				{"from", "Only events from this date (YYYY-MM-DD, UTC) or RFC 3339 time.", pString},
+				{"to", "Only events up to this date (inclusive) or RFC 3339 time.", pString},
+				{"before", "Only events older than this event id.", pID},
+			},
+			required: []string{"format"}, status: 200, resp: []auditEventJSON{},
+			media: map[string]any{"text/csv": map[string]any{"schema": map[string]any{"type": "string",
+				"description": "Columns id, at, actor, action, object, detail, prev_hash, hash."}}}},
+		{method: "GET", path: "/api/v1/audit/verify", summary: "Verify the audit log's hash chain (admin; audited).", status: 200, resp: auditVerifyJSON{}},
+		{method: "GET", path: "/api/v1/users", summary: "Every user (admin).", status: 200, resp: []userRow{}},
+		{method: "POST", path: "/api/v1/users", summary: "Create a user (admin). Without a password a temporary one is made and shown only in this answer.",
+			body: newUserRequest{}, status: 201, resp: userActionResult{}, refusals: userRefusals},
+		{method: "POST", path: "/api/v1/users/{id}/{action}", summary: "Act on a user (admin): change the role (body {\"role\": …}), disable, " +
+			"enable, reset the password (the temporary one is in this answer only) or two-step login, unlock logins, or end all sessions. " +
+			"Every action but enable and unlock ends the user's sessions.",
+			body: userActionRequest{}, optionalBody: true, status: 200, resp: userActionResult{}, refusals: userRefusals},
 		{method: "GET", path: "/api/v1/mailbox", summary: "Messages the demo's mail relay received (demo only).", status: 200, resp: []mailJSON{}},
 		{method: "GET", path: "/api/v1/tokens", summary: "API tokens (admin), newest first; never the tokens themselves.",
 			status: 200, resp: listJSON[apiTokenJSON]{}},
@@ -271,14 +341,23 @@ func (g *schemaGen) objectSchema(t reflect.Type, request bool) map[string]any {
 var fieldDocs = map[string]string{
 	"Hit.ref_name": "The reference's file name. Only for roles that may see names (legal, admin): a file name can " +
 		"carry a patient identifier. Absent for analysts, who work with ref_opaque_id.",
-	"Hit.state":                  "In hit lists: the state of the hit's item, or pending while no case has taken it in.",
-	"Hit.case_id":                "In hit lists: the case that took the hit in; 0 while pending.",
-	"Case.detail":                "Why the case waits, in plain words.",
-	"ApiToken.user":              "The user the token acts as, with that user's role.",
-	"CreatedToken.token":         "The token. Shown only in this answer: leakwatch keeps only its hash.",
-	"CreateTokenRequest.expires": "Lifetime: days such as \"90d\", or a duration such as \"12h\"; empty: never expires.",
-	"AuditList.chain":            "Whether the whole hash chain verifies; only on the first page (no cursor).",
-	"Notice.body_text":           "The notice as sent; empty unless ?bodies=1.",
+	"Hit.state":                           "In hit lists: the state of the hit's item, or pending while no case has taken it in.",
+	"Hit.case_id":                         "In hit lists: the case that took the hit in; 0 while pending.",
+	"Case.detail":                         "Why the case waits, in plain words.",
+	"ApiToken.user":                       "The user the token acts as, with that user's role.",
+	"CreatedToken.token":                  "The token. Shown only in this answer: leakwatch keeps only its hash.",
+	"CreateTokenRequest.expires":          "Lifetime: days such as \"90d\", or a duration such as \"12h\"; empty: never expires.",
+	"AuditList.chain":                     "Whether the whole hash chain verifies; only on the first page (no cursor).",
+	"Notice.body_text":                    "The notice as sent; empty unless ?bodies=1.",
+	"MfaSetup.secret":                     "The secret being set up (base32), for apps that cannot scan the QR code; absent once MFA is on.",
+	"MfaSetup.qr_code_url":                "Where the secret's QR code is (PNG); absent once MFA is on.",
+	"MfaEnrolled.recovery_codes":          "One-time codes for when the phone is lost. Shown only in this answer.",
+	"MfaEnrolled.csrf_token":              "The CSRF token of the new session (after turning MFA on); absent otherwise.",
+	"UserActionResult.temporary_password": "A temporary password, shown only in this answer; absent unless one was made.",
+	"UserRow.failed_logins":               "The most failed logins from one network, or in all, since the last success or unlock.",
+	"UserRow.delayed_until":               "Until when logins to the account are delayed after failures; absent when they are not.",
+	"NewUserRequest.password":             "Optional: without one a temporary password is made and returned once.",
+	"UserActionRequest.role":              "The new role; only the role action reads it.",
 }
 
 // fieldEnums close the fields that take one of a few words.
@@ -337,8 +416,16 @@ func openAPIDocument() map[string]any {
 		if strings.Contains(op.path, "{id}") {
 			params = append(params, map[string]any{"name": "id", "in": "path", "required": true, "schema": pID})
 		}
+		if strings.Contains(op.path, "{action}") {
+			params = append(params, map[string]any{"name": "action", "in": "path", "required": true,
+				"schema": map[string]any{"type": "string", "enum": userActionNames()}})
+		}
 		for _, p := range op.query {
-			params = append(params, map[string]any{"name": p.name, "in": "query", "description": p.desc, "schema": p.schema})
+			param := map[string]any{"name": p.name, "in": "query", "description": p.desc, "schema": p.schema}
+			if slices.Contains(op.required, p.name) {
+				param["required"] = true
+			}
+			params = append(params, param)
 		}
 		if params != nil {
 			o["parameters"] = params
@@ -347,11 +434,15 @@ func openAPIDocument() map[string]any {
 			o["requestBody"] = map[string]any{"required": !op.optionalBody, "content": map[string]any{
 				"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(op.body), true)}}}
 		}
+		content := map[string]any{}
+		if op.resp != nil {
+			content["application/json"] = map[string]any{"schema": g.schema(reflect.TypeOf(op.resp), false)}
+		}
+		maps.Copy(content, op.media)
 		resps := map[string]any{
-			itoaInt(op.status): map[string]any{"description": "Success.", "content": map[string]any{
-				"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(op.resp), false)}}},
-			"400": errResp("Bad request: a malformed body, an unknown field, or a bad query parameter."),
-			"500": errResp("Internal error (logged)."),
+			itoaInt(op.status): map[string]any{"description": "Success.", "content": content},
+			"400":              errResp("Bad request: a malformed body, an unknown field, or a bad query parameter."),
+			"500":              errResp("Internal error (logged)."),
 		}
 		if op.public {
 			o["security"] = []any{}
@@ -369,6 +460,9 @@ func openAPIDocument() map[string]any {
 				resps["409"] = errResp("The object is not in a state that allows this.")
 				resps["503"] = errResp("The case service is unavailable.")
 			}
+		}
+		for status, desc := range op.refusals {
+			resps[itoaInt(status)] = errResp(desc)
 		}
 		if op.body != nil {
 			resps["413"] = errResp("Body too large.")

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -90,6 +91,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 // request and response against the document.
 type apiChecker struct {
 	t      *testing.T
+	f      *fixture
 	base   string
 	router routers.Router
 	hc     *http.Client
@@ -172,14 +174,16 @@ func newAPIChecker(t *testing.T, f *fixture, router routers.Router) *apiChecker 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &apiChecker{t: t, base: srv.URL, router: router, hc: &http.Client{Jar: jar}, seen: map[string]bool{}}
+	return &apiChecker{t: t, f: f, base: srv.URL, router: router, hc: &http.Client{Jar: jar}, seen: map[string]bool{}}
 }
 
-// login signs c in as user and keeps the CSRF token.
+// login signs c in as user (with a TOTP code when enrolled) and keeps the
+// CSRF token.
 func (c *apiChecker) login(user string) {
 	c.t.Helper()
 	var login loginResponse
-	if err := json.Unmarshal(c.call("POST", "/api/v1/login", map[string]string{"username": user, "password": testPassword}, 200), &login); err != nil {
+	body := map[string]string{"username": user, "password": testPassword, "totp": c.f.loginCode(user)}
+	if err := json.Unmarshal(c.call("POST", "/api/v1/login", body, 200), &login); err != nil {
 		c.t.Fatal(err)
 	}
 	c.csrf = login.CSRFToken
@@ -226,7 +230,10 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFixture(t, func(o *Options) { o.Mailbox = fixedMailbox{} })
+	f := newFixture(t, func(o *Options) {
+		o.Mailbox = fixedMailbox{}
+		o.Sources = &fakeSources{}
+	})
 	f.addUser("root", storage.RoleAdmin, false)
 	f.addUser("ana", storage.RoleAnalyst, false)
 	cs := f.seedCase("schema.example")
@@ -280,6 +287,7 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	c.call("PATCH", "/api/v1/sources/"+sid, map[string]any{"every": 3600, "login": nil, "deny": []string{"logout"}}, 200)
 	c.call("POST", "/api/v1/sources/"+sid+"/pause", nil, 200)
 	c.call("POST", "/api/v1/sources/"+sid+"/resume", nil, 200)
+	c.call("POST", "/api/v1/sources/"+sid+"/run", nil, 202)
 	c.call("DELETE", "/api/v1/sources/"+sid, nil, 200)
 	c.call("GET", "/api/v1/sources/"+sid, nil, 404)
 
@@ -293,6 +301,55 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.call("GET", "/api/v1/tokens", nil, 200)
+
+	c.call("GET", "/api/v1/audit?object=case/1", nil, 200)
+	c.call("GET", "/api/v1/audit/export?format=json&actor=root", nil, 200)
+	if csv := string(c.call("GET", "/api/v1/audit/export?format=csv&object=case/1", nil, 200)); !strings.Contains(csv, "test.seed") {
+		t.Errorf("CSV export lacks the seeded event: %s", csv)
+	}
+	c.call("GET", "/api/v1/audit/export?format=xml", nil, 400)
+	c.call("GET", "/api/v1/audit/verify", nil, 200)
+	c.call("GET", "/api/v1/account", nil, 200)
+	c.call("GET", "/api/v1/account/mfa", nil, 200)
+	c.call("GET", "/api/v1/users", nil, 200)
+	var made userActionResult
+	if err := json.Unmarshal(c.call("POST", "/api/v1/users", map[string]string{"username": "newbie", "role": "analyst",
+		"password": testPassword}, 201), &made); err != nil {
+		t.Fatal(err)
+	}
+	c.call("POST", "/api/v1/users", map[string]string{"username": "newbie", "role": "analyst"}, 422)
+	newbie := fmt.Sprint(made.User.ID)
+	c.call("POST", "/api/v1/users/"+newbie+"/unlock", nil, 200)
+
+	// The newbie sets up two-step login through the API, in a client of
+	// their own.
+	u := *c
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.hc = &http.Client{Jar: jar}
+	u.login("newbie")
+	var setup mfaSetupJSON
+	if err := json.Unmarshal(u.call("GET", "/api/v1/account/mfa", nil, 200), &setup); err != nil {
+		t.Fatal(err)
+	}
+	if png := u.call("GET", "/api/v1/account/mfa/qr.png", nil, 200); !bytes.HasPrefix(png, []byte("\x89PNG")) {
+		t.Errorf("QR code is no PNG: %.20q", png)
+	}
+	u.call("POST", "/api/v1/account/mfa", map[string]string{"code": "000000x"}, 422)
+	var enrolled mfaEnrolledJSON
+	if err := json.Unmarshal(u.call("POST", "/api/v1/account/mfa", map[string]string{"code": totpCode(t, setup.Secret, f.clock.now())}, 200),
+		&enrolled); err != nil {
+		t.Fatal(err)
+	}
+	u.csrf = enrolled.CSRFToken
+	u.call("GET", "/api/v1/account/mfa/qr.png", nil, 404)
+	f.clock.advance(30 * time.Second) // the enrolment used this step's code
+	u.call("POST", "/api/v1/account/mfa/recovery-codes", map[string]string{"code": totpCode(t, setup.Secret, f.clock.now())}, 200)
+	u.call("POST", "/api/v1/account/logout-all", nil, 200)
+	u.call("GET", "/api/v1/account", nil, 401)
+	c.call("POST", "/api/v1/users/"+newbie+"/role", map[string]string{"role": "legal"}, 200)
 
 	// As the analyst's token: no ref_name, no CSRF token, 403 on admin.
 	admin := *c

@@ -207,6 +207,16 @@ func xssPaths(m *matrix, rt route, cases []storage.Case, sources []storage.Sourc
 		for _, s := range sources {
 			ids = append(ids, s.ID)
 		}
+	case "captures":
+		// The planted captures, whose URLs and types are payloads, and the
+		// matrix's image.
+		caps, err := m.f.store.ListCaptures(context.Background(), 1000)
+		if err != nil {
+			m.t.Fatal(err)
+		}
+		for _, c := range caps {
+			ids = append(ids, c.ID)
+		}
 	default:
 		id, ok := m.idFor(kind)
 		if !ok {
@@ -243,10 +253,19 @@ func TestXSSCorpus(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Image routes (thumbnails, the MFA QR code) answer PNGs, which carry
+	// no markup, and their errors as plain text for the <img> that asked;
+	// every other route must answer HTML or JSON.
+	images := map[string]bool{}
+	for key, ex := range matrixExercises() {
+		if strings.HasPrefix(ex.contentType, "image/") {
+			images[key] = true
+		}
+	}
 	shownHTML := map[int]bool{} // payloads seen as text on some page
 	shownJSON := map[int]bool{}
-	pages := 0
-	check := func(t *testing.T, path string, rec *httptest.ResponseRecorder) {
+	pages, pngs := 0, 0
+	check := func(t *testing.T, path string, image bool, rec *httptest.ResponseRecorder) {
 		t.Helper()
 		if rec.Code >= 500 {
 			t.Errorf("GET %s: status %d", path, rec.Code)
@@ -254,6 +273,20 @@ func TestXSSCorpus(t *testing.T) {
 		}
 		ct := rec.Header().Get("Content-Type")
 		body := rec.Body.Bytes()
+		if image && (ct == "image/png" || strings.HasPrefix(ct, "text/plain")) {
+			if rec.Header().Get("X-Content-Type-Options") != "nosniff" {
+				t.Errorf("GET %s: %q without nosniff: a browser may sniff it as HTML", path, ct)
+			}
+			switch {
+			case ct == "image/png" && !bytes.HasPrefix(body, []byte("\x89PNG\r\n\x1a\n")):
+				t.Errorf("GET %s: image/png that is no PNG: %.100q", path, body)
+			case ct == "image/png":
+				pngs++
+			case bytes.Contains(body, []byte("xss")) || bytes.Contains(body, []byte("<")):
+				t.Errorf("GET %s: plain-text error echoes markup or a payload: %.200q", path, body)
+			}
+			return
+		}
 		if strings.HasPrefix(ct, "application/json") {
 			if !json.Valid(body) {
 				t.Errorf("GET %s: invalid JSON: %.300s", path, body)
@@ -307,7 +340,7 @@ func TestXSSCorpus(t *testing.T) {
 				continue
 			}
 			for _, p := range paths {
-				check(t, p, m.call(rt, exercise{}, p, &sess, "", nil))
+				check(t, p, images[rt.method+" "+rt.pattern], m.call(rt, exercise{}, p, &sess, "", nil))
 			}
 		}
 		// Pages that echo the request: flashes, filters, unknown paths.
@@ -319,15 +352,18 @@ func TestXSSCorpus(t *testing.T) {
 			"/api/nowhere/" + urlPath(xssPayloads[1]),
 		} {
 			rt := route{method: http.MethodGet, pattern: p, surf: surfaceOf(mustRequest(t, p))}
-			check(t, p, m.call(rt, exercise{}, p, &sess, "", nil))
+			check(t, p, false, m.call(rt, exercise{}, p, &sess, "", nil))
 		}
 	}
 	for _, p := range []string{"/login", "/login?next=" + urlQuery(xssPayloads[1]), "/login?next=" + urlQuery(xssPayloads[3])} {
-		check(t, p, m.call(route{method: http.MethodGet, pattern: p}, exercise{}, p, nil, "", nil))
+		check(t, p, false, m.call(route{method: http.MethodGet, pattern: p}, exercise{}, p, nil, "", nil))
 	}
 
 	if pages < 10 {
 		t.Errorf("only %d pages rendered: the corpus covered too little", pages)
+	}
+	if pngs == 0 {
+		t.Error("no image route answered a PNG: the image answers went unchecked")
 	}
 	for i, p := range xssPayloads {
 		if !shownHTML[i] {
