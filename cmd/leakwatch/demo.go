@@ -157,7 +157,10 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		for _, u := range users {
 			fmt.Fprintf(e.stdout, "    %-13s %-8s password %s\n", u.name, u.role, u.password)
 		}
-		fmt.Fprintf(e.stdout, "\nThe forum is crawled now and every 10 minutes. Log in as demo-legal to approve the drafted notice;\nsent notices appear under Mailbox. Data: %s. Ctrl-C stops.\n", dataDir)
+		fmt.Fprintf(e.stdout, "\nThe forum is crawled now and every 10 minutes. Exact copies go straight into a draft; excerpts wait\n"+
+			"under Triage: log in as demo-analyst to confirm or dismiss them. Log in as demo-legal to approve the\n"+
+			"draft: legal and admin users set up two-step login (an authenticator app) at their first login\n"+
+			"(lost it? leakwatch users mfa-reset NAME). Sent notices appear under Mailbox. Data: %s. Ctrl-C stops.\n", dataDir)
 		printDemoAdmin(e.stdout, siteURL, site)
 		go crawlOnRepost(ctx, e, s, src, changes)
 		return s.run(ctx)
