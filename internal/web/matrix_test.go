@@ -94,8 +94,9 @@ func (w who) allows(r storage.Role) bool {
 	return r == storage.RoleAdmin
 }
 
-// matrixExercises has an entry for every route in authedRoutes. A route
-// added to the table without one fails TestRoleEndpointMatrix.
+// matrixExercises has an entry for every route in authedRoutes (their
+// /api/v1 twins use their /api entry). A route added to the table without
+// one fails TestRoleEndpointMatrix.
 func matrixExercises() map[string]exercise {
 	legalForm := func(kv ...string) exercise {
 		v := url.Values{}
