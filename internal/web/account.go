@@ -304,6 +304,9 @@ type mfaEnrolledJSON struct {
 }
 
 func (s *Server) handleAPIAccount(w http.ResponseWriter, r *http.Request, a *authed) {
+	if !checkQuery(w, r) {
+		return
+	}
 	d, err := s.accountData(r.Context(), a)
 	if err != nil {
 		s.internalError(w, r, "account", err)
@@ -313,6 +316,9 @@ func (s *Server) handleAPIAccount(w http.ResponseWriter, r *http.Request, a *aut
 }
 
 func (s *Server) handleAPIMFASetup(w http.ResponseWriter, r *http.Request, a *authed) {
+	if !checkQuery(w, r) {
+		return
+	}
 	out := mfaSetupJSON{Enrolled: a.user.MFAEnrolled(), Required: a.user.MFARequired()}
 	if !out.Enrolled {
 		secret, err := s.pendingSecret(r.Context(), a)

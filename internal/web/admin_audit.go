@@ -141,6 +141,9 @@ func (s *Server) handleAuditPage(w http.ResponseWriter, r *http.Request, a *auth
 // handleAuditExport downloads the filtered events as CSV or JSON; the
 // export itself is audited.
 func (s *Server) handleAuditExport(w http.ResponseWriter, r *http.Request, a *authed) {
+	if surfaceOf(r) == surfaceAPI && !checkQuery(w, r, "format", "actor", "action", "object", "from", "to", "before") {
+		return
+	}
 	f, form, err := parseAuditFilter(r.URL.Query())
 	if err != nil {
 		s.fail(w, r, a, surfaceOf(r), http.StatusBadRequest, "filter "+err.Error())
@@ -200,5 +203,8 @@ type auditJSON struct {
 }
 
 func (s *Server) handleAPIAuditVerify(w http.ResponseWriter, r *http.Request, a *authed) {
+	if !checkQuery(w, r) {
+		return
+	}
 	writeJSON(w, http.StatusOK, s.verifyAudit(r, a.user.Username))
 }

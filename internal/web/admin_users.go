@@ -319,6 +319,9 @@ func (s *Server) handleAdminUserActionForm(w http.ResponseWriter, r *http.Reques
 // --- API ---
 
 func (s *Server) handleAPIUsers(w http.ResponseWriter, r *http.Request, _ *authed) {
+	if !checkQuery(w, r) {
+		return
+	}
 	rows, err := s.userRows(r.Context())
 	if err != nil {
 		s.internalError(w, r, "list users", err)

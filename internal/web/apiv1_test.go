@@ -128,6 +128,11 @@ func TestAPIListParametersAreChecked(t *testing.T) {
 			{"/audit?until=2026-13-01T00:00:00Z", "until must be an RFC 3339 time"},
 			{"/audit?user=root", "unknown query parameter \"user\"; allowed: limit, cursor, actor, action, object, since, until"},
 			{"/tokens?limit=5", "this endpoint takes none"},
+			{"/users?role=admin", "this endpoint takes none"},
+			{"/audit/verify?full=1", "this endpoint takes none"},
+			{"/audit/export?format=csv&since=2026-01-01", "unknown query parameter \"since\""},
+			{"/account?x=1", "this endpoint takes none"},
+			{"/account/mfa?x=1", "this endpoint takes none"},
 			{"/cases/1?bodies=yes", "bodies must be 0 or 1"},
 			{"/cases/1?body=1", "unknown query parameter \"body\"; allowed: bodies"},
 		} {
