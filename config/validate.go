@@ -240,14 +240,7 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 	names := map[string]int{}
 	for i, s := range c.Sources {
 		p := indexPath("sources", i)
-		switch first, dup := names[s.Name]; {
-		case strings.TrimSpace(s.Name) == "":
-			v.add(p+".name", "must not be empty")
-		case dup:
-			v.add(p+".name", "duplicate source name %q (also sources[%d])", s.Name, first)
-		default:
-			names[s.Name] = i
-		}
+		v.uniqueName(p, "source", "sources", s.Name, names, i)
 		v.oneOf(p+".kind", s.Kind, SourceKinds...)
 		for j, re := range s.Allow {
 			v.regexp(fmt.Sprintf("%s.allow[%d]", p, j), re)
@@ -301,14 +294,7 @@ func (v *validator) webhooks(ws []WebhookConfig) {
 	names := map[string]int{}
 	for i, w := range ws {
 		p := indexPath("webhooks", i)
-		switch first, dup := names[w.Name]; {
-		case strings.TrimSpace(w.Name) == "":
-			v.add(p+".name", "must not be empty")
-		case dup:
-			v.add(p+".name", "duplicate webhook name %q (also webhooks[%d])", w.Name, first)
-		default:
-			names[w.Name] = i
-		}
+		v.uniqueName(p, "webhook", "webhooks", w.Name, names, i)
 		u, err := url.Parse(w.URL)
 		switch {
 		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
@@ -565,4 +551,17 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// uniqueName checks that the name of entry i of list (at path p) is set
+// and not taken by an earlier entry; seen maps names to their entries.
+func (v *validator) uniqueName(p, what, list, name string, seen map[string]int, i int) {
+	switch first, dup := seen[name]; {
+	case strings.TrimSpace(name) == "":
+		v.add(p+".name", "must not be empty")
+	case dup:
+		v.add(p+".name", "duplicate %s name %q (also %s[%d])", what, name, list, first)
+	default:
+		seen[name] = i
+	}
 }
