@@ -150,6 +150,10 @@ func TestMFAEnrolmentRoundTrip(t *testing.T) {
 	}
 	secret := m[1]
 	csrf := extractCSRF(t, rec.Body.String())
+	// No menu while enrolling: its links would only lead back here.
+	if strings.Contains(rec.Body.String(), `href="/cases"`) {
+		t.Error("the enrolment page shows the menu")
+	}
 	// The same pending secret on a reload.
 	if again := secretRe.FindStringSubmatch(c.getJSON("/account/mfa").Body.String()); again == nil || again[1] != secret {
 		t.Fatal("the pending secret changed on reload")
@@ -189,7 +193,9 @@ func TestMFAEnrolmentRoundTrip(t *testing.T) {
 	if _, err := f.store.SessionByTokenHash(context.Background(), hashOf(oldCookie), f.clock.now()); err == nil {
 		t.Fatal("the pre-enrolment session still exists")
 	}
-	wantStatus(t, c.getJSON("/cases"), http.StatusOK)
+	if page := c.getJSON("/cases"); page.Code != http.StatusOK || !strings.Contains(page.Body.String(), `href="/cases"`) {
+		t.Errorf("after enrolment /cases: status %d, menu shown %v", page.Code, strings.Contains(page.Body.String(), `href="/cases"`))
+	}
 	wantStatus(t, c.getJSON("/api/cases"), http.StatusOK)
 	if ev := f.findAudit("mfa.enrolled"); ev.Actor != "lena" {
 		t.Fatalf("enrol audit %+v", ev)

@@ -23,9 +23,12 @@ type page struct {
 	CSRF    string
 	Mailbox bool // show the mailbox link (demo only)
 	Admin   bool // show the audit link
-	Flash   string
-	Error   string
-	Data    any
+	// Enrolling: the user must set up MFA before anything else, so the
+	// menu (whose links would only lead back) is left out.
+	Enrolling bool
+	Flash     string
+	Error     string
+	Data      any
 }
 
 // parsePages parses each page template together with the shared layout, so
@@ -102,6 +105,7 @@ func (s *Server) pageFor(a *authed, nav, title string, data any) page {
 		p.User = &u
 		p.CSRF = a.sess.CSRFToken
 		p.Admin = a.can(permAudit)
+		p.Enrolling = a.mfaPending()
 	}
 	return p
 }
