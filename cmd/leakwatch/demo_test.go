@@ -31,7 +31,7 @@ func TestDemoConfig(t *testing.T) {
 		t.Fatalf("demo config: %v", err)
 	}
 	n := cfg.Notices
-	if n.Triage != config.TriageAuto || n.RDAP || n.DefaultRecipient != demoRecipient {
+	if n.Triage != config.TriageExact || n.RDAP || n.DefaultRecipient != demoRecipient {
 		t.Errorf("demo notices: triage %s, rdap %v, recipient %q", n.Triage, n.RDAP, n.DefaultRecipient)
 	}
 	sent := time.Date(2026, 1, 5, 12, 0, 0, 0, time.UTC)
