@@ -15,8 +15,8 @@ package fingerprints
 //   - text the text layers fingerprint (normalised text of at least their
 //     minimum, 40 characters by default: fewer match too much to mean
 //     anything, and "404 Not Found" or "Page 1 of 1" stay under it);
-//   - an image that is neither blank (PDQ quality under BlankQuality: no
-//     edges at all, whatever its colour, after JPEG noise) nor icon-sized
+//   - an image that is neither blank (PDQ quality 0: no edge at all,
+//     whatever its colour, after JPEG noise) nor icon-sized
 //     (under MinImageSide pixels on a side: favicons, tracking pixels,
 //     spacers);
 //   - a record (two or more identifying fields, what EDM needs to match);
@@ -40,11 +40,15 @@ const MinEvidenceBytes = 64
 // unstable.
 const MinImageSide = 32
 
-// BlankQuality is the PDQ quality below which an image is blank (uniform,
-// of any colour): PDQ quality sums the luma gradients of the 64×64 image,
-// so a flat image scores 0 and JPEG noise on one stays in single figures,
-// while a low-texture design that is still a picture scores tens.
-const BlankQuality = 5
+// BlankQuality is the PDQ quality below which an image is blank: PDQ
+// quality sums the luma steps of at least 1 % between neighbouring cells of
+// the area-averaged 64×64 image, so 0 means no edge anywhere — a uniform
+// image of any colour, also under JPEG and sensor noise, which averaging
+// removes. Anything with a visible shape scores more (a pale flat design
+// with one soft-edged block, re-compressed at quality 55, scores 4), and is
+// kept for the layers that handle low-texture images. The quality is stored
+// in the index, so an older index's blank images are judged the same way.
+const BlankQuality = 1
 
 // Digests of zero bytes, for references known only by digest.
 const (
