@@ -175,6 +175,9 @@ func runRefsImportHashes(ctx context.Context, e *env, args []string) error {
 	}
 	st, err := references.ImportHashes(ctx, store, bufio.NewReader(f))
 	fmt.Fprintf(e.stdout, "imported %d hashes (%d new, %d already known); %d lines skipped\n", st.Lines, st.Added, st.Known, st.Skipped)
+	if st.Trivial > 0 {
+		fmt.Fprintf(e.stdout, "%d entries not imported as no evidence: empty files or under %d bytes\n", st.Trivial, fingerprints.MinEvidenceBytes)
+	}
 	return err
 }
 

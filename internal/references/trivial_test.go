@@ -201,3 +201,23 @@ func TestOldIndexTrivialReferencesNeverMatch(t *testing.T) {
 		t.Errorf("member matches %+v; want only c/blob.dat", mm)
 	}
 }
+
+// A hash list names the empty file as readily as any other; it is not
+// imported, nor is a file hashdeep lists as under the minimum size.
+func TestImportHashesSkipsTrivial(t *testing.T) {
+	ctx := context.Background()
+	store := newStore(t)
+	list := fingerprints.EmptySHA256 + "  blank.txt\n" +
+		strings.Repeat("ab", 32) + "  letter.pdf\n"
+	st, err := ImportHashes(ctx, store, strings.NewReader(list))
+	if err != nil || st.Added != 1 || st.Trivial != 1 {
+		t.Fatalf("sha256sum list: %+v, %v; want 1 added, 1 trivial", st, err)
+	}
+	deep := "%%%% HASHDEEP-1.0\n%%%% size,md5,sha256,filename\n" +
+		"10," + strings.Repeat("cd", 16) + "," + strings.Repeat("ef", 32) + ",tiny.txt\n" +
+		"5000," + strings.Repeat("12", 16) + "," + strings.Repeat("34", 32) + ",scan.pdf\n"
+	st, err = ImportHashes(ctx, store, strings.NewReader(deep))
+	if err != nil || st.Added != 1 || st.Trivial != 1 {
+		t.Fatalf("hashdeep list: %+v, %v; want 1 added, 1 trivial", st, err)
+	}
+}
