@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -106,6 +107,9 @@ func runRefsAdd(ctx context.Context, e *env, args []string) error {
 	st, err := addRefs(ctx, e, pos[0], key, *noNames)
 	fmt.Fprintf(e.stdout, "indexed %d files (%d new, %d already known), %d items, %d bytes in %s; %d unreadable\n",
 		st.Files, st.Added, st.Unchanged, st.Items, st.Bytes, st.Elapsed.Round(time.Millisecond), st.Failed)
+	if line := trivialSummary(st.Trivial, st.TrivialMembers); line != "" {
+		fmt.Fprintln(e.stdout, line)
+	}
 	if err != nil {
 		return err
 	}
@@ -126,6 +130,11 @@ func addRefs(ctx context.Context, e *env, dir string, key *fingerprints.Key, noN
 		Match: e.matchOptions(),
 		Report: func(path string, err error) {
 			fmt.Fprintf(e.stderr, "leakwatch: refs add: %s: %v\n", path, err)
+		},
+		// Per file at debug only: a breach's worth of empty files would
+		// drown the summary. name is a path MAC under --no-names.
+		Trivial: func(name string, why fingerprints.TrivialReason) {
+			e.log.DebugContext(ctx, "refs add: skipped, no evidence", "file", name, "reason", string(why))
 		},
 	}
 	if f, ok := e.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
@@ -166,5 +175,38 @@ func runRefsImportHashes(ctx context.Context, e *env, args []string) error {
 	}
 	st, err := references.ImportHashes(ctx, store, bufio.NewReader(f))
 	fmt.Fprintf(e.stdout, "imported %d hashes (%d new, %d already known); %d lines skipped\n", st.Lines, st.Added, st.Known, st.Skipped)
+	if st.Trivial > 0 {
+		fmt.Fprintf(e.stdout, "%d entries not imported as no evidence: empty files or under %d bytes\n", st.Trivial, fingerprints.MinEvidenceBytes)
+	}
 	return err
+}
+
+// trivialSummary says how many files and members refs add skipped as no
+// evidence, by reason ("" if none).
+func trivialSummary(files, members map[fingerprints.TrivialReason]int) string {
+	count := func(m map[fingerprints.TrivialReason]int) (int, string) {
+		n := 0
+		var parts []string
+		for _, why := range []fingerprints.TrivialReason{fingerprints.TrivialEmpty, fingerprints.TrivialSmall,
+			fingerprints.TrivialNoContent, fingerprints.TrivialBlank} {
+			if m[why] > 0 {
+				n += m[why]
+				parts = append(parts, fmt.Sprintf("%d %s", m[why], why))
+			}
+		}
+		return n, strings.Join(parts, ", ")
+	}
+	nf, why := count(files)
+	nm, whyM := count(members)
+	if nf+nm == 0 {
+		return ""
+	}
+	line := fmt.Sprintf("skipped as no evidence (empty, trivially small or without content): %d files", nf)
+	if nf > 0 {
+		line += " (" + why + ")"
+	}
+	if nm > 0 {
+		line += fmt.Sprintf(", %d archive members or attachments (%s)", nm, whyM)
+	}
+	return line
 }

@@ -147,8 +147,12 @@ type Features struct {
 	Rows       []edm.Row
 	Patients   []string // keyed NHIs the item mentions
 	Container  bool     // an archive or e-mail whose members follow as their own items
-	Warnings   []string
-	Err        error // the item could not be (fully) read
+	// Trivial says why the item is no evidence (fingerprints.Trivial), ""
+	// if it is: trivial references are not indexed, trivial queries match
+	// nothing.
+	Trivial  fingerprints.TrivialReason
+	Warnings []string
+	Err      error // the item could not be (fully) read
 }
 
 // maxPartDepth bounds how deep attachments inside attachments are opened.
@@ -199,6 +203,7 @@ func (a *Analyzer) analyze(ctx context.Context, name string, data []byte, mode M
 	if archive.IsArchive(data) {
 		f.Container = true
 		f.Type = extract.SniffAll(data)
+		f.Trivial = fingerprints.Trivial(fingerprints.Content{Size: f.Size, SHA256: f.SHA256, Opaque: true})
 		if err := fn(f); err != nil {
 			return err
 		}
@@ -209,7 +214,9 @@ func (a *Analyzer) analyze(ctx context.Context, name string, data []byte, mode M
 		_, err := a.walker.Walk(ctx, outer, data, func(m archive.Member) error {
 			m.Path = name + strings.TrimPrefix(m.Path, outer)
 			if m.Err != nil {
-				return wrapCallback(fn(Features{Path: m.Path, Size: m.Size, Err: m.Err}))
+				mf := Features{Path: m.Path, Size: m.Size, Err: m.Err}
+				mf.Trivial = fingerprints.Trivial(fingerprints.Content{Size: m.Size, Opaque: true})
+				return wrapCallback(fn(mf))
 			}
 			mf := Features{Path: m.Path, Size: int64(len(m.Data))}
 			a.digests(&mf, m.Data)
@@ -262,8 +269,10 @@ func (a *Analyzer) leaf(ctx context.Context, f Features, data []byte, mode Mode,
 	f.Warnings = res.Warnings
 	if err != nil {
 		f.Err = err
+		f.Trivial = fingerprints.Trivial(fingerprints.Content{Size: f.Size, SHA256: f.SHA256, Opaque: true})
 		return fn(f)
 	}
+	content := fingerprints.Content{Size: f.Size, SHA256: f.SHA256, Opaque: opaque(res.Type) || len(res.Parts) > 0}
 	if norm := text.Normalize(res.Text); len([]rune(norm)) >= a.opts.MinText {
 		f.TextLen = len([]rune(norm))
 		f.TextDigest = a.text.TextDigest(norm)
@@ -271,15 +280,30 @@ func (a *Analyzer) leaf(ctx context.Context, f Features, data []byte, mode Mode,
 		if d, err := a.text.TLSH(norm); err == nil {
 			f.TLSH = d
 		}
+		content.Text = true
 	}
 	for _, img := range res.Images {
 		pr, err := pdq.Prepare(img)
 		if err != nil {
 			f.Warnings = append(f.Warnings, "image: "+err.Error())
+			if b := img.Bounds(); b.Dx() >= fingerprints.MinImageSide && b.Dy() >= fingerprints.MinImageSide {
+				content.Opaque = true // a picture we could not hash: judged by its size, not dropped
+			} else {
+				content.TrivialImages++
+			}
 			continue
+		}
+		countImage := func(q int) {
+			b := img.Bounds()
+			if fingerprints.ImageCounts(b.Dx(), b.Dy(), q) {
+				content.Images++
+			} else {
+				content.TrivialImages++
+			}
 		}
 		if mode == Reference {
 			hs, q := pr.Dihedral()
+			countImage(q)
 			im := Image{Quality: q}
 			for _, h := range hs {
 				im.Hashes = append(im.Hashes, a.pdq.Key(h))
@@ -291,6 +315,7 @@ func (a *Analyzer) leaf(ctx context.Context, f Features, data []byte, mode Mode,
 			f.Images = append(f.Images, im)
 		} else {
 			h, q := pr.Hash()
+			countImage(q)
 			f.Images = append(f.Images, Image{Hashes: []pdq.Hash{a.pdq.Key(h)}, Quality: q})
 		}
 	}
@@ -304,6 +329,12 @@ func (a *Analyzer) leaf(ctx context.Context, f Features, data []byte, mode Mode,
 		f.Rows = a.edm.TextRows(res.Text)
 	}
 	f.Patients = patients(f.Rows)
+	for _, r := range f.Rows {
+		if len(r.Fields) >= 2 {
+			content.Records++
+		}
+	}
+	f.Trivial = fingerprints.Trivial(content)
 	f.Container = len(res.Parts) > 0
 	if f.Container && depth >= maxPartDepth {
 		// Mail attached to mail attached to mail…: stop where archives stop.
@@ -319,6 +350,12 @@ func (a *Analyzer) leaf(ctx context.Context, f Features, data []byte, mode Mode,
 		}
 	}
 	return nil
+}
+
+// opaque reports whether t is a format whose content is not read into
+// text, images or records, so the trivial rule judges it by size alone.
+func opaque(t extract.Type) bool {
+	return t == extract.TypeUnknown || t == extract.TypeOLE || t == extract.TypeEML || t == "" || t.IsArchive()
 }
 
 // patients lists the distinct keyed NHIs in rows.

@@ -29,6 +29,10 @@ type Ref struct {
 	Name   string
 	Prints int // winnowing fingerprints the reference has
 	TLSH   string
+	// Trivial: the reference is no evidence by fingerprints.Trivial (an
+	// index built before the rule may hold such references): it never
+	// matches.
+	Trivial bool
 }
 
 // Posting says reference Ref contains print Hash.
@@ -130,6 +134,9 @@ func (fd found) match(r Ref) fingerprints.Match {
 
 // Match compares one item's features with the index.
 func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
+	if f.Trivial != "" || f.SHA256 == fingerprints.EmptySHA256 {
+		return Result{}, nil // an empty download or a one-line page is no evidence of anything
+	}
 	nrefs, err := m.idx.Count(ctx)
 	if err != nil {
 		return Result{}, fmt.Errorf("count references: %w", err)
@@ -244,6 +251,10 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 		}
 		keep(rs)
 	}
+	keys = slices.DeleteFunc(keys, func(k uint64) bool { return refs[k].Trivial })
+	if len(keys) == 0 && len(edmPatients) == 0 && len(review) == 0 {
+		return Result{}, nil
+	}
 	res := Result{Refs: len(keys)}
 	for _, k := range keys {
 		res.Matches = append(res.Matches, hits[k].match(refs[k]))
@@ -252,8 +263,8 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 		return cmp.Or(cmp.Compare(precedence[b.Method], precedence[a.Method]), cmp.Compare(b.Score, a.Score), cmp.Compare(a.RefID, b.RefID))
 	})
 	for k, fd := range review {
-		if _, matched := hits[k]; matched {
-			continue // it matched outright
+		if _, matched := hits[k]; matched || refs[k].Trivial {
+			continue // it matched outright, or is no evidence
 		}
 		res.Review = append(res.Review, fd.match(refs[k])) // every review candidate came through keep
 	}

@@ -379,6 +379,15 @@ func (b *Builder) AddRef(r match.Ref, d Digests) {
 	}
 }
 
+// SetTrivial marks an added reference as no evidence (fingerprints.Trivial),
+// once its images and fields have shown it carries nothing else: it stays
+// in the index, so its rows still resolve, but the matcher never reports it.
+func (b *Builder) SetTrivial(key uint64) {
+	if p, ok := b.x.pos[key]; ok {
+		b.x.refs[p].Trivial = true
+	}
+}
+
 // ref resolves a reference key, counting rows that name none (a row
 // written after the snapshot's reference list was read).
 func (b *Builder) ref(key uint64) (int32, bool) {

@@ -11,12 +11,17 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
 // HashStats summarise a hash-list import.
 type HashStats struct {
 	Lines, Added, Known, Skipped int
+	// Trivial counts entries not imported because the file was empty or
+	// under fingerprints.MinEvidenceBytes (hashdeep lists sizes): no
+	// evidence, by the rule refs add applies.
+	Trivial int
 }
 
 var (
@@ -109,6 +114,10 @@ func ImportHashes(ctx context.Context, store *storage.Store, r io.Reader) (HashS
 			continue
 		}
 		ref.Kind = "hash-list"
+		if fingerprints.Trivial(storedContent(ref)) != "" {
+			st.Trivial++
+			continue
+		}
 		known, err := hashKnown(ctx, store, ref)
 		if err != nil {
 			return st, err

@@ -40,10 +40,15 @@ func (s *Scanner) MatchMembers(members []Member) []MemberMatch {
 		}
 		mm := MemberMatch{Member: m}
 		for _, r := range refs {
+			if r.Trivial {
+				continue // an empty or trivial reference is no evidence, from a directory either
+			}
 			mm.Matches = append(mm.Matches, fingerprints.Match{RefKey: r.Key, RefID: r.ID, RefName: r.Name, Method: MethodDirectory,
 				Score: 1, Why: fmt.Sprintf("member %s: CRC-32 %08x and size %d match the reference (from the archive's directory)", m.Name, m.CRC32, m.Size)})
 		}
-		out = append(out, mm)
+		if len(mm.Matches) > 0 {
+			out = append(out, mm)
+		}
 	}
 	return out
 }

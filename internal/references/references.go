@@ -73,6 +73,10 @@ type Options struct {
 	Progress func(Progress)
 	// Report, if set, is told about each file that could not be read.
 	Report func(path string, err error)
+	// Trivial, if set, is told about each file or archive member skipped
+	// as no evidence (fingerprints.Trivial). name is the path under the
+	// directory, or with NoNames the file's keyed path MAC.
+	Trivial func(name string, reason fingerprints.TrivialReason)
 	// SegmentPrints is how many prints go to one segment file before the
 	// import starts another; 0 is segmentPostings.
 	SegmentPrints int64
@@ -90,9 +94,13 @@ type Stats struct {
 	Added     int // files fingerprinted now
 	Unchanged int // skipped: same path, size and modification time as before
 	Failed    int // unreadable files
-	Items     int // references stored, including archive members
-	Bytes     int64
-	Elapsed   time.Duration
+	// Trivial counts files skipped as no evidence, by reason
+	// (fingerprints.Trivial); TrivialMembers, archive members and
+	// attachments skipped inside files that were indexed.
+	Trivial, TrivialMembers map[fingerprints.TrivialReason]int
+	Items                   int // references stored, including archive members
+	Bytes                   int64
+	Elapsed                 time.Duration
 }
 
 type file struct {
@@ -102,10 +110,12 @@ type file struct {
 }
 
 type result struct {
-	f     file
-	batch []storage.NewReference
-	err   error
-	skip  bool
+	f       file
+	batch   []storage.NewReference
+	err     error
+	skip    bool
+	trivial fingerprints.TrivialReason   // the whole file was skipped, why
+	members []fingerprints.TrivialReason // members skipped
 }
 
 // Import fingerprints every regular file under dir into the index, in
@@ -113,7 +123,7 @@ type result struct {
 // skipped, changed ones replaced.
 func Import(ctx context.Context, store *storage.Store, dir string, opts Options) (Stats, error) {
 	start := time.Now()
-	var st Stats
+	st := Stats{Trivial: map[fingerprints.TrivialReason]int{}, TrivialMembers: map[fingerprints.TrivialReason]int{}}
 	if opts.Key == nil {
 		return st, errors.New("refs add: no fingerprint key")
 	}
@@ -267,7 +277,12 @@ func Import(ctx context.Context, store *storage.Store, dir string, opts Options)
 			st.Failed++
 			prog.Failed++
 			report(r.f.path, r.err)
+		case r.trivial != "":
+			st.Trivial[r.trivial]++
 		default:
+			for _, why := range r.members {
+				st.TrivialMembers[why]++
+			}
 			st.Added++
 			st.Bytes += r.f.size
 			st.Items += len(r.batch)
@@ -381,8 +396,33 @@ func fingerprintFile(ctx context.Context, store *storage.Store, an *match.Analyz
 	if err != nil {
 		return result{f: f, err: err}
 	}
-	var batch []storage.NewReference
+	var (
+		batch   []storage.NewReference
+		outer   fingerprints.TrivialReason
+		members []fingerprints.TrivialReason
+	)
+	trivial := func(label string, why fingerprints.TrivialReason) {
+		if opts.Trivial == nil {
+			return
+		}
+		if opts.NoNames {
+			label = mac
+		}
+		opts.Trivial(label, why)
+	}
 	err = an.Analyze(ctx, f.rel, data, match.Reference, func(ft match.Features) error {
+		switch {
+		case outer != "":
+			return nil // the file itself is no evidence: nothing in it is indexed
+		case ft.Trivial != "" && len(batch) == 0:
+			outer = ft.Trivial
+			trivial(f.rel, ft.Trivial)
+			return nil
+		case ft.Trivial != "":
+			members = append(members, ft.Trivial)
+			trivial(ft.Path, ft.Trivial)
+			return nil
+		}
 		nr := storage.NewReference{Ref: toReference(ft), FP: toFingerprints(ft), ParentIndex: -1}
 		if len(batch) == 0 {
 			nr.Ref.PathMAC, nr.Ref.MTime = mac, f.mtime
@@ -398,7 +438,10 @@ func fingerprintFile(ctx context.Context, store *storage.Store, an *match.Analyz
 	if err != nil {
 		return result{f: f, err: err}
 	}
-	return result{f: f, batch: batch}
+	if outer != "" {
+		return result{f: f, trivial: outer}
+	}
+	return result{f: f, batch: batch, members: members}
 }
 
 func toReference(f match.Features) storage.Reference {
