@@ -55,17 +55,23 @@ type Options struct {
 
 // Thresholds decide what counts as a match.
 type Thresholds struct {
-	WinnowMinShared  int     // shared fingerprints, each in at most max(1, refs/1000) references, that make a reference a TLSH candidate; default 3
-	WinnowMinRun     int     // characters of normalised text a run shared with one reference must span for a winnow match; default 180
-	WinnowMinUnique  int     // disjoint stretches of that run each found in no other reference; default 2
-	WinnowMaxHolders int     // a run whose stretches are each held by at most this many references together (a passage quoted from one document in another) matches every holder; effective bound min(this, boilerplate bound/8); default 3, 1 turns it off
-	BoilerplateRefs  int     // a fingerprint in more references than this is boilerplate (its postings are not fetched); default max(64, refs/1000)
-	TLSHAuto         int     // TLSH distance below which near-duplicates match; default 30
-	TLSHReview       int     // below this a near-duplicate is reported for review; default 100
-	PDQMax           int     // default 31
-	PDQMinQuality    int     // default 50
-	EDMMinFields     int     // distinct fields a record must share (primary + corroboration); default 2
-	MinScore         float64 // matches scoring below are dropped; default 0
+	WinnowMinShared int     // shared fingerprints, each in at most max(1, refs/1000) references, that make a reference a TLSH candidate; default 3
+	WinnowMinRun    int     // characters of normalised text a run shared with one reference must span for a winnow match; default 180
+	WinnowMinUnique int     // disjoint stretches of that run each found in no other reference; default 2
+	BoilerplateRefs int     // a fingerprint in more references than this is boilerplate (its postings are not fetched); default max(64, refs/1000)
+	TLSHAuto        int     // TLSH distance below which near-duplicates match; default 30
+	TLSHReview      int     // below this a near-duplicate is reported for review; default 100
+	PDQMax          int     // default 31
+	PDQMinQuality   int     // default 50
+	EDMMinFields    int     // distinct fields a record must share (primary + corroboration); default 2
+	MinScore        float64 // matches scoring below are dropped; default 0
+
+	// WinnowMaxHolders: a run whose stretches are each held by at most this
+	// many references together (a passage one document quotes from another)
+	// matches every holder; the bound used is min(this, boilerplate
+	// bound/8), so text many references hold stays boilerplate. Default 3;
+	// 1 turns it off.
+	WinnowMaxHolders int
 }
 
 func (o *Options) defaults() {
