@@ -366,6 +366,14 @@ func round(x float64) float64 { return float64(int(x*1000+0.5)) / 1000 }
 // carries its own dates, names and values. Uniqueness only gets harder as
 // the index grows, so the rule does not loosen with it.
 //
+// A passage a few references hold verbatim (a later letter quoting an
+// earlier one) has no stretch in one reference alone, yet it is the
+// breach's text whichever holds it. So a run of the same length whose
+// stretches each close on at most "few" references together (WinnowMaxHolders,
+// capped at an eighth of the boilerplate bound) matches every holder too,
+// when at least half its prints are themselves held by that few: a rare
+// combination of template sentences has rare joins but common text.
+//
 // References sharing WinnowMinShared prints found in at most
 // max(1, refs/1000) references are also checked for near-duplicate text
 // (TLSH).
