@@ -540,19 +540,25 @@ func bestRuns(prints []text.Print, holders map[int64][]uint64, boiler func(int64
 		}
 	}
 	held := map[uint64][]int32{} // each reference's prints, in text order
+	fewHeld := map[uint64]bool{} // references sharing a print with a few others: only they can have a group run
 	for i, p := range prints {
 		if !solid[i] {
 			continue
 		}
-		for _, r := range holders[int64(p.Hash)] {
+		rs := holders[int64(p.Hash)]
+		for _, r := range rs {
 			if consider(r) {
 				held[r] = append(held[r], int32(i))
+				if len(rs) >= 2 && len(rs) <= few {
+					fewHeld[r] = true
+				}
 			}
 		}
 	}
 	out := make(map[uint64]run, len(held))
 	for ref, idx := range held {
 		var best, bestGroup run
+		group := few >= 2 && fewHeld[ref]
 		for s := 0; s < len(idx); {
 			// A run goes on while no solid print lies between two of ref's.
 			e := s
@@ -577,7 +583,7 @@ func bestRuns(prints []text.Print, holders map[int64][]uint64, boiler func(int64
 					cur.unique++
 					common = nil
 				}
-				if few < 2 {
+				if !group {
 					continue
 				}
 				if len(rs) <= few {
@@ -599,7 +605,7 @@ func bestRuns(prints []text.Print, holders map[int64][]uint64, boiler func(int64
 			}
 			// A group run must be mostly text held by a few, not template
 			// sentences whose combination happens to be rare.
-			if few >= 2 && 2*rare >= e+1-s && betterRun(grp, bestGroup, want) {
+			if group && 2*rare >= e+1-s && betterRun(grp, bestGroup, want) {
 				bestGroup = grp
 			}
 			s = e + 1
