@@ -69,6 +69,10 @@ type ThresholdsConfig struct {
 	WinnowMinRun int `yaml:"winnow_min_run"`
 	// WinnowMinUnique: stretches of that run that no other reference holds.
 	WinnowMinUnique int `yaml:"winnow_min_unique"`
+	// WinnowMaxHolders: a run whose stretches are each held by at most
+	// this many references together (a passage one document quotes from
+	// another) matches every holder; 0 = 3, 1 = only runs in one reference.
+	WinnowMaxHolders int `yaml:"winnow_max_holders"`
 	// BoilerplateRefs: a text fingerprint found in more references than
 	// this is boilerplate (letterheads, form labels); 0 = automatic.
 	BoilerplateRefs int `yaml:"boilerplate_refs"`

@@ -209,6 +209,7 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 	// Below ~50 characters a shared run is a phrase, not a copied passage.
 	v.between("fingerprints.thresholds.winnow_min_run", th.WinnowMinRun, 50, 100000)
 	v.between("fingerprints.thresholds.winnow_min_unique", th.WinnowMinUnique, 1, 20)
+	v.between("fingerprints.thresholds.winnow_max_holders", th.WinnowMaxHolders, 0, 16)
 	v.atLeast("fingerprints.thresholds.boilerplate_refs", int64(th.BoilerplateRefs), 0)
 	v.between("fingerprints.thresholds.tlsh_auto", th.TLSHAuto, 1, 300)
 	v.between("fingerprints.thresholds.tlsh_review", th.TLSHReview, th.TLSHAuto, 300)

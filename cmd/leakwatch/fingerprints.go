@@ -24,7 +24,7 @@ func (e *env) fingerprintKey() (*fingerprints.Key, error) {
 
 func (e *env) matchOptions() match.Options {
 	th := e.cfg.Fingerprints.Thresholds
-	return match.Options{
+	opts := match.Options{
 		Passwords: e.cfg.Fingerprints.Passwords,
 		PDFToText: e.pdftotext(),
 		Thresholds: match.Thresholds{
@@ -38,6 +38,8 @@ func (e *env) matchOptions() match.Options {
 			EDMMinFields:    th.EDMMinFields,
 		},
 	}
+	opts.Thresholds.WinnowMaxHolders = th.WinnowMaxHolders
+	return opts
 }
 
 // pdftotext resolves fingerprints.pdftotext to the program the extractor runs

@@ -65,6 +65,13 @@ type Thresholds struct {
 	PDQMinQuality   int     // default 50
 	EDMMinFields    int     // distinct fields a record must share (primary + corroboration); default 2
 	MinScore        float64 // matches scoring below are dropped; default 0
+
+	// WinnowMaxHolders: a run whose stretches are each held by at most this
+	// many references together (a passage one document quotes from another)
+	// matches every holder; the bound used is min(this, boilerplate
+	// bound/8), so text many references hold stays boilerplate. Default 3;
+	// 1 turns it off.
+	WinnowMaxHolders int
 }
 
 func (o *Options) defaults() {
@@ -88,6 +95,9 @@ func (o *Options) defaults() {
 	}
 	if t.WinnowMinUnique <= 0 {
 		t.WinnowMinUnique = 2
+	}
+	if t.WinnowMaxHolders <= 0 {
+		t.WinnowMaxHolders = 3
 	}
 	if t.TLSHAuto <= 0 {
 		t.TLSHAuto = 30

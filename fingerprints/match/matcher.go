@@ -148,6 +148,7 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 			hits[ref] = fd
 		}
 	}
+	groups := map[uint64][]uint64{} // holders of a passage several references share, by winnow match
 	review := map[uint64]found{}
 	addReview := func(ref uint64, fd found) {
 		if old, ok := review[ref]; !ok || fd.score > old.score {
@@ -195,7 +196,7 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 	}
 	// Excerpts and near-duplicates.
 	if len(f.Prints) > 0 {
-		if err := m.winnow(ctx, f, nrefs, add, addReview, keep); err != nil {
+		if err := m.winnow(ctx, f, nrefs, add, addReview, keep, groups); err != nil {
 			return Result{}, err
 		}
 	}
@@ -290,12 +291,15 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 	}
 	set := map[string]bool{}
 	for k, ps := range pats {
-		if hits[k].method == MethodWinnow && len(ps) > excerptPatients {
-			continue
+		if hits[k].method == MethodWinnow && (len(ps) > excerptPatients || len(groups[k]) > 1) {
+			continue // group passages are counted below, once each
 		}
 		for _, p := range ps {
 			set[p] = true
 		}
+	}
+	for _, p := range passagePatients(keys, hits, groups, pats) {
+		set[p] = true
 	}
 	for _, p := range edmPatients {
 		set[p] = true
@@ -307,6 +311,47 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 	}
 	res.Patients = len(set)
 	return res, nil
+}
+
+// passagePatients counts each passage held by a few references once: the
+// patients its holders have in common (a later letter quoting an earlier
+// one is about the same patient), or all of theirs when they share none,
+// since the passage cannot be placed then. A holder concerning more than
+// excerptPatients patients gives none, as for any excerpt.
+func passagePatients(keys []uint64, hits map[uint64]found, groups map[uint64][]uint64, pats map[uint64][]string) []string {
+	done := map[string]bool{}
+	var out []string
+	for _, k := range keys {
+		group := groups[k]
+		if hits[k].method != MethodWinnow || len(group) < 2 {
+			continue
+		}
+		id := fmt.Sprint(group)
+		if done[id] {
+			continue
+		}
+		done[id] = true
+		var common, union []string
+		first := true
+		for _, g := range group {
+			ps, ok := pats[g]
+			if !ok || hits[g].method != MethodWinnow || len(ps) > excerptPatients {
+				continue // not matched by this passage, or a many-patient document
+			}
+			union = append(union, ps...)
+			if first {
+				common, first = slices.Clone(ps), false
+			} else {
+				common = slices.DeleteFunc(common, func(p string) bool { return !slices.Contains(ps, p) })
+			}
+		}
+		if len(common) > 0 {
+			out = append(out, common...)
+		} else {
+			out = append(out, union...)
+		}
+	}
+	return out
 }
 
 // excerptPatients is how many patients a reference may concern for an
@@ -332,10 +377,18 @@ func round(x float64) float64 { return float64(int(x*1000+0.5)) / 1000 }
 // carries its own dates, names and values. Uniqueness only gets harder as
 // the index grows, so the rule does not loosen with it.
 //
+// A passage a few references hold verbatim (a later letter quoting an
+// earlier one) has no stretch in one reference alone, yet it is the
+// breach's text whichever holds it. So a run of the same length whose
+// stretches each close on at most "few" references together (WinnowMaxHolders,
+// capped at an eighth of the boilerplate bound) matches every holder too,
+// when at least half its prints are themselves held by that few: a rare
+// combination of template sentences has rare joins but common text.
+//
 // References sharing WinnowMinShared prints found in at most
 // max(1, refs/1000) references are also checked for near-duplicate text
 // (TLSH).
-func (m *Matcher) winnow(ctx context.Context, f Features, nrefs int64, add, addReview func(uint64, found), keep func([]Ref)) error {
+func (m *Matcher) winnow(ctx context.Context, f Features, nrefs int64, add, addReview func(uint64, found), keep func([]Ref), groups map[uint64][]uint64) error {
 	th := m.opts.Thresholds
 	hashes := make([]int64, 0, len(f.Prints))
 	for _, p := range f.Prints {
@@ -392,7 +445,10 @@ func (m *Matcher) winnow(ctx context.Context, f Features, nrefs int64, add, addR
 	if k <= 0 {
 		k = text.DefaultK
 	}
-	best := bestRuns(prints, holders, boiler, k, th.WinnowMinUnique, func(ref uint64) bool {
+	// A passage held by a few references: "a few" stays well below the
+	// boilerplate bound, so text held by many is never evidence.
+	few := min(th.WinnowMaxHolders, limit/8)
+	best := bestRuns(prints, holders, boiler, k, th.WinnowMinUnique, few, func(ref uint64) bool {
 		return shared[ref] >= th.WinnowMinUnique // each unique stretch needs a print of its own
 	})
 	runs := map[uint64]run{}
@@ -400,6 +456,9 @@ func (m *Matcher) winnow(ctx context.Context, f Features, nrefs int64, add, addR
 	for ref := range shared {
 		if r := best[ref]; r.span >= th.WinnowMinRun && r.unique >= th.WinnowMinUnique {
 			runs[ref] = r
+			cand = append(cand, ref)
+		} else if r := best[ref].group; r != nil && r.span >= th.WinnowMinRun && r.unique >= th.WinnowMinUnique {
+			runs[ref] = *r
 			cand = append(cand, ref)
 		} else if rareShared[ref] >= th.WinnowMinShared && f.TLSH != "" {
 			cand = append(cand, ref) // TLSH only
@@ -422,8 +481,14 @@ func (m *Matcher) winnow(ctx context.Context, f Features, nrefs int64, add, addR
 		}
 		why := fmt.Sprintf("containment %.2f over %d shared fingerprints", containment, n)
 		if run, ok := runs[r.Key]; ok {
-			add(r.Key, found{MethodWinnow, containment, fmt.Sprintf("%s; shared run of %d characters, %d stretches of it in no other reference",
-				why, run.span, run.unique)})
+			if len(run.holders) > 1 {
+				groups[r.Key] = run.holders
+				add(r.Key, found{MethodWinnow, containment, fmt.Sprintf("%s; shared run of %d characters, also held by %d other references (%d stretches of it held by these alone)",
+					why, run.span, len(run.holders)-1, run.unique)})
+			} else {
+				add(r.Key, found{MethodWinnow, containment, fmt.Sprintf("%s; shared run of %d characters, %d stretches of it in no other reference",
+					why, run.span, run.unique)})
+			}
 		}
 		// Near-duplicate check on the same candidates.
 		if f.TLSH != "" && r.TLSH != "" {
@@ -445,6 +510,11 @@ func (m *Matcher) winnow(ctx context.Context, f Features, nrefs int64, add, addR
 type run struct {
 	span   int // normalised characters from the first shared print to the end of the last
 	unique int // disjoint stretches of consecutive shared prints held by no other reference
+	// group is the best run counted the same way when each stretch may be
+	// held by up to a few references together (a passage one document
+	// quotes from another); its holders are those references, sorted.
+	group   *run
+	holders []uint64
 }
 
 // bestRuns returns, for each reference holding one of the query's prints
@@ -452,13 +522,14 @@ type run struct {
 // unique stretches, or else the one with the most (see winnow for runs and
 // stretches). prints are in text order; holders gives each
 // non-boilerplate print's references, sorted; boiler says whether a print
-// is boilerplate.
+// is boilerplate. With few >= 2 it also finds each reference's best group
+// run, whose stretches may be held by up to few references together.
 //
 // It walks each reference's own prints, not all prints per reference: a
 // template sentence can be held by dozens of references, and their runs
 // are decided by where the prints they lack fall, which two prefix tables
 // answer (the nearest non-boilerplate print before and after each print).
-func bestRuns(prints []text.Print, holders map[int64][]uint64, boiler func(int64) bool, k, want int, consider func(uint64) bool) map[uint64]run {
+func bestRuns(prints []text.Print, holders map[int64][]uint64, boiler func(int64) bool, k, want, few int, consider func(uint64) bool) map[uint64]run {
 	n := len(prints)
 	solid := make([]bool, n) // not boilerplate: it either extends a run or breaks it
 	for i, p := range prints {
@@ -480,19 +551,25 @@ func bestRuns(prints []text.Print, holders map[int64][]uint64, boiler func(int64
 		}
 	}
 	held := map[uint64][]int32{} // each reference's prints, in text order
+	fewHeld := map[uint64]bool{} // references sharing a print with a few others: only they can have a group run
 	for i, p := range prints {
 		if !solid[i] {
 			continue
 		}
-		for _, r := range holders[int64(p.Hash)] {
+		rs := holders[int64(p.Hash)]
+		for _, r := range rs {
 			if consider(r) {
 				held[r] = append(held[r], int32(i))
+				if len(rs) >= 2 && len(rs) <= few {
+					fewHeld[r] = true
+				}
 			}
 		}
 	}
 	out := make(map[uint64]run, len(held))
 	for ref, idx := range held {
-		var best run
+		var best, bestGroup run
+		group := few >= 2 && fewHeld[ref]
 		for s := 0; s < len(idx); {
 			// A run goes on while no solid print lies between two of ref's.
 			e := s
@@ -503,7 +580,9 @@ func bestRuns(prints []text.Print, holders map[int64][]uint64, boiler func(int64
 			// lengthens it.
 			first, end := prev[idx[s]]+1, next[idx[e]]-1
 			cur := run{span: int(prints[end].Pos) + k - int(prints[first].Pos)}
-			var common []uint64 // references holding every print of the open stretch
+			grp := run{span: cur.span}
+			var common, gcommon []uint64 // references holding every print of the open stretch (alone, in a group)
+			rare := 0                    // prints held by a few references at most
 			for _, i := range idx[s : e+1] {
 				rs := holders[int64(prints[i].Hash)]
 				if common == nil {
@@ -515,15 +594,46 @@ func bestRuns(prints []text.Print, holders map[int64][]uint64, boiler func(int64
 					cur.unique++
 					common = nil
 				}
+				if !group {
+					continue
+				}
+				if len(rs) <= few {
+					rare++
+				}
+				if gcommon == nil {
+					gcommon = slices.Clone(rs)
+				} else {
+					gcommon = intersect(gcommon, rs)
+				}
+				if len(gcommon) <= few { // ref and a few others: a stretch closes
+					grp.unique++
+					grp.holders = union(grp.holders, gcommon)
+					gcommon = nil
+				}
 			}
 			if betterRun(cur, best, want) {
 				best = cur
 			}
+			// A group run must be mostly text held by a few, not template
+			// sentences whose combination happens to be rare.
+			if group && 2*rare >= e+1-s && betterRun(grp, bestGroup, want) {
+				bestGroup = grp
+			}
 			s = e + 1
+		}
+		if bestGroup.unique > 0 {
+			best.group = &bestGroup
 		}
 		out[ref] = best
 	}
 	return out
+}
+
+// union returns the sorted union of sorted a and b.
+func union(a, b []uint64) []uint64 {
+	out := append(slices.Clone(a), b...)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // betterRun prefers a run with enough unique stretches, then the longer,

@@ -231,9 +231,9 @@ func TestBestRunsAgreesWithOracle(t *testing.T) {
 		}
 		boiler := func(h int64) bool { rs, ok := holders[h]; return ok && rs == nil }
 		want := 1 + r.IntN(3)
-		got := bestRuns(prints, holders, boiler, 32, want, func(uint64) bool { return true })
+		got := bestRuns(prints, holders, boiler, 32, want, 0, func(uint64) bool { return true })
 		for ref := uint64(1); ref <= uint64(nrefs); ref++ {
-			if o := bestRunOracle(prints, ref, holders, boiler, 32, want); got[ref] != o {
+			if o, g := bestRunOracle(prints, ref, holders, boiler, 32, want), got[ref]; g.span != o.span || g.unique != o.unique {
 				t.Fatalf("trial %d ref %d: bestRuns %+v, oracle %+v", trial, ref, got[ref], o)
 			}
 		}

@@ -103,6 +103,11 @@ func Evaluate(ctx context.Context, opts EvalOptions) (EvalReport, error) {
 			return rep, err
 		}
 	}
+	// Written after the mix, which draws only on synth's own documents.
+	quotes, err := writeQuotes(refsDir, opts.Seed, opts.PerClass)
+	if err != nil {
+		return rep, err
+	}
 	rep.Skipped = map[string]string{}
 	for t, why := range stats.Skipped {
 		rep.Skipped[string(t)] = why
@@ -174,6 +179,12 @@ func Evaluate(ctx context.Context, opts EvalOptions) (EvalReport, error) {
 			cr.Misses = append(cr.Misses, fmt.Sprintf("%s matched %v", it.Name, names))
 		}
 	}
+	rep.Items += len(quotes)
+	qcs, err := scoreQuotes(ctx, sc, quotes)
+	if err != nil {
+		return rep, err
+	}
+	rep.Classes = append(rep.Classes, qcs...)
 	for _, cr := range classes {
 		if cr.Transform == string(synth.TDistractor) {
 			cr.Recall = 1 // nothing to find

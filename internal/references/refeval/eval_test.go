@@ -28,9 +28,37 @@ func TestEvalMeetsTargets(t *testing.T) {
 			t.Errorf("%s: recall %.2f precision %.2f; want >= 0.95 at >= 0.99 (misses %v)", c.Transform, c.Recall, c.Precision, c.Misses)
 		}
 	}
-	for _, want := range []string{"exact-renamed", "zip", "7z", "tar.gz", "rerendered-pdf", "excerpt-post", "jpeg-q60", "resize-50", "crop-5", "csv-as-json", "csv-as-sql", "distractor"} {
+	for _, want := range []string{"exact-renamed", "zip", "7z", "tar.gz", "rerendered-pdf", "excerpt-post", "jpeg-q60", "resize-50", "crop-5", "csv-as-json", "csv-as-sql", "distractor", ClassQuoted, ClassQuotedFresh} {
 		if !seen[want] {
 			t.Errorf("class %s missing from the evaluation", want)
+		}
+	}
+}
+
+// TestEvalQuotedNeedsSharedRuns: with shared runs turned off
+// (WinnowMaxHolders 1, the old rule that wanted stretches in one reference
+// alone) the quoted-passage class finds nothing, so the class measures the
+// rule; the fresh posts stay unmatched either way.
+func TestEvalQuotedNeedsSharedRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("generates and indexes a synthetic breach")
+	}
+	for _, holders := range []int{1, 0} {
+		opts := EvalOptions{Docs: 40, PerClass: 6, Seed: 2, Secret: bytes.Repeat([]byte{0x22}, 32)}
+		opts.Match.Thresholds.WinnowMaxHolders = holders
+		rep, err := Evaluate(context.Background(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range rep.Classes {
+			switch {
+			case c.Transform == ClassQuoted && holders == 1 && c.Found != 0:
+				t.Errorf("old rule found %d quoted passages, want 0", c.Found)
+			case c.Transform == ClassQuoted && holders == 0 && c.Recall < 0.95:
+				t.Errorf("quoted passages: recall %.2f, misses %v", c.Recall, c.Misses)
+			case c.Transform == ClassQuotedFresh && c.Positives != 0:
+				t.Errorf("fresh posts matched: %v", c.Misses)
+			}
 		}
 	}
 }
