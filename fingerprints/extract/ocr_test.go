@@ -141,3 +141,70 @@ func TestOCRTesseract(t *testing.T) {
 		}
 	}
 }
+
+// flatePDF wraps raw pixel rows, Flate-compressed, as the only content of a
+// one-page PDF, as lossless scanners write them.
+func flatePDF(w, h, bpc int, cs string, raw []byte) []byte {
+	p := &testPDF{}
+	catalog := p.add("")
+	pagesID := p.add("")
+	im := p.stream(fmt.Sprintf("/Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /%s /BitsPerComponent %d /Filter /FlateDecode", w, h, cs, bpc), zflate(raw))
+	cs2 := p.stream("", []byte("q 595 0 0 842 0 0 cm /Im1 Do Q"))
+	pg := p.add(fmt.Sprintf("<< /Type /Page /Parent %d 0 R /MediaBox [0 0 595 842] /Resources << /XObject << /Im1 %d 0 R >> >> /Contents %d 0 R >>", pagesID, im, cs2))
+	p.set(catalog, fmt.Sprintf("<< /Type /Catalog /Pages %d 0 R >>", pagesID))
+	p.set(pagesID, fmt.Sprintf("<< /Type /Pages /Kids [%d 0 R] /Count 1 >>", pg))
+	return p.bytes(catalog)
+}
+
+// Images other than JPEG in a PDF: Flate-compressed grey, RGB and 1-bit
+// pages are decoded, so they match by image and reach OCR.
+func TestPDFFlateImages(t *testing.T) {
+	page := scanPage(t, letterLines...)
+	b := page.Bounds()
+	gray := image.NewGray(b)
+	draw.Draw(gray, b, page, image.Point{}, draw.Src)
+	rgb := make([]byte, 0, 3*b.Dx()*b.Dy())
+	for i := 0; i < len(page.Pix); i += 4 {
+		rgb = append(rgb, page.Pix[i], page.Pix[i+1], page.Pix[i+2])
+	}
+	stride := (b.Dx() + 7) / 8
+	bits := make([]byte, stride*b.Dy())
+	for y := range b.Dy() {
+		for x := range b.Dx() {
+			if gray.Pix[y*gray.Stride+x] > 128 {
+				bits[y*stride+x/8] |= 0x80 >> (x % 8)
+			}
+		}
+	}
+	fake := &fakeOCR{}
+	x := &Extractor{Limits: testLimits(), OCR: fake}
+	for name, data := range map[string][]byte{
+		"gray": flatePDF(b.Dx(), b.Dy(), 8, "DeviceGray", gray.Pix),
+		"rgb":  flatePDF(b.Dx(), b.Dy(), 8, "DeviceRGB", rgb),
+		"1bit": flatePDF(b.Dx(), b.Dy(), 1, "DeviceGray", bits),
+	} {
+		res, err := x.Extract(context.Background(), data)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(res.Images) != 1 || res.Images[0].Bounds() != b {
+			t.Fatalf("%s: %d images; want the %v page", name, len(res.Images), b)
+		}
+		// The ink is where it was drawn: same luma as the original page.
+		r, _, _, _ := res.Images[0].At(130, 150).RGBA()
+		want, _, _, _ := gray.At(130, 150).RGBA()
+		if (r>>8 > 128) != (want>>8 > 128) {
+			t.Errorf("%s: pixel (130,150) is %d, want about %d", name, r>>8, want>>8)
+		}
+		wantText(t, res, "recognised page text")
+	}
+
+	// A stream shorter than its dimensions need is skipped, not padded.
+	res, err := x.Extract(context.Background(), flatePDF(b.Dx(), b.Dy(), 8, "DeviceGray", gray.Pix[:1000]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Images) != 0 {
+		t.Errorf("truncated Flate image kept")
+	}
+}

@@ -950,8 +950,10 @@ func valuePtr(v pdf.Value) (uint32, uint16, bool) {
 
 // pdfJPEGs finds DCTDecode image XObjects by a raw scan (the library cannot
 // hand out a stream's raw bytes: its Reader panics on DCTDecode) and decodes
-// them. Streams with a filter chain (Flate over DCT) and encrypted files
-// (no JPEG marker at the start of the data) are skipped.
+// them, and FlateDecode ones in 8-bit grey or RGB or 1-bit grey without a
+// predictor (what scanners write for lossless pages; pdfFlateImage). Streams
+// with a filter chain (Flate over DCT), CCITT, JBIG2 and JPX images and
+// encrypted files (no JPEG marker at the start of the data) are skipped.
 func pdfJPEGs(d *doc, data []byte) {
 	k, tried := 0, 0
 	nextEnd := -1 // first "endstream" at or after the current start
@@ -963,10 +965,14 @@ func pdfJPEGs(d *doc, data []byte) {
 		if o := bytes.LastIndex(dict, []byte("obj")); o >= 0 {
 			dict = dict[o:]
 		}
-		if !bytes.Contains(dict, []byte("/Image")) || !onlyDCTFilter(dict) {
+		if !bytes.Contains(dict, []byte("/Image")) {
 			return true
 		}
-		if !bytes.HasPrefix(data[start:], []byte("\xff\xd8")) {
+		flate := onlyFilter(dict, "FlateDecode", "Fl")
+		if !flate && !onlyDCTFilter(dict) {
+			return true
+		}
+		if !flate && !bytes.HasPrefix(data[start:], []byte("\xff\xd8")) {
 			return true
 		}
 		tried++
@@ -993,6 +999,10 @@ func pdfJPEGs(d *doc, data []byte) {
 			return true
 		}
 		k++
+		if flate {
+			pdfFlateImage(d, "pdf image "+strconv.Itoa(k), dict, data[start:end])
+			return true
+		}
 		d.addEmbeddedImage("pdf image "+strconv.Itoa(k), data[start:end])
 		return true
 	})
