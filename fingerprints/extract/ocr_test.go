@@ -199,6 +199,22 @@ func TestPDFFlateImages(t *testing.T) {
 		wantText(t, res, "recognised page text")
 	}
 
+	// A PDF with text keeps its Flate images (logos) undecoded.
+	p := &testPDF{}
+	catalog := p.add("")
+	pagesID := p.add("")
+	im := p.stream("/Type /XObject /Subtype /Image /Width 64 /Height 64 /ColorSpace /DeviceGray /BitsPerComponent 8 /Filter /FlateDecode", zflate(make([]byte, 64*64)))
+	cs := p.stream("", []byte("q 64 0 0 64 72 700 cm /Im1 Do Q BT /F1 12 Tf 72 650 Td (Letter with a logo for "+nhi1+") Tj ET"))
+	font := p.add("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+	pg := p.add(fmt.Sprintf("<< /Type /Page /Parent %d 0 R /Resources << /Font << /F1 %d 0 R >> /XObject << /Im1 %d 0 R >> >> /Contents %d 0 R >>", pagesID, font, im, cs))
+	p.set(catalog, fmt.Sprintf("<< /Type /Catalog /Pages %d 0 R >>", pagesID))
+	p.set(pagesID, fmt.Sprintf("<< /Type /Pages /Kids [%d 0 R] /Count 1 >>", pg))
+	res := mustExtract(t, p.bytes(catalog))
+	wantText(t, res, "Letter with a logo for "+nhi1)
+	if len(res.Images) != 0 {
+		t.Errorf("a PDF with text: %d Flate images decoded, want none", len(res.Images))
+	}
+
 	// A stream shorter than its dimensions need is skipped, not padded.
 	res, err := x.Extract(context.Background(), flatePDF(b.Dx(), b.Dy(), 8, "DeviceGray", gray.Pix[:1000]))
 	if err != nil {
