@@ -57,6 +57,14 @@ type FingerprintsConfig struct {
 	// reader cannot: PDFToTextAuto (when on $PATH), PDFToTextOff, or the
 	// program's path.
 	PDFToText string `yaml:"pdftotext"`
+	// OCR says whether Tesseract reads scanned and photographed pages
+	// (image-only PDF pages, images that look like a page of text) so they
+	// match by their text too: OCRAuto (when on $PATH), OCROff, or the
+	// program's path.
+	OCR string `yaml:"ocr"`
+	// OCRPageTimeout bounds recognising one page; it also counts against
+	// the document's own extraction time.
+	OCRPageTimeout time.Duration `yaml:"ocr_page_timeout"`
 	// Thresholds decide what counts as a match.
 	Thresholds ThresholdsConfig `yaml:"thresholds"`
 }

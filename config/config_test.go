@@ -134,6 +134,8 @@ func TestDefaultValues(t *testing.T) {
 		{"notices.two_person_rule", c.Notices.TwoPersonRule, false},
 		{"injunction.defendants", c.Injunction.Defendants, "Unknown Defendants"},
 		{"fingerprints.pdftotext", c.Fingerprints.PDFToText, "auto"},
+		{"fingerprints.ocr", c.Fingerprints.OCR, "auto"},
+		{"fingerprints.ocr_page_timeout", c.Fingerprints.OCRPageTimeout, 20 * time.Second},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -176,6 +178,8 @@ func TestExampleFileValidatesWithInjunction(t *testing.T) {
 		{"sources[0].watch_terms", strings.Join(cfg.Sources[0].WatchTerms, "|"), `Example Health Portal|/portal\.claimant\.example/`},
 		{"temporal.retention", cfg.Temporal.Retention, 720 * time.Hour},
 		{"fingerprints.pdftotext", cfg.Fingerprints.PDFToText, "auto"},
+		{"fingerprints.ocr", cfg.Fingerprints.OCR, "auto"},
+		{"fingerprints.ocr_page_timeout", cfg.Fingerprints.OCRPageTimeout, 20 * time.Second},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -356,6 +360,16 @@ func TestBadConfigs(t *testing.T) {
 			name: "pdftotext empty",
 			body: "fingerprints:\n  workers: 2\n  pdftotext: \"\"\n",
 			want: []string{`leakwatch.yaml:3: fingerprints.pdftotext: must be auto, off or the path of the pdftotext program (got "")`},
+		},
+		{
+			name: "tesseract not found",
+			body: "fingerprints:\n  ocr: /nonexistent/tesseract\n",
+			want: []string{"leakwatch.yaml:2: fingerprints.ocr: must be auto, off or the path of the tesseract program (/nonexistent/tesseract: not found)"},
+		},
+		{
+			name: "ocr page timeout not positive",
+			body: "fingerprints:\n  ocr_page_timeout: 0s\n",
+			want: []string{"leakwatch.yaml:2: fingerprints.ocr_page_timeout: must be a positive duration such as 30s or 12h (got 0s)"},
 		},
 		{
 			name: "unknown key",

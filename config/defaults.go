@@ -30,6 +30,15 @@ const (
 	PDFToTextOff = "off"
 )
 
+// Values of FingerprintsConfig.OCR besides a path; the same spellings as
+// ocr.Resolve.
+const (
+	// OCRAuto runs tesseract when it is on $PATH.
+	OCRAuto = "auto"
+	// OCROff never reads the text of images.
+	OCROff = "off"
+)
+
 // SourceKinds are the source kinds (storage.SourceKind holds the same;
 // a test keeps them in step). "web" is the generic kind's old name.
 var SourceKinds = []string{"forum", "leakblog", "paste", "opendir", "filehost", "generic", "telegram", "web"}
@@ -118,6 +127,8 @@ func Default() *Config {
 		Fingerprints: FingerprintsConfig{
 			MaxAnalyzeBytes: 256 << 20,
 			PDFToText:       PDFToTextAuto,
+			OCR:             OCRAuto,
+			OCRPageTimeout:  20 * time.Second,
 			Thresholds: ThresholdsConfig{
 				WinnowMinRun:    180,
 				WinnowMinUnique: 2,

@@ -205,6 +205,8 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 	v.atLeast("fingerprints.workers", int64(fp.Workers), 0)
 	v.atLeast("fingerprints.max_analyze_bytes", fp.MaxAnalyzeBytes, 1)
 	v.pdftotext("fingerprints.pdftotext", fp.PDFToText)
+	v.program("fingerprints.ocr", fp.OCR, "tesseract")
+	v.positiveDuration("fingerprints.ocr_page_timeout", fp.OCRPageTimeout)
 	th := fp.Thresholds
 	// Below ~50 characters a shared run is a phrase, not a copied passage.
 	v.between("fingerprints.thresholds.winnow_min_run", th.WinnowMinRun, 50, 100000)
@@ -501,11 +503,15 @@ func (v *validator) address(path, s string) {
 
 // pdftotext checks auto, off or the program's path now, so a wrong path fails
 // at start rather than as a warning on every PDF read.
-func (v *validator) pdftotext(path, s string) {
-	if s == PDFToTextAuto || s == PDFToTextOff {
+func (v *validator) pdftotext(path, s string) { v.program(path, s, "pdftotext") }
+
+// program checks a setting that is auto, off or the path of the external
+// program name (the pdftotext and ocr settings).
+func (v *validator) program(path, s, name string) {
+	if s == "auto" || s == "off" {
 		return
 	}
-	const want = "must be auto, off or the path of the pdftotext program"
+	want := "must be auto, off or the path of the " + name + " program"
 	if strings.TrimSpace(s) == "" {
 		v.add(path, "%s (got %q)", want, s)
 		return

@@ -6,9 +6,11 @@ import (
 	"os"
 	"time"
 
+	"github.com/leakwatch/leakwatch/config"
 	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/fingerprints/extract"
 	"github.com/leakwatch/leakwatch/fingerprints/match"
+	"github.com/leakwatch/leakwatch/fingerprints/ocr"
 	"github.com/leakwatch/leakwatch/internal/references"
 )
 
@@ -27,6 +29,7 @@ func (e *env) matchOptions() match.Options {
 	opts := match.Options{
 		Passwords: e.cfg.Fingerprints.Passwords,
 		PDFToText: e.pdftotext(),
+		OCR:       e.ocr(),
 		Thresholds: match.Thresholds{
 			WinnowMinRun:    th.WinnowMinRun,
 			WinnowMinUnique: th.WinnowMinUnique,
@@ -53,6 +56,26 @@ func (e *env) pdftotext() string {
 		return ""
 	}
 	return p
+}
+
+// ocr resolves fingerprints.ocr to an engine, or nil when OCR is off or
+// tesseract is not installed: then scanned pages and photographed documents
+// match by image only, which is said once rather than per image.
+func (e *env) ocr() extract.OCR {
+	setting := e.cfg.Fingerprints.OCR
+	p, err := ocr.Resolve(setting)
+	if err == nil && p == "" && setting == config.OCRAuto && !e.ocrWarned {
+		e.ocrWarned = true
+		e.log.Warn("tesseract not found on $PATH: scanned pages and photographed documents are matched by image only (install tesseract-ocr tesseract-ocr-eng, or set fingerprints.ocr: off)")
+	}
+	if err != nil {
+		e.log.Warn("fingerprints.ocr unusable; images are matched by image only", "err", err)
+		return nil
+	}
+	if p == "" {
+		return nil
+	}
+	return &ocr.Engine{Path: p, PageTimeout: e.cfg.Fingerprints.OCRPageTimeout}
 }
 
 // scanner returns a scanner over the stored reference index.

@@ -86,6 +86,9 @@ type env struct {
 	// tgNetwork is where Telegram is: the zero value is Telegram itself;
 	// the demo and tests point it at a simulated network on loopback.
 	tgNetwork tgmonitor.Network
+	// ocrWarned: the "no tesseract" warning is given once per process,
+	// however many analyzers are built.
+	ocrWarned bool
 }
 
 // globalFlags registers the flags every command accepts, before or after its name.

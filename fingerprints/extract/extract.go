@@ -176,6 +176,18 @@ type Extractor struct {
 	// "" never runs it. ResolvePDFToText turns a setting such as "auto"
 	// into a path, once, so the extractor itself never searches $PATH.
 	PDFToText string
+	// OCR reads the text of images that look like document pages (a scan,
+	// a phone photo of a letter, an image-only PDF page) when the document
+	// has no text of its own; nil reads none. The time it takes counts
+	// against Limits.Timeout, of which OCR may use at most ocrShare.
+	OCR OCR
+}
+
+// OCR recognises the text of a page image. It returns an error wrapping
+// ocr.ErrNotDocument for an image that does not look like a page, which is
+// skipped silently. *ocr.Engine implements it.
+type OCR interface {
+	Recognize(ctx context.Context, img image.Image) (string, error)
 }
 
 // Settings understood by ResolvePDFToText.
@@ -225,6 +237,7 @@ func Extract(ctx context.Context, data []byte, lim Limits) (Result, error) {
 func (x *Extractor) Extract(ctx context.Context, data []byte) (Result, error) {
 	lim := x.Limits.withDefaults()
 	pdftotext := x.PDFToText // copied: an abandoned parser must not read x later
+	reader := x.OCR
 	head := data[:min(len(data), sniffLen)]
 	if int64(len(data)) > lim.MaxBytes {
 		t := Sniff(head)
@@ -251,7 +264,7 @@ func (x *Extractor) Extract(ctx context.Context, data []byte) (Result, error) {
 			done <- out
 		}()
 		out.res.Type = SniffAll(data)
-		out.res, out.err = extractTyped(ctx, out.res.Type, data, lim, pdftotext)
+		out.res, out.err = extractTyped(ctx, out.res.Type, data, lim, pdftotext, reader)
 	}()
 	// stopped explains a done context: the caller's own cancellation or
 	// deadline, else our per-document timeout.
@@ -273,8 +286,9 @@ func (x *Extractor) Extract(ctx context.Context, data []byte) (Result, error) {
 }
 
 // extractTyped dispatches to the parser for t. It runs on the parser
-// goroutine; ctx carries the deadline. pdftotext is Extractor.PDFToText.
-func extractTyped(ctx context.Context, t Type, data []byte, lim Limits, pdftotext string) (Result, error) {
+// goroutine; ctx carries the deadline. pdftotext is Extractor.PDFToText and
+// reader Extractor.OCR.
+func extractTyped(ctx context.Context, t Type, data []byte, lim Limits, pdftotext string, reader OCR) (Result, error) {
 	d := newDoc(ctx, t, lim)
 	var err error
 	switch {
@@ -314,6 +328,9 @@ func extractTyped(ctx context.Context, t Type, data []byte, lim Limits, pdftotex
 		default:
 			d.warnf("%s: no text extractor for this type", t)
 		}
+	}
+	if err == nil && reader != nil && (t.IsImage() || t == TypePDF) && strings.TrimSpace(d.text.String()) == "" {
+		ocrImages(d, reader)
 	}
 	res := d.result()
 	if err != nil {

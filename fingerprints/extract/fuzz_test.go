@@ -124,7 +124,8 @@ func FuzzPDFPrescan(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d := fuzzDoc(TypePDF)
 		_ = pdfPrescan(d, data)
-		pdfJPEGs(d, data)
+		pdfJPEGs(d, data, false)
+		pdfJPEGs(d, data, true)
 	})
 }
 

@@ -97,8 +97,25 @@ func (g *pdfGuard) ReadAt(p []byte, off int64) (int, error) {
 // back to the pdftotext program at pdftotextPath (unless "") when the library
 // fails or finds no text.
 func extractPDF(d *doc, data []byte, pdftotextPath string) error {
-	pdfJPEGs(d, data)
+	pdfJPEGs(d, data, false)
+	err := pdfReadText(d, data, pdftotextPath)
+	if d.err() != nil || strings.TrimSpace(d.text.String()) != "" {
+		return err
+	}
+	// No text: a scan, whose lossless page images are all it holds. A PDF
+	// with text keeps its Flate images undecoded, as before: they are mostly
+	// logos and letterheads that unrelated letters share.
+	n := len(d.images)
+	pdfJPEGs(d, data, true)
+	if err != nil && len(d.images) > n {
+		d.warnf("pdf: no text: %v", err)
+		return nil
+	}
+	return err
+}
 
+// pdfReadText reads the text through the library, then pdftotext.
+func pdfReadText(d *doc, data []byte, pdftotextPath string) error {
 	lib := newDoc(d.ctx, d.t, d.lim)
 	libErr := pdfLibText(lib, data)
 	d.warnings = append(d.warnings, lib.warnings...)
@@ -950,9 +967,12 @@ func valuePtr(v pdf.Value) (uint32, uint16, bool) {
 
 // pdfJPEGs finds DCTDecode image XObjects by a raw scan (the library cannot
 // hand out a stream's raw bytes: its Reader panics on DCTDecode) and decodes
-// them. Streams with a filter chain (Flate over DCT) and encrypted files
-// (no JPEG marker at the start of the data) are skipped.
-func pdfJPEGs(d *doc, data []byte) {
+// them, and FlateDecode ones in 8-bit grey or RGB or 1-bit grey without a
+// predictor (what scanners write for lossless pages; pdfFlateImage). Streams
+// with a filter chain (Flate over DCT), CCITT, JBIG2 and JPX images and
+// encrypted files (no JPEG marker at the start of the data) are skipped.
+// flate chooses the pass: DCT images, or Flate ones.
+func pdfJPEGs(d *doc, data []byte, flate bool) {
 	k, tried := 0, 0
 	nextEnd := -1 // first "endstream" at or after the current start
 	pdfStreamStarts(data, func(prev, kw, start int) bool {
@@ -963,10 +983,13 @@ func pdfJPEGs(d *doc, data []byte) {
 		if o := bytes.LastIndex(dict, []byte("obj")); o >= 0 {
 			dict = dict[o:]
 		}
-		if !bytes.Contains(dict, []byte("/Image")) || !onlyDCTFilter(dict) {
+		if !bytes.Contains(dict, []byte("/Image")) {
 			return true
 		}
-		if !bytes.HasPrefix(data[start:], []byte("\xff\xd8")) {
+		if flate && !onlyFilter(dict, "FlateDecode", "Fl") || !flate && !onlyDCTFilter(dict) {
+			return true
+		}
+		if !flate && !bytes.HasPrefix(data[start:], []byte("\xff\xd8")) {
 			return true
 		}
 		tried++
@@ -993,6 +1016,10 @@ func pdfJPEGs(d *doc, data []byte) {
 			return true
 		}
 		k++
+		if flate {
+			pdfFlateImage(d, "pdf image "+strconv.Itoa(k), dict, data[start:end])
+			return true
+		}
 		d.addEmbeddedImage("pdf image "+strconv.Itoa(k), data[start:end])
 		return true
 	})

@@ -43,7 +43,10 @@ type Options struct {
 	// cannot read a PDF; "" runs no external program (the zero value).
 	// extract.ResolvePDFToText turns a setting such as "auto" into a path.
 	PDFToText string
-	Text      text.Params
+	// OCR reads scanned and photographed pages (extract.Extractor.OCR);
+	// nil reads none, and such pages match by image only.
+	OCR  extract.OCR
+	Text text.Params
 	// MinText is the normalised length below which text layers are skipped:
 	// a few words match too much to mean anything.
 	MinText int
@@ -184,7 +187,7 @@ func NewAnalyzer(k *fingerprints.Key, opts Options) *Analyzer {
 	return &Analyzer{
 		opts: opts, text: text.NewHasher(k, opts.Text), edm: edm.NewHasher(k), pdq: pdq.NewKeyer(k),
 		walker: archive.Walker{Limits: opts.Archive, Passwords: opts.Passwords},
-		ex:     extract.Extractor{Limits: opts.Extract, PDFToText: opts.PDFToText},
+		ex:     extract.Extractor{Limits: opts.Extract, PDFToText: opts.PDFToText, OCR: opts.OCR},
 	}
 }
 

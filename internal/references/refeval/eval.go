@@ -112,6 +112,12 @@ func Evaluate(ctx context.Context, opts EvalOptions) (EvalReport, error) {
 	for t, why := range stats.Skipped {
 		rep.Skipped[string(t)] = why
 	}
+	if opts.Match.OCR == nil {
+		// Without OCR a scanned page can only match by image, and the
+		// reference is a text: the class measures nothing then.
+		items = slices.DeleteFunc(items, func(it synth.LeakItem) bool { return it.Transform == synth.TScanned })
+		rep.Skipped[string(synth.TScanned)] = "no OCR (tesseract not installed or fingerprints.ocr: off)"
+	}
 	secret := opts.Secret
 	if len(secret) == 0 {
 		secret = make([]byte, 32)

@@ -3,7 +3,11 @@ package refeval
 import (
 	"bytes"
 	"context"
+	"os"
 	"testing"
+
+	"github.com/leakwatch/leakwatch/fingerprints/match"
+	"github.com/leakwatch/leakwatch/fingerprints/ocr"
 )
 
 // TestEvalMeetsTargets runs the labelled evaluation on a small generated
@@ -16,7 +20,21 @@ func TestEvalMeetsTargets(t *testing.T) {
 	}
 	// A fixed key and seed make the run repeatable; `leakwatch eval` uses a
 	// fresh key each time (see README for the spread over keys and seeds).
-	rep, err := Evaluate(context.Background(), EvalOptions{Docs: 150, PerClass: 10, Seed: 1, Secret: bytes.Repeat([]byte{0x11}, 32)})
+	want := []string{"exact-renamed", "zip", "7z", "tar.gz", "rerendered-pdf", "excerpt-post", "jpeg-q60", "resize-50", "crop-5", "csv-as-json", "csv-as-sql", "distractor", ClassQuoted, ClassQuotedFresh}
+	var opts match.Options
+	tesseract, err := ocr.Resolve(ocr.Auto)
+	switch {
+	case err != nil:
+		t.Fatal(err)
+	case tesseract != "":
+		opts.OCR = &ocr.Engine{Path: tesseract}
+		want = append(want, "scanned")
+	case os.Getenv("LEAKWATCH_REQUIRE_OCR") == "1":
+		t.Fatal("tesseract is not installed and LEAKWATCH_REQUIRE_OCR=1: the scanned class cannot be evaluated")
+	default:
+		t.Log("tesseract is not installed: the scanned class is left out (apt-get install tesseract-ocr tesseract-ocr-eng)")
+	}
+	rep, err := Evaluate(context.Background(), EvalOptions{Docs: 150, PerClass: 10, Seed: 1, Secret: bytes.Repeat([]byte{0x11}, 32), Match: opts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +46,7 @@ func TestEvalMeetsTargets(t *testing.T) {
 			t.Errorf("%s: recall %.2f precision %.2f; want >= 0.95 at >= 0.99 (misses %v)", c.Transform, c.Recall, c.Precision, c.Misses)
 		}
 	}
-	for _, want := range []string{"exact-renamed", "zip", "7z", "tar.gz", "rerendered-pdf", "excerpt-post", "jpeg-q60", "resize-50", "crop-5", "csv-as-json", "csv-as-sql", "distractor", ClassQuoted, ClassQuotedFresh} {
+	for _, want := range want {
 		if !seen[want] {
 			t.Errorf("class %s missing from the evaluation", want)
 		}

@@ -37,13 +37,14 @@ const (
 	TCrop5      Transform = "crop-5"         // photo with 2.5 % cut off each edge, PNG
 	TJSON       Transform = "csv-as-json"    // 10–50 patients.csv rows as a JSON array, other keys/formats
 	TSQL        Transform = "csv-as-sql"     // the same kind of rows as a SQL dump
+	TScanned    Transform = "scanned"        // lab result or note printed to a skewed, noisy page image (PNG, JPEG or image-only PDF)
 	TDistractor Transform = "distractor"     // same templates, other patients: must NOT match
 )
 
 // mixOrder is the order in which LeakMix emits classes.
 var mixOrder = []Transform{
 	TExact, TZip, TTarGz, T7z, TRerender, TExcerpt,
-	TJPEG60, TResize50, TCrop5, TJSON, TSQL, TDistractor,
+	TJPEG60, TResize50, TCrop5, TJSON, TSQL, TScanned, TDistractor,
 }
 
 // LeakItem is one file of a leak mix, as it would be posted.
@@ -164,6 +165,7 @@ var classSpecs = map[Transform]classSpec{
 	TCrop5:    {[]Kind{KindPhoto}, (*mixer).crop5Item},
 	TJSON:     {[]Kind{KindPatients}, (*mixer).jsonItem},
 	TSQL:      {[]Kind{KindPatients}, (*mixer).sqlItem},
+	TScanned:  {[]Kind{KindLabResult, KindClinicalNote}, (*mixer).scannedItem},
 }
 
 func kindList(kinds []Kind) string {

@@ -676,3 +676,41 @@ func TestSharedPassage(t *testing.T) {
 		t.Error("checkDistractor accepted a note's passage")
 	}
 }
+
+// TestScannedItems: a scanned item is a page image (PNG, JPEG, or a JPEG in
+// a PDF with no text layer), never the reference's text.
+func TestScannedItems(t *testing.T) {
+	f := newMixFixture(t)
+	items, _ := f.mix(t, MixOptions{Seed: 5, PerClass: 3})
+	variants := map[string]bool{}
+	for _, it := range items {
+		if it.Transform != TScanned {
+			continue
+		}
+		variant, _, _ := strings.Cut(it.Variant, "-")
+		variants[variant] = true
+		switch variant {
+		case "png":
+			if !bytes.HasPrefix(it.Data, []byte("\x89PNG")) {
+				t.Errorf("%s: not a PNG", it.Name)
+			}
+		case "jpeg":
+			if !bytes.HasPrefix(it.Data, []byte("\xff\xd8")) {
+				t.Errorf("%s: not a JPEG", it.Name)
+			}
+		case "pdf":
+			// No font, no text: the page is only its DCTDecode image.
+			if !bytes.HasPrefix(it.Data, []byte("%PDF-")) || bytes.Contains(it.Data, []byte("/Font")) || !bytes.Contains(it.Data, []byte("/DCTDecode")) {
+				t.Errorf("%s: want an image-only PDF", it.Name)
+			}
+		default:
+			t.Errorf("%s: unknown variant %q", it.Name, it.Variant)
+		}
+		if bytes.Contains(it.Data, []byte("NHI")) {
+			t.Errorf("%s: the page's text is in the file's bytes", it.Name)
+		}
+	}
+	if len(variants) != 3 {
+		t.Errorf("variants %v, want png, jpeg and pdf", variants)
+	}
+}
