@@ -235,7 +235,8 @@ func TestRefsBadInput(t *testing.T) {
 	// neither blocks nor fails the import of the good files.
 	dir := filepath.Join(h.dir, "refs")
 	os.MkdirAll(dir, 0o700)
-	os.WriteFile(filepath.Join(dir, "good.txt"), []byte("synthetic note for ZAC5361\n"), 0o600)
+	// Long enough to be evidence (a line of a few words is trivial).
+	os.WriteFile(filepath.Join(dir, "good.txt"), []byte("Synthetic clinical note for patient ZAC5361: seen in clinic, bloods taken, review in two weeks.\n"), 0o600)
 	os.Symlink(filepath.Join(h.dir, "gone"), filepath.Join(dir, "dangling"))
 	out := h.mustCLI("", "refs", "add", dir)
 	if !strings.Contains(out, "indexed 1 files (1 new") {
