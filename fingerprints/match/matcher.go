@@ -61,6 +61,7 @@ type IndexedImage struct {
 type NearImage struct {
 	IndexedImage
 	Distance int
+	trimmed  bool // found by the query's trimmed hash
 }
 
 // variantName describes an indexed image variant for a match's why.
@@ -72,6 +73,8 @@ func variantName(v int) string {
 		return fmt.Sprintf(" to the reference %s", []string{"", "rotated 90°", "rotated 180°", "rotated 270°", "flipped top to bottom", "mirrored", "transposed", "anti-transposed"}[v])
 	case v-8 < len(CropMargins):
 		return fmt.Sprintf(" to the reference cropped %.1f%% on each edge", CropMargins[v-8]*100)
+	case v == TrimVariant:
+		return " to the reference with its border trimmed"
 	}
 	return fmt.Sprintf(" to variant %d of the reference", v)
 }
@@ -205,11 +208,20 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 		if qi.Quality < m.opts.Thresholds.PDQMinQuality || len(qi.Hashes) == 0 {
 			continue
 		}
-		near, err := m.idx.NearImages(ctx, qi.Hashes[0], m.opts.Thresholds.PDQMax)
-		if err != nil {
-			return Result{}, err
-		}
 		best := map[uint64]NearImage{}
+		var near []NearImage
+		for i, h := range qi.Hashes {
+			n, err := m.idx.NearImages(ctx, h, m.opts.Thresholds.PDQMax)
+			if err != nil {
+				return Result{}, err
+			}
+			if i > 0 {
+				for k := range n {
+					n[k].trimmed = true
+				}
+			}
+			near = append(near, n...)
+		}
 		for _, im := range near {
 			if im.Quality < m.opts.Thresholds.PDQMinQuality {
 				continue
@@ -219,7 +231,11 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 			}
 		}
 		for ref, n := range best {
-			add(ref, found{MethodPDQ, 1 - float64(n.Distance)/256, fmt.Sprintf("PDQ distance %d%s (threshold %d)", n.Distance, variantName(n.Variant), m.opts.Thresholds.PDQMax)})
+			q := ""
+			if n.trimmed {
+				q = " of the image with its border trimmed"
+			}
+			add(ref, found{MethodPDQ, 1 - float64(n.Distance)/256, fmt.Sprintf("PDQ distance %d%s%s (threshold %d)", n.Distance, q, variantName(n.Variant), m.opts.Thresholds.PDQMax)})
 		}
 	}
 	// Record dumps.
