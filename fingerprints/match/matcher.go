@@ -100,9 +100,13 @@ type Result struct {
 	// Review lists near-duplicates worth an analyst's look (TLSH distance
 	// from TLSHAuto up to TLSHReview) with no match of their own. They
 	// are not hits: they open no case and count no patients.
-	Review   []fingerprints.Match
-	Refs     int // distinct reference files matched
-	Patients int // distinct patients those references and records concern
+	Review []fingerprints.Match
+	// Unmatchable says what in the item was looked at but could not be
+	// matched (an image too flat for PDQ), so an analyst knows it was not
+	// skipped. Not hits.
+	Unmatchable []string
+	Refs        int // distinct reference files matched
+	Patients    int // distinct patients those references and records concern
 	// RefKeys and PatientIDs (keyed) let callers count across many items.
 	RefKeys    []uint64
 	PatientIDs []string
@@ -204,8 +208,14 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 		}
 	}
 	// Photos.
-	for _, qi := range f.Images {
+	var unmatchable []string
+	for i, qi := range f.Images {
 		if qi.Quality < m.opts.Thresholds.PDQMinQuality || len(qi.Hashes) == 0 {
+			// Quality 0 is blank, trivial and not worth a word; a flat
+			// design is a picture PDQ cannot tell from others like it.
+			if qi.Quality > 0 && len(qi.Hashes) > 0 {
+				unmatchable = append(unmatchable, fmt.Sprintf("image %d: not matchable (low quality: PDQ quality %d, below %d)", i+1, qi.Quality, m.opts.Thresholds.PDQMinQuality))
+			}
 			continue
 		}
 		best := map[uint64]NearImage{}
@@ -245,7 +255,7 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 	}
 
 	if len(hits) == 0 && len(edmPatients) == 0 && len(review) == 0 {
-		return Result{}, nil // the common case when scanning: nothing to assemble
+		return Result{Unmatchable: unmatchable}, nil // the common case when scanning: nothing to assemble
 	}
 	// Assemble, with names for every matched reference.
 	keys := make([]uint64, 0, len(hits))
@@ -270,9 +280,9 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 	}
 	keys = slices.DeleteFunc(keys, func(k uint64) bool { return refs[k].Trivial })
 	if len(keys) == 0 && len(edmPatients) == 0 && len(review) == 0 {
-		return Result{}, nil
+		return Result{Unmatchable: unmatchable}, nil
 	}
-	res := Result{Refs: len(keys)}
+	res := Result{Refs: len(keys), Unmatchable: unmatchable}
 	for _, k := range keys {
 		res.Matches = append(res.Matches, hits[k].match(refs[k]))
 	}
