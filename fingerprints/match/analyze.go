@@ -344,10 +344,10 @@ func (a *Analyzer) leaf(ctx context.Context, f Features, data []byte, mode Mode,
 			im := Image{Hashes: []pdq.Hash{a.pdq.Key(h)}, Quality: q}
 			// Reposts are framed and captioned: try the query without its
 			// frame as well as whole (a framed reference is indexed whole).
-			if tr, ok := pr.Trim(); ok {
+			for _, tr := range pr.Trims() {
 				th, tq := tr.Hash()
 				im.Hashes = append(im.Hashes, a.pdq.Key(th))
-				im.Quality = max(q, tq)
+				im.Quality = max(im.Quality, tq)
 			}
 			f.Images = append(f.Images, im)
 		}
