@@ -99,3 +99,28 @@ func TestTrimNoBorder(t *testing.T) {
 		t.Errorf("a photo without a border was trimmed to %dx%d", tr.p.w, tr.p.h)
 	}
 }
+
+// TestTrimStopsAtLightEdge: a photo whose own bottom edge is a light strip
+// (a ruler next to a wound) under a white caption band: the band goes, the
+// strip stays, so the trim is the photo as indexed.
+func TestTrimStopsAtLightEdge(t *testing.T) {
+	src := synth(5, 300, 200)
+	draw.Draw(src, image.Rect(0, 170, 300, 200), image.NewUniform(color.Gray{238}), image.Point{}, draw.Src)
+	for x := 0; x < 300; x += 10 {
+		draw.Draw(src, image.Rect(x, 170, x+1, 180), image.NewUniform(color.Black), image.Point{}, draw.Src)
+	}
+	img := frame(src, color.White, 0, 24, 0, 24)
+	captionLine(img, 6, 18)
+	captionLine(img, 24+200+6, 24+200+18)
+	tr, ok := mustPrepare(t, reencodeJPEG(t, img, 85)).Trim()
+	if !ok {
+		t.Fatal("caption bands not trimmed")
+	}
+	if tr.p.h != 200 || tr.p.w != 300 {
+		t.Errorf("trimmed to %dx%d, want the 300x200 photo", tr.p.w, tr.p.h)
+	}
+	want := first(mustPrepare(t, src).Hash())
+	if d := Distance(first(tr.Hash()), want); d > 16 {
+		t.Errorf("trimmed hash %d bits from the original, want ≤ 16", d)
+	}
+}
