@@ -25,8 +25,8 @@ const (
 	// for the line to be frame (the rest: noise, ringing at the corners).
 	trimUniform = 0.97
 	// trimBand is the share a line inside a caption band must still be:
-	// a line of caption text darkens a minority of its pixels.
-	trimBand = 0.55
+	// a line of large caption text can darken up to half of it and more.
+	trimBand = 0.3
 	// trimMinKeep is the least share of either side kept: a mostly white
 	// document page must not be cropped to a speck.
 	trimMinKeep = 0.5
