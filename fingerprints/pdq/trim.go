@@ -96,7 +96,7 @@ func trimEdge(n int, tol, shift float32, line func(int) []float32, at func(int) 
 	// Past a line of caption text the frame resumes only with a run of
 	// uniform lines: a single light line is as likely the photo's own (a
 	// ruler, a white wall) as the frame's.
-	const minRun = 3
+	const minRun = 2
 	lastUniform, run, gap := 0, 0, false
 	for k := 1; k < n/2; k++ {
 		l := line(at(k))
