@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/internal/references"
@@ -41,6 +42,8 @@ func runScan(ctx context.Context, e *env, args []string) error {
 		switch {
 		case r.Error != "" && len(r.Matches) == 0:
 			fmt.Fprintf(e.stdout, "%s: error: %s\n", r.Path, r.Error)
+		case len(r.Matches) == 0 && len(r.Unmatchable) > 0:
+			fmt.Fprintf(e.stdout, "%s: no match; %s\n", r.Path, strings.Join(r.Unmatchable, "; "))
 		case len(r.Matches) == 0:
 			fmt.Fprintf(e.stdout, "%s: no match\n", r.Path)
 		default:

@@ -133,9 +133,15 @@ const Scheme = "3"
 // bits) of one of them.
 var CropMargins = []float64{0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.035, 0.04, 0.045, 0.05}
 
+// TrimVariant is the index in a reference Image's Hashes of the hash of
+// the image with its border trimmed (pdq.Prepared.Trim), when it had one.
+var TrimVariant = 8 + len(CropMargins)
+
 // Image is one image's keyed PDQ hashes: for references the 8 rotations and
-// flips (pdq.Dihedral order) followed by one per CropMargins entry; for
-// queries the image as it is.
+// flips (pdq.Dihedral order) followed by one per CropMargins entry, then
+// (variant TrimVariant) the image with its border trimmed if it had one;
+// for queries the image as it is, then trimmed if it had a border. Quality
+// is the better of whole and trimmed.
 type Image struct {
 	Hashes  []pdq.Hash
 	Quality int
@@ -325,11 +331,25 @@ func (a *Analyzer) leaf(ctx context.Context, f Features, data []byte, mode Mode,
 				h, _ := pr.Crop(m)
 				im.Hashes = append(im.Hashes, a.pdq.Key(h))
 			}
+			// A framed reference also matches its unframed copy.
+			if tr, ok := pr.Trim(); ok {
+				h, tq := tr.Hash()
+				im.Hashes = append(im.Hashes, a.pdq.Key(h))
+				im.Quality = max(im.Quality, tq)
+			}
 			f.Images = append(f.Images, im)
 		} else {
 			h, q := pr.Hash()
 			countImage(q)
-			f.Images = append(f.Images, Image{Hashes: []pdq.Hash{a.pdq.Key(h)}, Quality: q})
+			im := Image{Hashes: []pdq.Hash{a.pdq.Key(h)}, Quality: q}
+			// Reposts are framed and captioned: try the query without its
+			// frame as well as whole (a framed reference is indexed whole).
+			for _, tr := range pr.Trims() {
+				th, tq := tr.Hash()
+				im.Hashes = append(im.Hashes, a.pdq.Key(th))
+				im.Quality = max(im.Quality, tq)
+			}
+			f.Images = append(f.Images, im)
 		}
 	}
 	if len(res.Records) > 0 {

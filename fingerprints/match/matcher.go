@@ -61,6 +61,7 @@ type IndexedImage struct {
 type NearImage struct {
 	IndexedImage
 	Distance int
+	trimmed  bool // found by the query's trimmed hash
 }
 
 // variantName describes an indexed image variant for a match's why.
@@ -72,6 +73,8 @@ func variantName(v int) string {
 		return fmt.Sprintf(" to the reference %s", []string{"", "rotated 90°", "rotated 180°", "rotated 270°", "flipped top to bottom", "mirrored", "transposed", "anti-transposed"}[v])
 	case v-8 < len(CropMargins):
 		return fmt.Sprintf(" to the reference cropped %.1f%% on each edge", CropMargins[v-8]*100)
+	case v == TrimVariant:
+		return " to the reference with its border trimmed"
 	}
 	return fmt.Sprintf(" to variant %d of the reference", v)
 }
@@ -97,9 +100,13 @@ type Result struct {
 	// Review lists near-duplicates worth an analyst's look (TLSH distance
 	// from TLSHAuto up to TLSHReview) with no match of their own. They
 	// are not hits: they open no case and count no patients.
-	Review   []fingerprints.Match
-	Refs     int // distinct reference files matched
-	Patients int // distinct patients those references and records concern
+	Review []fingerprints.Match
+	// Unmatchable says what in the item was looked at but could not be
+	// matched (an image too flat for PDQ), so an analyst knows it was not
+	// skipped. Not hits.
+	Unmatchable []string
+	Refs        int // distinct reference files matched
+	Patients    int // distinct patients those references and records concern
 	// RefKeys and PatientIDs (keyed) let callers count across many items.
 	RefKeys    []uint64
 	PatientIDs []string
@@ -201,15 +208,30 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 		}
 	}
 	// Photos.
-	for _, qi := range f.Images {
+	var unmatchable []string
+	for i, qi := range f.Images {
 		if qi.Quality < m.opts.Thresholds.PDQMinQuality || len(qi.Hashes) == 0 {
+			// Quality 0 is blank, trivial and not worth a word; a flat
+			// design is a picture PDQ cannot tell from others like it.
+			if qi.Quality > 0 && len(qi.Hashes) > 0 {
+				unmatchable = append(unmatchable, fmt.Sprintf("image %d: not matchable (low quality: PDQ quality %d, below %d)", i+1, qi.Quality, m.opts.Thresholds.PDQMinQuality))
+			}
 			continue
 		}
-		near, err := m.idx.NearImages(ctx, qi.Hashes[0], m.opts.Thresholds.PDQMax)
-		if err != nil {
-			return Result{}, err
-		}
 		best := map[uint64]NearImage{}
+		var near []NearImage
+		for i, h := range qi.Hashes {
+			n, err := m.idx.NearImages(ctx, h, m.opts.Thresholds.PDQMax)
+			if err != nil {
+				return Result{}, err
+			}
+			if i > 0 {
+				for k := range n {
+					n[k].trimmed = true
+				}
+			}
+			near = append(near, n...)
+		}
 		for _, im := range near {
 			if im.Quality < m.opts.Thresholds.PDQMinQuality {
 				continue
@@ -219,7 +241,11 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 			}
 		}
 		for ref, n := range best {
-			add(ref, found{MethodPDQ, 1 - float64(n.Distance)/256, fmt.Sprintf("PDQ distance %d%s (threshold %d)", n.Distance, variantName(n.Variant), m.opts.Thresholds.PDQMax)})
+			q := ""
+			if n.trimmed {
+				q = " of the image with its border trimmed"
+			}
+			add(ref, found{MethodPDQ, 1 - float64(n.Distance)/256, fmt.Sprintf("PDQ distance %d%s%s (threshold %d)", n.Distance, q, variantName(n.Variant), m.opts.Thresholds.PDQMax)})
 		}
 	}
 	// Record dumps.
@@ -229,7 +255,7 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 	}
 
 	if len(hits) == 0 && len(edmPatients) == 0 && len(review) == 0 {
-		return Result{}, nil // the common case when scanning: nothing to assemble
+		return Result{Unmatchable: unmatchable}, nil // the common case when scanning: nothing to assemble
 	}
 	// Assemble, with names for every matched reference.
 	keys := make([]uint64, 0, len(hits))
@@ -254,9 +280,9 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 	}
 	keys = slices.DeleteFunc(keys, func(k uint64) bool { return refs[k].Trivial })
 	if len(keys) == 0 && len(edmPatients) == 0 && len(review) == 0 {
-		return Result{}, nil
+		return Result{Unmatchable: unmatchable}, nil
 	}
-	res := Result{Refs: len(keys)}
+	res := Result{Refs: len(keys), Unmatchable: unmatchable}
 	for _, k := range keys {
 		res.Matches = append(res.Matches, hits[k].match(refs[k]))
 	}

@@ -19,7 +19,8 @@ import (
 
 // Prepared is an image's luminance, ready to be hashed whole or cropped.
 type Prepared struct {
-	p *plane
+	p      *plane
+	x0, y0 int // where a trimmed image's plane starts in its original's
 }
 
 // Prepare converts img to luminance once, for Dihedral and Crop.

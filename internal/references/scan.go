@@ -24,7 +24,10 @@ type ItemResult struct {
 	Review   []fingerprints.Match `json:"review,omitempty"` // near-duplicates for an analyst; not hits
 	Refs     int                  `json:"refs"`             // reference files this item exposes
 	Patients int                  `json:"patients"`         // patients they concern
-	Error    string               `json:"error,omitempty"`
+	// Unmatchable: what was looked at but cannot be matched, e.g. "image 1:
+	// not matchable (low quality …)"; not hits.
+	Unmatchable []string `json:"unmatchable,omitempty"`
+	Error       string   `json:"error,omitempty"`
 
 	refKeys  []uint64
 	patients []string
@@ -193,6 +196,7 @@ func (s *Scanner) match(ctx context.Context, f match.Features) (ItemResult, erro
 		r.Matches = res.Matches
 	}
 	r.Review = res.Review
+	r.Unmatchable = res.Unmatchable
 	r.Refs, r.Patients, r.refKeys, r.patients = res.Refs, res.Patients, res.RefKeys, res.PatientIDs
 	return r, nil
 }

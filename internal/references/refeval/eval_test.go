@@ -20,7 +20,7 @@ func TestEvalMeetsTargets(t *testing.T) {
 	}
 	// A fixed key and seed make the run repeatable; `leakwatch eval` uses a
 	// fresh key each time (see README for the spread over keys and seeds).
-	want := []string{"exact-renamed", "zip", "7z", "tar.gz", "rerendered-pdf", "excerpt-post", "jpeg-q60", "resize-50", "crop-5", "csv-as-json", "csv-as-sql", "distractor", ClassQuoted, ClassQuotedFresh}
+	want := []string{"exact-renamed", "zip", "7z", "tar.gz", "rerendered-pdf", "excerpt-post", "jpeg-q60", "resize-50", "crop-5", "border", "caption-band", "csv-as-json", "csv-as-sql", "distractor", ClassQuoted, ClassQuotedFresh}
 	var opts match.Options
 	tesseract, err := ocr.Resolve(ocr.Auto)
 	switch {

@@ -35,6 +35,8 @@ const (
 	TJPEG60     Transform = "jpeg-q60"       // photo re-encoded as JPEG quality 60
 	TResize50   Transform = "resize-50"      // photo scaled to 50 % (CatmullRom), PNG or JPEG q90
 	TCrop5      Transform = "crop-5"         // photo with 2.5 % cut off each edge, PNG
+	TBorder     Transform = "border"         // photo in a uniform border of random colour, 5–15 % each edge, JPEG
+	TCaption    Transform = "caption-band"   // photo with white caption bands (black text) above and below, 8–15 % each, JPEG
 	TJSON       Transform = "csv-as-json"    // 10–50 patients.csv rows as a JSON array, other keys/formats
 	TSQL        Transform = "csv-as-sql"     // the same kind of rows as a SQL dump
 	TScanned    Transform = "scanned"        // lab result or note printed to a skewed, noisy page image (PNG, JPEG or image-only PDF)
@@ -44,7 +46,7 @@ const (
 // mixOrder is the order in which LeakMix emits classes.
 var mixOrder = []Transform{
 	TExact, TZip, TTarGz, T7z, TRerender, TExcerpt,
-	TJPEG60, TResize50, TCrop5, TJSON, TSQL, TScanned, TDistractor,
+	TJPEG60, TResize50, TCrop5, TBorder, TCaption, TJSON, TSQL, TScanned, TDistractor,
 }
 
 // LeakItem is one file of a leak mix, as it would be posted.
@@ -163,6 +165,8 @@ var classSpecs = map[Transform]classSpec{
 	TJPEG60:   {[]Kind{KindPhoto}, (*mixer).jpeg60Item},
 	TResize50: {[]Kind{KindPhoto}, (*mixer).resize50Item},
 	TCrop5:    {[]Kind{KindPhoto}, (*mixer).crop5Item},
+	TBorder:   {[]Kind{KindPhoto}, (*mixer).borderItem},
+	TCaption:  {[]Kind{KindPhoto}, (*mixer).captionBandItem},
 	TJSON:     {[]Kind{KindPatients}, (*mixer).jsonItem},
 	TSQL:      {[]Kind{KindPatients}, (*mixer).sqlItem},
 	TScanned:  {[]Kind{KindLabResult, KindClinicalNote}, (*mixer).scannedItem},

@@ -365,6 +365,37 @@ func TestLeakMix(t *testing.T) {
 	if w := 160 - 2*cropMargin(160); w != 152 {
 		t.Errorf("crop of 160 px leaves %d, want 152", w)
 	}
+	// Framed photos: bigger by the frame (5–15 % a side for borders, 8–15 %
+	// a band for captions), JPEG, and a caption band is white at its edge.
+	frameCheck := func(tr Transform, minW, maxW, minH, maxH float64) {
+		if len(byClass[tr]) == 0 {
+			t.Errorf("%s: no items", tr)
+		}
+		for _, it := range byClass[tr] {
+			src, _, err := image.Decode(bytes.NewReader(f.files[it.Source]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			img, fm, err := image.Decode(bytes.NewReader(it.Data))
+			if err != nil {
+				t.Errorf("%s: %v", it.Name, err)
+				continue
+			}
+			sw, sh := float64(src.Bounds().Dx()), float64(src.Bounds().Dy())
+			w, h := float64(img.Bounds().Dx())/sw, float64(img.Bounds().Dy())/sh
+			if fm != "jpeg" || w < minW || w > maxW || h < minH || h > maxH {
+				t.Errorf("%s (%s): %s scaled %.3fx%.3f, want jpeg within [%.2f,%.2f]x[%.2f,%.2f]", it.Name, tr, fm, w, h, minW, maxW, minH, maxH)
+			}
+			if tr == TCaption {
+				r, g, b, _ := img.At(1, 1).RGBA()
+				if r < 0xf000 || g < 0xf000 || b < 0xf000 {
+					t.Errorf("%s: caption band not white at its corner", it.Name)
+				}
+			}
+		}
+	}
+	frameCheck(TBorder, 1.09, 1.31, 1.09, 1.31)
+	frameCheck(TCaption, 1, 1, 1.15, 1.31)
 
 	refNHI := map[string]bool{}
 	for _, n := range f.nhis {
