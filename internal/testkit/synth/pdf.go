@@ -34,23 +34,7 @@ func buildPDF(title string, lines []string, created time.Time) []byte {
 		fmt.Sprintf("<< /Title (%s) /Producer (leakwatch synth) /CreationDate (D:%sZ) >>", pdfString(title), date),
 	}
 
-	var out bytes.Buffer
-	// The second line's high bytes mark the file as binary for transfer tools.
-	out.WriteString("%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-	offsets := make([]int, len(objects))
-	for i, obj := range objects {
-		offsets[i] = out.Len()
-		fmt.Fprintf(&out, "%d 0 obj\n%s\nendobj\n", i+1, obj)
-	}
-	xref := out.Len()
-	// Each cross-reference entry must be exactly 20 bytes, EOL included.
-	fmt.Fprintf(&out, "xref\n0 %d\n0000000000 65535 f \n", len(objects)+1)
-	for _, off := range offsets {
-		fmt.Fprintf(&out, "%010d 00000 n \n", off)
-	}
-	fmt.Fprintf(&out, "trailer\n<< /Size %d /Root 1 0 R /Info %d 0 R >>\nstartxref\n%d\n%%%%EOF\n",
-		len(objects)+1, len(objects), xref)
-	return out.Bytes()
+	return assemblePDF(objects, fmt.Sprintf(" /Info %d 0 R", len(objects)))
 }
 
 // pdfString escapes s for a PDF literal string. Characters outside printable
@@ -73,8 +57,12 @@ func pdfString(s string) string {
 
 // AssemblePDF joins objs as objects 1..n (the first the catalog) into a
 // PDF with a correct cross-reference table, for hand-built test PDFs.
-func AssemblePDF(objs []string) []byte {
+func AssemblePDF(objs []string) []byte { return assemblePDF(objs, "") }
+
+// assemblePDF is AssemblePDF with extra trailer entries (e.g. " /Info 7 0 R").
+func assemblePDF(objs []string, trailer string) []byte {
 	var b bytes.Buffer
+	// The second line's high bytes mark the file as binary for transfer tools.
 	b.WriteString("%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
 	offsets := make([]int, len(objs))
 	for i, o := range objs {
@@ -82,10 +70,11 @@ func AssemblePDF(objs []string) []byte {
 		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
 	}
 	xref := b.Len()
+	// Each cross-reference entry must be exactly 20 bytes, EOL included.
 	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
 	for _, off := range offsets {
 		fmt.Fprintf(&b, "%010d 00000 n \n", off)
 	}
-	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
+	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, trailer, xref)
 	return b.Bytes()
 }
