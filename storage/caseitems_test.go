@@ -17,10 +17,7 @@ func TestCaseItems(t *testing.T) {
 	t.Parallel()
 	forEachDialect(t, func(t *testing.T, s *storage.Store) {
 		ctx := t.Context()
-		src := storage.Source{Name: "forum", Kind: storage.SourceForum, URL: "http://leaks.example/", Enabled: true}
-		must(t, s.CreateSource(ctx, &src))
-		run, err := s.StartRun(ctx, src.ID)
-		must(t, err)
+		src, run := forumRun(t, s)
 		var refs []storage.Reference
 		for i := range 2 {
 			r := storage.Reference{OpaqueID: fmt.Sprintf("r%d", i), SHA256: fmt.Sprintf("%064x", i+1)}
@@ -224,6 +221,17 @@ func TestNoticeUncertainSend(t *testing.T) {
 	})
 }
 
+// forumRun creates the source "forum" (http://leaks.example/) and starts a
+// crawl run of it, the set-up of every case-item test.
+func forumRun(t *testing.T, s *storage.Store) (storage.Source, storage.CrawlRun) {
+	t.Helper()
+	src := storage.Source{Name: "forum", Kind: storage.SourceForum, URL: "http://leaks.example/", Enabled: true}
+	must(t, s.CreateSource(t.Context(), &src))
+	run, err := s.StartRun(t.Context(), src.ID)
+	must(t, err)
+	return src, run
+}
+
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
@@ -237,10 +245,7 @@ func TestTakeHitsConfirmExact(t *testing.T) {
 	t.Parallel()
 	forEachDialect(t, func(t *testing.T, s *storage.Store) {
 		ctx := t.Context()
-		src := storage.Source{Name: "forum", Kind: storage.SourceForum, URL: "http://leaks.example/", Enabled: true}
-		must(t, s.CreateSource(ctx, &src))
-		run, err := s.StartRun(ctx, src.ID)
-		must(t, err)
+		src, run := forumRun(t, s)
 		ref := storage.Reference{OpaqueID: "r0", SHA256: fmt.Sprintf("%064x", 1)}
 		must(t, s.DB().Create(&ref).Error)
 		hit := func(url string, methods ...string) []uint64 {

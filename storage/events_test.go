@@ -20,10 +20,7 @@ func TestWebhookEventsWrittenWithChanges(t *testing.T) {
 	t.Parallel()
 	forEachDialect(t, func(t *testing.T, s *storage.Store) {
 		ctx := t.Context()
-		src := storage.Source{Name: "forum", Kind: storage.SourceForum, URL: "http://leaks.example/", Enabled: true}
-		must(t, s.CreateSource(ctx, &src))
-		run, err := s.StartRun(ctx, src.ID)
-		must(t, err)
+		src, run := forumRun(t, s)
 		ref := storage.Reference{OpaqueID: "r0", Name: "Z1234567 discharge.pdf", SHA256: "01"}
 		must(t, s.DB().Create(&ref).Error)
 		var hitIDs []uint64

@@ -152,10 +152,7 @@ func TestExposureByDay(t *testing.T) {
 	t.Parallel()
 	forEachDialect(t, func(t *testing.T, s *storage.Store) {
 		ctx := t.Context()
-		src := storage.Source{Name: "forum", Kind: storage.SourceForum, URL: "http://leaks.example/", Enabled: true}
-		must(t, s.CreateSource(ctx, &src))
-		run, err := s.StartRun(ctx, src.ID)
-		must(t, err)
+		src, run := forumRun(t, s)
 		ref := storage.Reference{OpaqueID: "r0", SHA256: fmt.Sprintf("%064x", 1)}
 		must(t, s.DB().Create(&ref).Error)
 		cs, err := s.EnsureCase(ctx, "leaks.example", "case-leaks")
