@@ -133,18 +133,63 @@ const Scheme = "3"
 // bits) of one of them.
 var CropMargins = []float64{0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.035, 0.04, 0.045, 0.05}
 
-// TrimVariant is the index in a reference Image's Hashes of the hash of
-// the image with its border trimmed (pdq.Prepared.Trim), when it had one.
+// TrimVariant is the variant number of the hash of a reference image with
+// its border trimmed (pdq.Prepared.Trim), when it had one.
 var TrimVariant = 8 + len(CropMargins)
 
-// Image is one image's keyed PDQ hashes: for references the 8 rotations and
-// flips (pdq.Dihedral order) followed by one per CropMargins entry, then
-// (variant TrimVariant) the image with its border trimmed if it had one;
-// for queries the image as it is, then trimmed if it had a border. Quality
-// is the better of whole and trimmed.
+// WideCropMargins continue CropMargins to 10 % in 1 % steps (variants
+// WideCropVariant on, numbered after TrimVariant so indexes built before
+// them keep their meaning). They exist for one-sided crops: a query cut by
+// c on one side is tried cut by the same share on the other three
+// (Image.OneSided), which makes it the reference's centre crop by c; the
+// wider grid costs at most 18 bits there (measured on real photographs),
+// within PDQMax.
+var WideCropMargins = []float64{0.06, 0.07, 0.08, 0.09, 0.10}
+
+// WideCropVariant is the variant number of WideCropMargins[0].
+var WideCropVariant = TrimVariant + 1
+
+// FlatVariant is the variant number under which a low-texture reference
+// image's keyed layout signature (pdq.Flat) is stored beside its PDQ
+// hashes; it is not a PDQ hash and is matched by the image-layout layer.
+var FlatVariant = WideCropVariant + len(WideCropMargins)
+
+// oneSidedSteps are the one-sided crops a query is tried as: 0.5 % to 10 %
+// of the side, in 0.5 % steps.
+const (
+	oneSidedStep  = 0.005
+	oneSidedSteps = 20
+)
+
+// FlatQualityBound is the PDQ quality below which an image also gets a
+// layout signature (pdq.Flat): under PDQMinQuality PDQ cannot match it, and
+// the margin up to this bound covers a copy whose re-compression noise
+// lifts or lowers its quality across that threshold.
+const FlatQualityBound = 70
+
+// Image is one image's keyed fingerprints. For references: the PDQ hashes
+// of the 8 rotations and flips (pdq.Dihedral order), one per CropMargins
+// entry, the image with its border trimmed if it had one, one per
+// WideCropMargins entry, each numbered in Variants. For queries: the image
+// as it is, then Trims hashes of it without its frame, then the one-sided
+// crop trials (OneSided). Quality is the better of whole and trimmed.
 type Image struct {
-	Hashes  []pdq.Hash
-	Quality int
+	Hashes   []pdq.Hash
+	Variants []int // references: each hash's variant number
+	Trims    int   // queries: hashes after the first that are trims
+	Quality  int
+	// Flat is the keyed layout signature of an image PDQ rates below
+	// FlatQualityBound, with FlatContrast its plain contrast; nil when the
+	// image is textured, or (references) too uniform to match.
+	Flat         *pdq.Flat
+	FlatContrast int
+}
+
+// OneSided describes query hash i of an Image (i > Trims): the one-sided
+// crop it assumes, as the side and the share cut.
+func (im Image) OneSided(i int) (side string, share float64) {
+	k := i - 1 - im.Trims
+	return []string{"left", "top", "right", "bottom"}[k/oneSidedSteps], float64(k%oneSidedSteps+1) * oneSidedStep
 }
 
 // Features are the fingerprints of one item: a file, or a member of an
@@ -324,18 +369,32 @@ func (a *Analyzer) leaf(ctx context.Context, f Features, data []byte, mode Mode,
 			hs, q := pr.Dihedral()
 			countImage(q)
 			im := Image{Quality: q}
-			for _, h := range hs {
+			add := func(v int, h pdq.Hash) {
 				im.Hashes = append(im.Hashes, a.pdq.Key(h))
+				im.Variants = append(im.Variants, v)
 			}
-			for _, m := range CropMargins {
+			for v, h := range hs {
+				add(v, h)
+			}
+			for i, m := range CropMargins {
 				h, _ := pr.Crop(m)
-				im.Hashes = append(im.Hashes, a.pdq.Key(h))
+				add(8+i, h)
 			}
 			// A framed reference also matches its unframed copy.
 			if tr, ok := pr.Trim(); ok {
 				h, tq := tr.Hash()
-				im.Hashes = append(im.Hashes, a.pdq.Key(h))
+				add(TrimVariant, h)
 				im.Quality = max(im.Quality, tq)
+			}
+			for i, m := range WideCropMargins {
+				h, _ := pr.Crop(m)
+				add(WideCropVariant+i, h)
+			}
+			if q >= fingerprints.BlankQuality && q < FlatQualityBound {
+				if fl, c := pr.Flat(); c >= pdq.FlatMinContrast {
+					kf := a.pdq.KeyFlat(fl)
+					im.Flat, im.FlatContrast = &kf, c
+				}
 			}
 			f.Images = append(f.Images, im)
 		} else {
@@ -348,6 +407,29 @@ func (a *Analyzer) leaf(ctx context.Context, f Features, data []byte, mode Mode,
 				th, tq := tr.Hash()
 				im.Hashes = append(im.Hashes, a.pdq.Key(th))
 				im.Quality = max(im.Quality, tq)
+				im.Trims++
+			}
+			if im.Quality >= a.opts.Thresholds.PDQMinQuality {
+				// Reposts are cropped on one side (a screenshot, a banner
+				// cut off): for each side and share c, cut the same share
+				// of the reference's size from the other three sides,
+				// which makes a one-sided crop a centre crop the index
+				// holds. The order is what Image.OneSided reads.
+				for side := range 4 {
+					for k := range oneSidedSteps {
+						c := float64(k+1) * oneSidedStep
+						var cut [4]float64 // left, top, right, bottom of the query
+						cut[(side+1)%4], cut[(side+3)%4] = c, c
+						cut[(side+2)%4] = c / (1 - c) // the query side is 1-c of the reference's
+						ch, _ := pr.CropSides(cut[0], cut[1], cut[2], cut[3])
+						im.Hashes = append(im.Hashes, a.pdq.Key(ch))
+					}
+				}
+			}
+			if q < FlatQualityBound {
+				fl, c := pr.Flat()
+				kf := a.pdq.KeyFlat(fl)
+				im.Flat, im.FlatContrast = &kf, c
 			}
 			f.Images = append(f.Images, im)
 		}

@@ -20,6 +20,9 @@ const (
 	MethodTLSH       = "tlsh"
 	MethodPDQ        = "pdq"
 	MethodEDM        = "edm"
+	// MethodImageLayout matches low-texture images (flat designs PDQ rates
+	// below PDQMinQuality) by their coarse layout (pdq.Flat).
+	MethodImageLayout = "image-layout"
 )
 
 // Ref is a reference document as the index returns it.
@@ -52,7 +55,7 @@ type FieldPosting struct {
 // IndexedImage is one stored image fingerprint.
 type IndexedImage struct {
 	Ref     uint64
-	Variant int // index into the reference's Image.Hashes
+	Variant int // Image.Variants: which rotation, crop or trim (FlatVariant: Hash holds a pdq.Flat)
 	Hash    pdq.Hash
 	Quality int
 }
@@ -61,7 +64,7 @@ type IndexedImage struct {
 type NearImage struct {
 	IndexedImage
 	Distance int
-	trimmed  bool // found by the query's trimmed hash
+	how      string // which of the query's hashes found it, for the why
 }
 
 // variantName describes an indexed image variant for a match's why.
@@ -75,6 +78,8 @@ func variantName(v int) string {
 		return fmt.Sprintf(" to the reference cropped %.1f%% on each edge", CropMargins[v-8]*100)
 	case v == TrimVariant:
 		return " to the reference with its border trimmed"
+	case v >= WideCropVariant && v-WideCropVariant < len(WideCropMargins):
+		return fmt.Sprintf(" to the reference cropped %.0f%% on each edge", WideCropMargins[v-WideCropVariant]*100)
 	}
 	return fmt.Sprintf(" to variant %d of the reference", v)
 }
@@ -90,6 +95,9 @@ type Index interface {
 	FieldPostings(ctx context.Context, hashes []string, max int) ([]FieldPosting, error)
 	// NearImages returns the indexed image hashes within maxDist bits of h.
 	NearImages(ctx context.Context, h pdq.Hash, maxDist int) ([]NearImage, error)
+	// NearFlats returns the indexed low-texture signatures (variant
+	// FlatVariant) that pdq.FlatMatch f.
+	NearFlats(ctx context.Context, f pdq.Flat) ([]IndexedImage, error)
 	Patients(ctx context.Context, keys []uint64) (map[uint64][]string, error)
 	Count(ctx context.Context) (int64, error)
 }
@@ -126,7 +134,7 @@ func NewMatcher(idx Index, opts Options) *Matcher {
 
 // precedence orders methods when several fire for one reference: the most
 // specific evidence is reported.
-var precedence = map[string]int{MethodSHA256: 6, MethodTextSHA256: 5, MethodEDM: 4, MethodPDQ: 3, MethodTLSH: 2, MethodWinnow: 1}
+var precedence = map[string]int{MethodSHA256: 7, MethodTextSHA256: 6, MethodEDM: 5, MethodPDQ: 4, MethodImageLayout: 3, MethodTLSH: 2, MethodWinnow: 1}
 
 type found struct {
 	method string
@@ -210,30 +218,46 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 	// Photos.
 	var unmatchable []string
 	for i, qi := range f.Images {
+		if qi.Flat != nil && qi.Quality < FlatQualityBound {
+			matched, err := m.flat(ctx, i, qi, add)
+			if err != nil {
+				return Result{}, err
+			}
+			if qi.Quality < m.opts.Thresholds.PDQMinQuality && !matched && qi.Quality > 0 {
+				unmatchable = append(unmatchable, fmt.Sprintf("image %d: not matchable (low quality: PDQ quality %d, below %d; layout contrast %d, needs %d)", i+1, qi.Quality, m.opts.Thresholds.PDQMinQuality, qi.FlatContrast, pdq.FlatMinContrast))
+			}
+		}
 		if qi.Quality < m.opts.Thresholds.PDQMinQuality || len(qi.Hashes) == 0 {
 			// Quality 0 is blank, trivial and not worth a word; a flat
-			// design is a picture PDQ cannot tell from others like it.
-			if qi.Quality > 0 && len(qi.Hashes) > 0 {
+			// design went to the layout layer above.
+			if qi.Flat == nil && qi.Quality > 0 && len(qi.Hashes) > 0 {
 				unmatchable = append(unmatchable, fmt.Sprintf("image %d: not matchable (low quality: PDQ quality %d, below %d)", i+1, qi.Quality, m.opts.Thresholds.PDQMinQuality))
 			}
 			continue
 		}
 		best := map[uint64]NearImage{}
 		var near []NearImage
-		for i, h := range qi.Hashes {
+		for j, h := range qi.Hashes {
 			n, err := m.idx.NearImages(ctx, h, m.opts.Thresholds.PDQMax)
 			if err != nil {
 				return Result{}, err
 			}
-			if i > 0 {
-				for k := range n {
-					n[k].trimmed = true
-				}
+			how := ""
+			switch {
+			case j == 0:
+			case j <= qi.Trims:
+				how = " of the image with its border trimmed"
+			default:
+				side, c := qi.OneSided(j)
+				how = fmt.Sprintf(" of the image taken as cropped %.1f%% on the %s", c*100, side)
+			}
+			for k := range n {
+				n[k].how = how
 			}
 			near = append(near, n...)
 		}
 		for _, im := range near {
-			if im.Quality < m.opts.Thresholds.PDQMinQuality {
+			if im.Quality < m.opts.Thresholds.PDQMinQuality || im.Variant == FlatVariant {
 				continue
 			}
 			if old, ok := best[im.Ref]; !ok || im.Distance < old.Distance {
@@ -241,11 +265,7 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 			}
 		}
 		for ref, n := range best {
-			q := ""
-			if n.trimmed {
-				q = " of the image with its border trimmed"
-			}
-			add(ref, found{MethodPDQ, 1 - float64(n.Distance)/256, fmt.Sprintf("PDQ distance %d%s%s (threshold %d)", n.Distance, q, variantName(n.Variant), m.opts.Thresholds.PDQMax)})
+			add(ref, found{MethodPDQ, 1 - float64(n.Distance)/256, fmt.Sprintf("PDQ distance %d%s%s (threshold %d)", n.Distance, n.how, variantName(n.Variant), m.opts.Thresholds.PDQMax)})
 		}
 	}
 	// Record dumps.
@@ -307,7 +327,7 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 	var whole []uint64
 	for _, k := range keys {
 		switch hits[k].method {
-		case MethodSHA256, MethodTextSHA256, MethodTLSH, MethodPDQ, MethodWinnow:
+		case MethodSHA256, MethodTextSHA256, MethodTLSH, MethodPDQ, MethodImageLayout, MethodWinnow:
 			whole = append(whole, k)
 		}
 	}
@@ -780,4 +800,28 @@ func (m *Matcher) edm(ctx context.Context, f Features, nrefs int64, add func(uin
 		add(ref, found{MethodEDM, min(1, float64(n)/float64(len(f.Rows))), fmt.Sprintf("%d of %d records match (NHI or e-mail plus another field)", n, len(f.Rows))})
 	}
 	return pats, nil
+}
+
+// flat matches image i of an item by its layout signature, reporting
+// whether any reference matched. Only images with enough contrast take
+// part: a near-uniform one shares its layout with every other.
+func (m *Matcher) flat(ctx context.Context, i int, qi Image, add func(uint64, found)) (bool, error) {
+	if qi.FlatContrast < pdq.FlatMinContrast {
+		return false, nil
+	}
+	near, err := m.idx.NearFlats(ctx, *qi.Flat)
+	if err != nil {
+		return false, err
+	}
+	best := map[uint64]float64{}
+	for _, n := range near {
+		_, mean := pdq.FlatDistance(*qi.Flat, pdq.Flat(n.Hash))
+		if old, ok := best[n.Ref]; !ok || mean < old {
+			best[n.Ref] = mean
+		}
+	}
+	for ref, mean := range best {
+		add(ref, found{MethodImageLayout, 1 - mean/255, fmt.Sprintf("image %d: low-texture layout within %.1f luma levels of the reference's (%dx%d cells; at most %d per cell, %d on average)", i+1, mean, pdq.FlatCols, pdq.FlatRows, pdq.FlatMaxCellDiff, pdq.FlatMaxMeanDiff)})
+	}
+	return len(best) > 0, nil
 }

@@ -51,6 +51,7 @@ func (x *fakeIndex) FieldPostings(context.Context, []string, int) ([]FieldPostin
 	return nil, nil
 }
 func (x *fakeIndex) NearImages(context.Context, pdq.Hash, int) ([]NearImage, error) { return nil, nil }
+func (x *fakeIndex) NearFlats(context.Context, pdq.Flat) ([]IndexedImage, error)    { return nil, nil }
 func (x *fakeIndex) Patients(context.Context, []uint64) (map[uint64][]string, error) {
 	return nil, nil
 }

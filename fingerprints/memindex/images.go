@@ -102,3 +102,56 @@ func (x *imageIndex) scan(h pdq.Hash, maxDist int) []match.NearImage {
 func (x *Index) NearImages(_ context.Context, h pdq.Hash, maxDist int) ([]match.NearImage, error) {
 	return x.images.near(h, maxDist), nil
 }
+
+// Low-texture signatures are few (flat designs, not photographs) but must
+// not be scanned one by one either: they are bucketed on three cells,
+// quantised to flatQuant levels. A match differs by at most
+// pdq.FlatMaxCellDiff < flatQuant in every cell, so its bucket is the
+// query's or a neighbour in each of the three: 27 probes.
+const flatQuant = 16
+
+type flatIndex struct {
+	ims     []match.IndexedImage
+	buckets map[[3]uint8][]int32
+}
+
+func flatKey(f *pdq.Flat) [3]uint8 {
+	return [3]uint8{f[0] / flatQuant, f[1] / flatQuant, f[2] / flatQuant}
+}
+
+func buildFlatIndex(ims []match.IndexedImage) flatIndex {
+	x := flatIndex{ims: ims, buckets: map[[3]uint8][]int32{}}
+	for i := range ims {
+		f := pdq.Flat(ims[i].Hash)
+		k := flatKey(&f)
+		x.buckets[k] = append(x.buckets[k], int32(i))
+	}
+	return x
+}
+
+func (x *flatIndex) near(f pdq.Flat) []match.IndexedImage {
+	if len(x.ims) == 0 {
+		return nil
+	}
+	const n = 256 / flatQuant // buckets per cell; keyed values wrap round
+	k := flatKey(&f)
+	var out []match.IndexedImage
+	for _, d0 := range []int{-1, 0, 1} {
+		for _, d1 := range []int{-1, 0, 1} {
+			for _, d2 := range []int{-1, 0, 1} {
+				b := [3]uint8{uint8((int(k[0]) + d0 + n) % n), uint8((int(k[1]) + d1 + n) % n), uint8((int(k[2]) + d2 + n) % n)}
+				for _, i := range x.buckets[b] {
+					if pdq.FlatMatch(f, pdq.Flat(x.ims[i].Hash)) {
+						out = append(out, x.ims[i])
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// NearFlats implements match.Index.
+func (x *Index) NearFlats(_ context.Context, f pdq.Flat) ([]match.IndexedImage, error) {
+	return x.flats.near(f), nil
+}

@@ -47,6 +47,7 @@ type Index struct {
 	kinds     []string
 
 	images    imageIndex
+	flats     flatIndex
 	imageRows []match.IndexedImage // while building
 
 	patOff   []int32 // refs[i]'s patients are patIDs[patOff[i]:patOff[i+1]]
@@ -321,6 +322,7 @@ type Builder struct {
 	prints    []printRow
 	fields    []fieldRow
 	patients  []patientRow
+	flatRows  []match.IndexedImage
 	kindIDs   map[string]uint8
 	errs      int
 }
@@ -438,6 +440,10 @@ func (b *Builder) AddField(kind, hash string, ref uint64, row int64) {
 // AddImage adds an image fingerprint.
 func (b *Builder) AddImage(im match.IndexedImage) {
 	if _, ok := b.ref(im.Ref); ok {
+		if im.Variant == match.FlatVariant {
+			b.flatRows = append(b.flatRows, im)
+			return
+		}
 		b.x.imageRows = append(b.x.imageRows, im)
 	}
 }
@@ -495,5 +501,7 @@ func (b *Builder) Build() *Index {
 
 	x.images = buildImageIndex(x.imageRows)
 	x.imageRows = nil
+	x.flats = buildFlatIndex(b.flatRows)
+	b.flatRows = nil
 	return x
 }

@@ -28,6 +28,11 @@ const keyLabel = "pdq"
 type Keyer struct {
 	perm [256]uint8 // plain bit i goes to keyed bit perm[i]
 	mask Hash
+	// Low-texture signatures (Flat) are keyed the same way: a secret
+	// permutation of the cells and a secret offset added to each, modulo
+	// 256, which FlatDistance's modular difference preserves.
+	flatPerm [len(Flat{})]uint8
+	flatOff  Flat
 }
 
 // NewKeyer derives a Keyer from the fingerprint key's "pdq" subkey. The
@@ -40,11 +45,20 @@ func NewKeyer(k *fingerprints.Key) *Keyer {
 
 	// Fisher-Yates shuffle driven by an HMAC counter-mode byte stream, with
 	// rejection sampling so every permutation is equally likely.
-	s := &stream{key: sub, label: "perm"}
-	for i := range kr.perm {
-		kr.perm[i] = uint8(i)
+	shuffle(kr.perm[:], &stream{key: sub, label: "perm"})
+	copy(kr.flatOff[:], hmacSum(sub, []byte("flat-offset")))
+	shuffle(kr.flatPerm[:], &stream{key: sub, label: "flat-perm"})
+	return kr
+}
+
+// shuffle fills perm with a permutation of 0..len(perm)-1 drawn from s:
+// Fisher-Yates with rejection sampling, so every permutation is equally
+// likely.
+func shuffle(perm []uint8, s *stream) {
+	for i := range perm {
+		perm[i] = uint8(i)
 	}
-	for i := len(kr.perm) - 1; i > 0; i-- {
+	for i := len(perm) - 1; i > 0; i-- {
 		n := uint32(i + 1)
 		limit := 65536 - 65536%n // largest multiple of n that fits in 16 bits
 		var v uint32
@@ -55,9 +69,19 @@ func NewKeyer(k *fingerprints.Key) *Keyer {
 			}
 		}
 		j := v % n
-		kr.perm[i], kr.perm[j] = kr.perm[j], kr.perm[i]
+		perm[i], perm[j] = perm[j], perm[i]
 	}
-	return kr
+}
+
+// KeyFlat returns the keyed form of a low-texture signature.
+// FlatDistance(k.KeyFlat(a), k.KeyFlat(b)) equals FlatDistance(a, b).
+func (k *Keyer) KeyFlat(f Flat) Flat {
+	var out Flat
+	for i, v := range f {
+		j := k.flatPerm[i]
+		out[j] = v + k.flatOff[j]
+	}
+	return out
 }
 
 // Key returns the keyed form of a plain hash. Distance(k.Key(a), k.Key(b))

@@ -58,10 +58,16 @@ func (pr *Prepared) Dihedral() (hashes [8]Hash, quality int) {
 // A PDQ hash drifts about 13 bits per 0.5 % of centre crop, so an index
 // that stores a few crops of each reference recognises cropped reposts.
 func (pr *Prepared) Crop(margin float64) (Hash, int) {
-	margin = min(max(margin, 0), 0.45)
+	return pr.CropSides(margin, margin, margin, margin)
+}
+
+// CropSides is Crop with its own share cut from each edge (left, top,
+// right, bottom; each clamped to [0, 0.45]).
+func (pr *Prepared) CropSides(left, top, right, bottom float64) (Hash, int) {
+	c := func(m float64) float64 { return min(max(m, 0), 0.45) }
 	w, h := float64(pr.p.w), float64(pr.p.h)
 	var small [64 * 64]float32
-	pr.p.area64(w*margin, h*margin, w*(1-margin), h*(1-margin), &small)
+	pr.p.area64(w*c(left), h*c(top), w*(1-c(right)), h*(1-c(bottom)), &small)
 	var dct [256]float32
 	dct64To16Rows(&small, &dct)
 	return dctToHash(&dct), qualityMetric(&small)

@@ -463,8 +463,11 @@ func toFingerprints(f match.Features) storage.RefFingerprints {
 		}
 	}
 	for i, im := range f.Images {
-		for v, h := range im.Hashes {
-			fp.Images = append(fp.Images, storage.RefImage{Image: i, Variant: v, Hash: h.String(), Quality: im.Quality})
+		for j, h := range im.Hashes {
+			fp.Images = append(fp.Images, storage.RefImage{Image: i, Variant: im.Variants[j], Hash: h.String(), Quality: im.Quality})
+		}
+		if im.Flat != nil {
+			fp.Images = append(fp.Images, storage.RefImage{Image: i, Variant: match.FlatVariant, Hash: im.Flat.String(), Quality: im.Quality})
 		}
 	}
 	for i, row := range f.Rows {

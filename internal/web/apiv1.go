@@ -237,7 +237,7 @@ func hitStates() []string {
 // hitMethods are the ?method= values: every way a hit can match.
 func hitMethods() []string {
 	return []string{match.MethodSHA256, match.MethodTextSHA256, match.MethodWinnow, match.MethodTLSH,
-		match.MethodPDQ, match.MethodEDM, capture.MethodKeyword}
+		match.MethodPDQ, match.MethodImageLayout, match.MethodEDM, capture.MethodKeyword}
 }
 
 func sourceKindNames() []string {
