@@ -16,7 +16,8 @@ package fingerprints
 //     minimum, 40 characters by default: fewer match too much to mean
 //     anything, and "404 Not Found" or "Page 1 of 1" stay under it);
 //   - an image that is neither blank (PDQ quality 0: no edge at all,
-//     whatever its colour, after JPEG noise) nor icon-sized
+//     whatever its colour, after JPEG noise, and a layout contrast under
+//     BlankContrast: no smooth gradient either) nor icon-sized
 //     (under MinImageSide pixels on a side: favicons, tracking pixels,
 //     spacers);
 //   - a record (two or more identifying fields, what EDM needs to match);
@@ -108,8 +109,14 @@ func Trivial(c Content) TrivialReason {
 	return TrivialNoContent
 }
 
-// ImageCounts reports whether an image of width×height pixels and PDQ
-// quality q counts as content.
-func ImageCounts(width, height, quality int) bool {
-	return width >= MinImageSide && height >= MinImageSide && quality >= BlankQuality
+// BlankContrast is the least spread, in luma levels, between the darkest
+// and lightest cell of an image's coarse layout (pdq.Flat) that makes a
+// smooth image without edges (a gradient, soft shapes) content: such an
+// image has PDQ quality 0 but is a design, matched by its layout.
+const BlankContrast = 24
+
+// ImageCounts reports whether an image of width×height pixels, PDQ
+// quality q and layout contrast c counts as content.
+func ImageCounts(width, height, quality, contrast int) bool {
+	return width >= MinImageSide && height >= MinImageSide && (quality >= BlankQuality || contrast >= BlankContrast)
 }

@@ -26,7 +26,7 @@ func TestTrivialRule(t *testing.T) {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}
 	}
-	if ImageCounts(16, 16, 90) || ImageCounts(640, 480, 0) || !ImageCounts(MinImageSide, MinImageSide, BlankQuality) {
-		t.Error("ImageCounts: icons and blank images must not count, a 32-pixel image with an edge must")
+	if ImageCounts(16, 16, 90, 90) || ImageCounts(640, 480, 0, BlankContrast-1) || !ImageCounts(MinImageSide, MinImageSide, BlankQuality, 0) || !ImageCounts(640, 480, 0, BlankContrast) {
+		t.Error("ImageCounts: icons and blank images must not count, a 32-pixel image with an edge must, and so must a smooth gradient")
 	}
 }

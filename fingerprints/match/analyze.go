@@ -140,8 +140,8 @@ var TrimVariant = 8 + len(CropMargins)
 // WideCropMargins continue CropMargins to 10 % in 1 % steps (variants
 // WideCropVariant on, numbered after TrimVariant so indexes built before
 // them keep their meaning). They exist for one-sided crops: a query cut by
-// c on one side is tried cut by the same share on the other three
-// (Image.OneSided), which makes it the reference's centre crop by c; the
+// c on one side is tried cut by the same share on the other three, which
+// makes it the reference's centre crop by c; the
 // wider grid costs at most 18 bits there (measured on real photographs),
 // within PDQMax.
 var WideCropMargins = []float64{0.06, 0.07, 0.08, 0.09, 0.10}
@@ -171,12 +171,13 @@ const FlatQualityBound = 70
 // of the 8 rotations and flips (pdq.Dihedral order), one per CropMargins
 // entry, the image with its border trimmed if it had one, one per
 // WideCropMargins entry, each numbered in Variants. For queries: the image
-// as it is, then Trims hashes of it without its frame, then the one-sided
-// crop trials (OneSided). Quality is the better of whole and trimmed.
+// as it is, then without its frame, with thin strokes (a watermark's
+// letters) removed, and as if cut on one side, each described in How.
+// Quality is the better of whole and trimmed.
 type Image struct {
 	Hashes   []pdq.Hash
-	Variants []int // references: each hash's variant number
-	Trims    int   // queries: hashes after the first that are trims
+	Variants []int    // references: each hash's variant number
+	How      []string // queries: how each hash was made ("" for the image as it is)
 	Quality  int
 	// Flat is the keyed layout signature of an image PDQ rates below
 	// FlatQualityBound, with FlatContrast its plain contrast; nil when the
@@ -185,12 +186,10 @@ type Image struct {
 	FlatContrast int
 }
 
-// OneSided describes query hash i of an Image (i > Trims): the one-sided
-// crop it assumes, as the side and the share cut.
-func (im Image) OneSided(i int) (side string, share float64) {
-	k := i - 1 - im.Trims
-	return []string{"left", "top", "right", "bottom"}[k/oneSidedSteps], float64(k%oneSidedSteps+1) * oneSidedStep
-}
+// despeckleRadius is the median filter's reach for the query hash without
+// thin strokes: letters up to about 8 px wide on the (at most 512 px)
+// luma plane vanish, shapes wider than 9 px stay.
+const despeckleRadius = 4
 
 // Features are the fingerprints of one item: a file, or a member of an
 // archive or e-mail ("outer.zip!/dir/file.pdf").
@@ -357,9 +356,10 @@ func (a *Analyzer) leaf(ctx context.Context, f Features, data []byte, mode Mode,
 			}
 			continue
 		}
+		flat, contrast := pr.Flat()
 		countImage := func(q int) {
 			b := img.Bounds()
-			if fingerprints.ImageCounts(b.Dx(), b.Dy(), q) {
+			if fingerprints.ImageCounts(b.Dx(), b.Dy(), q, contrast) {
 				content.Images++
 			} else {
 				content.TrivialImages++
@@ -390,46 +390,60 @@ func (a *Analyzer) leaf(ctx context.Context, f Features, data []byte, mode Mode,
 				h, _ := pr.Crop(m)
 				add(WideCropVariant+i, h)
 			}
-			if q >= fingerprints.BlankQuality && q < FlatQualityBound {
-				if fl, c := pr.Flat(); c >= pdq.FlatMinContrast {
-					kf := a.pdq.KeyFlat(fl)
-					im.Flat, im.FlatContrast = &kf, c
-				}
+			if q < FlatQualityBound && contrast >= pdq.FlatMinContrast {
+				kf := a.pdq.KeyFlat(flat)
+				im.Flat, im.FlatContrast = &kf, contrast
 			}
 			f.Images = append(f.Images, im)
 		} else {
 			h, q := pr.Hash()
 			countImage(q)
-			im := Image{Hashes: []pdq.Hash{a.pdq.Key(h)}, Quality: q}
+			im := Image{Hashes: []pdq.Hash{a.pdq.Key(h)}, How: []string{""}, Quality: q}
+			add := func(h pdq.Hash, how string) {
+				im.Hashes = append(im.Hashes, a.pdq.Key(h))
+				im.How = append(im.How, how)
+			}
 			// Reposts are framed and captioned: try the query without its
 			// frame as well as whole (a framed reference is indexed whole).
 			for _, tr := range pr.Trims() {
 				th, tq := tr.Hash()
-				im.Hashes = append(im.Hashes, a.pdq.Key(th))
+				add(th, "of the image with its border trimmed")
 				im.Quality = max(im.Quality, tq)
-				im.Trims++
 			}
 			if im.Quality >= a.opts.Thresholds.PDQMinQuality {
+				// Leak channels stamp their name across what they post.
+				dh, _ := pr.Despeckled(despeckleRadius).Hash()
+				add(dh, "of the image with thin strokes (text) filtered out")
 				// Reposts are cropped on one side (a screenshot, a banner
 				// cut off): for each side and share c, cut the same share
 				// of the reference's size from the other three sides,
 				// which makes a one-sided crop a centre crop the index
-				// holds. The order is what Image.OneSided reads.
-				for side := range 4 {
-					for k := range oneSidedSteps {
-						c := float64(k+1) * oneSidedStep
-						var cut [4]float64 // left, top, right, bottom of the query
-						cut[(side+1)%4], cut[(side+3)%4] = c, c
-						cut[(side+2)%4] = c / (1 - c) // the query side is 1-c of the reference's
-						ch, _ := pr.CropSides(cut[0], cut[1], cut[2], cut[3])
-						im.Hashes = append(im.Hashes, a.pdq.Key(ch))
+				// holds.
+				oneSided := func(p *pdq.Prepared, of string) {
+					for side := range 4 {
+						for k := range oneSidedSteps {
+							c := float64(k+1) * oneSidedStep
+							var cut [4]float64 // left, top, right, bottom of the query
+							cut[(side+1)%4], cut[(side+3)%4] = c, c
+							cut[(side+2)%4] = c / (1 - c) // the query side is 1-c of the reference's
+							ch, _ := p.CropSides(cut[0], cut[1], cut[2], cut[3])
+							add(ch, fmt.Sprintf("of the image%s taken as cropped %.1f%% on the %s", of, c*100, []string{"left", "top", "right", "bottom"}[side]))
+						}
+					}
+				}
+				oneSided(pr, "")
+				// A screenshot's frames come off in layers, and the last
+				// layer can take a line or a light strip of the picture
+				// with it: that is a one-sided crop too.
+				if tf, ok := pr.TrimFrames(); ok {
+					if t1, _ := pr.Trim(); t1.Bounds() != tf.Bounds() {
+						oneSided(tf, " with its frames trimmed")
 					}
 				}
 			}
 			if q < FlatQualityBound {
-				fl, c := pr.Flat()
-				kf := a.pdq.KeyFlat(fl)
-				im.Flat, im.FlatContrast = &kf, c
+				kf := a.pdq.KeyFlat(flat)
+				im.Flat, im.FlatContrast = &kf, contrast
 			}
 			f.Images = append(f.Images, im)
 		}

@@ -11,8 +11,9 @@ import (
 	"github.com/leakwatch/leakwatch/fingerprints"
 )
 
-// TestLowQualityReported: an image too flat for PDQ is reported as looked
-// at but not matchable, not silently skipped, and is not a hit.
+// TestLowQualityReported: an image too flat for PDQ and with too little
+// contrast for its layout (a pale field with one faint block) is reported
+// as looked at but not matchable, not silently skipped, and is not a hit.
 func TestLowQualityReported(t *testing.T) {
 	key, err := fingerprints.NewKey(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
@@ -20,9 +21,9 @@ func TestLowQualityReported(t *testing.T) {
 	}
 	design := paint(640, 480, func(x, y int) color.RGBA {
 		d := math.Hypot(float64(x-320), float64(y-240)) / 400
-		v := uint8(200 - 60*d)
+		v := uint8(200 - 10*d)
 		if x > 400 && x < 520 && y > 100 && y < 220 {
-			v -= 25
+			v -= 12
 		}
 		return color.RGBA{v, v + 10, 230, 255}
 	})
@@ -34,8 +35,8 @@ func TestLowQualityReported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(f.Images) != 1 || f.Images[0].Quality <= 0 || f.Images[0].Quality >= defaultMinQuality() {
-		t.Fatalf("want one image of low but non-zero quality, got %+v", f.Images)
+	if len(f.Images) != 1 || f.Images[0].Quality <= 0 || f.Images[0].Quality >= defaultMinQuality() || f.Images[0].FlatContrast >= fingerprints.BlankContrast {
+		t.Fatalf("want one image of low but non-zero quality and low contrast, got %+v", f.Images)
 	}
 	res, err := NewMatcher(&fakeIndex{posts: map[int64][]uint64{}}, Options{}).Match(context.Background(), f)
 	if err != nil {

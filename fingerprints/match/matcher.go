@@ -219,19 +219,17 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 	var unmatchable []string
 	for i, qi := range f.Images {
 		if qi.Flat != nil && qi.Quality < FlatQualityBound {
-			matched, err := m.flat(ctx, i, qi, add)
-			if err != nil {
+			if err := m.flat(ctx, i, qi, add); err != nil {
 				return Result{}, err
-			}
-			if qi.Quality < m.opts.Thresholds.PDQMinQuality && !matched && qi.Quality > 0 {
-				unmatchable = append(unmatchable, fmt.Sprintf("image %d: not matchable (low quality: PDQ quality %d, below %d; layout contrast %d, needs %d)", i+1, qi.Quality, m.opts.Thresholds.PDQMinQuality, qi.FlatContrast, pdq.FlatMinContrast))
 			}
 		}
 		if qi.Quality < m.opts.Thresholds.PDQMinQuality || len(qi.Hashes) == 0 {
-			// Quality 0 is blank, trivial and not worth a word; a flat
-			// design went to the layout layer above.
-			if qi.Flat == nil && qi.Quality > 0 && len(qi.Hashes) > 0 {
-				unmatchable = append(unmatchable, fmt.Sprintf("image %d: not matchable (low quality: PDQ quality %d, below %d)", i+1, qi.Quality, m.opts.Thresholds.PDQMinQuality))
+			// PDQ cannot rate it. A layout with enough contrast went to the
+			// layer above; otherwise say so, unless it is blank (trivial,
+			// not worth a word).
+			lowLayout := qi.Flat == nil || qi.FlatContrast < pdq.FlatMinContrast
+			if lowLayout && qi.Quality >= fingerprints.BlankQuality && len(qi.Hashes) > 0 {
+				unmatchable = append(unmatchable, fmt.Sprintf("image %d: not matchable (low quality: PDQ quality %d, below %d; layout contrast %d, below %d)", i+1, qi.Quality, m.opts.Thresholds.PDQMinQuality, qi.FlatContrast, pdq.FlatMinContrast))
 			}
 			continue
 		}
@@ -243,13 +241,8 @@ func (m *Matcher) Match(ctx context.Context, f Features) (Result, error) {
 				return Result{}, err
 			}
 			how := ""
-			switch {
-			case j == 0:
-			case j <= qi.Trims:
-				how = " of the image with its border trimmed"
-			default:
-				side, c := qi.OneSided(j)
-				how = fmt.Sprintf(" of the image taken as cropped %.1f%% on the %s", c*100, side)
+			if j < len(qi.How) && qi.How[j] != "" {
+				how = " " + qi.How[j]
 			}
 			for k := range n {
 				n[k].how = how
@@ -802,16 +795,15 @@ func (m *Matcher) edm(ctx context.Context, f Features, nrefs int64, add func(uin
 	return pats, nil
 }
 
-// flat matches image i of an item by its layout signature, reporting
-// whether any reference matched. Only images with enough contrast take
+// flat matches image i of an item by its layout signature. Only images with enough contrast take
 // part: a near-uniform one shares its layout with every other.
-func (m *Matcher) flat(ctx context.Context, i int, qi Image, add func(uint64, found)) (bool, error) {
+func (m *Matcher) flat(ctx context.Context, i int, qi Image, add func(uint64, found)) error {
 	if qi.FlatContrast < pdq.FlatMinContrast {
-		return false, nil
+		return nil
 	}
 	near, err := m.idx.NearFlats(ctx, *qi.Flat)
 	if err != nil {
-		return false, err
+		return err
 	}
 	best := map[uint64]float64{}
 	for _, n := range near {
@@ -823,5 +815,5 @@ func (m *Matcher) flat(ctx context.Context, i int, qi Image, add func(uint64, fo
 	for ref, mean := range best {
 		add(ref, found{MethodImageLayout, 1 - mean/255, fmt.Sprintf("image %d: low-texture layout within %.1f luma levels of the reference's (%dx%d cells; at most %d per cell, %d on average)", i+1, mean, pdq.FlatCols, pdq.FlatRows, pdq.FlatMaxCellDiff, pdq.FlatMaxMeanDiff)})
 	}
-	return len(best) > 0, nil
+	return nil
 }

@@ -3,6 +3,8 @@ package pdq
 import (
 	"encoding/hex"
 	"fmt"
+
+	"github.com/leakwatch/leakwatch/fingerprints"
 )
 
 // PDQ hashes the signs of mid-frequency DCT terms, which on a smooth,
@@ -27,7 +29,7 @@ type Flat [FlatCols * FlatRows]byte
 // FlatMinContrast is the least spread between the darkest and lightest cell
 // of a Flat that can be matched: below it an image is nearly one colour
 // and its layout is shared by every other such image.
-const FlatMinContrast = 24
+const FlatMinContrast = fingerprints.BlankContrast
 
 // FlatMaxCellDiff and FlatMaxMeanDiff bound how far a copy's cells may be
 // from the reference's: re-compression (JPEG quality 55) and resizing moved

@@ -1,6 +1,7 @@
 package pdq
 
 import (
+	"image"
 	"slices"
 )
 
@@ -37,16 +38,25 @@ const (
 
 // Trim returns the image with uniform borders and caption bands cut from
 // each edge, and whether anything was cut. When nothing was, it returns pr.
-func (pr *Prepared) Trim() (*Prepared, bool) { return pr.trim(trimTol, trimShift) }
+func (pr *Prepared) Trim() (*Prepared, bool) { return pr.trim(trimTol, trimShift, 1) }
+
+// TrimFrames is Trim repeated for frames inside frames (a screenshot's
+// title bar, toolbar and page margins); see Trims.
+func (pr *Prepared) TrimFrames() (*Prepared, bool) { return pr.trim(trimTol, trimShift, trimRounds) }
 
 // Trims returns the distinct trims of the image worth querying (Trim's,
-// one that lets the frame's value drift by up to trimTol, and one that
-// takes only lines within trimTightTol of it), none if it has no border:
-// each edge case (ringing, a photo's light edge) defeats one of them.
+// one that lets the frame's value drift by up to trimTol, one that takes
+// only lines within trimTightTol of it, and Trim's repeated for frames
+// inside frames), none if it has no border: each edge case (ringing, a
+// photo's light edge, a screenshot's title bar, toolbar and page margins)
+// defeats one of them.
 func (pr *Prepared) Trims() []*Prepared {
 	var out []*Prepared
-	for _, c := range [][2]float32{{trimTol, trimShift}, {trimTol, trimTol}, {trimTightTol, trimTightTol}} {
-		t, ok := pr.trim(c[0], c[1])
+	for _, c := range []struct {
+		tol, shift float32
+		rounds     int
+	}{{trimTol, trimShift, 1}, {trimTol, trimTol, 1}, {trimTightTol, trimTightTol, 1}, {trimTol, trimShift, trimRounds}} {
+		t, ok := pr.trim(c.tol, c.shift, c.rounds)
 		if ok && !slices.ContainsFunc(out, func(o *Prepared) bool { return o.p.w == t.p.w && o.p.h == t.p.h && o.x0 == t.x0 && o.y0 == t.y0 }) {
 			out = append(out, t)
 		}
@@ -54,7 +64,43 @@ func (pr *Prepared) Trims() []*Prepared {
 	return out
 }
 
-func (pr *Prepared) trim(tol, shift float32) (*Prepared, bool) {
+// trimRounds bounds how many frames inside frames a repeated trim cuts: a
+// screenshot has a title bar, a toolbar and page margins, each its own
+// colour, and one trim of an edge stops at the first change of colour. It
+// is a query-only alternative: a photo's own flat strip (a ruler) inside a
+// frame is cut too, so the single trim is always tried as well.
+const trimRounds = 8
+
+// trimInnerTol is the tolerance of the frames inside the outermost one.
+const trimInnerTol = 3
+
+func (pr *Prepared) trim(tol, shift float32, rounds int) (*Prepared, bool) {
+	cur := pr
+	for round := range rounds {
+		if round > 0 {
+			// An inner frame must be flat to within a few levels: a
+			// photo's own smooth edge (sky, a wall) is not, and the outer
+			// frame's tolerance would eat into it.
+			tol, shift = min(tol, trimInnerTol), min(shift, trimInnerTol)
+		}
+		minCut := trimMinCut
+		if round > 0 {
+			// The line where two frame colours were averaged together
+			// (the plane is reduced from the original) is a frame of
+			// its own, one line deep.
+			minCut = 0
+		}
+		t, ok := cur.trimOnce(tol, shift, minCut)
+		if !ok || float64(t.p.w) < trimMinKeep*float64(pr.p.w) || float64(t.p.h) < trimMinKeep*float64(pr.p.h) {
+			break
+		}
+		t.x0, t.y0 = t.x0+cur.x0, t.y0+cur.y0
+		cur = t
+	}
+	return cur, cur != pr
+}
+
+func (pr *Prepared) trimOnce(tol, shift float32, minCut float64) (*Prepared, bool) {
 	p := pr.p
 	if p.w < 8 || p.h < 8 {
 		return pr, false
@@ -67,10 +113,10 @@ func (pr *Prepared) trim(tol, shift float32) (*Prepared, bool) {
 		}
 		return c
 	}
-	top := trimEdge(p.h, tol, shift, row, func(k int) int { return k })
-	bottom := trimEdge(p.h, tol, shift, row, func(k int) int { return p.h - 1 - k })
-	left := trimEdge(p.w, tol, shift, col, func(k int) int { return k })
-	right := trimEdge(p.w, tol, shift, col, func(k int) int { return p.w - 1 - k })
+	top := trimEdge(p.h, tol, shift, minCut, row, func(k int) int { return k })
+	bottom := trimEdge(p.h, tol, shift, minCut, row, func(k int) int { return p.h - 1 - k })
+	left := trimEdge(p.w, tol, shift, minCut, col, func(k int) int { return k })
+	right := trimEdge(p.w, tol, shift, minCut, col, func(k int) int { return p.w - 1 - k })
 	top, bottom = keepShare(top, bottom, p.h)
 	left, right = keepShare(left, right, p.w)
 	if top+bottom+left+right == 0 {
@@ -87,7 +133,7 @@ func (pr *Prepared) trim(tol, shift float32) (*Prepared, bool) {
 // trimEdge returns how many lines, counted from one edge (line(at(k)) is
 // the k-th from it), are frame: lines of one value, and lines mostly of
 // that value between them (caption text), up to the last uniform line.
-func trimEdge(n int, tol, shift float32, line func(int) []float32, at func(int) int) int {
+func trimEdge(n int, tol, shift float32, minCut float64, line func(int) []float32, at func(int) int) int {
 	first := line(at(0))
 	ref := median(first)
 	if share(first, ref, tol) < trimUniform {
@@ -109,12 +155,19 @@ func trimEdge(n int, tol, shift float32, line func(int) []float32, at func(int) 
 			continue
 		}
 		if s < trimBand {
+			// A caption's last line can end one line short of another
+			// flat frame (a title bar above a toolbar): a line of a
+			// colour of its own, uniform, is a frame's edge, not the
+			// picture's, so the band ends where it starts.
+			if gap && run > 0 && share(l, median(l), tol) >= trimUniform {
+				lastUniform = k - 1
+			}
 			break
 		}
 		run, gap = 0, true
 	}
 	cut := lastUniform + 1
-	if float64(cut) < trimMinCut*float64(n) {
+	if float64(cut) < minCut*float64(n) {
 		return 0
 	}
 	return cut
@@ -156,4 +209,41 @@ func abs(x float32) float32 {
 		return -x
 	}
 	return x
+}
+
+// Despeckled returns the image with thin strokes removed: a median of
+// 2*r+1 pixels along rows, then along columns. A watermark's or caption's
+// letters are strokes a few pixels wide and move PDQ's bits where they
+// cross the picture; the picture's own shapes are wider and stay.
+func (pr *Prepared) Despeckled(r int) *Prepared {
+	p := pr.p
+	tmp := &plane{w: p.w, h: p.h, pix: make([]float32, len(p.pix))}
+	out := &plane{w: p.w, h: p.h, pix: make([]float32, len(p.pix))}
+	win := make([]float32, 0, 2*r+1)
+	med := func(get func(k int) float32, n, i int) float32 {
+		win = win[:0]
+		for k := max(i-r, 0); k <= min(i+r, n-1); k++ {
+			win = append(win, get(k))
+		}
+		slices.Sort(win)
+		return win[len(win)/2]
+	}
+	for y := range p.h {
+		row := p.pix[y*p.w : (y+1)*p.w]
+		for x := range p.w {
+			tmp.pix[y*p.w+x] = med(func(k int) float32 { return row[k] }, p.w, x)
+		}
+	}
+	for x := range p.w {
+		for y := range p.h {
+			out.pix[y*p.w+x] = med(func(k int) float32 { return tmp.pix[k*p.w+x] }, p.h, y)
+		}
+	}
+	return &Prepared{p: out, x0: pr.x0, y0: pr.y0}
+}
+
+// Bounds is where the image lies in the luma plane of the image it was
+// trimmed from (its own plane if it was not).
+func (pr *Prepared) Bounds() image.Rectangle {
+	return image.Rect(pr.x0, pr.y0, pr.x0+pr.p.w, pr.y0+pr.p.h)
 }

@@ -67,7 +67,11 @@ func LoadIndex(ctx context.Context, store *storage.Store, segs *Segments) (*memi
 			b.AddImage(match.IndexedImage{Ref: im.RefID, Variant: im.Variant, Hash: h, Quality: im.Quality})
 			if c := maybe[im.RefID]; c != nil {
 				// Sizes are not stored: an old index's icons still count.
-				if fingerprints.ImageCounts(fingerprints.MinImageSide, fingerprints.MinImageSide, im.Quality) {
+				contrast := 0 // not stored; a layout row exists only for an image with enough
+				if im.Variant == match.FlatVariant {
+					contrast = fingerprints.BlankContrast
+				}
+				if fingerprints.ImageCounts(fingerprints.MinImageSide, fingerprints.MinImageSide, im.Quality, contrast) {
 					c.c.Images++
 				} else {
 					c.c.TrivialImages++

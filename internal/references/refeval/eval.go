@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/leakwatch/leakwatch/fingerprints"
@@ -31,6 +32,10 @@ type EvalOptions struct {
 	PerClass int    // leak items per transform class; default 20
 	// PhotoWidth makes camera-size photos (synth.Options.PhotoWidth).
 	PhotoWidth int
+	// Photos is where real photographs for the real-* classes are found:
+	// "" searches DefaultPhotoDirs, "off" leaves them out, anything else is
+	// a comma-separated list of directories.
+	Photos string
 	Seed       int64
 	Match      match.Options
 	// Secret is the fingerprint key to use; empty means a fresh random one.
@@ -58,7 +63,10 @@ type EvalReport struct {
 	Items   int           `json:"items"`
 	Classes []ClassResult `json:"classes"`
 	Skipped map[string]string
-	Elapsed time.Duration `json:"elapsed"`
+	// RealPhotos is how many real photographs were indexed (and as many
+	// held out as distractors).
+	RealPhotos int           `json:"real_photos"`
+	Elapsed    time.Duration `json:"elapsed"`
 }
 
 // Evaluate generates a synthetic breach and a labelled leak mix, indexes the
@@ -108,7 +116,32 @@ func Evaluate(ctx context.Context, opts EvalOptions) (EvalReport, error) {
 	if err != nil {
 		return rep, err
 	}
+	perClass := opts.PerClass
+	if perClass <= 0 {
+		perClass = synth.DefaultPerClass
+	}
+	var photoDirs []string
+	switch opts.Photos {
+	case "":
+		photoDirs = DefaultPhotoDirs
+	case "off":
+	default:
+		photoDirs = strings.Split(opts.Photos, ",")
+	}
+	imgs, err := prepareImages(refsDir, docs, photoDirs, opts.Seed, perClass)
+	if err != nil {
+		return rep, err
+	}
+	imgItems, err := imageItems(imgs, opts.Seed, perClass)
+	if err != nil {
+		return rep, err
+	}
+	items = append(items, imgItems...)
+	rep.RealPhotos = len(imgs.real)
 	rep.Skipped = map[string]string{}
+	if imgs.note != "" {
+		rep.Skipped[realPrefix+"*"] = imgs.note
+	}
 	for t, why := range stats.Skipped {
 		rep.Skipped[string(t)] = why
 	}
@@ -192,7 +225,7 @@ func Evaluate(ctx context.Context, opts EvalOptions) (EvalReport, error) {
 	}
 	rep.Classes = append(rep.Classes, qcs...)
 	for _, cr := range classes {
-		if cr.Transform == string(synth.TDistractor) {
+		if isDistractor(cr.Transform) {
 			cr.Recall = 1 // nothing to find
 		} else if cr.Items > 0 {
 			cr.Recall = float64(cr.Found) / float64(cr.Items)
@@ -206,4 +239,62 @@ func Evaluate(ctx context.Context, opts EvalOptions) (EvalReport, error) {
 	sort.Slice(rep.Classes, func(i, j int) bool { return rep.Classes[i].Transform < rep.Classes[j].Transform })
 	rep.Elapsed = time.Since(start)
 	return rep, nil
+}
+
+// isDistractor says whether class holds only items with no source, which
+// must match nothing.
+func isDistractor(class string) bool {
+	return class == string(synth.TDistractor) || strings.HasSuffix(class, "distractor")
+}
+
+// Merge adds up reports of several runs (seeds): counts per class are
+// summed and recall and precision computed over the sum; Refs, Items and
+// RealPhotos are totals, Elapsed the sum.
+func Merge(reps []EvalReport) EvalReport {
+	if len(reps) == 1 {
+		return reps[0]
+	}
+	var out EvalReport
+	out.Skipped = map[string]string{}
+	classes := map[string]*ClassResult{}
+	var order []string
+	for _, r := range reps {
+		out.Refs += r.Refs
+		out.Items += r.Items
+		out.RealPhotos += r.RealPhotos
+		out.Elapsed += r.Elapsed
+		for k, v := range r.Skipped {
+			out.Skipped[k] = v
+		}
+		for _, c := range r.Classes {
+			m := classes[c.Transform]
+			if m == nil {
+				m = &ClassResult{Transform: c.Transform, Methods: map[string]int{}}
+				classes[c.Transform] = m
+				order = append(order, c.Transform)
+			}
+			m.Items += c.Items
+			m.Found += c.Found
+			m.Positives += c.Positives
+			m.Correct += c.Correct
+			for k, v := range c.Methods {
+				m.Methods[k] += v
+			}
+			m.Misses = append(m.Misses, c.Misses...)
+		}
+	}
+	slices.Sort(order)
+	for _, t := range order {
+		m := classes[t]
+		m.Recall = 1
+		if !isDistractor(t) && m.Items > 0 {
+			m.Recall = float64(m.Found) / float64(m.Items)
+		}
+		m.Precision = 1
+		if m.Positives > 0 {
+			m.Precision = float64(m.Correct) / float64(m.Positives)
+		}
+		out.Classes = append(out.Classes, *m)
+	}
+	return out
 }
