@@ -36,8 +36,8 @@ type EvalOptions struct {
 	// "" searches DefaultPhotoDirs, "off" leaves them out, anything else is
 	// a comma-separated list of directories.
 	Photos string
-	Seed       int64
-	Match      match.Options
+	Seed   int64
+	Match  match.Options
 	// Secret is the fingerprint key to use; empty means a fresh random one.
 	// (Which k-grams winnowing selects depends on the key, so a fixed key
 	// makes a run repeatable.)
