@@ -124,3 +124,71 @@ func TestTrimStopsAtLightEdge(t *testing.T) {
 		t.Errorf("trimmed hash %d bits from the original, want ≤ 16", d)
 	}
 }
+
+// TestTrimFrames: a screenshot (a dark title bar with text, a light
+// toolbar, page margins) comes off layer by layer down to the picture,
+// while one Trim stops at the first layer.
+func TestTrimFrames(t *testing.T) {
+	src := synth(21, 360, 270)
+	page := frame(src, color.NRGBA{250, 250, 250, 255}, 40, 20, 60, 50)
+	shot := frame(page, color.NRGBA{222, 225, 230, 255}, 0, 16, 0, 0)
+	shot = frame(shot, color.NRGBA{53, 54, 58, 255}, 0, 22, 0, 0)
+	for y := 6; y < 18; y++ {
+		for x := 10; x < 200; x++ {
+			if (x/3)%2 == 0 {
+				shot.SetNRGBA(x, y, color.NRGBA{230, 230, 230, 255})
+			}
+		}
+	}
+	pr := mustPrepare(t, shot)
+	one, _ := pr.Trim()
+	all, ok := pr.TrimFrames()
+	if !ok {
+		t.Fatal("no frame trimmed")
+	}
+	want := image.Rect(40, 22+16+20, 40+360, 22+16+20+270)
+	if got := all.Bounds(); abs(float32(got.Min.X-want.Min.X))+abs(float32(got.Min.Y-want.Min.Y))+abs(float32(got.Max.X-want.Max.X))+abs(float32(got.Max.Y-want.Max.Y)) > 4 {
+		t.Errorf("frames trimmed to %v, want the picture at %v", got, want)
+	}
+	if one.Bounds() == all.Bounds() {
+		t.Errorf("one trim already reached %v: the layers show nothing", one.Bounds())
+	}
+	if d := Distance(first(all.Hash()), first(mustPrepare(t, src).Hash())); d > 16 {
+		t.Errorf("trimmed screenshot hashes %d bits from the picture, want ≤ 16", d)
+	}
+	found := false
+	for _, tr := range pr.Trims() {
+		found = found || tr.Bounds() == all.Bounds()
+	}
+	if !found {
+		t.Error("Trims leaves out the layered trim")
+	}
+}
+
+// TestDespeckledRemovesStrokes: thin dark strokes (letters) across a
+// picture move its hash; without them it is back near the original.
+func TestDespeckledRemovesStrokes(t *testing.T) {
+	src := synth(23, 400, 300)
+	marked := image.NewNRGBA(src.Bounds())
+	draw.Draw(marked, marked.Bounds(), src, image.Point{}, draw.Src)
+	// Rows of "letters": 3 px strokes, 10 px apart, over the left part.
+	for _, y0 := range []int{40, 90, 140, 190, 240} {
+		for y := y0; y < y0+24; y++ {
+			for x := 10; x < 240; x++ {
+				if x%10 < 3 || (y-y0)%12 < 2 {
+					marked.SetNRGBA(x, y, color.NRGBA{10, 10, 10, 255})
+				}
+			}
+		}
+	}
+	want := first(mustPrepare(t, src).Hash())
+	pr := mustPrepare(t, reencodeJPEG(t, marked, 85))
+	plain := Distance(first(pr.Hash()), want)
+	clean := Distance(first(pr.Despeckled(4).Hash()), want)
+	if plain <= MatchThreshold {
+		t.Fatalf("the strokes moved the hash only %d bits: the test shows nothing", plain)
+	}
+	if clean > MatchThreshold {
+		t.Errorf("despeckled hash %d bits from the original (marked: %d), want ≤ %d", clean, plain, MatchThreshold)
+	}
+}

@@ -20,7 +20,8 @@ func TestEvalMeetsTargets(t *testing.T) {
 	}
 	// A fixed key and seed make the run repeatable; `leakwatch eval` uses a
 	// fresh key each time (see README for the spread over keys and seeds).
-	want := []string{"exact-renamed", "zip", "7z", "tar.gz", "rerendered-pdf", "excerpt-post", "jpeg-q60", "resize-50", "crop-5", "border", "caption-band", "csv-as-json", "csv-as-sql", "distractor", ClassQuoted, ClassQuotedFresh}
+	want := []string{"exact-renamed", "zip", "7z", "tar.gz", "rerendered-pdf", "excerpt-post", "jpeg-q60", "resize-50", "crop-5", "border", "caption-band", "csv-as-json", "csv-as-sql", "distractor", ClassQuoted, ClassQuotedFresh,
+		ClassOneSided, ClassCentreCrop, ClassWatermark, ClassScreenshot, ClassLowTexture, ClassLowTextureDist}
 	var opts match.Options
 	tesseract, err := ocr.Resolve(ocr.Auto)
 	switch {
@@ -37,6 +38,17 @@ func TestEvalMeetsTargets(t *testing.T) {
 	rep, err := Evaluate(context.Background(), EvalOptions{Docs: 150, PerClass: 10, Seed: 1, Secret: bytes.Repeat([]byte{0x11}, 32), Match: opts})
 	if err != nil {
 		t.Fatal(err)
+	}
+	switch {
+	case rep.RealPhotos > 0:
+		for _, c := range realPhotoClasses {
+			want = append(want, realPrefix+c)
+		}
+		want = append(want, ClassRealDistractor)
+	case os.Getenv("LEAKWATCH_REQUIRE_PHOTOS") == "1":
+		t.Fatalf("no real photographs and LEAKWATCH_REQUIRE_PHOTOS=1: %s", rep.Skipped[realPrefix+"*"])
+	default:
+		t.Logf("real-photograph classes left out: %s", rep.Skipped[realPrefix+"*"])
 	}
 	seen := map[string]bool{}
 	for _, c := range rep.Classes {
