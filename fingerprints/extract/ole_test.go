@@ -721,23 +721,31 @@ func TestOLEXLSBIFF5(t *testing.T) {
 	wb = append(wb, biffRec(biffCODEPAGE, u16b(1252))...)
 	wb = append(wb, biffRec(biffXF, u16b(0, 0), make([]byte, 12))...)
 	wb = append(wb, biffRec(biffXF, u16b(0, 15), make([]byte, 12))...)
+	wb = append(wb, biffRec(biffFORMAT, u16b(164), []byte{8}, []byte("d/m/yyyy"))...)
+	wb = append(wb, biffRec(biffXF, u16b(0, 164), make([]byte, 12))...)
+	boundSheet := len(wb)
+	wb = append(wb, biffRec(0x0085, u32b(0), u16b(0), []byte{5}, []byte("Sheet"))...)
 	wb = append(wb, biffRec(biffEOF)...)
+	binary.LittleEndian.PutUint32(wb[boundSheet+4:], uint32(len(wb)))
 	wb = append(wb, bof(bofWorksheet)...)
 	wb = append(wb, label(0, 0, "Name")...)
 	wb = append(wb, label(0, 1, "Ward")...)
 	wb = append(wb, label(0, 2, "Admitted")...)
+	wb = append(wb, label(0, 3, "Status")...)
+	wb = append(wb, label(0, 4, "Born")...)
 	wb = append(wb, label(1, 0, name1)...)
 	wb = append(wb, label(1, 1, "Caf\u00e9 \u2013 East")...)
 	wb = append(wb, xlsCell(biffNUMBER, 1, 2, 1, f64b(float64(excelSerial(1999, 7, 4))+0.75))...)
 	wb = append(wb, xlsFormula(1, 3, 0, formulaResult(0, 0))...)
 	wb = append(wb, biffRec(biffSTRING, u16b(2), []byte("ok"))...)
+	wb = append(wb, xlsCell(biffRK, 1, 4, 2, rkInt(excelSerial(1970, 1, 2)))...)
 	wb = append(wb, biffRec(biffEOF)...)
 	res := mustExtract(t, buildCFB(t, cfbStream{"Book", wb}).data)
-	want := "Name\tWard\tAdmitted\n" + name1 + "\tCaf\u00e9 \u2013 East\t1999-07-04 18:00:00\tok\n"
+	want := "Name\tWard\tAdmitted\tStatus\tBorn\n" + name1 + "\tCaf\u00e9 \u2013 East\t1999-07-04 18:00:00\tok\t1970-01-02\n"
 	if res.Text != want {
 		t.Errorf("text %q, want %q", res.Text, want)
 	}
-	if len(res.Records) != 1 || len(res.Records[0].Values) != 4 || res.Records[0].Columns[2] != "Admitted" {
+	if len(res.Records) != 1 || len(res.Records[0].Values) != 5 || res.Records[0].Columns[2] != "Admitted" {
 		t.Errorf("records %q", res.Records)
 	}
 }

@@ -20,36 +20,34 @@ import (
 
 // BIFF record types used here.
 const (
-	biffFORMULA    = 0x0006
-	biffEOF        = 0x000A
-	biffDATEMODE   = 0x0022
-	biffFILEPASS   = 0x002F
-	biffCONTINUE   = 0x003C
-	biffCODEPAGE   = 0x0042
-	biffMULRK      = 0x00BD
-	biffRSTRING    = 0x00D6
-	biffXF         = 0x00E0
-	biffSST        = 0x00FC
-	biffLABELSST   = 0x00FD
-	biffNUMBER     = 0x0203
-	biffLABEL      = 0x0204
-	biffBOOLERR    = 0x0205
-	biffSTRING     = 0x0207
-	biffRK         = 0x027E
-	biffFORMAT     = 0x041E
-	biffBOF        = 0x0809
-	biffFORMAT5    = 0x001E // BIFF5's FORMAT (8-bit string)
-	biffSHRFMLA    = 0x04BC
-	biffARRAY      = 0x0221
-	biffTABLE      = 0x0236
-	bofGlobals     = 0x0005
-	bofWorksheet   = 0x0010
-	biff8Version   = 0x0600
-	biff5Version   = 0x0500
-	xlsMaxColumns  = 16384 // XLSX's limit; BIFF8 itself stops at 256
-	xlsMaxXFs      = 1 << 16
-	xlsMaxFormats  = 1 << 16
-	xlsFirstCustom = 164 // number formats below are built in
+	biffFORMULA   = 0x0006
+	biffEOF       = 0x000A
+	biffDATEMODE  = 0x0022
+	biffFILEPASS  = 0x002F
+	biffCONTINUE  = 0x003C
+	biffCODEPAGE  = 0x0042
+	biffMULRK     = 0x00BD
+	biffRSTRING   = 0x00D6
+	biffXF        = 0x00E0
+	biffSST       = 0x00FC
+	biffLABELSST  = 0x00FD
+	biffNUMBER    = 0x0203
+	biffLABEL     = 0x0204
+	biffBOOLERR   = 0x0205
+	biffSTRING    = 0x0207
+	biffRK        = 0x027E
+	biffFORMAT    = 0x041E
+	biffBOF       = 0x0809
+	biffSHRFMLA   = 0x04BC
+	biffARRAY     = 0x0221
+	biffTABLE     = 0x0236
+	bofGlobals    = 0x0005
+	bofWorksheet  = 0x0010
+	biff8Version  = 0x0600
+	biff5Version  = 0x0500
+	xlsMaxColumns = 16384 // XLSX's limit; BIFF8 itself stops at 256
+	xlsMaxXFs     = 1 << 16
+	xlsMaxFormats = 1 << 16
 )
 
 // extractXLS walks a BIFF workbook stream.
@@ -224,7 +222,7 @@ func (x *xlsReader) global(typ uint16, b []byte) error {
 		if len(b) >= 4 && len(x.xfFmt) < xlsMaxXFs {
 			x.xfFmt = append(x.xfFmt, le16(b, 2))
 		}
-	case biffFORMAT, biffFORMAT5:
+	case biffFORMAT: // BIFF8 and BIFF5 alike, but for the string
 		if len(b) < 3 || len(x.dateFmt) >= xlsMaxFormats {
 			return nil
 		}
