@@ -55,7 +55,7 @@ const (
 	TypeZstd    Type = "zstd"
 	Type7z      Type = "7z"
 	TypeRAR     Type = "rar"
-	TypeOLE     Type = "ole" // legacy MS Office (CFB); not parsed here
+	TypeOLE     Type = "ole" // legacy MS Office (CFB): .doc and .xls text read, others not
 	TypeUnknown Type = "unknown"
 )
 
@@ -325,6 +325,8 @@ func extractTyped(ctx context.Context, t Type, data []byte, lim Limits, pdftotex
 			err = extractSQL(d, data)
 		case TypeEML:
 			err = extractEML(d, data)
+		case TypeOLE:
+			err = extractOLE(d, data)
 		default:
 			d.warnf("%s: no text extractor for this type", t)
 		}
