@@ -432,13 +432,16 @@ func (a *Analyzer) leaf(ctx context.Context, f Features, data []byte, mode Mode,
 					}
 				}
 				oneSided(pr, "")
-				// A screenshot's frames come off in layers, and the last
-				// layer can take a line or a light strip of the picture
-				// with it: that is a one-sided crop too.
-				if tf, ok := pr.TrimFrames(); ok {
-					if t1, _ := pr.Trim(); t1.Bounds() != tf.Bounds() {
-						oneSided(tf, " with its frames trimmed")
-					}
+				// A frame close in colour to the picture's edge (a dark
+				// border round a night sky) comes off with a strip of the
+				// picture, and so can the last of a screenshot's frames:
+				// that is a one-sided crop too.
+				t1, ok := pr.Trim()
+				if ok {
+					oneSided(t1, " with its border trimmed")
+				}
+				if tf, ok := pr.TrimFrames(); ok && tf.Bounds() != t1.Bounds() {
+					oneSided(tf, " with its frames trimmed")
 				}
 			}
 			if q < FlatQualityBound {

@@ -184,7 +184,7 @@ func TestImageLayers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		expect("screenshot at "+v, scan(encode(t, shot, 0)), ref, match.MethodPDQ, "border trimmed")
+		expect("screenshot at "+v, scan(encode(t, shot, 0)), ref, match.MethodPDQ, "trimmed")
 		wm, v, err := synth.Watermark(r, img)
 		if err != nil {
 			t.Fatal(err)

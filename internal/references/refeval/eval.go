@@ -136,6 +136,11 @@ func Evaluate(ctx context.Context, opts EvalOptions) (EvalReport, error) {
 	if err != nil {
 		return rep, err
 	}
+	if opts.Dir != "" {
+		if err := synth.WriteMix(filepath.Join(dir, "image-mix"), imgItems); err != nil {
+			return rep, err
+		}
+	}
 	items = append(items, imgItems...)
 	rep.RealPhotos = len(imgs.real)
 	rep.Skipped = map[string]string{}

@@ -61,7 +61,8 @@ type imageRef struct {
 }
 
 // findPhotos lists the real photographs under dirs, sorted, that decode as
-// opaque pictures PDQ can rate (quality >= its threshold) at realMaxSide.
+// opaque pictures PDQ can rate (quality >= its threshold) at realMaxSide
+// and have no flat border of their own.
 func findPhotos(dirs []string) ([]image.Image, []string, error) {
 	var paths []string
 	for _, dir := range dirs {
@@ -99,6 +100,12 @@ func findPhotos(dirs []string) ([]image.Image, []string, error) {
 		h, q := pr.Hash()
 		if q < pdq.MinQuality || seen[h] {
 			continue // too flat for a photograph, or one picture at several sizes
+		}
+		if _, framed := pr.Trim(); framed {
+			// A logo on a plain field (some wallpapers are) has a frame of
+			// its own: framed or screenshotted, where it ends is anyone's
+			// guess. Such designs are not photographs.
+			continue
 		}
 		// Packages ship one picture at several resolutions: keep one.
 		dup := false
