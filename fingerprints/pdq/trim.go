@@ -219,25 +219,37 @@ func (pr *Prepared) Despeckled(r int) *Prepared {
 	p := pr.p
 	tmp := &plane{w: p.w, h: p.h, pix: make([]float32, len(p.pix))}
 	out := &plane{w: p.w, h: p.h, pix: make([]float32, len(p.pix))}
-	win := make([]float32, 0, 2*r+1)
-	med := func(get func(k int) float32, n, i int) float32 {
-		win = win[:0]
-		for k := max(i-r, 0); k <= min(i+r, n-1); k++ {
-			win = append(win, get(k))
+	win := make([]float32, 2*r+1)
+	line := make([]float32, max(p.w, p.h))
+	// median1D writes the running median of src (n values) to dst; each
+	// window is sorted by insertion, which for a few values beats a
+	// general sort.
+	median1D := func(src []float32, dst func(i int, v float32)) {
+		n := len(src)
+		for i := range n {
+			lo, hi := max(i-r, 0), min(i+r, n-1)
+			w := win[:hi-lo+1]
+			for k := range w {
+				v := src[lo+k]
+				j := k
+				for ; j > 0 && w[j-1] > v; j-- {
+					w[j] = w[j-1]
+				}
+				w[j] = v
+			}
+			dst(i, w[len(w)/2])
 		}
-		slices.Sort(win)
-		return win[len(win)/2]
 	}
 	for y := range p.h {
 		row := p.pix[y*p.w : (y+1)*p.w]
-		for x := range p.w {
-			tmp.pix[y*p.w+x] = med(func(k int) float32 { return row[k] }, p.w, x)
-		}
+		median1D(row, func(x int, v float32) { tmp.pix[y*p.w+x] = v })
 	}
 	for x := range p.w {
-		for y := range p.h {
-			out.pix[y*p.w+x] = med(func(k int) float32 { return tmp.pix[k*p.w+x] }, p.h, y)
+		col := line[:p.h]
+		for y := range col {
+			col[y] = tmp.pix[y*p.w+x]
 		}
+		median1D(col, func(y int, v float32) { out.pix[y*p.w+x] = v })
 	}
 	return &Prepared{p: out, x0: pr.x0, y0: pr.y0}
 }
