@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/jpeg"
-	"image/png"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -96,19 +94,18 @@ func textured(r *rand.Rand, w, h int) *image.RGBA {
 	return img
 }
 
+// encode is the picture as posted: JPEG at jpegQuality, or PNG for 0.
 func encode(t *testing.T, img image.Image, jpegQuality int) []byte {
 	t.Helper()
-	var b bytes.Buffer
-	var err error
-	if jpegQuality > 0 {
-		err = jpeg.Encode(&b, img, &jpeg.Options{Quality: jpegQuality})
-	} else {
-		err = png.Encode(&b, img)
+	ext := ".jpg"
+	if jpegQuality == 0 {
+		ext = ".png"
 	}
+	data, err := synth.EncodeImage(img, ext, jpegQuality)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b.Bytes()
+	return data
 }
 
 // TestImageLayers runs re-posted pictures through the analyzer, a built
