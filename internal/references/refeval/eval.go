@@ -249,7 +249,7 @@ func Evaluate(ctx context.Context, opts EvalOptions) (EvalReport, error) {
 // isDistractor says whether class holds only items with no source, which
 // must match nothing.
 func isDistractor(class string) bool {
-	return class == string(synth.TDistractor) || strings.HasSuffix(class, "distractor")
+	return class == string(synth.TDistractor) || class == ClassQuotedFresh || strings.HasSuffix(class, "distractor")
 }
 
 // Merge adds up reports of several runs (seeds): counts per class are

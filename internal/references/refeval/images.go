@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/fingerprints/pdq"
 	"github.com/leakwatch/leakwatch/internal/testkit/synth"
 )
@@ -161,7 +162,21 @@ func prepareImages(refsDir string, docs []synth.Doc, photoDirs []string, seed in
 		return nil, err
 	}
 	for i := range 2 * perClass {
-		img := synth.Design(rng)
+		// A design whose coarse layout spreads over fewer than
+		// fingerprints.BlankContrast luma levels is blank by the trivial
+		// rule (refs add skips it, a query says "not matchable"), which
+		// other tests hold; this class is about designs with a layout.
+		var img *image.RGBA
+		for {
+			img = synth.Design(rng)
+			pr, err := pdq.Prepare(img)
+			if err != nil {
+				return nil, err
+			}
+			if _, c := pr.Flat(); c >= fingerprints.BlankContrast {
+				break
+			}
+		}
 		if i%2 == 1 {
 			set.designHeld = append(set.designHeld, img)
 			continue
