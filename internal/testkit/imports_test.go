@@ -22,6 +22,7 @@ var fixtureUsers = map[string]bool{
 	"internal/crawlbench/crawlbench.go":        true,
 	"internal/references/refeval/bench.go":     true,
 	"internal/references/refeval/eval.go":      true,
+	"internal/references/refeval/images.go":    true,
 	"internal/references/refeval/textbench.go": true,
 }
 
