@@ -154,12 +154,6 @@ var WideCropVariant = TrimVariant + 1
 // hashes; it is not a PDQ hash and is matched by the image-layout layer.
 var FlatVariant = WideCropVariant + len(WideCropMargins)
 
-// oneSidedSteps are the one-sided crops a query is tried as: 0.5 % to 10 %
-// of the side, in 0.5 % steps.
-const (
-	oneSidedStep  = 0.005
-	oneSidedSteps = 20
-)
 
 // FlatQualityBound is the PDQ quality below which an image also gets a
 // layout signature (pdq.Flat): under PDQMinQuality PDQ cannot match it, and
@@ -419,10 +413,11 @@ func (a *Analyzer) leaf(ctx context.Context, f Features, data []byte, mode Mode,
 				// of the reference's size from the other three sides,
 				// which makes a one-sided crop a centre crop the index
 				// holds.
+				// One trial per centre crop the index holds: a trial
+				// between two of them is no nearer to either.
 				oneSided := func(p *pdq.Prepared, of string) {
 					for side := range 4 {
-						for k := range oneSidedSteps {
-							c := float64(k+1) * oneSidedStep
+						for _, c := range slices.Concat(CropMargins, WideCropMargins) {
 							var cut [4]float64 // left, top, right, bottom of the query
 							cut[(side+1)%4], cut[(side+3)%4] = c, c
 							cut[(side+2)%4] = c / (1 - c) // the query side is 1-c of the reference's
