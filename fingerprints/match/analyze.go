@@ -154,7 +154,6 @@ var WideCropVariant = TrimVariant + 1
 // hashes; it is not a PDQ hash and is matched by the image-layout layer.
 var FlatVariant = WideCropVariant + len(WideCropMargins)
 
-
 // FlatQualityBound is the PDQ quality below which an image also gets a
 // layout signature (pdq.Flat): under PDQMinQuality PDQ cannot match it, and
 // the margin up to this bound covers a copy whose re-compression noise
