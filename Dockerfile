@@ -35,8 +35,10 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 # debian-slim rather than distroless: the PDF extractor falls back to
 # poppler-utils' pdftotext when it is installed, and that needs a libc.
 FROM debian:trixie-slim AS base
+# tesseract-ocr reads scanned pages and photographed documents
+# (fingerprints.ocr: auto finds it).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates tzdata poppler-utils \
+ && apt-get install -y --no-install-recommends ca-certificates tzdata poppler-utils tesseract-ocr tesseract-ocr-eng \
  && rm -rf /var/lib/apt/lists/*
 # Fixed numeric IDs so volumes and Kubernetes runAsUser/fsGroup line up.
 RUN groupadd --system --gid 10001 leakwatch \
@@ -53,6 +55,25 @@ VOLUME ["/var/lib/leakwatch"]
 EXPOSE 8080
 USER 10001:10001
 ENTRYPOINT ["leakwatch"]
+
+############################ tor (compose's SOCKS proxy) ############################
+# Debian's tor as a SOCKS proxy for the compose network: workers reach it as
+# tor:9050 (socks5h, so Tor resolves names). No control port, no relay.
+# Bootstrap progress goes to a file the compose health check reads.
+FROM debian:trixie-slim AS tor
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tor \
+ && rm -rf /var/lib/apt/lists/* \
+ && printf '%s\n' \
+      'SocksPort 0.0.0.0:9050' \
+      'SocksPolicy accept 10.0.0.0/8' 'SocksPolicy accept 172.16.0.0/12' 'SocksPolicy accept 192.168.0.0/16' 'SocksPolicy reject *' \
+      'DataDirectory /var/lib/tor' \
+      'Log notice file /var/lib/tor/notices.log' 'Log notice stdout' \
+      > /etc/tor/torrc
+USER debian-tor
+EXPOSE 9050
+# The log is truncated at start so the health check sees this run's bootstrap.
+CMD ["sh", "-c", ": > /var/lib/tor/notices.log; exec tor -f /etc/tor/torrc"]
 
 ############################ embedded (optional) ############################
 # Single-container `leakwatch up`: the app finds leakwatch-temporal next to its
