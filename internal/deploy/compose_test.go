@@ -105,7 +105,9 @@ func TestComposeStack(t *testing.T) {
 				t.Errorf("%s: depends_on %s %+v, want %s", name, dep, d, cond)
 			}
 		}
-		if !slices.ContainsFunc(s.Volumes, func(v types.ServiceVolumeConfig) bool { return v.Target == "/var/lib/leakwatch" && v.Source == "leakwatch-data" }) {
+		if !slices.ContainsFunc(s.Volumes, func(v types.ServiceVolumeConfig) bool {
+			return v.Target == "/var/lib/leakwatch" && v.Source == "leakwatch-data"
+		}) {
 			t.Errorf("%s does not mount the leakwatch-data volume at /var/lib/leakwatch", name)
 		}
 	}
