@@ -180,6 +180,11 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 		if s.client != nil {
 			wopts.Sources = &workflows.Sources{Client: s.client, Store: store, TaskQueue: cfg.Temporal.TaskQueue,
 				Logger: e.log.With("component", "schedules")}
+			c := s.client
+			wopts.Ready = []web.ReadyCheck{{Name: "temporal", Check: func(ctx context.Context) error {
+				_, err := c.CheckHealth(ctx, &client.CheckHealthRequest{})
+				return err
+			}}}
 		}
 		s.web, err = web.New(wopts)
 		if err != nil {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -133,6 +134,20 @@ func TestLostTemporalStoreResumesCases(t *testing.T) {
 	}
 	h.setSMTP(h.sink.Addr()) // the relay is fixed meanwhile
 	h.up()
+	// Ready again: the database and the new Temporal server both answer.
+	resp, err := http.Get(h.webURL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ready struct {
+		Ready  bool
+		Checks map[string]string
+	}
+	err = json.NewDecoder(resp.Body).Decode(&ready)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || !ready.Ready || ready.Checks["temporal"] != "ok" || ready.Checks["database"] != "ok" {
+		t.Errorf("readyz after restart: HTTP %d %+v (%v)", resp.StatusCode, ready, err)
+	}
 
 	lawyer = h.login("lawyer", lawyerPW)
 	c = lawyer.waitCase("the notice to be sent", func(c apiCase) bool { return c.State == "sent" })

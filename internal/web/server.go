@@ -90,11 +90,15 @@ type Options struct {
 	// Sources runs and describes the crawl schedules; nil: the sources
 	// page shows no next run and "run now" answers 503.
 	Sources SourceService
+	// Ready are the dependencies GET /readyz checks besides the database
+	// (Temporal, in a process that has a client).
+	Ready []ReadyCheck
 }
 
 // Server serves the UI and API.
 type Server struct {
 	store   *storage.Store
+	ready   []ReadyCheck
 	log     *slog.Logger
 	now     func() time.Time
 	cases   CaseService
@@ -143,6 +147,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		store:            opts.Store,
+		ready:            opts.Ready,
 		log:              opts.Logger,
 		now:              opts.Now,
 		cases:            opts.Cases,
@@ -432,6 +437,7 @@ func (s *Server) routes() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok"))
 	})
+	mux.HandleFunc("GET /readyz", s.handleReady)
 	mux.HandleFunc("GET /static/style.css", s.handleCSS)
 	// Prometheus: loopback clients and signed-in admins only (metricsAllowed).
 	mux.Handle("GET /metrics", s.metricsHandler())
