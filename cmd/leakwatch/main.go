@@ -45,6 +45,7 @@ func commands() map[string]command {
 		"notices":  {"sent takedown notices: notices export --lumen [--out FILE]", runNotices},
 		"users":    {"manage users: users add|list", runUsers},
 		"tokens":   {"API tokens for automation: tokens create --user NAME --name LABEL [--expires 90d] | tokens list | tokens revoke ID", runTokens},
+		"backup":   {"copy a running data directory consistently: backup DIR", runBackup},
 		"telegram": {"Telegram monitoring: telegram login|status | telegram watch add|list|pause|resume|remove", runTelegram},
 	}
 }
