@@ -87,9 +87,15 @@ func seedQueue(t *testing.T, f *fixture, n int) queueSeed {
 		must(err)
 		refs = append(refs, ref)
 	}
+	// Captured an hour ago, but today (UTC) still: the dashboard's chart
+	// counts them on today's bar even just after midnight.
+	fetched := time.Now().UTC().Add(-time.Hour)
+	if today := time.Now().UTC().Truncate(24 * time.Hour); fetched.Before(today) {
+		fetched = today
+	}
 	take := func(runID, srcID uint64, target, path string, patients int, hits [][2]any) uint64 {
 		c := storage.Capture{RunID: runID, SourceID: srcID, Kind: storage.CaptureFile, URL: "http://" + target + path, Host: target,
-			FetchedAt: time.Now().UTC().Add(-time.Hour), Status: 200, SHA256: strings.Repeat("c", 64), Size: 10}
+			FetchedAt: fetched, Status: 200, SHA256: strings.Repeat("c", 64), Size: 10}
 		_, err := f.store.SaveCapture(ctx, &c)
 		must(err)
 		must(f.store.SetCaptureExposure(ctx, c.ID, len(hits), patients))
