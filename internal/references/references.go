@@ -74,8 +74,9 @@ type Options struct {
 	// Report, if set, is told about each file that could not be read.
 	Report func(path string, err error)
 	// Trivial, if set, is told about each file or archive member skipped
-	// as no evidence (fingerprints.Trivial). name is the path under the
-	// directory, or with NoNames the file's keyed path MAC.
+	// as no evidence (fingerprints.Trivial), one call at a time. name is
+	// the path under the directory, or with NoNames the file's keyed path
+	// MAC.
 	Trivial func(name string, reason fingerprints.TrivialReason)
 	// SegmentPrints is how many prints go to one segment file before the
 	// import starts another; 0 is segmentPostings.
@@ -192,6 +193,16 @@ func Import(ctx context.Context, store *storage.Store, dir string, opts Options)
 		workers = runtime.GOMAXPROCS(0)
 	}
 	an := match.NewAnalyzer(opts.Key, opts.Match)
+	if report := opts.Trivial; report != nil {
+		// Files are fingerprinted in parallel; the caller's func is not
+		// expected to be safe for that.
+		var mu sync.Mutex
+		opts.Trivial = func(name string, why fingerprints.TrivialReason) {
+			mu.Lock()
+			defer mu.Unlock()
+			report(name, why)
+		}
+	}
 
 	// g runs fingerprinting and saving beside the writer loop below. A failed
 	// save cancels gctx, which stops the fingerprinting; the files still in
