@@ -230,20 +230,29 @@ func Evaluate(ctx context.Context, opts EvalOptions) (EvalReport, error) {
 	}
 	rep.Classes = append(rep.Classes, qcs...)
 	for _, cr := range classes {
-		if isDistractor(cr.Transform) {
-			cr.Recall = 1 // nothing to find
-		} else if cr.Items > 0 {
-			cr.Recall = float64(cr.Found) / float64(cr.Items)
-		}
-		cr.Precision = 1
-		if cr.Positives > 0 {
-			cr.Precision = float64(cr.Correct) / float64(cr.Positives)
-		}
+		cr.score()
 		rep.Classes = append(rep.Classes, *cr)
 	}
 	sort.Slice(rep.Classes, func(i, j int) bool { return rep.Classes[i].Transform < rep.Classes[j].Transform })
 	rep.Elapsed = time.Since(start)
 	return rep, nil
+}
+
+// score sets recall and precision from the counts: a class of negatives
+// (isDistractor) has nothing to find, so its recall is 1 and any positive
+// lowers its precision.
+func (c *ClassResult) score() {
+	c.Recall = 1
+	if !isDistractor(c.Transform) {
+		c.Recall = 0
+		if c.Items > 0 {
+			c.Recall = float64(c.Found) / float64(c.Items)
+		}
+	}
+	c.Precision = 1
+	if c.Positives > 0 {
+		c.Precision = float64(c.Correct) / float64(c.Positives)
+	}
 }
 
 // isDistractor says whether class holds only items with no source, which
@@ -291,14 +300,7 @@ func Merge(reps []EvalReport) EvalReport {
 	slices.Sort(order)
 	for _, t := range order {
 		m := classes[t]
-		m.Recall = 1
-		if !isDistractor(t) && m.Items > 0 {
-			m.Recall = float64(m.Found) / float64(m.Items)
-		}
-		m.Precision = 1
-		if m.Positives > 0 {
-			m.Precision = float64(m.Correct) / float64(m.Positives)
-		}
+		m.score()
 		out.Classes = append(out.Classes, *m)
 	}
 	return out

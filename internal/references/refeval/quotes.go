@@ -155,14 +155,7 @@ func scoreQuotes(ctx context.Context, sc *references.Scanner, items []quoteItem)
 	var out []ClassResult
 	for _, c := range []string{ClassQuoted, ClassQuotedFresh} {
 		cr := classes[c]
-		cr.Recall = 1 // nothing to find among fresh posts
-		if c == ClassQuoted && cr.Items > 0 {
-			cr.Recall = float64(cr.Found) / float64(cr.Items)
-		}
-		cr.Precision = 1
-		if cr.Positives > 0 {
-			cr.Precision = float64(cr.Correct) / float64(cr.Positives)
-		}
+		cr.score() // fresh posts are negatives: nothing to find
 		out = append(out, *cr)
 	}
 	return out, nil
