@@ -105,11 +105,7 @@ func Watermark(rng *rand.Rand, img image.Image) (image.Image, string, error) {
 	marks := []string{"@leak_archive", "t.me/dumpzone", "SAMPLE", "leaked by xx", "FULL DB FOR SALE"}
 	text := marks[rng.IntN(len(marks))]
 	size := float64(b.Dy()) * (0.05 + 0.04*rng.Float64())
-	f, err := opentype.Parse(goregular.TTF)
-	if err != nil {
-		return nil, "", err
-	}
-	face, err := opentype.NewFace(f, &opentype.FaceOptions{Size: size, DPI: 72, Hinting: font.HintingFull})
+	face, err := goRegular(size, 72)
 	if err != nil {
 		return nil, "", err
 	}
@@ -168,11 +164,7 @@ func Screenshot(rng *rand.Rand, img image.Image) (image.Image, string, error) {
 	draw.Draw(out, image.Rect(0, title, W, title+toolbar), image.NewUniform(color.RGBA{222, 225, 230, 255}), image.Point{}, draw.Src)
 	draw.Draw(out, image.Rect(ml, title+toolbar+mt, ml+sw, title+toolbar+mt+sh), scaled, image.Point{}, draw.Src)
 
-	f, err := opentype.Parse(goregular.TTF)
-	if err != nil {
-		return nil, "", err
-	}
-	face, err := opentype.NewFace(f, &opentype.FaceOptions{Size: float64(title) * 0.6, DPI: 72, Hinting: font.HintingFull})
+	face, err := goRegular(float64(title)*0.6, 72)
 	if err != nil {
 		return nil, "", err
 	}
@@ -209,10 +201,6 @@ func CaptionBand(rng *rand.Rand, img image.Image) (image.Image, error) {
 	out := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()+top+bottom))
 	draw.Draw(out, out.Bounds(), image.White, image.Point{}, draw.Src)
 	draw.Draw(out, image.Rect(0, top, b.Dx(), top+b.Dy()), img, b.Min, draw.Src)
-	f, err := opentype.Parse(goregular.TTF)
-	if err != nil {
-		return nil, err
-	}
 	captions := []string{"look what was in the dump", "full set in the link below", "more where this came from",
 		"clinic photos, 2024", "no comment", "seen this one before?"}
 	for _, y0 := range []int{0, top + b.Dy()} {
@@ -221,7 +209,7 @@ func CaptionBand(rng *rand.Rand, img image.Image) (image.Image, error) {
 			h = bottom
 		}
 		// The text fills about half the band's height, as captions do.
-		face, err := opentype.NewFace(f, &opentype.FaceOptions{Size: float64(h) * 0.5, DPI: 72, Hinting: font.HintingFull})
+		face, err := goRegular(float64(h)*0.5, 72)
 		if err != nil {
 			return nil, err
 		}
@@ -261,4 +249,14 @@ func ScaleTo(img image.Image, max int) image.Image {
 // EncodeImage encodes img as PNG (ext ".png") or JPEG at quality (".jpg").
 func EncodeImage(img image.Image, ext string, quality int) ([]byte, error) {
 	return encodeImage(img, ext, quality)
+}
+
+// goRegular is a Go Regular face of size points at dpi; the caller closes
+// it.
+func goRegular(size, dpi float64) (font.Face, error) {
+	f, err := opentype.Parse(goregular.TTF)
+	if err != nil {
+		return nil, err
+	}
+	return opentype.NewFace(f, &opentype.FaceOptions{Size: size, DPI: dpi, Hinting: font.HintingFull})
 }

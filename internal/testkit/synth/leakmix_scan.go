@@ -12,8 +12,6 @@ import (
 	"strings"
 
 	"golang.org/x/image/font"
-	"golang.org/x/image/font/gofont/goregular"
-	"golang.org/x/image/font/opentype"
 	"golang.org/x/image/math/fixed"
 )
 
@@ -73,11 +71,7 @@ func (m *mixer) docLines(src Doc) ([]string, error) {
 // printPage renders lines in 10 pt Go Regular on an A4 page (taller when
 // the text needs it), wrapping long lines at the margin.
 func printPage(lines []string, dpi float64) (*image.RGBA, error) {
-	f, err := opentype.Parse(goregular.TTF)
-	if err != nil {
-		return nil, err
-	}
-	face, err := opentype.NewFace(f, &opentype.FaceOptions{Size: 10, DPI: dpi, Hinting: font.HintingFull})
+	face, err := goRegular(10, dpi)
 	if err != nil {
 		return nil, err
 	}
