@@ -87,7 +87,7 @@ func findPhotos(dirs []string) ([]image.Image, []string, error) {
 	slices.Sort(paths)
 	var imgs []image.Image
 	var names []string
-	seen := map[pdq.Hash]bool{}
+	var kept []pdq.Hash // hashes of the photographs kept so far
 	for _, p := range paths {
 		img, err := decodeFile(p)
 		if err != nil || hasAlpha(img) {
@@ -99,8 +99,8 @@ func findPhotos(dirs []string) ([]image.Image, []string, error) {
 			continue
 		}
 		h, q := pr.Hash()
-		if q < pdq.MinQuality || seen[h] {
-			continue // too flat for a photograph, or one picture at several sizes
+		if q < pdq.MinQuality {
+			continue // too flat for a photograph
 		}
 		if _, framed := pr.Trim(); framed {
 			// A logo on a plain field (some wallpapers are) has a frame of
@@ -109,17 +109,10 @@ func findPhotos(dirs []string) ([]image.Image, []string, error) {
 			continue
 		}
 		// Packages ship one picture at several resolutions: keep one.
-		dup := false
-		for o := range seen {
-			if pdq.Distance(o, h) <= 2*pdq.MatchThreshold {
-				dup = true
-				break
-			}
-		}
-		if dup {
+		if slices.ContainsFunc(kept, func(o pdq.Hash) bool { return pdq.Distance(o, h) <= 2*pdq.MatchThreshold }) {
 			continue
 		}
-		seen[h] = true
+		kept = append(kept, h)
 		imgs = append(imgs, img)
 		names = append(names, filepath.Base(p))
 	}
