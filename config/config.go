@@ -136,8 +136,9 @@ type WorkerConfig struct {
 	// CrawlSlots bounds the crawls (and Telegram listeners) one worker runs
 	// at once.
 	CrawlSlots int `yaml:"crawl_slots"`
-	// ScanSlots bounds the spooled captures one worker matches at once
-	// (and removal re-checks); 0 is one per CPU.
+	// ScanSlots bounds the scans of crawl runs' spooled captures (and
+	// removal re-checks) one worker runs at once; each scan matches
+	// fingerprints.workers captures in parallel.
 	ScanSlots int `yaml:"scan_slots"`
 }
 

@@ -87,6 +87,9 @@ func Default() *Config {
 			Queues: strings.Join(WorkerQueues, ","),
 			// Crawls wait on the network (and Tor) far more than on the CPU.
 			CrawlSlots: 4,
+			// Each scan uses every core (fingerprints.workers): two
+			// overlap one run's database writes with another's matching.
+			ScanSlots: 2,
 		},
 		Web: WebConfig{
 			Listen:           "127.0.0.1:8080",

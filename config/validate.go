@@ -91,7 +91,7 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 		v.add("worker.queues", "%v", err)
 	}
 	v.atLeast("worker.crawl_slots", int64(c.Worker.CrawlSlots), 1)
-	v.atLeast("worker.scan_slots", int64(c.Worker.ScanSlots), 0)
+	v.atLeast("worker.scan_slots", int64(c.Worker.ScanSlots), 1)
 
 	v.hostPort("web.listen", c.Web.Listen, true)
 	v.httpURL("web.base_url", c.Web.BaseURL)
