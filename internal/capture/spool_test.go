@@ -26,7 +26,7 @@ func spoolItems(t *testing.T, f *fixture, base string) []Item {
 	byDigest := fileItem(base+"files/vacc.csv", vacc)
 	byDigest.Body = nil
 	page := Item{Kind: storage.CapturePage, URL: base + "t/9", Target: "leaks.test", Status: 200,
-		Body: []byte("<html><body><p>FRESH: Kea Health patient portal, 108 GB</p></body></html>"),
+		Body:   []byte("<html><body><p>FRESH: Kea Health patient portal, 108 GB</p></body></html>"),
 		Digest: fingerprints.Digest{SHA256: strings.Repeat("ab", 32), Size: 70}, Links: []string{base + "t/9?page=2"}}
 	return []Item{
 		fileItem(base+"files/lab.pdf", lab),
