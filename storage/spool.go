@@ -113,3 +113,20 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
 		return fn(&Store{db: tx, dialect: s.dialect, indexDir: s.indexDir})
 	})
 }
+
+// SpoolBacklog is how many captures wait to be matched and since when (the
+// zero time when none): what crawl workers fetched and scan workers have not
+// matched yet, for metrics and health checks.
+func (s *Store) SpoolBacklog(ctx context.Context) (rows int64, oldest time.Time, err error) {
+	if err := s.ctx(ctx).Model(&SpoolItem{}).Count(&rows).Error; err != nil {
+		return 0, time.Time{}, fmt.Errorf("scan spool backlog: %w", err)
+	}
+	// Ids grow with time: the first row is the oldest (MIN(created_at)
+	// would come back as text from SQLite).
+	var first SpoolItem
+	res := s.ctx(ctx).Select("id", "created_at").Order("id").Limit(1).Find(&first)
+	if res.Error != nil {
+		return 0, time.Time{}, fmt.Errorf("scan spool backlog: %w", res.Error)
+	}
+	return rows, first.CreatedAt, nil
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/leakwatch/leakwatch/storage"
 )
@@ -37,6 +38,9 @@ func TestScanSpool(t *testing.T) {
 		dup := storage.SpoolItem{RunID: r1.ID, SourceID: src.ID, CaptureID: c1.ID, Kind: storage.CaptureFile, URL: c1.URL, Meta: []byte("again")}
 		if created, err := s.SpoolCapture(ctx, &dup); err != nil || created {
 			t.Fatalf("a capture spooled twice: created=%v err=%v", created, err)
+		}
+		if n, oldest, err := s.SpoolBacklog(ctx); err != nil || n != 4 || oldest.IsZero() || time.Since(oldest) > time.Hour {
+			t.Fatalf("SpoolBacklog = %d since %v, %v; want 4 rows queued just now", n, oldest, err)
 		}
 		if n, err := s.CountSpooled(ctx, r2.ID); err != nil || n != 2 {
 			t.Fatalf("CountSpooled(run 2) = %d, %v; want 2", n, err)
@@ -98,6 +102,14 @@ func TestScanSpool(t *testing.T) {
 		}
 		if _, err := s.SpooledItem(ctx, rows[0].ID); !errors.Is(err, storage.ErrNotFound) {
 			t.Fatalf("taken row: %v; want ErrNotFound", err)
+		}
+		for _, r := range rows[1:] {
+			if err := s.TakeSpooled(ctx, r.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, oldest, err := s.SpoolBacklog(ctx); err != nil || n != 0 || !oldest.IsZero() {
+			t.Fatalf("empty spool's backlog = %d since %v, %v", n, oldest, err)
 		}
 	})
 }
