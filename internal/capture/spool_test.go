@@ -18,7 +18,7 @@ import (
 // spoolItems are captures of several kinds: files of the breach by bytes
 // and by digest only, a page naming the breach (watch terms), a page and a
 // file that match nothing.
-func spoolItems(t *testing.T, f *fixture, base string) []Item {
+func spoolItems(t testing.TB, f *fixture, base string) []Item {
 	t.Helper()
 	lab := f.doc(t, synth.KindLabResult)
 	note := f.doc(t, synth.KindClinicalNote)
@@ -214,4 +214,56 @@ func testScanSpool(t *testing.T, dsn string) {
 	if err != nil || len(caps) != 1 || caps[0].Refs != 1 {
 		t.Errorf("capture of the unchanged file %+v, %v; want the exposure of the earlier one", caps, err)
 	}
+}
+
+// BenchmarkRecord compares matching as captures are recorded (inline, as
+// up does) with spooling them (a crawl worker without the index) and
+// matching the spool afterwards (a scan worker), per capture, on SQLite.
+func BenchmarkRecord(b *testing.B) {
+	ctx := context.Background()
+	f := newFixture(b, "")
+	key, err := fingerprints.NewKey(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		b.Fatal(err)
+	}
+	sealer := NewSpoolSealer(key)
+	crawler := &Pipeline{Store: f.store, Spool: sealer}
+	scanner := &Pipeline{Store: f.store, Scanner: f.p.Scanner, Spool: sealer}
+	items := spoolItems(b, f, "")
+	calls := 0
+	bench := func(b *testing.B, p *Pipeline, scan bool) {
+		// URLs no earlier iteration or sub-benchmark recorded: never
+		// "unchanged since matched".
+		calls++
+		prefix := fmt.Sprintf("%s-%d", strings.ReplaceAll(b.Name(), "/", "-"), calls)
+		for i := 0; b.Loop(); i++ {
+			run, err := f.store.StartRun(ctx, f.run.SourceID)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rec, err := p.ForRun(run)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, it := range items {
+				it.URL = fmt.Sprintf("http://leaks.test/%s/%d/%s", prefix, i, it.URL)
+				if _, err := rec.Record(ctx, it); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if scan {
+				if st, err := scanner.ScanSpooled(ctx, SpoolScan{SourceID: run.SourceID, RunID: run.ID, Parallel: 1}); err != nil || st.Items != len(items) {
+					b.Fatalf("scan: %+v, %v", st, err)
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(items))/1e6, "ms/capture")
+		// Untimed: leave no spooled rows for the next sub-benchmark's scans.
+		if _, err := scanner.ScanSpooled(ctx, SpoolScan{SourceID: f.run.SourceID, RunID: 1 << 62}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("inline", func(b *testing.B) { bench(b, f.p, false) })
+	b.Run("spool", func(b *testing.B) { bench(b, crawler, false) })
+	b.Run("spool+scan", func(b *testing.B) { bench(b, crawler, true) })
 }
