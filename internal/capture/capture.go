@@ -4,7 +4,9 @@
 // capture as evidence, matches its content against the reference index and
 // records the hits and how much of the breach the item exposes. Content is
 // matched in memory and dropped; only digests and fingerprint matches are
-// stored.
+// stored. A process without the index (a crawl-only worker) seals the
+// content into the database's scan spool instead, and the row is deleted
+// when a scan worker has matched it (spool.go).
 package capture
 
 import (
