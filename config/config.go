@@ -12,6 +12,7 @@ type Config struct {
 	Log          LogConfig          `yaml:"log"`
 	Database     DatabaseConfig     `yaml:"database"`
 	Temporal     TemporalConfig     `yaml:"temporal"`
+	Worker       WorkerConfig       `yaml:"worker"`
 	Web          WebConfig          `yaml:"web"`
 	Crawler      CrawlerConfig      `yaml:"crawler"`
 	SMTP         SMTPConfig         `yaml:"smtp"`
@@ -121,6 +122,24 @@ type TemporalConfig struct {
 	ServerBinary string `yaml:"server_binary"`
 	// Retention of closed workflows in the embedded server's namespace.
 	Retention time.Duration `yaml:"retention"`
+}
+
+// WorkerConfig says what `leakwatch worker` serves. Every worker polls the
+// base task queue (temporal.task_queue: workflows and database-only
+// activities); Queues adds the queues of the heavy work, each
+// <task_queue>-<name>: crawl (fetching), scan (matching against the
+// reference index, which only scan workers load) and notify (sending
+// notices). `up` serves all of them.
+type WorkerConfig struct {
+	// Queues is a comma-separated list of WorkerQueues.
+	Queues string `yaml:"queues"`
+	// CrawlSlots bounds the crawls (and Telegram listeners) one worker runs
+	// at once.
+	CrawlSlots int `yaml:"crawl_slots"`
+	// ScanSlots bounds the scans of crawl runs' spooled captures (and
+	// removal re-checks) one worker runs at once; each scan matches
+	// fingerprints.workers captures in parallel.
+	ScanSlots int `yaml:"scan_slots"`
 }
 
 // WebConfig configures the UI/API server.

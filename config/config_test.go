@@ -342,6 +342,14 @@ func TestBadConfigs(t *testing.T) {
 			},
 		},
 		{
+			name: "unknown worker queue",
+			body: "worker:\n  queues: crawl, fetch\n  crawl_slots: 0\n",
+			want: []string{
+				"leakwatch.yaml:2: worker.queues: unknown queue \"fetch\" (want a comma-separated list of crawl, scan, notify)",
+				"leakwatch.yaml:3: worker.crawl_slots: must be at least 1 (got 0)",
+			},
+		},
+		{
 			name: "crawler network not a CIDR",
 			body: "crawler:\n  allow_networks:\n    - 10.0.0.0/8\n    - intranet\n",
 			want: []string{"leakwatch.yaml:4: crawler.allow_networks[1]: must be a network in CIDR form (e.g. 10.1.0.0/16) or an address (got \"intranet\")"},
@@ -379,7 +387,7 @@ func TestBadConfigs(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			body: "data_dir: /srv\nsmpt:\n  port: 25\n",
-			want: []string{"leakwatch.yaml:2: smpt: unknown key (valid keys here: data_dir, log, database, temporal, web, crawler, smtp, notices, injunction, fingerprints, evidence, telegram, sources, webhooks)"},
+			want: []string{"leakwatch.yaml:2: smpt: unknown key (valid keys here: data_dir, log, database, temporal, worker, web, crawler, smtp, notices, injunction, fingerprints, evidence, telegram, sources, webhooks)"},
 		},
 		{
 			name: "duplicate key",
@@ -1036,5 +1044,52 @@ func TestSourceLoginValidated(t *testing.T) {
 	cfg.Sources[0].Login = config.LoginConfig{URL: "http://a.example/login", User: "u", PasswordEnv: "X"}
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("a good login refused: %v", err)
+	}
+}
+
+// worker.queues comes from the file or LEAKWATCH_WORKER_QUEUES, is
+// normalised by QueueList, and defaults to every queue.
+func TestWorkerQueues(t *testing.T) {
+	if got := config.Default().Worker.QueueList(); strings.Join(got, ",") != "crawl,scan,notify" {
+		t.Errorf("default queues %v, want crawl,scan,notify", got)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "leakwatch.yaml")
+	if err := os.WriteFile(path, []byte("worker:\n  queues: notify\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Worker.QueueList(); strings.Join(got, ",") != "notify" {
+		t.Errorf("file queues %v, want notify", got)
+	}
+	env := func(k string) string {
+		if k == "LEAKWATCH_WORKER_QUEUES" {
+			return " Scan ,crawl,scan"
+		}
+		return ""
+	}
+	if cfg, err = config.Load(path, env); err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Worker.QueueList(); strings.Join(got, ",") != "crawl,scan" {
+		t.Errorf("env queues %v, want crawl,scan (known names, each once, in order)", got)
+	}
+	bad := func(k string) string {
+		if k == "LEAKWATCH_WORKER_QUEUES" {
+			return "crawl,mail"
+		}
+		return ""
+	}
+	_, err = config.Load(path, bad)
+	if err == nil || !strings.Contains(err.Error(), "env LEAKWATCH_WORKER_QUEUES: worker.queues: unknown queue \"mail\"") {
+		t.Errorf("unknown queue from env: %v", err)
+	}
+	for _, in := range []string{"", " , "} {
+		if _, err := config.ParseQueues(in); err == nil {
+			t.Errorf("ParseQueues(%q) accepted no queue", in)
+		}
 	}
 }

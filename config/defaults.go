@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // DefaultFileName is the config file FindDefault looks for.
 const DefaultFileName = "leakwatch.yaml"
@@ -43,6 +46,18 @@ const (
 // a test keeps them in step). "web" is the generic kind's old name.
 var SourceKinds = []string{"forum", "leakblog", "paste", "opendir", "filehost", "generic", "telegram", "web"}
 
+// Worker queues (worker.queues): each is served on the task queue
+// <temporal.task_queue>-<name>.
+const (
+	QueueCrawl  = "crawl"
+	QueueScan   = "scan"
+	QueueNotify = "notify"
+)
+
+// WorkerQueues are the queues a worker may serve, in the order workers
+// start them.
+var WorkerQueues = []string{QueueCrawl, QueueScan, QueueNotify}
+
 // Database drivers returned by (*Config).ResolveDatabase.
 const (
 	DriverSQLite   = "sqlite"
@@ -67,6 +82,14 @@ func Default() *Config {
 			// The embedded server's default is 24 h; our DB is the system of record,
 			// but case histories are worth keeping for a month.
 			Retention: 720 * time.Hour,
+		},
+		Worker: WorkerConfig{
+			Queues: strings.Join(WorkerQueues, ","),
+			// Crawls wait on the network (and Tor) far more than on the CPU.
+			CrawlSlots: 4,
+			// Each scan uses every core (fingerprints.workers): two
+			// overlap one run's database writes with another's matching.
+			ScanSlots: 2,
 		},
 		Web: WebConfig{
 			Listen:           "127.0.0.1:8080",

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -61,4 +62,37 @@ func (s SMTPConfig) ResolvePassword() (string, error) {
 		return "", fmt.Errorf("smtp.password_file: %w", err)
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// ParseQueues parses a comma-separated list of worker queues (the value of
+// worker.queues or `worker --queues`): known names only, each once, in
+// WorkerQueues order.
+func ParseQueues(s string) ([]string, error) {
+	seen := map[string]bool{}
+	for _, q := range strings.Split(s, ",") {
+		q = strings.ToLower(strings.TrimSpace(q))
+		if q == "" {
+			continue
+		}
+		if !slices.Contains(WorkerQueues, q) {
+			return nil, fmt.Errorf("unknown queue %q (want a comma-separated list of %s)", q, strings.Join(WorkerQueues, ", "))
+		}
+		seen[q] = true
+	}
+	if len(seen) == 0 {
+		return nil, fmt.Errorf("no queue given (want a comma-separated list of %s)", strings.Join(WorkerQueues, ", "))
+	}
+	var out []string
+	for _, q := range WorkerQueues {
+		if seen[q] {
+			out = append(out, q)
+		}
+	}
+	return out, nil
+}
+
+// QueueList is Queues parsed (see ParseQueues); it assumes a validated config.
+func (w WorkerConfig) QueueList() []string {
+	qs, _ := ParseQueues(w.Queues)
+	return qs
 }

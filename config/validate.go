@@ -87,6 +87,12 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 		v.add("temporal.retention", "must be at least %s, Temporal's minimum (got %s)", minRetention, c.Temporal.Retention)
 	}
 
+	if _, err := ParseQueues(c.Worker.Queues); err != nil {
+		v.add("worker.queues", "%v", err)
+	}
+	v.atLeast("worker.crawl_slots", int64(c.Worker.CrawlSlots), 1)
+	v.atLeast("worker.scan_slots", int64(c.Worker.ScanSlots), 1)
+
 	v.hostPort("web.listen", c.Web.Listen, true)
 	v.httpURL("web.base_url", c.Web.BaseURL)
 	v.positiveDuration("web.session_ttl", c.Web.SessionTTL)

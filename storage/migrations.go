@@ -549,6 +549,29 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		version: 20,
+		name:    "scan spool",
+		sql: []string{
+			// Captures a crawl worker without the reference index leaves
+			// for a scan worker to match (worker --queues crawl): in the
+			// database, so workers on other hosts share it. Meta and body
+			// are sealed with a key derived from the fingerprint key.
+			`CREATE TABLE scan_spool (
+				id {{id}},
+				run_id BIGINT NOT NULL,
+				source_id BIGINT NOT NULL,
+				capture_id BIGINT NOT NULL,
+				kind TEXT NOT NULL,
+				url TEXT NOT NULL,
+				meta {{blob}},
+				body {{blob}},
+				created_at {{ts}}
+			)`,
+			`CREATE UNIQUE INDEX idx_scan_spool_capture_id ON scan_spool (capture_id)`,
+			`CREATE INDEX idx_scan_spool_source_run ON scan_spool (source_id, run_id)`,
+		},
+	},
 }
 
 // ddl fills the dialect-specific placeholders of a statement.

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/leakwatch/leakwatch/config"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -187,7 +188,7 @@ func takedownCaseV0(ctx workflow.Context, in CaseInput) error {
 			},
 		})
 		for {
-			err := workflow.ExecuteActivity(sctx, a.SendNotice, s.noticeID).Get(ctx, nil)
+			err := workflow.ExecuteActivity(onQueue(sctx, config.QueueNotify), a.SendNotice, s.noticeID).Get(ctx, nil)
 			if err == nil {
 				break
 			}

@@ -5,7 +5,14 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/leakwatch/leakwatch/config"
 )
+
+// versionScanSplit marks crawls that match on the scan queue (ScanRun)
+// what a crawl worker without the index spooled, before dispatching the
+// hits. Histories without the marker crawl and dispatch only.
+const versionScanSplit = "crawl-scan-split"
 
 // CrawlSourceName is the crawl workflow's registered name.
 const CrawlSourceName = "CrawlSource"
@@ -27,8 +34,10 @@ type CrawlResult struct {
 	Stopped    string // why the crawl ended (see webcrawl's Stop constants)
 }
 
-// CrawlSource crawls one source, records captures and hits, and opens or
-// updates the takedown cases the hits belong to.
+// CrawlSource crawls one source (on the crawl queue), matches what the
+// crawl spooled (on the scan queue; a crawl matched inline spooled
+// nothing), records captures and hits, and opens or updates the takedown
+// cases the hits belong to.
 func CrawlSource(ctx workflow.Context, in CrawlInput) (CrawlResult, error) {
 	var a *CrawlActivities // method values name the activities; never called directly
 	var d *Dispatcher
@@ -53,9 +62,18 @@ func CrawlSource(ctx workflow.Context, in CrawlInput) (CrawlResult, error) {
 			NonRetryableErrorTypes: []string{errTypePermanent},
 		},
 	})
+	split := workflow.GetVersion(ctx, versionScanSplit, workflow.DefaultVersion, 1)
 	var res CrawlResult
-	if err := workflow.ExecuteActivity(long, a.CrawlRun, CrawlRunRequest{SourceID: in.SourceID, RunID: runID}).Get(ctx, &res); err != nil {
+	if err := workflow.ExecuteActivity(onQueue(long, config.QueueCrawl), a.CrawlRun, CrawlRunRequest{SourceID: in.SourceID, RunID: runID}).Get(ctx, &res); err != nil {
 		return res, err
+	}
+	if split == 1 {
+		var s *ScanActivities
+		var sr ScanResult
+		if err := workflow.ExecuteActivity(onQueue(long, config.QueueScan), s.ScanRun, ScanRunRequest{SourceID: in.SourceID, RunID: runID}).Get(ctx, &sr); err != nil {
+			return res, err
+		}
+		res.Hits += sr.Hits
 	}
 	if err := workflow.ExecuteActivity(short, d.DispatchHits).Get(ctx, &res.Dispatched); err != nil {
 		return res, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/mock"
@@ -21,6 +22,8 @@ type crawlEnv struct {
 	starts, dispatches int
 	crawlAttempts      []int32 // activity.Info.Attempt of every CrawlRun call
 	crawlReqs          []CrawlRunRequest
+	scanReqs           []ScanRunRequest
+	calls              []string // activity name @ task queue, in order
 }
 
 // newCrawlEnv stubs StartCrawlRun (run 42), DispatchHits (one per hit the
@@ -42,6 +45,7 @@ func newCrawlEnv(t *testing.T, res CrawlResult, crawlErrs ...error) *crawlEnv {
 		return 42, nil
 	})
 	e.OnActivity(a.CrawlRun, mock.Anything, mock.Anything).Return(func(ctx context.Context, req CrawlRunRequest) (CrawlResult, error) {
+		e.calls = append(e.calls, "CrawlRun@"+activity.GetInfo(ctx).TaskQueue)
 		e.crawlAttempts = append(e.crawlAttempts, activity.GetInfo(ctx).Attempt)
 		e.crawlReqs = append(e.crawlReqs, req)
 		if i := len(e.crawlAttempts) - 1; i < len(crawlErrs) {
@@ -49,7 +53,14 @@ func newCrawlEnv(t *testing.T, res CrawlResult, crawlErrs ...error) *crawlEnv {
 		}
 		return res, nil
 	})
-	e.OnActivity(d.DispatchHits, mock.Anything).Return(func(context.Context) (int, error) {
+	var sa *ScanActivities
+	e.OnActivity(sa.ScanRun, mock.Anything, mock.Anything).Return(func(ctx context.Context, req ScanRunRequest) (ScanResult, error) {
+		e.calls = append(e.calls, "ScanRun@"+activity.GetInfo(ctx).TaskQueue)
+		e.scanReqs = append(e.scanReqs, req)
+		return ScanResult{Items: 4, Hits: 2}, nil
+	})
+	e.OnActivity(d.DispatchHits, mock.Anything).Return(func(ctx context.Context) (int, error) {
+		e.calls = append(e.calls, "DispatchHits@"+activity.GetInfo(ctx).TaskQueue)
 		e.dispatches++
 		return res.Hits, nil
 	})
@@ -79,8 +90,8 @@ func TestCrawlSourceHappyPath(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CrawlSource failed: %v", err)
 	}
-	// The crawl's counts plus the dispatcher's.
-	want := CrawlResult{RunID: 42, Pages: 17, Files: 4, Failed: 1, Hits: 3, Dispatched: 3}
+	// The crawl's counts, the scan's hits, and the dispatcher's count.
+	want := CrawlResult{RunID: 42, Pages: 17, Files: 4, Failed: 1, Hits: 3 + 2, Dispatched: 3}
 	if res != want {
 		t.Errorf("result = %+v, want %+v", res, want)
 	}
@@ -89,6 +100,16 @@ func TestCrawlSourceHappyPath(t *testing.T) {
 	}
 	if len(e.crawlReqs) == 1 && e.crawlReqs[0] != (CrawlRunRequest{SourceID: 5, RunID: 42}) {
 		t.Errorf("CrawlRun got %+v, want the started run of source 5", e.crawlReqs[0])
+	}
+	if len(e.scanReqs) != 1 || e.scanReqs[0] != (ScanRunRequest{SourceID: 5, RunID: 42}) {
+		t.Errorf("ScanRun got %+v, want one scan of the crawled run", e.scanReqs)
+	}
+	// Fetching and matching on their own queues; the hits are dispatched
+	// once matched, from the workflow's queue.
+	const q = "default-test-taskqueue"
+	wantCalls := []string{"CrawlRun@" + q + "-crawl", "ScanRun@" + q + "-scan", "DispatchHits@" + q}
+	if !slices.Equal(e.calls, wantCalls) {
+		t.Errorf("activities ran %v, want %v", e.calls, wantCalls)
 	}
 }
 
@@ -160,7 +181,7 @@ func TestCrawlSourceTransientFailureRetried(t *testing.T) {
 		t.Errorf("StartCrawlRun called %d times; a retry must resume the run, not start another", e.starts)
 	}
 	want := crawled
-	want.Dispatched = 1
+	want.Hits, want.Dispatched = 1+2, 1 // the crawl's and the scan's hits
 	if res != want || e.dispatches != 1 {
 		t.Errorf("result = %+v after %d dispatches, want %+v after 1", res, e.dispatches, want)
 	}

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/leakwatch/leakwatch/config"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -383,7 +384,7 @@ func runCase(ctx workflow.Context, in CaseInput) error {
 					return err
 				}
 				var res SendResult
-				err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, sendActivityOptions), a.SendNotice, o.ID).Get(ctx, &res)
+				err := workflow.ExecuteActivity(onQueue(workflow.WithActivityOptions(ctx, sendActivityOptions), config.QueueNotify), a.SendNotice, o.ID).Get(ctx, &res)
 				var appErr *temporal.ApplicationError
 				if err != nil && !(errors.As(err, &appErr) && appErr.Type() == errTypePermanent) {
 					return err
@@ -474,7 +475,7 @@ func runCase(ctx workflow.Context, in CaseInput) error {
 			if r.recheck || (!next.IsZero() && !now.Before(next)) {
 				r.recheck = false
 				var snap CaseSnapshot
-				if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, checkActivityOptions), a.CheckRemoval, r.in.CaseID).Get(ctx, &snap); err != nil {
+				if err := workflow.ExecuteActivity(onQueue(workflow.WithActivityOptions(ctx, checkActivityOptions), config.QueueScan), a.CheckRemoval, r.in.CaseID).Get(ctx, &snap); err != nil {
 					// The checks failed (the site is down for us): that
 					// proves nothing either way; try again at the next one.
 					log.Warn("removal re-check failed", "case", r.in.CaseID, "err", err)

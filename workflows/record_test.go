@@ -51,7 +51,8 @@ const (
 	historyCaseFollowUp   = "takedown_case_followup.json" // version 0
 	historyCaseLifecycle  = "takedown_case_lifecycle.json"
 	historyCaseSendRefuse = "takedown_case_send_refused.json"
-	historyCrawlSource    = "crawl_source.json"
+	historyCrawlSourceV0  = "crawl_source.json" // before versionScanSplit
+	historyCrawlSource    = "crawl_source_split.json"
 )
 
 func TestRecordHistories(t *testing.T) {
@@ -71,12 +72,22 @@ func TestRecordHistories(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
+	// The queues of heavy work (see queues.go), served by stand-ins too.
+	for _, q := range config.WorkerQueues {
+		qw := worker.New(c, QueueName(recordTaskQueue, q), worker.Options{Identity: recordWorkerIdentity, DisableWorkflowWorker: true})
+		acts.register(qw)
+		if err := qw.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(qw.Stop)
+	}
 	r := &recorder{t: t, c: c}
 
 	// takedown_case_followup.json and takedown_case_send_refused.json were
 	// recorded from the first version of TakedownCase (before
 	// versionLifecycle) and are kept, not re-recorded: they prove that
-	// cases started before the upgrade still replay.
+	// cases started before the upgrade still replay. So is
+	// crawl_source.json, of CrawlSource before versionScanSplit.
 	t.Run("case lifecycle", func(t *testing.T) {
 		r := r.with(t)
 		recordLifecycle(t, r, c)
@@ -94,7 +105,7 @@ func TestRecordHistories(t *testing.T) {
 		if err := run.Get(ctx, &res); err != nil {
 			t.Fatalf("CrawlSource: %v", err)
 		}
-		if want := (CrawlResult{RunID: 42, Pages: 12, Files: 3, Failed: 1, Hits: 2, Dispatched: 2}); res != want {
+		if want := (CrawlResult{RunID: 42, Pages: 12, Files: 3, Failed: 1, Hits: 2 + 1, Dispatched: 2}); res != want {
 			t.Errorf("result %+v, want %+v", res, want)
 		}
 		r.save("crawl-1", historyCrawlSource)
@@ -151,6 +162,10 @@ func (a *standInActivities) register(w worker.ActivityRegistry) {
 	reg("CrawlRun", func(ctx context.Context, req CrawlRunRequest) (CrawlResult, error) {
 		activity.RecordHeartbeat(ctx, "https://leaks.example/files/")
 		return CrawlResult{RunID: req.RunID, Pages: 12, Files: 3, Failed: 1, Hits: 2}, nil
+	})
+	reg("ScanRun", func(ctx context.Context, req ScanRunRequest) (ScanResult, error) {
+		activity.RecordHeartbeat(ctx, req.RunID)
+		return ScanResult{Items: 3, Hits: 1}, nil
 	})
 	reg("DispatchHits", func(context.Context) (int, error) { return 2, nil })
 }

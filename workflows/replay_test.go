@@ -75,13 +75,28 @@ var recordedHistories = []struct {
 		last: "WorkflowExecutionCanceled",
 	},
 	{
-		file: historyCrawlSource, workflow: CrawlSourceName,
+		// Before versionScanSplit: crawl (matching inline), dispatch.
+		file: historyCrawlSourceV0, workflow: CrawlSourceName,
 		want: map[string]int{
 			"WorkflowExecutionStarted " + CrawlSourceName: 1,
 			"ActivityTaskScheduled StartCrawlRun":         1,
 			"ActivityTaskScheduled CrawlRun":              1,
 			"ActivityTaskScheduled DispatchHits":          1,
 			"ActivityTaskCompleted":                       3,
+		},
+		last: "WorkflowExecutionCompleted",
+	},
+	{
+		// The current version: crawl, match what was spooled, dispatch.
+		file: historyCrawlSource, workflow: CrawlSourceName,
+		want: map[string]int{
+			"WorkflowExecutionStarted " + CrawlSourceName: 1,
+			"MarkerRecorded":                      1, // GetVersion(versionScanSplit) = 1
+			"ActivityTaskScheduled StartCrawlRun": 1,
+			"ActivityTaskScheduled CrawlRun":      1,
+			"ActivityTaskScheduled ScanRun":       1,
+			"ActivityTaskScheduled DispatchHits":  1,
+			"ActivityTaskCompleted":               4,
 		},
 		last: "WorkflowExecutionCompleted",
 	},

@@ -207,37 +207,14 @@ func (c *Cases) Status(ctx context.Context, caseID uint64) (CaseStatus, error) {
 }
 
 // Activities are the activity implementations a worker hosts; nil ones are
-// not registered.
+// not registered
+// (see NewWorkers for which queue serves which).
 type Activities struct {
-	Crawl    *CrawlActivities
+	Crawl    *CrawlActivities // StartCrawlRun everywhere; CrawlRun when it has a Pipeline
 	Dispatch *Dispatcher
-	Cases    *CaseActivities
+	Cases    *CaseActivities // CheckRemoval when it has a Checker
 	Telegram *TelegramActivities
-}
-
-// NewWorker registers every workflow, and the given activities, on the task
-// queue.
-func NewWorker(c client.Client, taskQueue string, acts Activities) worker.Worker {
-	// More pollers than the SDK's 2: under a burst of new cases (one
-	// crawl finding many hosts) the workflow tasks otherwise queue for
-	// minutes (`bench cases`: p99 detection→draft 66 s with 4, 1.1 s with
-	// 16, at the same throughput).
-	w := worker.New(c, taskQueue, worker.Options{MaxConcurrentWorkflowTaskPollers: 16, MaxConcurrentActivityTaskPollers: 8})
-	RegisterWorkflows(w)
-	// Typed nil pointers would register as activities and fail at run time.
-	if acts.Crawl != nil {
-		w.RegisterActivity(acts.Crawl)
-	}
-	if acts.Dispatch != nil {
-		w.RegisterActivity(acts.Dispatch)
-	}
-	if acts.Cases != nil {
-		w.RegisterActivity(acts.Cases)
-	}
-	if acts.Telegram != nil {
-		w.RegisterActivity(acts.Telegram)
-	}
-	return w
+	Scan     *ScanActivities
 }
 
 // RegisterWorkflows registers the workflows under their stable names (also

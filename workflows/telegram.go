@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/leakwatch/leakwatch/config"
 	"github.com/leakwatch/leakwatch/crawlers/tgmonitor"
 	"github.com/leakwatch/leakwatch/internal/tick"
 	"github.com/leakwatch/leakwatch/storage"
@@ -51,7 +52,7 @@ func TelegramMonitor(ctx workflow.Context, account string) error {
 		},
 	})
 	for range spellsPerRun {
-		if err := workflow.ExecuteActivity(ctx, a.TelegramLive, account).Get(ctx, nil); err != nil {
+		if err := workflow.ExecuteActivity(onQueue(ctx, config.QueueCrawl), a.TelegramLive, account).Get(ctx, nil); err != nil {
 			var ae *temporal.ApplicationError
 			if errors.As(err, &ae) && ae.Type() == errTypePermanent {
 				workflow.GetLogger(ctx).Warn("telegram monitor stops", "account", account, "reason", ae.Error())

@@ -11,7 +11,12 @@
 //   - CrawlActivities: crawl a source and hand what it fetched to the
 //     capture pipeline (internal/capture);
 //   - Dispatcher: deliver recorded hits to their cases;
-//   - CaseActivities: draft, approve and send notices (internal/notices).
+//   - CaseActivities: draft, approve and send notices (internal/notices);
+//   - ScanActivities: match what crawl workers without the reference index
+//     spooled (capture.Pipeline.ScanSpooled).
+//
+// Fetching, matching and sending run on task queues of their own (see
+// queues.go), so `leakwatch worker --queues` scales each apart.
 package workflows
 
 import (

@@ -6,18 +6,22 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
+	"slices"
 	"time"
 
 	"github.com/openrdap/rdap"
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/leakwatch/leakwatch/config"
 	"github.com/leakwatch/leakwatch/crawlers/webcrawl"
 	"github.com/leakwatch/leakwatch/internal/capture"
 	"github.com/leakwatch/leakwatch/internal/evidence"
 	"github.com/leakwatch/leakwatch/internal/netguard"
 	"github.com/leakwatch/leakwatch/internal/notices"
 	"github.com/leakwatch/leakwatch/internal/recipients"
+	"github.com/leakwatch/leakwatch/internal/removal"
 	"github.com/leakwatch/leakwatch/workflows"
 )
 
@@ -42,13 +46,22 @@ func (e *env) crawlerOptions() webcrawl.Options {
 }
 
 // crawlActivities wires crawling to the capture pipeline over the stored
-// reference index: what `up`, `worker` and `crawl` all run.
+// reference index, matching inline: what `crawl` runs.
 func (e *env) crawlActivities(ctx context.Context) (*workflows.CrawlActivities, error) {
 	store, err := e.openStore(ctx)
 	if err != nil {
 		return nil, err
 	}
 	sc, err := e.scanner(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return e.crawlActivitiesWith(ctx, &capture.Pipeline{Store: store, Scanner: sc, Logger: e.log})
+}
+
+// crawlActivitiesWith wires crawling to pipeline.
+func (e *env) crawlActivitiesWith(ctx context.Context, pipeline *capture.Pipeline) (*workflows.CrawlActivities, error) {
+	store, err := e.openStore(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +76,7 @@ func (e *env) crawlActivities(ctx context.Context) (*workflows.CrawlActivities, 
 	return &workflows.CrawlActivities{
 		Telegram:           tm,
 		Store:              store,
-		Pipeline:           &capture.Pipeline{Store: store, Scanner: sc, Logger: e.log},
+		Pipeline:           pipeline,
 		Crawler:            e.crawlerOptions(),
 		EvidenceDir:        capture.EvidenceDir(e.cfg.DataDir),
 		EvidenceRecipients: keys.Recipients,
@@ -71,6 +84,76 @@ func (e *env) crawlActivities(ctx context.Context) (*workflows.CrawlActivities, 
 		Revisit:            capture.RevisitTTL{Pages: e.cfg.Crawler.RevisitPages, Files: e.cfg.Crawler.RevisitFiles},
 		Logger:             e.log,
 	}, nil
+}
+
+// workerActivities builds what a worker serving queues (config.WorkerQueues)
+// runs, and only that: every worker runs the database-only activities of
+// the base queue; crawl adds the crawler and Telegram, scan the reference
+// index (matching spooled captures, removal re-checks), notify the
+// in-app Telegram report beside the mail. A crawl worker that does not
+// serve scan spools what it fetched instead of loading the index; one
+// that serves both matches inline, as `up` does.
+func (e *env) workerActivities(ctx context.Context, c client.Client, queues []string) (workflows.Activities, error) {
+	var acts workflows.Activities
+	store, err := e.openStore(ctx)
+	if err != nil {
+		return acts, err
+	}
+	serves := func(q string) bool { return slices.Contains(queues, q) }
+	if acts.Cases, err = e.caseActivities(ctx); err != nil {
+		return acts, err
+	}
+	if !serves(config.QueueNotify) {
+		acts.Cases.Telegram = nil // the in-app report goes with the send
+	}
+	acts.Dispatch = e.dispatcher(c)
+	keys, err := e.evidenceKeys()
+	if err != nil {
+		return acts, err
+	}
+	// StartCrawlRun runs on the base queue; the evidence settings let
+	// housekeeping encrypt leftovers in any worker.
+	acts.Crawl = &workflows.CrawlActivities{Store: store, EvidenceDir: capture.EvidenceDir(e.cfg.DataDir),
+		EvidenceRecipients: keys.Recipients, Logger: e.log}
+	if !serves(config.QueueCrawl) && !serves(config.QueueScan) {
+		return acts, nil
+	}
+	key, err := e.fingerprintKey()
+	if err != nil {
+		return acts, err
+	}
+	pipeline := &capture.Pipeline{Store: store, Spool: capture.NewSpoolSealer(key), Logger: e.log}
+	if serves(config.QueueScan) {
+		if pipeline.Scanner, err = e.scanner(ctx); err != nil {
+			return acts, err
+		}
+	} else {
+		e.log.InfoContext(ctx, "crawl worker without the scan queue: captures are spooled for scan workers, the reference index is not loaded")
+	}
+	crawl, err := e.crawlActivitiesWith(ctx, pipeline)
+	if err != nil {
+		return acts, err
+	}
+	if serves(config.QueueCrawl) {
+		acts.Crawl = crawl
+		if crawl.Telegram != nil {
+			acts.Telegram = &workflows.TelegramActivities{Store: store, Monitor: crawl.Telegram, Client: c,
+				TaskQueue: e.cfg.Temporal.TaskQueue, Logger: e.log}
+		}
+	}
+	if serves(config.QueueScan) {
+		parallel := e.cfg.Fingerprints.Workers
+		if parallel <= 0 {
+			parallel = runtime.NumCPU()
+		}
+		acts.Scan = &workflows.ScanActivities{Store: store, Pipeline: pipeline, Parallel: parallel, Logger: e.log}
+		// Removal re-checks fetch like crawls and need a verdict now: they
+		// match inline, on the index this worker loaded.
+		acts.Cases.Checker = &removal.Checker{Store: store, Pipeline: pipeline, Crawler: crawl.Crawler,
+			EvidenceDir: crawl.EvidenceDir, EvidenceRecipients: crawl.EvidenceRecipients,
+			TSAURL: crawl.TSAURL, Telegram: crawl.Telegram, Logger: e.log}
+	}
+	return acts, nil
 }
 
 // evidenceKeys loads the keys that encrypt evidence at rest and open it

@@ -192,6 +192,14 @@ func TestRun(t *testing.T) {
 		{name: "up without injunction", args: dd("up"), code: 1, errLine: injunction},
 		{name: "worker without injunction", args: dd("worker"), code: 1,
 			errLine: "(set it in the config file or LEAKWATCH_INJUNCTION_COURT); injunction.file_number: required"},
+		// Queue names are checked before anything else.
+		{name: "worker with an unknown queue", args: dd("worker", "--queues", "crawl,fetch"), code: 1,
+			errLine: `worker --queues: unknown queue "fetch" (want a comma-separated list of crawl, scan, notify)`},
+		{name: "worker with no queue", args: dd("worker", "--queues", ","), code: 1,
+			errLine: "worker --queues: no queue given (want a comma-separated list of crawl, scan, notify)"},
+		{name: "worker with an unknown queue from the environment", env: map[string]string{"LEAKWATCH_WORKER_QUEUES": "mail"},
+			args: dd("worker"), code: 1,
+			errLine: `env LEAKWATCH_WORKER_QUEUES: worker.queues: unknown queue "mail"`},
 
 		// web checks the webhooks' secrets before it starts anything.
 		{name: "web with a webhook secret unset", files: map[string]string{

@@ -13,10 +13,10 @@ import (
 	tlog "go.temporal.io/sdk/log"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/leakwatch/leakwatch/config"
 	"github.com/leakwatch/leakwatch/crawlers/tgmonitor/tme"
 	"github.com/leakwatch/leakwatch/internal/capture"
 	"github.com/leakwatch/leakwatch/internal/filelock"
-	"github.com/leakwatch/leakwatch/internal/removal"
 	"github.com/leakwatch/leakwatch/internal/temporalproc"
 	"github.com/leakwatch/leakwatch/internal/web"
 	"github.com/leakwatch/leakwatch/internal/webhook"
@@ -26,7 +26,9 @@ import (
 
 // stackOptions choose which parts of leakwatch a process runs.
 type stackOptions struct {
-	worker  bool // Temporal worker, schedules and the hit dispatcher
+	worker bool // Temporal worker, schedules and the hit dispatcher
+	// queues of heavy work the worker serves (config.WorkerQueues); nil: all
+	queues  []string
 	web     bool
 	mailbox web.Mailbox // demo only
 }
@@ -38,6 +40,7 @@ type stack struct {
 	server *temporalproc.Server // nil with an external cluster
 	client client.Client
 	acts   workflows.Activities // nil members: this process runs no worker
+	queues []string             // the worker's queues of heavy work
 	cases  *workflows.Cases
 	web    *web.Server
 	hooks  *webhook.Dispatcher // nil: no web in this process
@@ -147,20 +150,12 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 		if cfg.Notices.DefaultRecipient == "" {
 			e.log.WarnContext(ctx, "notices.default_recipient is empty: a case whose host has no configured, security.txt or RDAP contact waits at needs-recipient")
 		}
-		if s.acts.Cases, err = e.caseActivities(ctx); err != nil {
-			return nil, err
+		s.queues = opts.queues
+		if s.queues == nil {
+			s.queues = config.WorkerQueues
 		}
-		if s.acts.Crawl, err = e.crawlActivities(ctx); err != nil {
+		if s.acts, err = e.workerActivities(ctx, s.client, s.queues); err != nil {
 			return nil, err
-		}
-		s.acts.Dispatch = e.dispatcher(s.client)
-		// Removal re-checks fetch like crawls and match on the same index.
-		s.acts.Cases.Checker = &removal.Checker{Store: store, Pipeline: s.acts.Crawl.Pipeline, Crawler: s.acts.Crawl.Crawler,
-			EvidenceDir: s.acts.Crawl.EvidenceDir, EvidenceRecipients: s.acts.Crawl.EvidenceRecipients,
-			TSAURL: s.acts.Crawl.TSAURL, Telegram: s.acts.Crawl.Telegram, Logger: e.log}
-		if tm := s.acts.Crawl.Telegram; tm != nil {
-			s.acts.Telegram = &workflows.TelegramActivities{Store: store, Monitor: tm, Client: s.client,
-				TaskQueue: cfg.Temporal.TaskQueue, Logger: e.log}
 		}
 	}
 	if opts.web {
@@ -221,11 +216,19 @@ func dialTemporal(ctx context.Context, e *env, addr string) (client.Client, erro
 func (s *stack) run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	if s.acts.Dispatch != nil {
-		w := workflows.NewWorker(s.client, s.e.cfg.Temporal.TaskQueue, s.acts)
-		if err := w.Start(); err != nil {
-			return fmt.Errorf("start worker: %w", err)
+		wc := s.e.cfg.Worker
+		ws, err := workflows.NewWorkers(s.client, s.e.cfg.Temporal.TaskQueue, s.queues, s.acts,
+			workflows.WorkerSlots{Crawl: wc.CrawlSlots, Scan: wc.ScanSlots})
+		if err != nil {
+			return err
 		}
-		defer w.Stop()
+		for _, w := range ws {
+			if err := w.Start(); err != nil {
+				return fmt.Errorf("start worker: %w", err)
+			}
+			defer w.Stop()
+		}
+		s.e.log.InfoContext(ctx, "worker started", "task_queue", s.e.cfg.Temporal.TaskQueue, "queues", strings.Join(s.queues, ","))
 		g.Go(func() error { return s.housekeeping(ctx) })
 	}
 	if s.web != nil {

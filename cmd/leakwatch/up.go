@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+
+	"github.com/leakwatch/leakwatch/config"
 )
 
 // runUp runs everything on one machine: the supervised leakwatch-temporal
@@ -26,16 +28,33 @@ func runUp(ctx context.Context, e *env, args []string) error {
 	return s.run(ctx)
 }
 
-// runWorker runs a worker (and schedules, and the hit dispatcher) only.
+// runWorker runs a worker (and schedules, and the hit dispatcher) only:
+// the base task queue, and the queues of heavy work --queues (or
+// worker.queues) names.
 func runWorker(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	if _, err := e.parseFlags(fs, args); err != nil {
+	queues := fs.String("queues", "", "queues of heavy work to serve, comma-separated: crawl, scan, notify (default worker.queues: all)")
+	pos, err := e.parseFlags(fs, args)
+	if err != nil {
 		return err
 	}
-	if _, err := e.loadConfig(true); err != nil {
+	if len(pos) > 0 {
+		return fmt.Errorf("worker: unexpected argument %q (usage: leakwatch worker [--queues crawl,scan,notify])", pos[0])
+	}
+	var qs []string
+	if *queues != "" {
+		if qs, err = config.ParseQueues(*queues); err != nil {
+			return fmt.Errorf("worker --queues: %w", err)
+		}
+	}
+	cfg, err := e.loadConfig(true)
+	if err != nil {
 		return err
 	}
-	s, err := startStack(ctx, e, stackOptions{worker: true})
+	if qs == nil {
+		qs = cfg.Worker.QueueList()
+	}
+	s, err := startStack(ctx, e, stackOptions{worker: true, queues: qs})
 	if err != nil {
 		return err
 	}

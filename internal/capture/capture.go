@@ -4,7 +4,9 @@
 // capture as evidence, matches its content against the reference index and
 // records the hits and how much of the breach the item exposes. Content is
 // matched in memory and dropped; only digests and fingerprint matches are
-// stored.
+// stored. A process without the index (a crawl-only worker) seals the
+// content into the database's scan spool instead, and the row is deleted
+// when a scan worker has matched it (spool.go).
 package capture
 
 import (
@@ -15,6 +17,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,9 +33,16 @@ var ErrNoScanner = errors.New("capture: no fingerprint scanner (the process was 
 
 // Pipeline records fetched items and matches them. It is safe for
 // concurrent use by several runs.
+//
+// With a Scanner it matches each item as it is recorded (inline). Without
+// one but with a Spool sealer (a crawl worker that does not load the
+// reference index) it records the capture and queues its content, sealed,
+// in the database's scan spool; ScanSpooled, in a process with a Scanner,
+// matches it later through the same code.
 type Pipeline struct {
 	Store   *storage.Store
 	Scanner *references.Scanner
+	Spool   *SpoolSealer // seals spooled content; needed to spool and to scan the spool
 	Logger  *slog.Logger // nil discards
 }
 
@@ -117,6 +127,12 @@ type Run struct {
 	run   storage.CrawlRun
 	watch *Watch
 	hits  atomic.Int64 // sources record items from several goroutines
+
+	// Without a scanner, the index generation read from the store once
+	// per run (see generation).
+	genMu  sync.Mutex
+	gen    int64
+	genSet bool
 }
 
 // WithWatch makes the run look for the source's watch terms in its pages;
@@ -128,10 +144,34 @@ func (r *Run) WithWatch(w *Watch) *Run {
 
 // ForRun returns the recorder of one crawl run's items.
 func (p *Pipeline) ForRun(run storage.CrawlRun) (*Run, error) {
-	if p.Scanner == nil {
+	if p.Scanner == nil && p.Spool == nil {
 		return nil, ErrNoScanner
 	}
 	return &Run{p: p, run: run}, nil
+}
+
+// Inline reports whether the pipeline matches items as they are recorded
+// (it holds the reference index), rather than spooling them.
+func (p *Pipeline) Inline() bool { return p.Scanner != nil }
+
+// generation is the reference index generation items are checked against:
+// the scanner's, or — spooling, without the index — the store's, read once
+// per run. A generation read before the index changed only makes items
+// look changed, and so matched again: never skipped.
+func (r *Run) generation(ctx context.Context) (int64, error) {
+	if r.p.Scanner != nil {
+		return r.p.Scanner.Generation(), nil
+	}
+	r.genMu.Lock()
+	defer r.genMu.Unlock()
+	if !r.genSet {
+		g, err := r.p.Store.IndexGeneration(ctx)
+		if err != nil {
+			return 0, err
+		}
+		r.gen, r.genSet = g, true
+	}
+	return r.gen, nil
 }
 
 func (p *Pipeline) log() *slog.Logger {
@@ -143,64 +183,6 @@ func (p *Pipeline) log() *slog.Logger {
 
 // Hits is the number of hits this run has recorded so far.
 func (r *Run) Hits() int { return int(r.hits.Load()) }
-
-// members records the hits of an archive known from its directory only:
-// each member whose CRC-32 and size are a reference's, and how many of the
-// archive's members match the breach.
-func (r *Run) members(ctx context.Context, c storage.Capture, it Item, res Result) (Result, error) {
-	found := r.p.Scanner.MatchMembers(it.Members)
-	refs := map[uint64]bool{}
-	for _, mm := range found {
-		for _, m := range mm.Matches {
-			refs[m.RefKey] = true
-			h := storage.Hit{CaptureID: c.ID, ReferenceID: m.RefKey, Method: m.Method, Score: m.Score, Target: c.Host,
-				Why: fmt.Sprintf("%d of %d members match the breach; %s", len(found), len(it.Members), m.Why)}
-			created, err := r.p.Store.AddHit(ctx, &h)
-			if err != nil {
-				return res, err
-			}
-			if created {
-				res.NewHits++
-			}
-		}
-	}
-	r.hits.Add(int64(res.NewHits))
-	res.Refs = len(refs)
-	if len(found) > 0 {
-		if err := r.p.Store.SetCaptureExposure(ctx, c.ID, res.Refs, 0); err != nil {
-			return res, err
-		}
-		r.p.log().InfoContext(ctx, "archive directory matches the breach", "capture", c.ID, "host", c.Host,
-			"members", len(it.Members), "matching", len(found), "reference_files", res.Refs)
-	}
-	return res, nil
-}
-
-// keywords records one keyword hit for a page whose text holds watch terms.
-func (r *Run) keywords(ctx context.Context, c storage.Capture, body []byte) (newHits int, found bool, err error) {
-	text, err := pageText(ctx, body)
-	if err != nil {
-		// A page the extractor cannot read is still matched by the
-		// fingerprint layers; it just has no keyword hit.
-		r.p.log().DebugContext(ctx, "page text not extracted for watch terms", "capture", c.ID, "err", err)
-		return 0, false, nil
-	}
-	terms := r.watch.Find(text)
-	if len(terms) == 0 {
-		return 0, false, nil
-	}
-	quoted := make([]string, len(terms))
-	for i, t := range terms {
-		quoted[i] = strconv.Quote(t)
-	}
-	h := storage.Hit{CaptureID: c.ID, Method: MethodKeyword, Score: 1, Target: c.Host,
-		Why: "watch terms in the page's text: " + strings.Join(quoted, ", ")}
-	created, err := r.p.Store.AddHit(ctx, &h)
-	if err != nil || !created {
-		return 0, err == nil, err
-	}
-	return 1, true, nil
-}
 
 // RestoreFrontier returns an interrupted run's URLs still to fetch and
 // every URL it had seen; a new run has none.
@@ -279,7 +261,10 @@ func (r *Run) Record(ctx context.Context, it Item) (Result, error) {
 		return Result{}, err
 	}
 	res := Result{CaptureID: c.ID}
-	gen := r.p.Scanner.Generation()
+	gen, err := r.generation(ctx)
+	if err != nil {
+		return res, err
+	}
 	if it.NotModified || (known && prev.SHA256 == it.Digest.SHA256 && prev.IndexGeneration == gen && !it.Digest.Truncated) {
 		// Unchanged since it was matched against this same index: its
 		// hits exist already, and matching again would only repeat them.
@@ -300,42 +285,89 @@ func (r *Run) Record(ctx context.Context, it Item) (Result, error) {
 		}
 		return res, nil
 	}
-	if len(it.Members) > 0 {
-		return r.members(ctx, c, it, res)
-	}
 	// An item that failed has nothing to match, and neither has a page
-	// whose content the source did not keep.
-	if it.Err != nil || (it.Kind != storage.CaptureFile && it.Body == nil) {
-		return res, r.savePage(ctx, it, c.ID, 0)
+	// whose content the source did not keep (an archive's directory is
+	// matched even when its download was cut short).
+	if len(it.Members) == 0 && (it.Err != nil || (it.Kind != storage.CaptureFile && it.Body == nil)) {
+		return res, savePage(ctx, r.p.Store, r.run.SourceID, it, c.ID, 0, gen)
 	}
-	keyword := 0 // a watch-term hit: the page is checked every run, like a match
-	if (it.Kind == storage.CapturePage || it.Kind == storage.CaptureMessage) && r.watch != nil {
-		n, found, err := r.keywords(ctx, c, it.Body)
-		if err != nil {
-			return res, err
+	pd := pending{CaptureID: c.ID, RunID: r.run.ID, SourceID: r.run.SourceID, Host: c.Host, Known: known, PrevSHA256: prev.SHA256}
+	if r.p.Scanner == nil {
+		// No index in this process: a scan worker matches it (ScanSpooled).
+		return res, r.p.spool(ctx, pd, it, r.watch != nil)
+	}
+	v, err := r.p.match(ctx, pd, it, r.watch)
+	if err != nil {
+		return res, err
+	}
+	out, err := r.p.save(ctx, r.p.Store, pd, it, v)
+	r.hits.Add(int64(out.NewHits))
+	out.CaptureID = c.ID
+	return out, err
+}
+
+// pending is a recorded capture still to be matched, and what Record knew
+// of its URL before recording it.
+type pending struct {
+	CaptureID  uint64 `json:"capture_id"`
+	RunID      uint64 `json:"run_id"`
+	SourceID   uint64 `json:"source_id"`
+	Host       string `json:"host"`
+	Known      bool   `json:"known,omitempty"`       // the URL had a state before
+	PrevSHA256 string `json:"prev_sha256,omitempty"` // the digest it had then
+}
+
+// verdict is what matching one capture found, before anything of it is
+// written: matching may take long, and writing it must be quick (on
+// SQLite the write holds the database's one write lock).
+type verdict struct {
+	gen     int64 // index generation matched against
+	hits    []storage.Hit
+	members int // an archive known from its directory: members matching (-1: not such an archive)
+	keyword bool
+	tot     references.Totals
+}
+
+// match matches one capture against the index: an archive's directory, a
+// page's watch terms, and a file's bytes or digest, a page's content and
+// the digest of its raw bytes (a reference may itself be an HTML page).
+func (p *Pipeline) match(ctx context.Context, pd pending, it Item, watch *Watch) (verdict, error) {
+	v := verdict{gen: p.Scanner.Generation(), members: -1}
+	if len(it.Members) > 0 {
+		found := p.Scanner.MatchMembers(it.Members)
+		v.members = len(found)
+		for _, mm := range found {
+			for _, m := range mm.Matches {
+				v.hits = append(v.hits, storage.Hit{CaptureID: pd.CaptureID, ReferenceID: m.RefKey, Method: m.Method, Score: m.Score, Target: pd.Host,
+					Why: fmt.Sprintf("%d of %d members match the breach; %s", len(found), len(it.Members), m.Why)})
+			}
 		}
-		res.NewHits += n
-		if found {
-			keyword = 1
+		return v, nil
+	}
+	if (it.Kind == storage.CapturePage || it.Kind == storage.CaptureMessage) && watch != nil {
+		if text, err := pageText(ctx, it.Body); err != nil {
+			// A page the extractor cannot read is still matched by the
+			// fingerprint layers; it just has no keyword hit.
+			p.log().DebugContext(ctx, "page text not extracted for watch terms", "capture", pd.CaptureID, "err", err)
+		} else if terms := watch.Find(text); len(terms) > 0 {
+			quoted := make([]string, len(terms))
+			for i, t := range terms {
+				quoted[i] = strconv.Quote(t)
+			}
+			v.keyword = true
+			v.hits = append(v.hits, storage.Hit{CaptureID: pd.CaptureID, Method: MethodKeyword, Score: 1, Target: pd.Host,
+				Why: "watch terms in the page's text: " + strings.Join(quoted, ", ")})
 		}
 	}
-	var tot references.Totals
 	record := func(ir references.ItemResult) error {
-		tot.Add(ir)
+		v.tot.Add(ir)
 		for _, m := range ir.Matches {
 			why := m.Why
 			if ir.Path != it.URL {
 				// A member of an archive or e-mail: say where inside.
 				why = strings.TrimPrefix(ir.Path, it.URL) + ": " + why
 			}
-			h := storage.Hit{CaptureID: c.ID, ReferenceID: m.RefKey, Method: m.Method, Score: m.Score, Why: why, Target: c.Host}
-			created, err := r.p.Store.AddHit(ctx, &h)
-			if err != nil {
-				return err
-			}
-			if created {
-				res.NewHits++
-			}
+			v.hits = append(v.hits, storage.Hit{CaptureID: pd.CaptureID, ReferenceID: m.RefKey, Method: m.Method, Score: m.Score, Why: why, Target: pd.Host})
 		}
 		return nil
 	}
@@ -344,41 +376,75 @@ func (r *Run) Record(ctx context.Context, it Item) (Result, error) {
 	case it.Kind == storage.CapturePage:
 		// A page's content is derived from its bytes; the bytes themselves
 		// are matched by digest.
-		err = r.p.Scanner.Scan(ctx, it.URL, it.Body, record)
+		err = p.Scanner.Scan(ctx, it.URL, it.Body, record)
 		if err == nil && it.Digest.SHA256 != "" && !it.Digest.Truncated {
-			err = r.p.Scanner.ScanDigest(ctx, it.URL, it.Digest, record)
+			err = p.Scanner.ScanDigest(ctx, it.URL, it.Digest, record)
 		}
 	case it.Body != nil:
 		// A file's bytes, or a message's text (its digest is of the
 		// evidence record, which no reference can be).
-		err = r.p.Scanner.Scan(ctx, it.URL, it.Body, record)
+		err = p.Scanner.Scan(ctx, it.URL, it.Body, record)
 	default:
-		err = r.p.Scanner.ScanDigest(ctx, it.URL, it.Digest, record)
+		err = p.Scanner.ScanDigest(ctx, it.URL, it.Digest, record)
 	}
-	r.hits.Add(int64(res.NewHits))
 	if err != nil {
-		return res, fmt.Errorf("match capture %d: %w", c.ID, err)
+		return v, fmt.Errorf("match capture %d: %w", pd.CaptureID, err)
 	}
-	res.Refs, res.Patients = tot.Refs(), tot.Patients()
+	return v, nil
+}
+
+// save records what matching found through st (the store, or a
+// transaction of it): the hits (each once, however often saved), the
+// capture's exposure, and the URL's state for the next runs.
+func (p *Pipeline) save(ctx context.Context, st *storage.Store, pd pending, it Item, v verdict) (Result, error) {
+	res := Result{CaptureID: pd.CaptureID}
+	refs := map[uint64]bool{}
+	for i := range v.hits {
+		h := v.hits[i]
+		refs[h.ReferenceID] = true
+		created, err := st.AddHit(ctx, &h)
+		if err != nil {
+			return res, err
+		}
+		if created {
+			res.NewHits++
+		}
+	}
+	if v.members >= 0 {
+		res.Refs = len(refs)
+		if v.members > 0 {
+			if err := st.SetCaptureExposure(ctx, pd.CaptureID, res.Refs, 0); err != nil {
+				return res, err
+			}
+			p.log().InfoContext(ctx, "archive directory matches the breach", "capture", pd.CaptureID, "host", pd.Host,
+				"members", len(it.Members), "matching", v.members, "reference_files", res.Refs)
+		}
+		return res, nil
+	}
+	keyword := 0 // a watch-term hit: the page is checked every run, like a match
+	if v.keyword {
+		keyword = 1
+	}
+	res.Refs, res.Patients = v.tot.Refs(), v.tot.Patients()
 	if it.Kind == storage.CaptureFile && it.Digest.SHA256 != "" && !it.Digest.Truncated {
-		st := storage.URLState{SourceID: r.run.SourceID, URL: it.URL, Kind: storage.CaptureFile,
+		us := storage.URLState{SourceID: pd.SourceID, URL: it.URL, Kind: storage.CaptureFile,
 			SHA256: it.Digest.SHA256, Size: it.Digest.Size, ETag: it.ETag, LastModified: it.LastModified,
-			IndexGeneration: gen, CaptureID: c.ID, FetchedAt: it.FetchedAt, Refs: res.Refs,
-			Changed: !known || prev.SHA256 != it.Digest.SHA256}
-		if err := r.p.Store.SaveURLState(ctx, &st); err != nil {
+			IndexGeneration: v.gen, CaptureID: pd.CaptureID, FetchedAt: it.FetchedAt, Refs: res.Refs,
+			Changed: !pd.Known || pd.PrevSHA256 != it.Digest.SHA256}
+		if err := st.SaveURLState(ctx, &us); err != nil {
 			return res, err
 		}
 	}
-	if err := r.savePage(ctx, it, c.ID, res.Refs+keyword); err != nil {
+	if err := savePage(ctx, st, pd.SourceID, it, pd.CaptureID, res.Refs+keyword, v.gen); err != nil {
 		return res, err
 	}
-	if tot.Matched > 0 {
-		if err := r.p.Store.SetCaptureExposure(ctx, c.ID, res.Refs, res.Patients); err != nil {
+	if v.tot.Matched > 0 {
+		if err := st.SetCaptureExposure(ctx, pd.CaptureID, res.Refs, res.Patients); err != nil {
 			return res, err
 		}
 		// Ids and counts only: never names that may carry personal data.
-		r.p.log().InfoContext(ctx, "capture matches the breach", "capture", c.ID, "host", c.Host,
-			"items", tot.Items, "reference_files", res.Refs, "patients", res.Patients)
+		p.log().InfoContext(ctx, "capture matches the breach", "capture", pd.CaptureID, "host", pd.Host,
+			"items", v.tot.Items, "reference_files", res.Refs, "patients", res.Patients)
 	}
 	return res, nil
 }

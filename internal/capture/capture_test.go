@@ -31,7 +31,7 @@ type fixture struct {
 	docs  []synth.Doc
 }
 
-func newFixture(t *testing.T, dsn string) *fixture {
+func newFixture(t testing.TB, dsn string) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -66,7 +66,7 @@ func newFixture(t *testing.T, dsn string) *fixture {
 	return f
 }
 
-func (f *fixture) doc(t *testing.T, kind synth.Kind) []byte {
+func (f *fixture) doc(t testing.TB, kind synth.Kind) []byte {
 	t.Helper()
 	for _, d := range f.docs {
 		if d.Kind == kind {

@@ -36,8 +36,12 @@ type Revisit struct {
 // every run, for the case), one that changed on its last fetch, and one
 // last fetched longer ago than its TTL.
 func (r *Run) Revisit(ctx context.Context, url string, ttl RevisitTTL, now time.Time) (Revisit, error) {
+	gen, err := r.generation(ctx)
+	if err != nil {
+		return Revisit{}, err
+	}
 	st, ok, err := r.p.Store.URLState(ctx, r.run.SourceID, url)
-	if err != nil || !ok || st.IndexGeneration != r.p.Scanner.Generation() || st.SHA256 == "" {
+	if err != nil || !ok || st.IndexGeneration != gen || st.SHA256 == "" {
 		return Revisit{}, err
 	}
 	var out Revisit
@@ -65,8 +69,10 @@ func (r *Run) Revisit(ctx context.Context, url string, ttl RevisitTTL, now time.
 // savePage records what this fetch learnt of a page, for the next run's
 // Revisit: the digest of its content and structural links (a page's raw
 // bytes change with every counter and timestamp on it), whether that
-// changed, and how many references it matched (hits: refs > 0).
-func (r *Run) savePage(ctx context.Context, it Item, captureID uint64, refs int) error {
+// changed, and how many references it matched (hits: refs > 0), through
+// st (the store or a transaction of it), as matched against index
+// generation gen.
+func savePage(ctx context.Context, st *storage.Store, sourceID uint64, it Item, captureID uint64, refs int, gen int64) error {
 	if it.Kind != storage.CapturePage || it.Err != nil || it.Digest.Truncated || it.Digest.SHA256 == "" {
 		return nil
 	}
@@ -83,7 +89,7 @@ func (r *Run) savePage(ctx context.Context, it Item, captureID uint64, refs int)
 		h.Write([]byte(l))
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
-	prev, known, err := r.p.Store.URLState(ctx, r.run.SourceID, it.URL)
+	prev, known, err := st.URLState(ctx, sourceID, it.URL)
 	if err != nil {
 		return err
 	}
@@ -95,9 +101,9 @@ func (r *Run) savePage(ctx context.Context, it Item, captureID uint64, refs int)
 		}
 		lj = string(b)
 	}
-	st := storage.URLState{SourceID: r.run.SourceID, URL: it.URL, Kind: storage.CapturePage,
-		SHA256: it.Digest.SHA256, Size: it.Digest.Size, IndexGeneration: r.p.Scanner.Generation(), CaptureID: captureID,
+	us := storage.URLState{SourceID: sourceID, URL: it.URL, Kind: storage.CapturePage,
+		SHA256: it.Digest.SHA256, Size: it.Digest.Size, IndexGeneration: gen, CaptureID: captureID,
 		FetchedAt: it.FetchedAt, ContentSHA256: sum, Links: lj, Refs: refs,
 		Changed: !known || prev.Kind != storage.CapturePage || prev.ContentSHA256 != sum}
-	return r.p.Store.SaveURLState(ctx, &st)
+	return st.SaveURLState(ctx, &us)
 }

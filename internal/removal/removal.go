@@ -282,7 +282,8 @@ func (c *Checker) checkWeb(ctx context.Context, cs storage.Case, g *group) {
 	}
 	rw := &runWork{c: c, run: run, src: src}
 	defer func() { rw.finish(ctx) }()
-	if c.Pipeline == nil {
+	if c.Pipeline == nil || !c.Pipeline.Inline() {
+		// A re-check's verdict needs the match now, not a spooled one.
 		err = capture.ErrNoScanner
 	}
 	var rec *capture.Run
