@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -64,13 +65,21 @@ func OpenReadOnly(ctx context.Context, dsn, dataDir string, log *slog.Logger) (*
 	return &Store{db: db, dialect: dialect, indexDir: filepath.Join(dataDir, "index")}, nil
 }
 
-// readOnlyDSN is a SQLite URI that opens path without write access. A
-// database in WAL mode is read through its -wal and -shm files when a
-// writer has them open; SQLite may create the -shm beside a closed one,
-// which it removes again (it holds no data).
+// readOnlyDSN is a SQLite URI that opens path without write access and
+// leaves no file behind. While some process has the database open (in WAL
+// mode it then has a -wal file), a read-only connection reads through that
+// process's -wal and -shm. With no -wal, nobody has it open: a read-only
+// connection would still create -wal and -shm and, unable to delete them,
+// leave them, so it opens the file as immutable instead (no locks, no
+// companions). A writer starting within that read writes its WAL, not the
+// main file, which changes only at a checkpoint.
 func readOnlyDSN(path string) string {
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	return "file:" + esc + "?mode=ro&_pragma=busy_timeout(10000)&_pragma=query_only(1)"
+	q := "?mode=ro"
+	if _, err := os.Stat(path + "-wal"); errors.Is(err, fs.ErrNotExist) {
+		q += "&immutable=1"
+	}
+	return "file:" + esc + q + "&_pragma=busy_timeout(10000)&_pragma=query_only(1)"
 }
 
 // CheckSQLiteFile runs PRAGMA quick_check (or integrity_check, when full)
@@ -270,4 +279,14 @@ func (s *Store) RunningRunIDs(ctx context.Context) (map[uint64]bool, error) {
 		out[id] = true
 	}
 	return out, nil
+}
+
+// SQLitePath is the file of the SQLite database dsn names (as Open reads
+// it), or "" when dsn names PostgreSQL.
+func SQLitePath(dsn, dataDir string) (string, error) {
+	dialect, target, err := parseDSN(dsn, dataDir)
+	if err != nil || dialect != DialectSQLite {
+		return "", err
+	}
+	return target, nil
 }
