@@ -262,7 +262,7 @@ func (d *doctor) checkDatabase(ctx context.Context) {
 		}
 		problems, err := storage.CheckSQLiteFile(ctx, path, d.full)
 		if err != nil {
-			d.add(check, sevFail, restore, "%s cannot be read as a SQLite database: %v", path, err)
+			d.add(check, sevFail, restore, "%s %s", path, unreadable(err))
 			return
 		}
 		if len(problems) > 0 {
@@ -293,6 +293,15 @@ func (d *doctor) checkDatabase(ctx context.Context) {
 	}
 	d.checkFingerprintKey(ctx, st)
 	d.checkStuck(ctx, st)
+}
+
+// unreadable says why a SQLite file could not be checked: SQLITE_CORRUPT
+// and SQLITE_NOTADB mean damage, anything else (permissions, locks) may not.
+func unreadable(err error) string {
+	if msg := err.Error(); strings.Contains(msg, "malformed") || strings.Contains(msg, "not a database") {
+		return "is damaged: " + msg
+	}
+	return "cannot be read as a SQLite database: " + err.Error()
 }
 
 // checkSchema compares the database's schema version with this binary's;
@@ -464,7 +473,7 @@ func (d *doctor) checkTemporalDB(ctx context.Context) {
 	problems, err := storage.CheckSQLiteFile(ctx, path, d.full)
 	switch {
 	case err != nil:
-		d.add(check, sevFail, action, "%s cannot be read as a SQLite database: %v", path, err)
+		d.add(check, sevFail, action, "%s %s", path, unreadable(err))
 	case len(problems) > 0:
 		d.add(check, sevFail, action, "%s is damaged: the integrity check found %d problem(s), first %q", path, len(problems), problems[0])
 	default:
