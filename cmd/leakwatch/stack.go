@@ -29,6 +29,9 @@ type stackOptions struct {
 	worker  bool // Temporal worker, schedules and the hit dispatcher
 	web     bool
 	mailbox web.Mailbox // demo only
+	// locked: the caller holds the data directory's lock already (demo
+	// takes it before it writes anything there).
+	locked bool
 }
 
 // stack is a running leakwatch: the embedded or external Temporal, and the
@@ -58,6 +61,9 @@ func lockDataDir(dataDir string) (func(), error) {
 	}
 	lock, err := filelock.TryLock(filepath.Join(runtimeDir(dataDir), "up.lock"))
 	if errors.Is(err, filelock.ErrLocked) {
+		if pid := filelock.Holder(filepath.Join(runtimeDir(dataDir), "up.lock")); pid != "" {
+			return nil, fmt.Errorf("data directory %s is in use by another leakwatch up/demo (pid %s)", dataDir, pid)
+		}
 		return nil, fmt.Errorf("data directory %s is in use by another leakwatch up/demo", dataDir)
 	}
 	if err != nil {
@@ -118,8 +124,10 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 	if addr == "" && opts.worker {
 		// Only a process that runs a worker owns the embedded server; `web`
 		// alone joins the one `up` started.
-		if s.unlock, err = lockDataDir(cfg.DataDir); err != nil {
-			return nil, err
+		if !opts.locked {
+			if s.unlock, err = lockDataDir(cfg.DataDir); err != nil {
+				return nil, err
+			}
 		}
 		bin, err := temporalproc.FindBinary(cfg.Temporal.ServerBinary)
 		if err != nil {
