@@ -72,7 +72,9 @@ func OpenReadOnly(ctx context.Context, dsn, dataDir string, log *slog.Logger) (*
 // connection would still create -wal and -shm and, unable to delete them,
 // leave them, so it opens the file as immutable instead (no locks, no
 // companions). A writer starting within that read writes its WAL, not the
-// main file, which changes only at a checkpoint.
+// main file, which changes only at a checkpoint. (A -wal left by a process
+// that died is read through a -shm that SQLite may rebuild: that is its
+// shared-memory index of the WAL, never data.)
 func readOnlyDSN(path string) string {
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	q := "?mode=ro"

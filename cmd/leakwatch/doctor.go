@@ -136,9 +136,9 @@ func runDoctor(ctx context.Context, e *env, args []string) error {
 func printDoctor(w io.Writer, rep doctorReport) {
 	fmt.Fprintf(w, "leakwatch doctor: data directory %s (this leakwatch: schema version %d)\n\n", rep.DataDir, rep.SchemaVersion)
 	for _, f := range rep.Findings {
-		fmt.Fprintf(w, "%-4s  %-13s %s\n", strings.ToUpper(string(f.Severity)), f.Check, f.Message)
+		fmt.Fprintf(w, "%-4s  %-15s %s\n", strings.ToUpper(string(f.Severity)), f.Check, f.Message)
 		if f.Action != "" {
-			fmt.Fprintf(w, "      %-13s do: %s\n", "", f.Action)
+			fmt.Fprintf(w, "      %-15s do: %s\n", "", f.Action)
 		}
 	}
 	fmt.Fprintf(w, "\nstatus: %s\n", rep.Status)
@@ -518,8 +518,11 @@ func (d *doctor) checkEvidence(ctx context.Context) {
 	}
 	switch {
 	case !keys.Encrypts():
-		d.add(check, sevWarn, "leakwatch evidence keygen FILE (outside the data directory), then set evidence.key_file; up encrypts what is kept plain",
-			"no evidence key is configured: evidence is kept unencrypted at rest (%d WARC file(s) now)", len(plain))
+		msg := fmt.Sprintf("no evidence key is configured: new evidence is kept unencrypted at rest (%d plain WARC file(s) now)", len(plain))
+		if len(sealed) > 0 {
+			msg += fmt.Sprintf("; %d encrypted WARC file(s) cannot be verified or exported without their key", len(sealed))
+		}
+		d.add(check, sevWarn, "leakwatch evidence keygen FILE (outside the data directory), then set evidence.key_file; up encrypts what is kept plain", "%s", msg)
 	case len(keys.Identities) == 0:
 		d.add(check, sevOK, "", "evidence is encrypted to %d recipient(s); this host holds no identity, so it cannot read it back (verify and export run elsewhere)", len(keys.Recipients))
 	default:
