@@ -62,6 +62,7 @@ type doctor struct {
 	// Learned on the way, for the advice of later checks.
 	upRunning bool
 	postgres  bool
+	running   map[uint64]bool // crawl runs marked running: their evidence is still being written
 }
 
 func (d *doctor) add(check string, sev severity, action, format string, args ...any) {
@@ -163,7 +164,7 @@ func (d *doctor) run(ctx context.Context) {
 	d.checkDisk()
 	d.checkDatabase(ctx)
 	d.checkTemporalDB(ctx)
-	d.checkEvidence(ctx)
+	d.checkEvidence()
 }
 
 // checkUp: is a leakwatch up (or demo) running on the directory?
@@ -291,6 +292,7 @@ func (d *doctor) checkDatabase(ctx context.Context) {
 	if !d.checkSchema(ctx, st) {
 		return
 	}
+	d.running, _ = st.RunningRunIDs(ctx)
 	d.checkFingerprintKey(ctx, st)
 	d.checkStuck(ctx, st)
 }
@@ -483,7 +485,7 @@ func (d *doctor) checkTemporalDB(ctx context.Context) {
 
 // checkEvidence: is evidence encrypted at rest, does the configured key
 // open it, and is any left plain?
-func (d *doctor) checkEvidence(ctx context.Context) {
+func (d *doctor) checkEvidence() {
 	const check = "evidence-key"
 	keys, err := evidence.LoadKeys(os.Getenv, d.cfg.Evidence.KeyFile, d.cfg.Evidence.Recipients)
 	if err != nil {
@@ -492,11 +494,6 @@ func (d *doctor) checkEvidence(ctx context.Context) {
 	}
 	dir := capture.EvidenceDir(d.cfg.DataDir)
 	var plain, sealed []string // relative to dir
-	var running map[uint64]bool
-	if st, err := storage.OpenReadOnly(ctx, d.cfg.Database.DSN, d.cfg.DataDir, quiet()); err == nil {
-		running, _ = st.RunningRunIDs(ctx)
-		st.Close()
-	}
 	runs, _ := os.ReadDir(dir)
 	for _, r := range runs {
 		id, ok := strings.CutPrefix(r.Name(), "run-")
@@ -511,7 +508,7 @@ func (d *doctor) checkEvidence(ctx context.Context) {
 			case !f.Type().IsRegular():
 			case strings.HasSuffix(f.Name(), ".warc.gz"+evidence.EncryptedSuffix):
 				sealed = append(sealed, name)
-			case strings.HasSuffix(f.Name(), ".warc.gz") && !running[n]:
+			case strings.HasSuffix(f.Name(), ".warc.gz") && !d.running[n]:
 				plain = append(plain, name)
 			}
 		}

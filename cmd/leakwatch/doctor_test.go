@@ -15,12 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/glebarez/sqlite"
 	"gorm.io/gorm"
 
 	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/internal/evidence"
 	"github.com/leakwatch/leakwatch/storage"
+	"github.com/leakwatch/leakwatch/storage/storagetest"
 )
 
 // otherFingerprintKey is a second valid key: not the one the index was built with.
@@ -419,4 +421,86 @@ func TestDoctorSeesUp(t *testing.T) {
 	if slices.ContainsFunc(rep.Findings, func(f finding) bool { return f.Severity == sevFail }) {
 		t.Errorf("a stale address fails:\n%s", dumpFindings(rep))
 	}
+}
+
+// With PostgreSQL, doctor checks connectivity and the schema instead of a
+// file's integrity; an unreachable server fails without printing the DSN's
+// password.
+func TestDoctorPostgres(t *testing.T) {
+	dsn := storagetest.FreshPostgresDSN(t) // before isolate hides the variable
+	isolate(t)
+	seedDoctorDir(t) // keys and a temporal.db
+	st, err := storage.Open(t.Context(), dsn, "data", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := fingerprints.ParseKey(testFingerprintKey)
+	if _, err := st.ClaimSetting(t.Context(), storage.SettingFingerprintKeyID, key.ID()); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	t.Setenv("LEAKWATCH_DATABASE_DSN", dsn)
+	rep, res := doctorJSON(t)
+	if res.code != 0 {
+		t.Fatalf("exit %d\n%s", res.code, dumpFindings(rep))
+	}
+	wantFinding(t, rep, "database", sevOK, "the PostgreSQL database answers", "")
+	wantFinding(t, rep, "schema", sevOK, "this leakwatch's", "")
+	wantFinding(t, rep, "fingerprint-key", sevOK, "is the one the index", "")
+	if len(rep.findings("leakwatch.db")) != 0 {
+		t.Errorf("a SQLite check ran against PostgreSQL:\n%s", dumpFindings(rep))
+	}
+
+	t.Setenv("LEAKWATCH_DATABASE_DSN", "postgres://leakwatch:s3cret-pw@127.0.0.1:1/none?sslmode=disable&connect_timeout=5")
+	rep, res = doctorJSON(t)
+	if res.code != 1 {
+		t.Fatalf("unreachable: exit %d\n%s", res.code, dumpFindings(rep))
+	}
+	wantFinding(t, rep, "database", sevFail, "cannot reach the PostgreSQL database", "check database.dsn")
+	if strings.Contains(res.stdout+res.stderr, "s3cret-pw") {
+		t.Error("doctor printed the database password")
+	}
+}
+
+// Evidence left plain warns; evidence the configured key cannot open
+// fails; no key at all warns that evidence is kept unencrypted.
+func TestDoctorEvidence(t *testing.T) {
+	isolate(t)
+	seedDoctorDir(t)
+	write := func(rel string) string {
+		p := filepath.Join("data", "evidence", filepath.FromSlash(rel))
+		must := func(err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		must(os.MkdirAll(filepath.Dir(p), 0o700))
+		must(os.WriteFile(p, []byte("WARC/1.1\r\n"), 0o600))
+		return p
+	}
+	write("run-1/run-1-00001.warc.gz")
+	rep, res := doctorJSON(t)
+	if res.code != 0 {
+		t.Fatalf("exit %d\n%s", res.code, dumpFindings(rep))
+	}
+	wantFinding(t, rep, "evidence", sevWarn, "1 WARC file(s) of finished crawl runs are not encrypted at rest yet", "start leakwatch up")
+
+	// A file encrypted to someone else's key.
+	other, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := evidence.EncryptFile(write("run-2/run-2-00001.warc.gz"), other.Recipient()); err != nil {
+		t.Fatal(err)
+	}
+	rep, res = doctorJSON(t)
+	if res.code != 1 {
+		t.Fatalf("foreign key: exit %d\n%s", res.code, dumpFindings(rep))
+	}
+	wantFinding(t, rep, "evidence-key", sevFail, "the configured evidence key does not open "+filepath.Join("run-2", "run-2-00001.warc.gz.age"), evidence.KeyEnv)
+
+	t.Setenv(evidence.KeyEnv, "")
+	rep, _ = doctorJSON(t)
+	wantFinding(t, rep, "evidence-key", sevWarn, "new evidence is kept unencrypted at rest (1 plain WARC file(s) now); 1 encrypted WARC file(s) cannot be verified", "leakwatch evidence keygen FILE")
 }
