@@ -80,6 +80,16 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 			s.stop()
 		}
 	}()
+	addr := cfg.Temporal.Address
+	// Only a process that runs a worker owns the embedded server; `web`
+	// alone joins the one `up` started. The lock comes before anything is
+	// written (migrations, sources): a refused up leaves the directory alone.
+	ownsDir := addr == "" && opts.worker
+	if ownsDir && !opts.locked {
+		if s.unlock, err = lockDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
 	store, err := e.openStore(ctx)
 	if err != nil {
 		return nil, err
@@ -120,15 +130,7 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 		}
 	}
 
-	addr := cfg.Temporal.Address
-	if addr == "" && opts.worker {
-		// Only a process that runs a worker owns the embedded server; `web`
-		// alone joins the one `up` started.
-		if !opts.locked {
-			if s.unlock, err = lockDataDir(cfg.DataDir); err != nil {
-				return nil, err
-			}
-		}
+	if ownsDir {
 		bin, err := temporalproc.FindBinary(cfg.Temporal.ServerBinary)
 		if err != nil {
 			return nil, err

@@ -121,3 +121,38 @@ func TestLockDataDirNamesHolder(t *testing.T) {
 		t.Fatalf("second lock: %v; want %q", err, want)
 	}
 }
+
+// up refused a data directory another up owns leaves it as it was: the
+// lock is taken before migrations and sources are written.
+func TestUpRefusesLockedDataDir(t *testing.T) {
+	isolate(t)
+	seedDemoDir(t, false)
+	cfg := `injunction:
+  court: High Court of New Zealand (fictional test)
+  file_number: CIV-2026-404-000123
+  date_of_orders: "2026-01-05"
+  claimant: Example Health Portal Limited
+  terms: "1. No person may publish the data."
+  contact: {email: legal@claimant.example}
+sources:
+  - {name: blog, kind: leakblog, url: "http://127.0.0.1:1/", every: 1h}
+`
+	if err := os.WriteFile("leakwatch.yaml", []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("LEAKWATCH_FINGERPRINT_KEY", testFingerprintKey)
+	unlock, err := lockDataDir("data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	before := treeHash(t, "data")
+	res := runCLI(t, "", dd("up")...)
+	want := "data directory data is in use by another leakwatch up/demo (pid " + strconv.Itoa(os.Getpid()) + ")"
+	if res.code != 1 || !strings.Contains(res.stderr, want) {
+		t.Fatalf("up on a locked data dir: exit %d\nstderr %q\nwant %q", res.code, res.stderr, want)
+	}
+	if treeHash(t, "data") != before {
+		t.Fatal("up wrote into a data directory another process owns")
+	}
+}
