@@ -504,3 +504,19 @@ func TestDoctorEvidence(t *testing.T) {
 	rep, _ = doctorJSON(t)
 	wantFinding(t, rep, "evidence-key", sevWarn, "new evidence is kept unencrypted at rest (1 plain WARC file(s) now); 1 encrypted WARC file(s) cannot be verified", "leakwatch evidence keygen FILE")
 }
+
+// A configuration that does not load is one failed finding; the data
+// directory is checked all the same.
+func TestDoctorBadConfig(t *testing.T) {
+	isolate(t)
+	seedDoctorDir(t)
+	if err := os.WriteFile("leakwatch.yaml", []byte("smtp:\n  port: 70000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep, res := doctorJSON(t)
+	if res.code != 1 {
+		t.Fatalf("exit %d\n%s", res.code, dumpFindings(rep))
+	}
+	wantFinding(t, rep, "config", sevFail, "smtp.port", "fix the configuration")
+	wantFinding(t, rep, "leakwatch.db", sevOK, "passes SQLite's quick_check", "")
+}
