@@ -48,19 +48,28 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if _, err := e.parseFlags(fset, args); err != nil {
 		return err
 	}
-	dataDir := e.dataDir
+	// By default the demo runs in a fresh directory of its own, removed
+	// when it stops: it never meets another process's data, and every run
+	// starts with the forum's case at its first draft. --data-dir keeps
+	// one across runs; it must be new, empty or a demo's.
+	dataDir, kept := e.dataDir, ""
 	if dataDir == "" {
-		if *once {
-			tmp, err := os.MkdirTemp("", "leakwatch-demo-")
-			if err != nil {
-				return fmt.Errorf("demo: %w", err)
-			}
-			defer os.RemoveAll(tmp)
-			dataDir = tmp
-		} else {
-			dataDir = filepath.Join("data", "demo")
+		kept = " (removed when the demo stops; --data-dir DIR keeps one)"
+		tmp, err := os.MkdirTemp("", "leakwatch-demo-")
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
 		}
+		defer os.RemoveAll(tmp)
+		dataDir = tmp
+	} else if err := checkDemoDir(dataDir); err != nil {
+		return err
 	}
+	// Before anything is written there: another up or demo may own it.
+	unlock, err := lockDataDir(dataDir)
+	if err != nil {
+		return fmt.Errorf("demo: %w; give the demo a directory of its own (or none: it makes a fresh one)", err)
+	}
+	defer unlock()
 	if *once {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
@@ -145,7 +154,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
-	s, err := startStack(ctx, e, stackOptions{worker: true, web: !*once, mailbox: sinkMailbox{sink}})
+	s, err := startStack(ctx, e, stackOptions{worker: true, web: !*once, mailbox: sinkMailbox{sink}, locked: true})
 	if err != nil {
 		return err
 	}
@@ -160,7 +169,8 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "\nThe forum is crawled now and every 10 minutes. Exact copies go straight into a draft; excerpts wait\n"+
 			"under Triage: log in as demo-analyst to confirm or dismiss them. Log in as demo-legal to approve the\n"+
 			"draft: legal and admin users set up two-step login (an authenticator app) at their first login\n"+
-			"(lost it? leakwatch users mfa-reset NAME). Sent notices appear under Mailbox. Data: %s. Ctrl-C stops.\n", dataDir)
+			"(lost it? leakwatch users mfa-reset NAME). Sent notices appear under Mailbox. Data: %s%s. Ctrl-C stops.\n",
+			dataDir, kept)
 		printDemoAdmin(e.stdout, siteURL, site)
 		go crawlOnRepost(ctx, e, s, src, changes)
 		return s.run(ctx)
@@ -637,6 +647,22 @@ func startDemoSite(ctx context.Context, refsDir string, docs []synth.Doc, onChan
 		return nil, "", err
 	}
 	return site, "http://" + addr.String() + "/", nil
+}
+
+// checkDemoDir refuses a data directory that holds another leakwatch's
+// databases: the demo would add its synthetic references, users and keys
+// to them. A demo's directory has the demo's own fingerprint key.
+func checkDemoDir(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, "demo-fingerprint.key")); err == nil {
+		return nil
+	}
+	for _, db := range []string{"leakwatch.db", "temporal.db"} {
+		if _, err := os.Stat(filepath.Join(dir, db)); err == nil {
+			return fmt.Errorf("demo: %s holds a leakwatch data directory that is not a demo's (it has %s); "+
+				"the demo writes synthetic references, users and keys, so give it a new directory (or none: it makes a fresh one)", dir, db)
+		}
+	}
+	return nil
 }
 
 // demoKey makes (once) a fingerprint key for the demo's data directory. A

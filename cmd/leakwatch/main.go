@@ -46,6 +46,7 @@ func commands() map[string]command {
 		"users":    {"manage users: users add|list", runUsers},
 		"tokens":   {"API tokens for automation: tokens create --user NAME --name LABEL [--expires 90d] | tokens list | tokens revoke ID", runTokens},
 		"backup":   {"copy a running data directory consistently: backup DIR", runBackup},
+		"doctor":   {"check a data directory (databases, keys, schema, stuck work, disk) read-only: doctor [--json]", runDoctor},
 		"telegram": {"Telegram monitoring: telegram login|status | telegram watch add|list|pause|resume|remove", runTelegram},
 	}
 }

@@ -31,6 +31,9 @@ type stackOptions struct {
 	queues  []string
 	web     bool
 	mailbox web.Mailbox // demo only
+	// locked: the caller holds the data directory's lock already (demo
+	// takes it before it writes anything there).
+	locked bool
 }
 
 // stack is a running leakwatch: the embedded or external Temporal, and the
@@ -61,6 +64,9 @@ func lockDataDir(dataDir string) (func(), error) {
 	}
 	lock, err := filelock.TryLock(filepath.Join(runtimeDir(dataDir), "up.lock"))
 	if errors.Is(err, filelock.ErrLocked) {
+		if pid := filelock.Holder(filepath.Join(runtimeDir(dataDir), "up.lock")); pid != "" {
+			return nil, fmt.Errorf("data directory %s is in use by another leakwatch up/demo (pid %s)", dataDir, pid)
+		}
 		return nil, fmt.Errorf("data directory %s is in use by another leakwatch up/demo", dataDir)
 	}
 	if err != nil {
@@ -77,6 +83,16 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 			s.stop()
 		}
 	}()
+	addr := cfg.Temporal.Address
+	// Only a process that runs a worker owns the embedded server; `web`
+	// alone joins the one `up` started. The lock comes before anything is
+	// written (migrations, sources): a refused up leaves the directory alone.
+	ownsDir := addr == "" && opts.worker
+	if ownsDir && !opts.locked {
+		if s.unlock, err = lockDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
 	store, err := e.openStore(ctx)
 	if err != nil {
 		return nil, err
@@ -117,13 +133,7 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 		}
 	}
 
-	addr := cfg.Temporal.Address
-	if addr == "" && opts.worker {
-		// Only a process that runs a worker owns the embedded server; `web`
-		// alone joins the one `up` started.
-		if s.unlock, err = lockDataDir(cfg.DataDir); err != nil {
-			return nil, err
-		}
+	if ownsDir {
 		bin, err := temporalproc.FindBinary(cfg.Temporal.ServerBinary)
 		if err != nil {
 			return nil, err
