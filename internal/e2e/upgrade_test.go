@@ -58,7 +58,7 @@ func previousBinary(t *testing.T) (string, int) {
 		start := time.Now()
 		oldBin.path, oldBin.version, oldBin.skip, oldBin.err = buildRelease(previousRelease)
 		if oldBin.err == nil && oldBin.skip == "" {
-			t.Logf("built the previous release (%.7s, schema version %d) in %s", previousRelease, oldBin.version, time.Since(start).Round(100*time.Millisecond))
+			t.Logf("the previous release (%.7s, schema version %d) built or reused in %s: %s", previousRelease, oldBin.version, time.Since(start).Round(100*time.Millisecond), oldBin.path)
 		}
 	})
 	switch {
@@ -89,8 +89,16 @@ func buildRelease(commit string) (bin string, version int, skip string, err erro
 	if exec.Command(git, "-C", repo, "cat-file", "-e", commit+"^{commit}").Run() != nil {
 		return "", 0, fmt.Sprintf("commit %.7s (the previous release) is not in %s (a shallow clone? git fetch --unshallow)", commit, repo), nil
 	}
-	dir, err := os.MkdirTemp("", "leakwatch-prev-")
-	if err != nil {
+	// One directory per release and Go version, kept between runs: the
+	// built binary is reused, and a rebuild hits the build cache (whose
+	// keys include the source directory).
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("leakwatch-release-%.12s-%s", commit, runtime.Version()))
+	bin = filepath.Join(dir, "leakwatch")
+	if _, err := os.Stat(bin); err == nil {
+		version, err = lastMigration(filepath.Join(dir, "src", "storage", "migrations.go"))
+		return bin, version, "", err
+	}
+	if err := os.RemoveAll(dir); err != nil {
 		return "", 0, "", err
 	}
 	src := filepath.Join(dir, "src")
@@ -112,13 +120,16 @@ func buildRelease(commit string) (bin string, version int, skip string, err erro
 	if err != nil {
 		return "", 0, "", err
 	}
-	bin = filepath.Join(dir, "leakwatch")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "./cmd/leakwatch")
+	// Built beside and renamed into place: a binary at bin is complete.
+	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin+".tmp", "./cmd/leakwatch")
 	build.Dir = src
 	// The extracted tree has no VCS data and must not join a workspace.
 	build.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-buildvcs=false")
 	if b, err := build.CombinedOutput(); err != nil {
 		return "", 0, "", fmt.Errorf("build the previous release %.7s: %v\n%s", commit, err, b)
+	}
+	if err := os.Rename(bin+".tmp", bin); err != nil {
+		return "", 0, "", err
 	}
 	return bin, version, "", nil
 }
