@@ -316,6 +316,11 @@ func runUpgrade(t *testing.T, old string, oldVersion int, o harnessOptions, stop
 	h.eventually("a scheduled crawl of the mirror on the new worker", 100*time.Second, func() (bool, error) {
 		return runsSince(t, h, o.postgresDSN, before, "mirror") > 0, nil
 	})
+	// Continued, not restarted: up restarts a case only when its workflow
+	// is missing (a lost Temporal store), which would prove nothing here.
+	if n := h.audited("case.restarted"); n != 0 {
+		t.Errorf("%d cases were restarted after the upgrade; want their workflows continued", n)
+	}
 	time.Sleep(2 * time.Second)
 	msgs := h.sink.Messages()
 	if len(msgs) != 2 {
