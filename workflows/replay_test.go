@@ -74,6 +74,39 @@ var recordedHistories = []struct {
 		},
 		last: "WorkflowExecutionCanceled",
 	},
+	// Cases left open by release af3289f (record_release_test.go), as a
+	// worker of a later release finds them after an upgrade.
+	{
+		file: historyReleaseAwaiting, workflow: TakedownCaseName,
+		want: map[string]int{
+			"MarkerRecorded":                         1,
+			"WorkflowExecutionSignaled " + SignalHit: 1,
+			"TimerFired":                             1, // the draft delay
+			"ActivityTaskScheduled DraftNotice":      1,
+			"ActivityTaskScheduled SetCaseState":     2, // triaged, drafted
+		},
+		last: "WorkflowTaskCompleted", // waiting for the approval
+	},
+	{
+		file: historyReleaseSent, workflow: TakedownCaseName,
+		want: map[string]int{
+			"WorkflowExecutionUpdateAccepted " + UpdateApprove: 1,
+			"ActivityTaskScheduled SendNotice":                 1,
+			"ActivityTaskScheduled CheckRemoval":               1, // still up
+			"TimerFired":                                       2, // the draft delay, the first re-check
+		},
+		last: "TimerStarted", // the next re-check
+	},
+	{
+		file: historyReleaseRefused, workflow: TakedownCaseName,
+		want: map[string]int{
+			"WorkflowExecutionUpdateAccepted " + UpdateApprove: 1,
+			"ActivityTaskScheduled SendNotice":                 1,
+			"ActivityTaskFailed":                               1, // the relay's permanent refusal
+			"UpsertWorkflowSearchAttributes":                   4, // triaged, drafted, approved, send-failed
+		},
+		last: "WorkflowTaskCompleted", // waiting for a new approval
+	},
 	{
 		// Before versionScanSplit: crawl (matching inline), dispatch.
 		file: historyCrawlSourceV0, workflow: CrawlSourceName,
