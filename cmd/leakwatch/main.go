@@ -46,6 +46,8 @@ func commands() map[string]command {
 		"users":    {"manage users: users add|list", runUsers},
 		"tokens":   {"API tokens for automation: tokens create --user NAME --name LABEL [--expires 90d] | tokens list | tokens revoke ID", runTokens},
 		"backup":   {"copy a running data directory consistently: backup DIR", runBackup},
+		"gc":       {"apply the retention policy to scraped content: gc [--dry-run] [--json]", runGC},
+		"hold":     {"legal holds that keep evidence from retention: hold add|remove|list", runHold},
 		"telegram": {"Telegram monitoring: telegram login|status | telegram watch add|list|pause|resume|remove", runTelegram},
 	}
 }
