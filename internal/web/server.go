@@ -419,6 +419,10 @@ func (s *Server) authedRoutes() []route {
 		api("GET", "/api/tokens", permManageTokens, s.handleAPITokens),
 		api("POST", "/api/tokens", permManageTokens, s.handleAPICreateToken),
 		api("DELETE", "/api/tokens/{id}", permManageTokens, s.handleAPIRevokeToken),
+		// Legal holds keep evidence from retention: legal's call.
+		api("GET", "/api/holds", permApprove, s.handleAPIHolds),
+		api("POST", "/api/holds", permApprove, s.handleAPIAddHold),
+		api("POST", "/api/holds/{id}/lift", permApprove, s.handleAPILiftHold),
 	}
 	if s.mailbox != nil {
 		rs = append(rs,
