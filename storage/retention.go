@@ -120,6 +120,16 @@ func (s *Store) LegalHolds(ctx context.Context, all bool) ([]LegalHold, error) {
 	return out, nil
 }
 
+// HoldsOn lists the active holds on one object, oldest first.
+func (s *Store) HoldsOn(ctx context.Context, scope HoldScope, id uint64) ([]LegalHold, error) {
+	out := []LegalHold{}
+	err := s.ctx(ctx).Where("scope = ? AND object_id = ? AND lifted_at IS NULL", scope, id).Order("id").Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("legal holds on %s:%d: %w", scope, id, err)
+	}
+	return out, nil
+}
+
 // RetentionRun is what retention needs of a crawl run.
 type RetentionRun struct {
 	ID         uint64

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -142,4 +143,68 @@ func (s *Server) handleAPILiftHold(w http.ResponseWriter, r *http.Request, a *au
 		return
 	}
 	writeJSON(w, http.StatusOK, toHoldJSON(h))
+}
+
+// handleHoldCaseForm places a legal hold on a case (the case page's form).
+func (s *Server) handleHoldCaseForm(w http.ResponseWriter, r *http.Request, a *authed) {
+	id, ok := caseIDParam(r)
+	if !ok {
+		s.uiError(w, r, a, http.StatusNotFound, "Case not found.")
+		return
+	}
+	reason := strings.TrimSpace(formText(r, "reason"))
+	if reason == "" {
+		s.showCase(w, r, a, http.StatusBadRequest, "", "Not done: a legal hold needs a reason (the matter or request).")
+		return
+	}
+	if _, err := s.store.CaseByID(r.Context(), id); err != nil {
+		s.uiError(w, r, a, http.StatusNotFound, "This case no longer exists.")
+		return
+	}
+	h := storage.LegalHold{Scope: storage.HoldCase, ObjectID: id, Reason: reason, SetBy: a.user.Username, SetAt: s.now()}
+	if err := s.store.AddHold(r.Context(), &h); err != nil {
+		s.pageError(w, r, a, "add legal hold", err)
+		return
+	}
+	if err := s.store.Audit(r.Context(), a.user.Username, "hold.add", h.Object(), fmt.Sprintf("hold %d, reason %q", h.ID, reason)); err != nil {
+		s.pageError(w, r, a, "audit legal hold", err)
+		return
+	}
+	http.Redirect(w, r, "/cases/"+strconv.FormatUint(id, 10)+"?done=hold#hold", http.StatusSeeOther)
+}
+
+// handleLiftHoldForm lifts a legal hold, back to its case's page (or the
+// sources page for a source's or a run's hold).
+func (s *Server) handleLiftHoldForm(w http.ResponseWriter, r *http.Request, a *authed) {
+	id, ok := caseIDParam(r)
+	if !ok {
+		s.uiError(w, r, a, http.StatusNotFound, "Legal hold not found.")
+		return
+	}
+	reason := strings.TrimSpace(formText(r, "reason"))
+	if reason == "" {
+		s.uiError(w, r, a, http.StatusBadRequest, "Lifting a legal hold needs a reason.")
+		return
+	}
+	h, err := s.store.LiftHold(r.Context(), id, a.user.Username, reason, s.now())
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		s.uiError(w, r, a, http.StatusNotFound, "Legal hold not found.")
+		return
+	case errors.Is(err, storage.ErrHoldLifted):
+		s.uiError(w, r, a, http.StatusConflict, "That legal hold was already lifted.")
+		return
+	case err != nil:
+		s.pageError(w, r, a, "lift legal hold", err)
+		return
+	}
+	if err := s.store.Audit(r.Context(), a.user.Username, "hold.remove", h.Object(), fmt.Sprintf("hold %d, reason %q", h.ID, reason)); err != nil {
+		s.pageError(w, r, a, "audit legal hold", err)
+		return
+	}
+	if h.Scope == storage.HoldCase {
+		http.Redirect(w, r, "/cases/"+strconv.FormatUint(h.ObjectID, 10)+"?done=lift#hold", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/sources", http.StatusSeeOther)
 }

@@ -205,6 +205,8 @@ func matrixExercises() map[string]exercise {
 			return map[string]any{"user": "matrix-analyst", "name": fmt.Sprintf("matrix-token-%d", n), "expires": "30d"}
 		}, who: adminOnly},
 		"DELETE /api/tokens/{id}":   {fresh: (*matrix).newToken, who: adminOnly},
+		"POST /cases/{id}/hold":     {form: url.Values{"reason": {"matrix matter"}}, who: legalOnly, location: "/cases/"},
+		"POST /holds/{id}/lift":     {form: url.Values{"reason": {"matrix done"}}, fresh: (*matrix).newHold, who: legalOnly, location: "/sources"},
 		"GET /api/holds":            {who: legalOnly},
 		"POST /api/holds":           {json: map[string]any{"scope": "source", "object_id": "{source}", "reason": "matrix matter"}, who: legalOnly},
 		"POST /api/holds/{id}/lift": {json: map[string]any{"reason": "matrix done"}, fresh: (*matrix).newHold, who: legalOnly},

@@ -355,6 +355,8 @@ func (s *Server) authedRoutes() []route {
 		ui("POST", "/cases/{id}/resolve-send", permRead, s.handleResolveSendForm),
 		ui("POST", "/cases/{id}/close", permRead, s.handleCloseForm),
 		ui("POST", "/cases/{id}/recheck", permRead, s.handleRecheckForm),
+		ui("POST", "/cases/{id}/hold", permApprove, s.handleHoldCaseForm),
+		ui("POST", "/holds/{id}/lift", permApprove, s.handleLiftHoldForm),
 		ui("GET", "/hits", permRead, s.handleHitsPage),
 		ui("GET", "/triage", permRead, s.handleTriagePage),
 		ui("POST", "/triage", permRead, s.handleTriageQueueForm),
