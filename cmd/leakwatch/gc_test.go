@@ -123,6 +123,7 @@ func TestGCAndHoldCommands(t *testing.T) {
 
 	// A dry run lists it and removes nothing; gc removes it.
 	out := must("", "gc", "--dry-run")
+	t.Log(out)
 	if !strings.Contains(out, "would remove the content of 1 run(s)") || !strings.Contains(out, "run 1: ") || !strings.Contains(out, "case 1 closed") {
 		t.Fatalf("dry run:\n%s", out)
 	}
@@ -139,6 +140,7 @@ func TestGCAndHoldCommands(t *testing.T) {
 		t.Fatalf("no tombstone: %v", err)
 	}
 	out = must("", "evidence", "verify", "1")
+	t.Log(out)
 	if !strings.Contains(out, "run 1: content removed by retention on "+time.Now().UTC().Format("2006-01-02")) ||
 		!strings.Contains(out, "retention.content_days=1") || !strings.Contains(out, "the seal and digests remain") {
 		t.Fatalf("verify of a removed run:\n%s", out)
