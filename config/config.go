@@ -20,6 +20,7 @@ type Config struct {
 	Injunction   InjunctionConfig   `yaml:"injunction"`
 	Fingerprints FingerprintsConfig `yaml:"fingerprints"`
 	Evidence     EvidenceConfig     `yaml:"evidence"`
+	Retention    RetentionConfig    `yaml:"retention"`
 	Telegram     TelegramConfig     `yaml:"telegram"`
 	Sources      []SourceConfig     `yaml:"sources"`
 	Webhooks     []WebhookConfig    `yaml:"webhooks"`
@@ -41,6 +42,19 @@ type EvidenceConfig struct {
 	// as well — or only, on hosts that write evidence and never read it.
 	// With neither, evidence is kept unencrypted (and `up` says so).
 	Recipients []string `yaml:"recipients"`
+}
+
+// RetentionConfig is how long scraped content (the WARC evidence of
+// crawls) is kept; fingerprints, capture rows, digests, hits and seals are
+// kept for ever. `leakwatch gc` (and `up`, daily) applies it.
+type RetentionConfig struct {
+	// ContentDays: a run's content is removed this many days after the
+	// run, unless it is evidence of an open case or under legal hold.
+	// 0 keeps it for ever.
+	ContentDays int `yaml:"content_days"`
+	// ClosedCaseDays: evidence of a closed case is kept this many days
+	// after it closed (and at least ContentDays after the run).
+	ClosedCaseDays int `yaml:"closed_case_days"`
 }
 
 // FingerprintsConfig configures recognising the breach's documents.

@@ -121,6 +121,8 @@ func TestDefaultValues(t *testing.T) {
 		{"crawler.idle_timeout", c.Crawler.IdleTimeout, 60 * time.Second},
 		{"crawler.workers", c.Crawler.Workers, 4},
 		{"evidence.tsa_url", c.Evidence.TSAURL, ""},
+		{"retention.content_days", c.Retention.ContentDays, 90},
+		{"retention.closed_case_days", c.Retention.ClosedCaseDays, 180},
 		{"crawler.min_rate", c.Crawler.MinRate, int64(4096)},
 		{"crawler.slow_grace", c.Crawler.SlowGrace, 30 * time.Second},
 		{"crawler.run_budget", c.Crawler.RunBudget, 6 * time.Hour},
@@ -387,7 +389,7 @@ func TestBadConfigs(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			body: "data_dir: /srv\nsmpt:\n  port: 25\n",
-			want: []string{"leakwatch.yaml:2: smpt: unknown key (valid keys here: data_dir, log, database, temporal, worker, web, crawler, smtp, notices, injunction, fingerprints, evidence, telegram, sources, webhooks)"},
+			want: []string{"leakwatch.yaml:2: smpt: unknown key (valid keys here: data_dir, log, database, temporal, worker, web, crawler, smtp, notices, injunction, fingerprints, evidence, retention, telegram, sources, webhooks)"},
 		},
 		{
 			name: "duplicate key",

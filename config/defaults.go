@@ -126,6 +126,11 @@ func Default() *Config {
 			TLS:     TLSStartTLS,
 			Timeout: 30 * time.Second,
 		},
+		// Scraped content is leaked personal data: kept only while it can
+		// matter. A quarter covers triage, notice and verified removal of
+		// most cases; a closed case's evidence stays half a year for
+		// complaints and proceedings.
+		Retention: RetentionConfig{ContentDays: 90, ClosedCaseDays: 180},
 		Telegram: TelegramConfig{
 			MaxFloodWait: 5 * time.Minute,
 			Rate:         2,

@@ -129,6 +129,8 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 			v.add(fmt.Sprintf("evidence.recipients[%d]", i), "must be an age public key (age1…; got %q)", r)
 		}
 	}
+	v.atLeast("retention.content_days", int64(c.Retention.ContentDays), 0)
+	v.atLeast("retention.closed_case_days", int64(c.Retention.ClosedCaseDays), 0)
 	v.atLeast("crawler.min_rate", c.Crawler.MinRate, 1)
 	v.positiveDuration("crawler.slow_grace", c.Crawler.SlowGrace)
 	v.positiveDuration("crawler.run_budget", c.Crawler.RunBudget)

@@ -572,6 +572,45 @@ var migrations = []migration{
 			`CREATE INDEX idx_scan_spool_source_run ON scan_spool (source_id, run_id)`,
 		},
 	},
+	{
+		version: 21,
+		name:    "retention and legal hold",
+		sql: []string{
+			// A legal hold keeps the evidence of a case, a source or one
+			// crawl run from retention's deletion until it is lifted. Holds
+			// are never deleted: a lifted one keeps who lifted it and why.
+			`CREATE TABLE legal_holds (
+				id {{id}},
+				scope TEXT NOT NULL,
+				object_id BIGINT NOT NULL,
+				reason TEXT NOT NULL,
+				set_by TEXT NOT NULL,
+				set_at {{ts}},
+				lifted_by TEXT NOT NULL DEFAULT '',
+				lifted_at {{ts}},
+				lift_reason TEXT NOT NULL DEFAULT ''
+			)`,
+			`CREATE INDEX idx_legal_holds_object ON legal_holds (scope, object_id)`,
+			// A run's scraped content (its WARC files) removed by the
+			// retention policy, marked before the files go (state removing)
+			// and finished after (removed), so an interrupted gc finishes
+			// on its next pass. The capture rows, digests, hits and the
+			// run's seal stay; sums lists the removed files (sha256sum).
+			`CREATE TABLE evidence_removals (
+				run_id BIGINT PRIMARY KEY,
+				state TEXT NOT NULL,
+				policy TEXT NOT NULL,
+				reason TEXT NOT NULL DEFAULT '',
+				marked_at {{ts}},
+				removed_at {{ts}},
+				files BIGINT NOT NULL DEFAULT 0,
+				bytes BIGINT NOT NULL DEFAULT 0,
+				sums TEXT NOT NULL DEFAULT ''
+			)`,
+			// Which case a re-check's capture belongs to, per run.
+			`CREATE INDEX idx_removal_checks_capture ON removal_checks (capture_id)`,
+		},
+	},
 }
 
 // ddl fills the dialect-specific placeholders of a statement.

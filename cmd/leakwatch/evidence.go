@@ -112,6 +112,11 @@ func verifyEvidence(ctx context.Context, e *env, arg string) error {
 	if len(probs) > 0 {
 		return fmt.Errorf("evidence of run %d does not verify: %d problems", runID, len(probs))
 	}
+	if note := removalNote(re.Removed); note != "" {
+		fmt.Fprintf(e.stdout, "run %d: %s; the seal and digests remain: %d captures, %d WARC records' digests match Merkle root %s (%s)\n",
+			runID, note, len(re.Captures), len(re.Records), re.Run.MerkleRoot, stamp)
+		return nil
+	}
 	fmt.Fprintf(e.stdout, "run %d: %d captures, %d WARC records verified; Merkle root %s (%s)\n",
 		runID, len(re.Captures), len(re.Records), re.Run.MerkleRoot, stamp)
 	return nil
@@ -138,6 +143,11 @@ func verifyCaptureEvidence(ctx context.Context, e *env, id uint64) error {
 		return fmt.Errorf("evidence of capture %d does not verify: %d problems", id, len(probs))
 	}
 	stamp := stampOf(ce.Run)
+	if note := removalNote(ce.Removed); note != "" {
+		fmt.Fprintf(e.stdout, "capture %d (run %d): %s; the seal and digests remain: leaves %v in Merkle root %s (%s)\n",
+			id, ce.Run.ID, note, ce.Leaves, ce.Run.MerkleRoot, stamp)
+		return nil
+	}
 	fmt.Fprintf(e.stdout, "capture %d (run %d): %d WARC exchanges verified, leaves %v in Merkle root %s (%s)\n",
 		id, ce.Run.ID, len(ce.Records), ce.Leaves, ce.Run.MerkleRoot, stamp)
 	return nil
@@ -221,6 +231,11 @@ func exportEvidence(ctx context.Context, e *env, ref, out string) error {
 			stamp = "NOT SEALED: root computed now, not timestamped"
 		case r.TimestampTime != nil:
 			stamp = fmt.Sprintf("timestamped %s by %s", r.TimestampTime.Format("2006-01-02T15:04:05Z"), r.TSAURL)
+		}
+		if r.ContentRemoved != nil {
+			fmt.Fprintf(e.stdout, "  run %d: content removed by retention on %s under policy %s; manifest and digests of %d WARC records, Merkle root %s (%s)\n",
+				r.RunID, r.ContentRemoved.Format("2006-01-02"), r.RetentionPolicy, r.Records, r.MerkleRoot, stamp)
+			continue
 		}
 		fmt.Fprintf(e.stdout, "  run %d: %d WARC records in %d files, Merkle root %s (%s)\n", r.RunID, r.Records, len(r.WARCFiles), r.MerkleRoot, stamp)
 	}

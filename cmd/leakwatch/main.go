@@ -47,6 +47,8 @@ func commands() map[string]command {
 		"tokens":   {"API tokens for automation: tokens create --user NAME --name LABEL [--expires 90d] | tokens list | tokens revoke ID", runTokens},
 		"backup":   {"copy a running data directory consistently: backup DIR", runBackup},
 		"doctor":   {"check a data directory (databases, keys, schema, stuck work, disk) read-only: doctor [--json]", runDoctor},
+		"gc":       {"apply the retention policy to scraped content: gc [--dry-run] [--json]", runGC},
+		"hold":     {"legal holds that keep evidence from retention: hold add|remove|list", runHold},
 		"telegram": {"Telegram monitoring: telegram login|status | telegram watch add|list|pause|resume|remove", runTelegram},
 	}
 }

@@ -294,6 +294,11 @@ func (s *stack) housekeeping(ctx context.Context) error {
 				s.e.log.InfoContext(ctx, "evidence left plain encrypted at rest", "files", n)
 			}
 		}
+		// The retention policy, daily (the first pass an hour after start,
+		// so a restart loop does not run it every time).
+		if tick%5760 == 240 && s.acts.Crawl != nil {
+			s.gc(ctx)
+		}
 		if err := workflows.SyncSchedules(ctx, s.client, s.e.store, s.e.cfg.Temporal.TaskQueue, s.e.log); err != nil && ctx.Err() == nil {
 			s.e.log.WarnContext(ctx, "schedule sync failed; will retry", "err", err)
 		}
@@ -320,6 +325,21 @@ func (s *stack) housekeeping(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
+	}
+}
+
+// gc applies the retention policy to this data directory's evidence.
+func (s *stack) gc(ctx context.Context) {
+	rep, err := capture.GC(ctx, s.e.store, s.e.cfg.DataDir, capture.GCOptions{Policy: retentionPolicy(s.e.cfg), Now: time.Now(), Actor: "system"})
+	if err != nil {
+		if ctx.Err() == nil {
+			s.e.log.WarnContext(ctx, "retention gc failed; will retry tomorrow", "err", err)
+		}
+		return
+	}
+	s.e.log.InfoContext(ctx, "retention gc", "runs", rep.Runs, "files", rep.Files, "bytes", rep.Bytes, "kept", rep.Kept)
+	if rep.PlainFiles > 0 {
+		s.e.log.WarnContext(ctx, "WARC files of kept runs are not encrypted at rest", "files", rep.PlainFiles)
 	}
 }
 

@@ -53,6 +53,11 @@ type CaseRun struct {
 	TimestampToken string     `json:"timestamp_token,omitempty"`
 	TimestampTime  *time.Time `json:"timestamp_time,omitempty"`
 	WARCFiles      []string   `json:"warc_files"`
+	// ContentRemoved is when retention removed the run's WARC files
+	// (under RetentionPolicy): the manifest, digests and seal are in the
+	// bundle, the content is not.
+	ContentRemoved  *time.Time `json:"content_removed,omitempty"`
+	RetentionPolicy string     `json:"retention_policy,omitempty"`
 }
 
 // CaseCapture is one capture behind the case's hits.
@@ -219,13 +224,20 @@ func BuildCaseExport(ctx context.Context, store *storage.Store, dataDir string, 
 			cr.TimestampToken = path.Join(er.dir, evidence.BundleTokenName)
 		}
 		seen := map[string]bool{}
+		if rm := re.Removed; rm != nil {
+			at := rm.MarkedAt.UTC()
+			if rm.RemovedAt != nil {
+				at = rm.RemovedAt.UTC()
+			}
+			cr.ContentRemoved, cr.RetentionPolicy = &at, rm.Policy
+		}
 		for _, c := range m.Captures {
-			if !seen[c.File] {
+			if !seen[c.File] && re.Removed == nil { // removed: the manifest goes, no file
 				seen[c.File] = true
 				er.files = append(er.files, c.File)
 			}
 		}
-		cr.WARCFiles = er.files
+		cr.WARCFiles = append([]string{}, er.files...)
 		if cr.FinishedAt != nil {
 			t := cr.FinishedAt.UTC()
 			cr.FinishedAt = &t

@@ -342,6 +342,8 @@ var caseDone = map[string]string{
 	"resolve-send":    "Send resolved.",
 	"close":           "The case is closing.",
 	"recheck":         "Re-check requested; results appear below as they come in.",
+	"hold":            "Legal hold placed: retention removes none of this case's evidence until it is lifted.",
+	"lift":            "Legal hold lifted: the retention policy applies to this case's evidence again.",
 }
 
 // handleCaseView is the case page, with the flash of a completed action.

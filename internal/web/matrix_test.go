@@ -204,7 +204,12 @@ func matrixExercises() map[string]exercise {
 		"POST /api/tokens": {body: func(n int64) any {
 			return map[string]any{"user": "matrix-analyst", "name": fmt.Sprintf("matrix-token-%d", n), "expires": "30d"}
 		}, who: adminOnly},
-		"DELETE /api/tokens/{id}": {fresh: (*matrix).newToken, who: adminOnly},
+		"DELETE /api/tokens/{id}":   {fresh: (*matrix).newToken, who: adminOnly},
+		"POST /cases/{id}/hold":     {form: url.Values{"reason": {"matrix matter"}}, who: legalOnly, location: "/cases/"},
+		"POST /holds/{id}/lift":     {form: url.Values{"reason": {"matrix done"}}, fresh: (*matrix).newHold, who: legalOnly, location: "/sources"},
+		"GET /api/holds":            {who: legalOnly},
+		"POST /api/holds":           {json: map[string]any{"scope": "source", "object_id": "{source}", "reason": "matrix matter"}, who: legalOnly},
+		"POST /api/holds/{id}/lift": {json: map[string]any{"reason": "matrix done"}, fresh: (*matrix).newHold, who: legalOnly},
 	}
 }
 
@@ -297,6 +302,17 @@ func (m *matrix) newToken() uint64 {
 		m.t.Fatal(err)
 	}
 	return info.ID
+}
+
+// newHold sets a legal hold on the matrix's source, for routes that lift
+// one.
+func (m *matrix) newHold() uint64 {
+	m.t.Helper()
+	h := storage.LegalHold{Scope: storage.HoldSource, ObjectID: m.source, Reason: "matrix matter", SetBy: "matrix"}
+	if err := m.f.store.AddHold(context.Background(), &h); err != nil {
+		m.t.Fatal(err)
+	}
+	return h.ID
 }
 
 func (m *matrix) newSource() uint64 {
@@ -491,7 +507,8 @@ func (m *matrix) call(rt route, ex exercise, path string, sess *session, csrf st
 			m.t.Fatal(err)
 		}
 		// The item placeholder is a JSON string where a number belongs.
-		js := m.fill(strings.ReplaceAll(string(b), `"{item}"`, strconv.FormatUint(m.lc.multi.ID, 10)), sess)
+		js := strings.ReplaceAll(string(b), `"{item}"`, strconv.FormatUint(m.lc.multi.ID, 10))
+		js = m.fill(strings.ReplaceAll(js, `"{source}"`, strconv.FormatUint(m.source, 10)), sess)
 		req = httptest.NewRequest(rt.method, "http://leakwatch.test"+path, strings.NewReader(js))
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -200,6 +200,14 @@ func apiOps() []apiOp {
 		{method: "POST", path: "/api/v1/tokens", summary: "Create an API token acting as a user (admin). The token is in this answer only.",
 			body: createTokenRequest{}, status: 201, resp: createdTokenJSON{}},
 		{method: "DELETE", path: "/api/v1/tokens/{id}", summary: "Revoke an API token for good (admin).", status: 200, resp: apiTokenJSON{}},
+		{method: "GET", path: "/api/v1/holds", summary: "Legal holds (legal, admin), newest first: the active ones, or all.",
+			query:  []apiParam{{"all", "true: lifted holds too.", map[string]any{"type": "string", "enum": []string{"true", "false"}}}},
+			status: 200, resp: listJSON[holdJSON]{}},
+		{method: "POST", path: "/api/v1/holds", summary: "Set a legal hold on a case, a source or a crawl run (legal, admin): " +
+			"retention removes none of its evidence until the hold is lifted.",
+			body: addHoldRequest{}, status: 201, resp: holdJSON{}, refusals: map[int]string{422: "No case, source or run of that id."}},
+		{method: "POST", path: "/api/v1/holds/{id}/lift", summary: "Lift a legal hold (legal, admin); it stays listed, lifted.",
+			body: liftHoldRequest{}, status: 200, resp: holdJSON{}, refusals: map[int]string{409: "The hold was already lifted."}},
 	}
 }
 
@@ -223,6 +231,7 @@ var enums = map[reflect.Type]map[string]any{
 	reflect.TypeFor[storage.ItemState]():   strEnum([]storage.ItemState{storage.ItemNew, storage.ItemConfirmed, storage.ItemDismissed, storage.ItemRemoved}),
 	reflect.TypeFor[storage.CaptureKind](): strEnum([]storage.CaptureKind{storage.CapturePage, storage.CaptureFile, storage.CaptureMessage}),
 	reflect.TypeFor[storage.Stage]():       strEnum(storage.Stages()),
+	reflect.TypeFor[storage.HoldScope]():   strEnum([]storage.HoldScope{storage.HoldCase, storage.HoldSource, storage.HoldRun}),
 }
 
 func (g *schemaGen) schema(t reflect.Type, request bool) map[string]any {

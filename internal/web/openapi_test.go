@@ -302,6 +302,22 @@ func TestOpenAPIResponsesMatchSchemas(t *testing.T) {
 	}
 	c.call("GET", "/api/v1/tokens", nil, 200)
 
+	// Legal holds: set on the case, listed, lifted once.
+	var hold holdJSON
+	if err := json.Unmarshal(c.call("POST", "/api/v1/holds", map[string]any{"scope": "case", "object_id": 1, "reason": "claim CIV-1"}, 201), &hold); err != nil {
+		t.Fatal(err)
+	}
+	c.call("POST", "/api/v1/holds", map[string]any{"scope": "case", "object_id": 999, "reason": "x"}, 422)
+	c.call("POST", "/api/v1/holds", map[string]any{"scope": "tenant", "object_id": 1, "reason": "x"}, 400)
+	if list := string(c.call("GET", "/api/v1/holds", nil, 200)); !strings.Contains(list, `"reason":"claim CIV-1"`) {
+		t.Errorf("holds list lacks the hold: %s", list)
+	}
+	c.call("POST", "/api/v1/holds/"+fmt.Sprint(hold.ID)+"/lift", map[string]string{"reason": "settled"}, 200)
+	c.call("POST", "/api/v1/holds/"+fmt.Sprint(hold.ID)+"/lift", map[string]string{"reason": "again"}, 409)
+	if list := string(c.call("GET", "/api/v1/holds?all=true", nil, 200)); !strings.Contains(list, `"lift_reason":"settled"`) {
+		t.Errorf("holds list (all) lacks the lifted hold: %s", list)
+	}
+
 	c.call("GET", "/api/v1/audit?object=case/1", nil, 200)
 	c.call("GET", "/api/v1/audit/export?format=json&actor=root", nil, 200)
 	if csv := string(c.call("GET", "/api/v1/audit/export?format=csv&object=case/1", nil, 200)); !strings.Contains(csv, "test.seed") {

@@ -355,6 +355,8 @@ func (s *Server) authedRoutes() []route {
 		ui("POST", "/cases/{id}/resolve-send", permRead, s.handleResolveSendForm),
 		ui("POST", "/cases/{id}/close", permRead, s.handleCloseForm),
 		ui("POST", "/cases/{id}/recheck", permRead, s.handleRecheckForm),
+		ui("POST", "/cases/{id}/hold", permApprove, s.handleHoldCaseForm),
+		ui("POST", "/holds/{id}/lift", permApprove, s.handleLiftHoldForm),
 		ui("GET", "/hits", permRead, s.handleHitsPage),
 		ui("GET", "/triage", permRead, s.handleTriagePage),
 		ui("POST", "/triage", permRead, s.handleTriageQueueForm),
@@ -419,6 +421,10 @@ func (s *Server) authedRoutes() []route {
 		api("GET", "/api/tokens", permManageTokens, s.handleAPITokens),
 		api("POST", "/api/tokens", permManageTokens, s.handleAPICreateToken),
 		api("DELETE", "/api/tokens/{id}", permManageTokens, s.handleAPIRevokeToken),
+		// Legal holds keep evidence from retention: legal's call.
+		api("GET", "/api/holds", permApprove, s.handleAPIHolds),
+		api("POST", "/api/holds", permApprove, s.handleAPIAddHold),
+		api("POST", "/api/holds/{id}/lift", permApprove, s.handleAPILiftHold),
 	}
 	if s.mailbox != nil {
 		rs = append(rs,

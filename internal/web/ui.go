@@ -134,6 +134,8 @@ type casePageData struct {
 	caseView
 	CanApprove bool
 	Timeline   []timelineEvent
+	// Holds are the case's active legal holds (shown to legal and admin).
+	Holds []storage.LegalHold
 }
 
 // showCase renders a case page with an optional flash or error message.
@@ -164,8 +166,14 @@ func (s *Server) showCase(w http.ResponseWriter, r *http.Request, a *authed, sta
 		s.pageError(w, r, a, "case timeline", err)
 		return
 	}
-	p := s.pageFor(a, "cases", "Case #"+strconv.FormatUint(id, 10)+" · "+cv.Case.Target,
-		casePageData{caseView: cv, CanApprove: a.can(permApprove), Timeline: tl})
+	d := casePageData{caseView: cv, CanApprove: a.can(permApprove), Timeline: tl}
+	if d.CanApprove {
+		if d.Holds, err = s.store.HoldsOn(r.Context(), storage.HoldCase, id); err != nil {
+			s.pageError(w, r, a, "case holds", err)
+			return
+		}
+	}
+	p := s.pageFor(a, "cases", "Case #"+strconv.FormatUint(id, 10)+" · "+cv.Case.Target, d)
 	p.Flash, p.Error = flash, errMsg
 	s.render(w, r, status, "case", p)
 }
