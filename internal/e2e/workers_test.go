@@ -19,7 +19,6 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
 	taskqueuepb "go.temporal.io/api/taskqueue/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -223,8 +222,8 @@ func TestWorkersSpreadAndSurviveKills(t *testing.T) {
 	if n := len(h.sink.Messages()); n != 0 {
 		t.Errorf("the harness's own sink received %d messages; want 0", n)
 	}
-	if who := c.ranActivity(k.WorkflowID, "SendNotice"); len(who) == 0 || slices.Contains(who, sender.pid) {
-		t.Errorf("SendNotice completed on pids %v; want one other than the killed %d", who, sender.pid)
+	if sends := c.ranActivity(k.WorkflowID, "SendNotice"); len(sends) != 1 || sends[0].pid == sender.pid || sends[0].attempt < 2 {
+		t.Errorf("SendNotice in the case's history: %+v; want one, in a later attempt on another worker than the killed %d", sends, sender.pid)
 	}
 	if n := h.audited("notice.sent"); n != 1 {
 		t.Errorf("notice.sent audited %d times; want 1", n)
@@ -425,22 +424,17 @@ func (c *cluster) startWorker(name, queues string) *proc {
 	return p
 }
 
-// taskQueues are the queues workers poll. TODO(A1): with --queues, list
-// the crawl/scan/notify queue names here as well.
-func (c *cluster) taskQueues() []string { return []string{"leakwatch"} }
-
-// pollers is the set of pids polling any task queue for activities.
+// pollers is the set of pids polling the base task queue (temporal.task_queue)
+// for activities, which every worker does whatever other queues it serves.
 func (c *cluster) pollers() map[int]bool {
 	out := map[int]bool{}
-	for _, q := range c.taskQueues() {
-		resp, err := c.tc.DescribeTaskQueue(c.t.Context(), q, enumspb.TASK_QUEUE_TYPE_ACTIVITY)
-		if err != nil {
-			continue
-		}
-		for _, p := range resp.GetPollers() {
-			if pollerRecent(p) {
-				out[identityPID(p.GetIdentity())] = true
-			}
+	resp, err := c.tc.DescribeTaskQueue(c.t.Context(), "leakwatch", enumspb.TASK_QUEUE_TYPE_ACTIVITY)
+	if err != nil {
+		return out
+	}
+	for _, p := range resp.GetPollers() {
+		if pollerRecent(p) {
+			out[identityPID(p.GetIdentity())] = true
 		}
 	}
 	return out
@@ -543,30 +537,21 @@ type startedActivity struct {
 	attempt    int32
 }
 
-// activities reads every workflow history of the namespace (the crawl and
-// case workflows, their continued runs) for the activities started.
+// activities reads every workflow history of the namespace (visibility
+// may list a workflow a moment after it started) for the activities
+// started.
 func (c *cluster) activities() []startedActivity {
 	c.t.Helper()
-	ctx := c.t.Context()
 	var out []startedActivity
 	var token []byte
 	for {
-		resp, err := c.tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		resp, err := c.tc.ListWorkflow(c.t.Context(), &workflowservice.ListWorkflowExecutionsRequest{
 			Namespace: temporalproc.DefaultNamespace, PageSize: 100, NextPageToken: token})
 		if err != nil {
 			c.t.Fatalf("list workflows: %v", err)
 		}
 		for _, ex := range resp.GetExecutions() {
-			wid, rid := ex.GetExecution().GetWorkflowId(), ex.GetExecution().GetRunId()
-			types := map[int64]string{}
-			it := c.tc.GetWorkflowHistory(ctx, wid, rid, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-			for it.HasNext() {
-				ev, err := it.Next()
-				if err != nil {
-					c.t.Fatalf("history of %s: %v", wid, err)
-				}
-				out = c.addStarted(out, types, wid, ev)
-			}
+			out = append(out, c.history(ex.GetExecution().GetWorkflowId(), ex.GetExecution().GetRunId())...)
 		}
 		if token = resp.GetNextPageToken(); len(token) == 0 {
 			return out
@@ -574,12 +559,25 @@ func (c *cluster) activities() []startedActivity {
 	}
 }
 
-func (c *cluster) addStarted(out []startedActivity, types map[int64]string, wid string, ev *historypb.HistoryEvent) []startedActivity {
-	if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
-		types[ev.GetEventId()] = a.GetActivityType().GetName()
-	}
-	if a := ev.GetActivityTaskStartedEventAttributes(); a != nil {
-		out = append(out, startedActivity{workflowID: wid, typ: types[a.GetScheduledEventId()], pid: identityPID(a.GetIdentity()), attempt: a.GetAttempt()})
+// history lists the activities a workflow run's history records as
+// started (for one retried, its last attempt); runID "" is the latest run.
+func (c *cluster) history(workflowID, runID string) []startedActivity {
+	c.t.Helper()
+	var out []startedActivity
+	types := map[int64]string{}
+	it := c.tc.GetWorkflowHistory(c.t.Context(), workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			c.t.Fatalf("history of %s: %v", workflowID, err)
+		}
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+			types[ev.GetEventId()] = a.GetActivityType().GetName()
+		}
+		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil {
+			out = append(out, startedActivity{workflowID: workflowID, typ: types[a.GetScheduledEventId()],
+				pid: identityPID(a.GetIdentity()), attempt: a.GetAttempt()})
+		}
 	}
 	return out
 }
@@ -593,16 +591,16 @@ func (c *cluster) activityWorkers() map[int]int {
 	return out
 }
 
-// ranActivity lists the pids that ran activity typ of workflowID (whose
-// attempt reached the history: the last one).
-func (c *cluster) ranActivity(workflowID, typ string) []int {
-	var pids []int
-	for _, a := range c.activities() {
-		if a.workflowID == workflowID && a.typ == typ {
-			pids = append(pids, a.pid)
+// ranActivity lists the runs of activity typ in the latest run of
+// workflowID, by the pid of the worker of its last attempt.
+func (c *cluster) ranActivity(workflowID, typ string) []startedActivity {
+	var out []startedActivity
+	for _, a := range c.history(workflowID, "") {
+		if a.typ == typ {
+			out = append(out, a)
 		}
 	}
-	return pids
+	return out
 }
 
 // fileCaptures maps the URLs a run captured as files to their captures.
@@ -635,17 +633,12 @@ func (c *cluster) checkResumedCrawl(src storage.Source, runID uint64, res workfl
 	if len(runs) != 1 || runs[0].ID != runID || res.RunID != runID || runs[0].Status != storage.RunOK {
 		t.Errorf("runs of the forum %+v, result %+v; want the one run %d, resumed and finished ok", runs, res, runID)
 	}
-	if starts := c.ranActivity(fmt.Sprintf("crawl-manual-%d", src.ID), "StartCrawlRun"); len(starts) != 1 {
+	wf := fmt.Sprintf("crawl-manual-%d", src.ID)
+	if starts := c.ranActivity(wf, "StartCrawlRun"); len(starts) != 1 {
 		t.Errorf("StartCrawlRun ran %d times; want once", len(starts))
 	}
-	resumed := false
-	for _, a := range c.activities() {
-		if a.workflowID == fmt.Sprintf("crawl-manual-%d", src.ID) && a.typ == "CrawlRun" {
-			resumed = a.attempt >= 2 && a.pid != victim.pid
-		}
-	}
-	if !resumed {
-		t.Errorf("the crawl did not complete in a later attempt on another worker than the killed %d: %+v", victim.pid, c.activities())
+	if crawls := c.ranActivity(wf, "CrawlRun"); len(crawls) != 1 || crawls[0].attempt < 2 || crawls[0].pid == victim.pid {
+		t.Errorf("CrawlRun in the crawl's history: %+v; want one, in a later attempt on another worker than the killed %d", crawls, victim.pid)
 	}
 	caps := c.fileCaptures(runID)
 	reqs := h.site.Requests()
