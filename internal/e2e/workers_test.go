@@ -131,7 +131,7 @@ func TestWorkersSpreadAndSurviveKills(t *testing.T) {
 		if n := len(c.fileCaptures(run.ID)); n < 3 {
 			return false, nil
 		}
-		victim = c.runningActivity(crawlWF)
+		victim = c.runningActivity(crawlWF, "CrawlRun")
 		return victim != nil, nil
 	})
 	before := c.fileCaptures(run.ID)
@@ -171,7 +171,7 @@ func TestWorkersSpreadAndSurviveKills(t *testing.T) {
 		if relay.Stats().Conns == 0 {
 			return false, nil
 		}
-		sender = c.runningActivity(k.WorkflowID)
+		sender = c.runningActivity(k.WorkflowID, "SendNotice")
 		return sender != nil, nil
 	})
 	notice, err := c.store.NoticeByID(t.Context(), cs.Notices[0].ID)
@@ -504,15 +504,15 @@ func (c *cluster) crawlAndWait(a *api, src storage.Source) workflows.CrawlResult
 	return res
 }
 
-// runningActivity is the live worker process running an activity of the
+// runningActivity is the live worker process running activity typ of the
 // workflow now, nil if none.
-func (c *cluster) runningActivity(workflowID string) *proc {
+func (c *cluster) runningActivity(workflowID, typ string) *proc {
 	d, err := c.tc.DescribeWorkflowExecution(c.t.Context(), workflowID, "")
 	if err != nil {
 		return nil
 	}
 	for _, pa := range d.GetPendingActivities() {
-		if pa.GetState() != enumspb.PENDING_ACTIVITY_STATE_STARTED {
+		if pa.GetActivityType().GetName() != typ || pa.GetState() != enumspb.PENDING_ACTIVITY_STATE_STARTED {
 			continue
 		}
 		pid := identityPID(pa.GetLastWorkerIdentity())
