@@ -22,6 +22,7 @@ type Config struct {
 	Telegram     TelegramConfig     `yaml:"telegram"`
 	Sources      []SourceConfig     `yaml:"sources"`
 	Webhooks     []WebhookConfig    `yaml:"webhooks"`
+	Metrics      MetricsConfig      `yaml:"metrics"`
 }
 
 // EvidenceConfig is how crawls are kept as court-grade evidence. Every
@@ -121,6 +122,16 @@ type TemporalConfig struct {
 	ServerBinary string `yaml:"server_binary"`
 	// Retention of closed workflows in the embedded server's namespace.
 	Retention time.Duration `yaml:"retention"`
+}
+
+// MetricsConfig configures the process's own metrics listener.
+type MetricsConfig struct {
+	// Listen, host:port, serves /metrics, /healthz and /readyz with no
+	// login on a listener of their own, in every process (worker, web,
+	// up); empty serves none (up and web still serve them on web.listen,
+	// to loopback and admins). Anyone who reaches it reads the metrics: keep
+	// it on loopback, or on a container's interface inside its network.
+	Listen string `yaml:"listen"`
 }
 
 // WebConfig configures the UI/API server.

@@ -34,6 +34,26 @@ type Pipeline struct {
 	Store   *storage.Store
 	Scanner *references.Scanner
 	Logger  *slog.Logger // nil discards
+	// Metrics, if set, is told of every item matched and every new hit
+	// (internal/metrics implements it).
+	Metrics Observer
+}
+
+// Observer counts the pipeline's matching: an item of kind (a
+// storage.CaptureKind) matched with bytes of content in took (err: the
+// matching failed), and a new hit found by method.
+type Observer interface {
+	ObserveScan(kind string, bytes int, took time.Duration, err error)
+	ObserveHit(method string)
+}
+
+// addHit records a hit, counting it when it is new.
+func (p *Pipeline) addHit(ctx context.Context, h *storage.Hit) (bool, error) {
+	created, err := p.Store.AddHit(ctx, h)
+	if created && p.Metrics != nil {
+		p.Metrics.ObserveHit(h.Method)
+	}
+	return created, err
 }
 
 // Item is one thing a source fetched: a page, or a file with its bytes.
@@ -155,7 +175,7 @@ func (r *Run) members(ctx context.Context, c storage.Capture, it Item, res Resul
 			refs[m.RefKey] = true
 			h := storage.Hit{CaptureID: c.ID, ReferenceID: m.RefKey, Method: m.Method, Score: m.Score, Target: c.Host,
 				Why: fmt.Sprintf("%d of %d members match the breach; %s", len(found), len(it.Members), m.Why)}
-			created, err := r.p.Store.AddHit(ctx, &h)
+			created, err := r.p.addHit(ctx, &h)
 			if err != nil {
 				return res, err
 			}
@@ -195,7 +215,7 @@ func (r *Run) keywords(ctx context.Context, c storage.Capture, body []byte) (new
 	}
 	h := storage.Hit{CaptureID: c.ID, Method: MethodKeyword, Score: 1, Target: c.Host,
 		Why: "watch terms in the page's text: " + strings.Join(quoted, ", ")}
-	created, err := r.p.Store.AddHit(ctx, &h)
+	created, err := r.p.addHit(ctx, &h)
 	if err != nil || !created {
 		return 0, err == nil, err
 	}
@@ -329,7 +349,7 @@ func (r *Run) Record(ctx context.Context, it Item) (Result, error) {
 				why = strings.TrimPrefix(ir.Path, it.URL) + ": " + why
 			}
 			h := storage.Hit{CaptureID: c.ID, ReferenceID: m.RefKey, Method: m.Method, Score: m.Score, Why: why, Target: c.Host}
-			created, err := r.p.Store.AddHit(ctx, &h)
+			created, err := r.p.addHit(ctx, &h)
 			if err != nil {
 				return err
 			}
@@ -340,6 +360,7 @@ func (r *Run) Record(ctx context.Context, it Item) (Result, error) {
 		return nil
 	}
 	var err error
+	start := time.Now()
 	switch {
 	case it.Kind == storage.CapturePage:
 		// A page's content is derived from its bytes; the bytes themselves
@@ -354,6 +375,9 @@ func (r *Run) Record(ctx context.Context, it Item) (Result, error) {
 		err = r.p.Scanner.Scan(ctx, it.URL, it.Body, record)
 	default:
 		err = r.p.Scanner.ScanDigest(ctx, it.URL, it.Digest, record)
+	}
+	if r.p.Metrics != nil {
+		r.p.Metrics.ObserveScan(string(it.Kind), len(it.Body), time.Since(start), err)
 	}
 	r.hits.Add(int64(res.NewHits))
 	if err != nil {
