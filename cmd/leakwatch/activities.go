@@ -60,7 +60,7 @@ func (e *env) crawlActivities(ctx context.Context) (*workflows.CrawlActivities, 
 	if err != nil {
 		return nil, err
 	}
-	return &workflows.CrawlActivities{
+	ca := &workflows.CrawlActivities{
 		Telegram:           tm,
 		Store:              store,
 		Pipeline:           &capture.Pipeline{Store: store, Scanner: sc, Logger: e.log},
@@ -70,7 +70,11 @@ func (e *env) crawlActivities(ctx context.Context) (*workflows.CrawlActivities, 
 		TSAURL:             e.cfg.Evidence.TSAURL,
 		Revisit:            capture.RevisitTTL{Pages: e.cfg.Crawler.RevisitPages, Files: e.cfg.Crawler.RevisitFiles},
 		Logger:             e.log,
-	}, nil
+	}
+	if m := e.obs.metrics(); m != nil {
+		ca.Pipeline.Metrics, ca.Crawler.Metrics = m, m
+	}
+	return ca, nil
 }
 
 // evidenceKeys loads the keys that encrypt evidence at rest and open it
@@ -102,6 +106,9 @@ func (e *env) caseActivities(ctx context.Context) (*workflows.CaseActivities, er
 		Store: store, Templates: tmpl, Mailer: mailer, Notices: e.cfg.Notices,
 		TelegramAbuse: e.cfg.Telegram.AbuseAddresses,
 		Injunction:    e.cfg.Injunction, From: e.cfg.SMTP.From, Logger: e.log,
+	}
+	if m := e.obs.metrics(); m != nil {
+		ca.Metrics = m
 	}
 	if ca.Recipients, err = e.recipientFinder(); err != nil {
 		return nil, err
