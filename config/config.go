@@ -24,6 +24,7 @@ type Config struct {
 	Telegram     TelegramConfig     `yaml:"telegram"`
 	Sources      []SourceConfig     `yaml:"sources"`
 	Webhooks     []WebhookConfig    `yaml:"webhooks"`
+	Metrics      MetricsConfig      `yaml:"metrics"`
 }
 
 // EvidenceConfig is how crawls are kept as court-grade evidence. Every
@@ -154,6 +155,16 @@ type WorkerConfig struct {
 	// removal re-checks) one worker runs at once; each scan matches
 	// fingerprints.workers captures in parallel.
 	ScanSlots int `yaml:"scan_slots"`
+}
+
+// MetricsConfig configures the process's own metrics listener.
+type MetricsConfig struct {
+	// Listen, host:port, serves /metrics, /healthz and /readyz with no
+	// login on a listener of their own, in every process (worker, web,
+	// up); empty serves none (up and web still serve them on web.listen,
+	// to loopback and admins). Anyone who reaches it reads the metrics: keep
+	// it on loopback, or on a container's interface inside its network.
+	Listen string `yaml:"listen"`
 }
 
 // WebConfig configures the UI/API server.

@@ -334,6 +334,11 @@ func TestBadConfigs(t *testing.T) {
 			want: []string{"leakwatch.yaml:5: smtp.port: must be between 1 and 65535 (got 70000)"},
 		},
 		{
+			name: "metrics listener not host:port",
+			body: "metrics:\n  listen: 9464\n",
+			want: []string{`leakwatch.yaml:2: metrics.listen: must be host:port (got "9464")`},
+		},
+		{
 			name: "match thresholds out of range",
 			body: "fingerprints:\n  thresholds:\n    pdq_max: 90\n    edm_min_fields: 1\n    tlsh_auto: 120\n    winnow_min_run: 20\n",
 			want: []string{
@@ -389,7 +394,7 @@ func TestBadConfigs(t *testing.T) {
 		{
 			name: "unknown top-level key",
 			body: "data_dir: /srv\nsmpt:\n  port: 25\n",
-			want: []string{"leakwatch.yaml:2: smpt: unknown key (valid keys here: data_dir, log, database, temporal, worker, web, crawler, smtp, notices, injunction, fingerprints, evidence, retention, telegram, sources, webhooks)"},
+			want: []string{"leakwatch.yaml:2: smpt: unknown key (valid keys here: data_dir, log, database, temporal, worker, web, crawler, smtp, notices, injunction, fingerprints, evidence, retention, telegram, sources, webhooks, metrics)"},
 		},
 		{
 			name: "duplicate key",
@@ -647,6 +652,7 @@ func TestEnvOverrides(t *testing.T) {
 		"LEAKWATCH_NOTICES_FOLLOW_UP_AFTER":  "96h",
 		"LEAKWATCH_CRAWLER_MAX_PAGE_BYTES":   "2048",
 		"LEAKWATCH_WEB_LISTEN":               "0.0.0.0:8080",
+		"LEAKWATCH_METRICS_LISTEN":           "0.0.0.0:9464",
 		"LEAKWATCH_SMTP_HOST":                "", // empty = unset: the file value stays
 	}
 	cfg, err := config.Load(path, envMap(env))
@@ -667,6 +673,7 @@ func TestEnvOverrides(t *testing.T) {
 		{"notices.follow_up_after", cfg.Notices.FollowUpAfter, 96 * time.Hour},
 		{"crawler.max_page_bytes", cfg.Crawler.MaxPageBytes, int64(2048)},
 		{"web.listen", cfg.Web.Listen, "0.0.0.0:8080"},
+		{"metrics.listen", cfg.Metrics.Listen, "0.0.0.0:9464"},
 		{"notices.recipients", cfg.Notices.Recipients["a.example"], "abuse@a.example"},
 	}
 	for _, ch := range checks {

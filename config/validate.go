@@ -94,6 +94,9 @@ func (c *Config) validate(o options, org origins) ValidationErrors {
 	v.atLeast("worker.scan_slots", int64(c.Worker.ScanSlots), 1)
 
 	v.hostPort("web.listen", c.Web.Listen, true)
+	if c.Metrics.Listen != "" {
+		v.hostPort("metrics.listen", c.Metrics.Listen, true)
+	}
 	v.httpURL("web.base_url", c.Web.BaseURL)
 	v.positiveDuration("web.session_ttl", c.Web.SessionTTL)
 	v.atLeast("web.max_login_failures", int64(c.Web.MaxLoginFailures), 1)

@@ -49,6 +49,8 @@ type CaseActivities struct {
 	// cannot verify removal (re-checks fail and are retried).
 	Checker RemovalChecker
 	Logger  *slog.Logger // nil discards
+	// Metrics, if set, counts notice sends by outcome.
+	Metrics NoticeObserver
 }
 
 // RecipientFinder finds a host's takedown contact and its upstreams
@@ -70,6 +72,7 @@ func (a *CaseActivities) log() *slog.Logger { return orDiscard(a.Logger) }
 // LoadCase reads a case from the database: its items, its notices, when it
 // was last re-checked, and the policy it runs under.
 func (a *CaseActivities) LoadCase(ctx context.Context, caseID uint64) (CaseSnapshot, error) {
+	ctx = logCtx(ctx, "case_id", caseID)
 	c, err := a.Store.CaseByID(ctx, caseID)
 	if err != nil {
 		return CaseSnapshot{}, err
@@ -124,6 +127,7 @@ type CaseStateUpdate struct {
 
 // SetCaseState records a case's state, and audits the change.
 func (a *CaseActivities) SetCaseState(ctx context.Context, u CaseStateUpdate) error {
+	ctx = logCtx(ctx, "case_id", u.CaseID)
 	c, err := a.Store.CaseByID(ctx, u.CaseID)
 	if err != nil {
 		return err
@@ -164,6 +168,7 @@ type TakeHitsResult struct {
 // TakeHits groups hits into items (one per URL). New items, or removed
 // items back again, reopen a case that was verified removed or closed.
 func (a *CaseActivities) TakeHits(ctx context.Context, req TakeHitsRequest) (TakeHitsResult, error) {
+	ctx = logCtx(ctx, "case_id", req.CaseID)
 	c, err := a.Store.CaseByID(ctx, req.CaseID)
 	if err != nil {
 		return TakeHitsResult{}, err
@@ -249,6 +254,7 @@ type TriageRequest struct {
 
 // Triage records confirmations and dismissals (with their reasons).
 func (a *CaseActivities) Triage(ctx context.Context, req TriageRequest) (CaseSnapshot, error) {
+	ctx = logCtx(ctx, "case_id", req.CaseID)
 	state := storage.ItemDismissed
 	if req.Confirm {
 		state = storage.ItemConfirmed
@@ -301,6 +307,7 @@ const errTypeNoRecipient = "NoRecipient"
 // lawyer's edit of it) and stores it. Retrying it returns the stored draft
 // unchanged.
 func (a *CaseActivities) DraftNotice(ctx context.Context, req DraftRequest) (DraftResult, error) {
+	ctx = logCtx(ctx, "case_id", req.CaseID)
 	if len(req.ItemIDs) == 0 && len(req.HitIDs) > 0 {
 		return a.draftV0(ctx, req)
 	}
@@ -550,6 +557,7 @@ type ApproveNoticeRequest struct {
 
 // ApproveNotice records the approval in the database and the audit log.
 func (a *CaseActivities) ApproveNotice(ctx context.Context, req ApproveNoticeRequest) error {
+	ctx = logCtx(ctx, "notice_id", req.NoticeID)
 	n, err := a.Store.NoticeByID(ctx, req.NoticeID)
 	if err != nil {
 		return err
@@ -572,6 +580,7 @@ type RequestChangesRequest struct {
 
 // RequestChanges records a lawyer's change request on a draft.
 func (a *CaseActivities) RequestChanges(ctx context.Context, req RequestChangesRequest) error {
+	ctx = logCtx(ctx, "notice_id", req.NoticeID)
 	if err := a.Store.RequestChanges(ctx, req.NoticeID, req.Comment); err != nil {
 		return err
 	}
@@ -590,6 +599,15 @@ type SendResult struct {
 // decides — and the Message-ID fixed at draft time lets a receiver drop a
 // duplicate if that person re-sends.
 func (a *CaseActivities) SendNotice(ctx context.Context, noticeID uint64) (SendResult, error) {
+	ctx = logCtx(ctx, "notice_id", noticeID)
+	res, err := a.sendNotice(ctx, noticeID)
+	if a.Metrics != nil {
+		a.Metrics.ObserveNoticeSend(sendOutcome(res, err))
+	}
+	return res, err
+}
+
+func (a *CaseActivities) sendNotice(ctx context.Context, noticeID uint64) (SendResult, error) {
 	n, err := a.Store.BeginSend(ctx, noticeID)
 	switch {
 	case errors.Is(err, storage.ErrAlreadySent):
@@ -616,6 +634,7 @@ func (a *CaseActivities) SendNotice(ctx context.Context, noticeID uint64) (SendR
 	case err != nil:
 		return SendResult{}, err
 	}
+	ctx = logCtx(ctx, "case_id", n.CaseID)
 	msg := notices.Message{
 		From: a.From, To: n.Recipient, Subject: n.Subject, Text: n.BodyText, HTML: n.BodyHTML,
 		MessageID: n.MessageID, Date: time.Now().UTC(), OrderPDF: a.Injunction.OrderPDF,
@@ -699,6 +718,7 @@ type ResolveSendRequest struct {
 // ResolveSend records a person's word on a notice that may have been
 // delivered: delivered makes it sent; not delivered re-queues it.
 func (a *CaseActivities) ResolveSend(ctx context.Context, req ResolveSendRequest) error {
+	ctx = logCtx(ctx, "notice_id", req.NoticeID)
 	n, err := a.Store.NoticeByID(ctx, req.NoticeID)
 	if err != nil {
 		return err
@@ -730,6 +750,7 @@ type AcknowledgeRequest struct {
 
 // Acknowledge records the host's reply on the case.
 func (a *CaseActivities) Acknowledge(ctx context.Context, req AcknowledgeRequest) error {
+	ctx = logCtx(ctx, "case_id", req.CaseID)
 	if err := a.Store.UpdateCase(ctx, req.CaseID, map[string]any{"acked_at": time.Now().UTC(), "ack_note": req.Note}); err != nil {
 		return err
 	}
@@ -744,6 +765,7 @@ type SetRecipientRequest struct {
 
 // SetRecipient records the address a person gave the case.
 func (a *CaseActivities) SetRecipient(ctx context.Context, req SetRecipientRequest) error {
+	ctx = logCtx(ctx, "case_id", req.CaseID)
 	list, err := mail.ParseAddressList(req.Addresses)
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("recipient %q: %v", req.Addresses, err), errTypePermanent, err)
@@ -767,6 +789,7 @@ type CloseCaseRequest struct {
 
 // CloseCase records the case closed, by whom and why.
 func (a *CaseActivities) CloseCase(ctx context.Context, req CloseCaseRequest) error {
+	ctx = logCtx(ctx, "case_id", req.CaseID)
 	c, err := a.Store.CaseByID(ctx, req.CaseID)
 	if err != nil {
 		return err
@@ -786,6 +809,7 @@ func (a *CaseActivities) CloseCase(ctx context.Context, req CloseCaseRequest) er
 // CheckRemoval re-checks every listed item of a case and records each
 // result as evidence; an item gone or no longer matching is removed.
 func (a *CaseActivities) CheckRemoval(ctx context.Context, caseID uint64) (CaseSnapshot, error) {
+	ctx = logCtx(ctx, "case_id", caseID)
 	if a.Checker == nil {
 		return CaseSnapshot{}, temporal.NewNonRetryableApplicationError("no removal checker configured", errTypePermanent, nil)
 	}

@@ -58,6 +58,7 @@ const (
 
 // StartCrawlRun records the start of a crawl of a source.
 func (a *CrawlActivities) StartCrawlRun(ctx context.Context, sourceID uint64) (uint64, error) {
+	ctx = logCtx(ctx, "source_id", sourceID)
 	if n, err := a.Store.InterruptStaleRuns(ctx, staleRunAfter); err != nil {
 		return 0, err
 	} else if n > 0 {
@@ -133,6 +134,7 @@ type CrawlRunRequest struct {
 // run: files already captured are not downloaded again and hits are recorded
 // once.
 func (a *CrawlActivities) CrawlRun(ctx context.Context, req CrawlRunRequest) (CrawlResult, error) {
+	ctx = logCtx(ctx, "run_id", req.RunID, "source_id", req.SourceID)
 	src, err := a.Store.SourceByID(ctx, req.SourceID)
 	if err != nil {
 		return CrawlResult{}, err

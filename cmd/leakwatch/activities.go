@@ -73,7 +73,7 @@ func (e *env) crawlActivitiesWith(ctx context.Context, pipeline *capture.Pipelin
 	if err != nil {
 		return nil, err
 	}
-	return &workflows.CrawlActivities{
+	ca := &workflows.CrawlActivities{
 		Telegram:           tm,
 		Store:              store,
 		Pipeline:           pipeline,
@@ -83,7 +83,11 @@ func (e *env) crawlActivitiesWith(ctx context.Context, pipeline *capture.Pipelin
 		TSAURL:             e.cfg.Evidence.TSAURL,
 		Revisit:            capture.RevisitTTL{Pages: e.cfg.Crawler.RevisitPages, Files: e.cfg.Crawler.RevisitFiles},
 		Logger:             e.log,
-	}, nil
+	}
+	if m := e.obs.metrics(); m != nil {
+		ca.Pipeline.Metrics, ca.Crawler.Metrics = m, m
+	}
+	return ca, nil
 }
 
 // workerActivities builds what a worker serving queues (config.WorkerQueues)
@@ -185,6 +189,9 @@ func (e *env) caseActivities(ctx context.Context) (*workflows.CaseActivities, er
 		Store: store, Templates: tmpl, Mailer: mailer, Notices: e.cfg.Notices,
 		TelegramAbuse: e.cfg.Telegram.AbuseAddresses,
 		Injunction:    e.cfg.Injunction, From: e.cfg.SMTP.From, Logger: e.log,
+	}
+	if m := e.obs.metrics(); m != nil {
+		ca.Metrics = m
 	}
 	if ca.Recipients, err = e.recipientFinder(); err != nil {
 		return nil, err

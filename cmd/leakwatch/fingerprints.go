@@ -88,10 +88,19 @@ func (e *env) scanner(ctx context.Context) (*references.Scanner, error) {
 	if err != nil {
 		return nil, err
 	}
+	if e.obs != nil {
+		e.obs.index.Loading()
+	}
 	start := time.Now()
 	sc, err := references.NewScanner(ctx, store, key, e.matchOptions(), e.cfg.Fingerprints.MaxAnalyzeBytes)
 	if err != nil {
+		if e.obs != nil {
+			e.obs.index.Failed(err)
+		}
 		return nil, err
+	}
+	if e.obs != nil {
+		e.obs.index.Loaded(sc)
 	}
 	st, took := sc.IndexStats(), time.Since(start)
 	// At breach scale the load takes tens of seconds: say so when it does.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/leakwatch/leakwatch/config"
 	"github.com/leakwatch/leakwatch/crawlers/tgmonitor"
+	"github.com/leakwatch/leakwatch/internal/logctx"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -93,6 +94,9 @@ type env struct {
 	// ocrWarned: the "no tesseract" warning is given once per process,
 	// however many analyzers are built.
 	ocrWarned bool
+	// obs is the metrics of a long-running process (startStack); nil in
+	// CLI commands.
+	obs *observability
 }
 
 // globalFlags registers the flags every command accepts, before or after its name.
@@ -197,10 +201,12 @@ func (e *env) setConfig(cfg *config.Config) {
 	e.cfg = cfg
 	opts := &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}
 	var h slog.Handler = slog.NewTextHandler(e.stderr, opts)
-	if cfg.Log.Format == "json" {
+	if strings.EqualFold(cfg.Log.Format, config.LogFormatJSON) {
 		h = slog.NewJSONHandler(e.stderr, opts)
 	}
-	e.log = slog.New(h)
+	// Activities tag their context with run, source, case and workflow
+	// ids (internal/logctx): every line logged with it carries them.
+	e.log = slog.New(logctx.Handler(h))
 }
 
 // openStore opens the database named by the configuration.
@@ -222,6 +228,7 @@ func (e *env) openStore(ctx context.Context) (*storage.Store, error) {
 }
 
 func (e *env) close() {
+	e.obs.close()
 	if e.store != nil {
 		e.store.Close()
 	}

@@ -48,6 +48,8 @@ type stack struct {
 	web    *web.Server
 	hooks  *webhook.Dispatcher // nil: no web in this process
 	unlock func()
+	// stopMetrics ends the metrics listener (metrics.listen), if any.
+	stopMetrics func()
 }
 
 // runtimeDir holds state of a running `up`: the lock and the Temporal address
@@ -96,6 +98,14 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 	store, err := e.openStore(ctx)
 	if err != nil {
 		return nil, err
+	}
+	obs := e.startObservability(store)
+	if cfg.Metrics.Listen != "" {
+		// Before Temporal and the index: /healthz answers and /readyz
+		// says what is still loading while they start.
+		if s.stopMetrics, err = serveMetrics(e, obs, store); err != nil {
+			return nil, err
+		}
 	}
 	for _, sc := range cfg.Sources {
 		src := storage.Source{Name: sc.Name, Kind: storage.SourceKind(sc.Kind), URL: sc.URL, EverySecs: int64(sc.Every / time.Second), Enabled: true,
@@ -154,6 +164,7 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 	if s.client, err = dialTemporal(ctx, e, addr); err != nil {
 		return nil, err
 	}
+	obs.client.Store(&s.client)
 	s.cases = &workflows.Cases{Client: s.client, Store: store}
 
 	if opts.worker {
@@ -175,7 +186,7 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 			LockoutDuration: cfg.Web.LockoutDuration, Cases: s.cases, Mailbox: opts.mailbox,
 			SessionIdleTimeout: cfg.Web.SessionIdleTimeout, AccountLoginFailures: cfg.Web.AccountLoginFailures,
 			Police: cfg.Notices.Police, Regulator: cfg.Notices.Regulator,
-			EvidenceDir: capture.EvidenceDir(cfg.DataDir),
+			EvidenceDir: capture.EvidenceDir(cfg.DataDir), Registry: obs.reg,
 		}
 		keys, err := e.evidenceKeys()
 		if err != nil {
@@ -185,11 +196,7 @@ func startStack(ctx context.Context, e *env, opts stackOptions) (_ *stack, err e
 		if s.client != nil {
 			wopts.Sources = &workflows.Sources{Client: s.client, Store: store, TaskQueue: cfg.Temporal.TaskQueue,
 				Logger: e.log.With("component", "schedules")}
-			c := s.client
-			wopts.Ready = []web.ReadyCheck{{Name: "temporal", Check: func(ctx context.Context) error {
-				_, err := c.CheckHealth(ctx, &client.CheckHealthRequest{})
-				return err
-			}}}
+			wopts.Ready = []web.ReadyCheck{obs.temporalCheck(), obs.index.ReadyCheck()}
 		}
 		s.web, err = web.New(wopts)
 		if err != nil {
@@ -215,6 +222,8 @@ func dialTemporal(ctx context.Context, e *env, addr string) (client.Client, erro
 	c, err := client.DialContext(ctx, client.Options{
 		HostPort: addr, Namespace: e.cfg.Temporal.Namespace,
 		Logger: tlog.NewStructuredLogger(e.log.With("component", "temporal-sdk")),
+		// The SDK's metrics on this process's /metrics; none for CLI commands.
+		MetricsHandler: e.obs.temporalHandler(e),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", addr, err)
@@ -346,6 +355,9 @@ func (s *stack) gc(ctx context.Context) {
 func (s *stack) stop() {
 	if s.client != nil {
 		s.client.Close()
+	}
+	if s.stopMetrics != nil {
+		s.stopMetrics()
 	}
 	if s.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

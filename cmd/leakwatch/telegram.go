@@ -47,8 +47,12 @@ func (e *env) telegramMonitor(ctx context.Context, store *storage.Store) (*tgmon
 	if err := e.ensureTelegramAccounts(ctx, store); err != nil {
 		return nil, err
 	}
-	return tgmonitor.New(tgmonitor.Options{AppID: tc.APIID, AppHash: hash, Network: e.tgNetwork, Store: store,
-		Sealer: tgmonitor.NewSealer(key), MaxFloodWait: tc.MaxFloodWait, Rate: tc.Rate, Logger: e.log})
+	o := tgmonitor.Options{AppID: tc.APIID, AppHash: hash, Network: e.tgNetwork, Store: store,
+		Sealer: tgmonitor.NewSealer(key), MaxFloodWait: tc.MaxFloodWait, Rate: tc.Rate, Logger: e.log}
+	if m := e.obs.metrics(); m != nil {
+		o.Metrics = m
+	}
+	return tgmonitor.New(o)
 }
 
 // ensureTelegramAccounts gives every configured account its row.

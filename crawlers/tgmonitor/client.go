@@ -53,6 +53,11 @@ type Options struct {
 	// the system clock); the request rate runs on real time.
 	Clock  clock.Clock
 	Logger *slog.Logger // nil discards
+	// Metrics, if set, counts messages read and files downloaded, with
+	// the same method as webcrawl.FetchObserver.
+	Metrics interface {
+		ObserveFetch(kind, outcome, errKind string, bytes int64)
+	}
 }
 
 // Monitor reads watched Telegram channels through user accounts and hands
@@ -81,6 +86,19 @@ func New(o Options) (*Monitor, error) {
 		o.Clock = clock.System
 	}
 	return &Monitor{o: o}, nil
+}
+
+// observe tells Options.Metrics of a message read or a file downloaded
+// (err: the download failed).
+func (m *Monitor) observe(kind string, err error, bytes int64) {
+	if m.o.Metrics == nil {
+		return
+	}
+	if err != nil {
+		m.o.Metrics.ObserveFetch(kind, "error", "telegram download", bytes)
+		return
+	}
+	m.o.Metrics.ObserveFetch(kind, "ok", "", bytes)
 }
 
 func (m *Monitor) log() *slog.Logger {

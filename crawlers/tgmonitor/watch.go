@@ -338,6 +338,7 @@ func (p *pass) record(ctx context.Context, mc tg.NotEmptyMessage) error {
 		}
 		p.st.Messages++
 		p.ch.Messages++
+		p.m.observe(string(storage.CaptureMessage), nil, int64(len(js)))
 	}
 	if !hasMedia || fileDone {
 		return nil
@@ -397,8 +398,12 @@ func (p *pass) fetch(ctx context.Context, msgID int, md medium) (data []byte, kn
 	if err != nil {
 		p.st.Failed++
 		p.m.log().WarnContext(ctx, "telegram download failed", "source", p.req.Source.Name, "message", msgID, "err", err)
+		if ctx.Err() == nil {
+			p.m.observe(string(storage.CaptureFile), err, 0)
+		}
 		return nil, nil, fmt.Errorf("download: %w", err)
 	}
+	p.m.observe(string(storage.CaptureFile), nil, int64(len(data)))
 	return data, nil, nil
 }
 

@@ -210,6 +210,16 @@ type Options struct {
 	// files are recorded from their headers only.
 	FileTypes []string
 	Logger    *slog.Logger
+	// Metrics, if set, is told of every request's outcome.
+	Metrics FetchObserver
+}
+
+// FetchObserver counts fetches (internal/metrics implements it): kind is a
+// storage.CaptureKind, outcome "ok", "not-modified" or "error", errKind
+// the kind of failure (ErrorKind) when outcome is "error", and bytes the
+// raw bytes received.
+type FetchObserver interface {
+	ObserveFetch(kind, outcome, errKind string, bytes int64)
 }
 
 func (o *Options) setDefaults() {

@@ -47,6 +47,10 @@ func (f *fetcher) fetch(ctx context.Context, rawURL string, v Validators) (out F
 	// Named results: the evidence tap finishes in a deferred call that
 	// fills in out.Evidence after the body has been read.
 	out = Fetch{Kind: storage.CapturePage, URL: rawURL, FinalURL: rawURL, Host: hostOf(rawURL), FetchedAt: time.Now().UTC()}
+	if f.opts.Metrics != nil {
+		// Deferred first, so it runs last: out is complete by then.
+		defer f.observe(ctx, &out)
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
@@ -393,6 +397,23 @@ func causeOf(ctx context.Context, err error) error {
 		return fmt.Errorf("%w: %w", cause, err)
 	}
 	return err
+}
+
+// observe tells Options.Metrics how a fetch ended, unless the crawl's
+// context ended under it (that says nothing about the site).
+func (f *fetcher) observe(ctx context.Context, out *Fetch) {
+	outcome, kind := "ok", ""
+	switch {
+	case out.Err != nil && ctx.Err() != nil:
+		return
+	case out.NotModified:
+		outcome = "not-modified"
+	case out.Err != nil && !(out.Kind == storage.CaptureFile && out.Digest.Truncated):
+		// As the run's summary counts it: a file cut at the cap is a
+		// file, anything else that failed is a failure.
+		outcome, kind = "error", errorKind(out.Err)
+	}
+	f.opts.Metrics.ObserveFetch(string(out.Kind), outcome, kind, out.Digest.Size)
 }
 
 // errorKind names a failed fetch's kind of failure, for the run's summary.

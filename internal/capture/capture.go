@@ -44,6 +44,27 @@ type Pipeline struct {
 	Scanner *references.Scanner
 	Spool   *SpoolSealer // seals spooled content; needed to spool and to scan the spool
 	Logger  *slog.Logger // nil discards
+	// Metrics, if set, is told of every item matched and every new hit
+	// (internal/metrics implements it).
+	Metrics Observer
+}
+
+// Observer counts the pipeline's matching: an item of kind (a
+// storage.CaptureKind) matched with bytes of content in took (err: the
+// matching failed), and a new hit found by method.
+type Observer interface {
+	ObserveScan(kind string, bytes int, took time.Duration, err error)
+	ObserveHit(method string)
+}
+
+// observeHits counts the new hits of a saved result, once it is committed.
+func (p *Pipeline) observeHits(res Result) {
+	if p.Metrics == nil {
+		return
+	}
+	for _, m := range res.newMethods {
+		p.Metrics.ObserveHit(m)
+	}
 }
 
 // Item is one thing a source fetched: a page, or a file with its bytes.
@@ -119,6 +140,8 @@ type Result struct {
 	NewHits   int // hits recorded now (a re-recorded item adds none)
 	Refs      int // reference files the item exposes
 	Patients  int // patients those concern
+
+	newMethods []string // the method of each new hit, for metrics
 }
 
 // Run records the items of one crawl run.
@@ -301,6 +324,7 @@ func (r *Run) Record(ctx context.Context, it Item) (Result, error) {
 		return res, err
 	}
 	out, err := r.p.save(ctx, r.p.Store, pd, it, v)
+	r.p.observeHits(out)
 	r.hits.Add(int64(out.NewHits))
 	out.CaptureID = c.ID
 	return out, err
@@ -372,6 +396,7 @@ func (p *Pipeline) match(ctx context.Context, pd pending, it Item, watch *Watch)
 		return nil
 	}
 	var err error
+	start := time.Now()
 	switch {
 	case it.Kind == storage.CapturePage:
 		// A page's content is derived from its bytes; the bytes themselves
@@ -386,6 +411,9 @@ func (p *Pipeline) match(ctx context.Context, pd pending, it Item, watch *Watch)
 		err = p.Scanner.Scan(ctx, it.URL, it.Body, record)
 	default:
 		err = p.Scanner.ScanDigest(ctx, it.URL, it.Digest, record)
+	}
+	if p.Metrics != nil {
+		p.Metrics.ObserveScan(string(it.Kind), len(it.Body), time.Since(start), err)
 	}
 	if err != nil {
 		return v, fmt.Errorf("match capture %d: %w", pd.CaptureID, err)
@@ -408,6 +436,7 @@ func (p *Pipeline) save(ctx context.Context, st *storage.Store, pd pending, it I
 		}
 		if created {
 			res.NewHits++
+			res.newMethods = append(res.newMethods, h.Method)
 		}
 	}
 	if v.members >= 0 {

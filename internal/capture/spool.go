@@ -234,5 +234,6 @@ func (p *Pipeline) scanOne(ctx context.Context, id uint64, watch *Watch) (newHit
 	if err != nil {
 		return 0, false, fmt.Errorf("record matches of spooled capture %d: %w", row.CaptureID, err)
 	}
+	p.observeHits(res)
 	return res.NewHits, true, nil
 }

@@ -57,7 +57,7 @@ func TestComposeStack(t *testing.T) {
 	}
 
 	// Everything long-running that serves has a health check others wait on.
-	for _, name := range []string{"postgresql", "temporal", "tor", "leakwatch-web"} {
+	for _, name := range []string{"postgresql", "temporal", "tor", "leakwatch-web", "leakwatch-worker"} {
 		hc := svc(name).HealthCheck
 		if hc == nil || hc.Disable || len(hc.Test) == 0 {
 			t.Errorf("%s has no health check", name)
@@ -89,7 +89,7 @@ func TestComposeStack(t *testing.T) {
 				t.Errorf("%s sets %s, which is no leakwatch setting", name, k)
 			}
 		}
-		for _, k := range []string{"LEAKWATCH_DATABASE_DSN", "LEAKWATCH_TEMPORAL_ADDRESS", "LEAKWATCH_TEMPORAL_NAMESPACE", "LEAKWATCH_DATA_DIR"} {
+		for _, k := range []string{"LEAKWATCH_DATABASE_DSN", "LEAKWATCH_TEMPORAL_ADDRESS", "LEAKWATCH_TEMPORAL_NAMESPACE", "LEAKWATCH_DATA_DIR", "LEAKWATCH_METRICS_LISTEN"} {
 			if v := s.Environment[k]; v == nil || *v == "" {
 				t.Errorf("%s: %s not set", name, k)
 			}

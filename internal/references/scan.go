@@ -90,9 +90,22 @@ type Scanner struct {
 const RefreshEvery = 2 * time.Second
 
 type snapshot struct {
-	gen int64
-	idx *memindex.Index
-	m   *match.Matcher
+	gen  int64
+	idx  *memindex.Index
+	m    *match.Matcher
+	load LoadInfo
+}
+
+// LoadInfo describes the snapshot a Scanner matches against: its
+// generation, when and how fast it was loaded, its size, and its segment
+// files (mapped, not on the heap). Metrics and /readyz report it.
+type LoadInfo struct {
+	Generation   int64
+	LoadedAt     time.Time
+	Took         time.Duration
+	Stats        memindex.Stats
+	Segments     int
+	SegmentBytes int64
 }
 
 // NewScanner checks the key against the index, loads the index and
@@ -112,11 +125,14 @@ func NewScanner(ctx context.Context, store *storage.Store, key *fingerprints.Key
 }
 
 func (s *Scanner) load(ctx context.Context) error {
+	start := time.Now()
 	idx, gen, err := LoadIndex(ctx, s.store, s.segs)
 	if err != nil {
 		return err
 	}
-	s.snap.Store(&snapshot{gen: gen, idx: idx, m: match.NewMatcher(idx, s.opts)})
+	li := LoadInfo{Generation: gen, LoadedAt: time.Now(), Took: time.Since(start), Stats: idx.Stats()}
+	li.Segments, li.SegmentBytes = s.segs.size()
+	s.snap.Store(&snapshot{gen: gen, idx: idx, m: match.NewMatcher(idx, s.opts), load: li})
 	s.checked.Store(time.Now().UnixNano())
 	return nil
 }
@@ -162,6 +178,9 @@ func (s *Scanner) Close() error { return s.segs.Close() }
 
 // Generation is the index generation the scanner matches against now.
 func (s *Scanner) Generation() int64 { return s.snap.Load().gen }
+
+// LoadInfo describes the index snapshot being matched against now.
+func (s *Scanner) LoadInfo() LoadInfo { return s.snap.Load().load }
 
 // IndexStats reports the size of the snapshot being matched against.
 func (s *Scanner) IndexStats() memindex.Stats { return s.snap.Load().idx.Stats() }

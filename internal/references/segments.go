@@ -129,6 +129,16 @@ func (s *Segments) sync(ctx context.Context, store *storage.Store) ([]*segment.S
 	return out, nil
 }
 
+// size is how many segment files are open and their bytes.
+func (s *Segments) size() (n int, bytes int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, seg := range s.open {
+		bytes += seg.Info().Bytes
+	}
+	return len(s.open), bytes
+}
+
 // Populated waits until every open segment is populated: lookups from here
 // on take no page faults (benchmarks use it to measure a warm process).
 func (s *Segments) Populated() { s.populating.Wait() }

@@ -13,9 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/leakwatch/leakwatch/internal/metrics"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -129,19 +128,16 @@ func humanDuration(d time.Duration) string {
 // global state), holding the case metrics collector and the Go runtime's
 // and process's, behind metricsAllowed.
 func (s *Server) metricsHandler() http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		&caseCollector{store: s.store, now: s.now, log: s.log},
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
-	prom := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		ErrorHandling: promhttp.ContinueOnError,
-		// Each scrape reads every case, item, hit and notice: a few at
-		// once are plenty, the rest get 503.
-		MaxRequestsInFlight: 2,
-	})
+	reg := s.reg
+	if reg == nil {
+		reg = metrics.NewRegistry()
+	}
+	// Each scrape reads every case, item, hit and notice; the handler
+	// lets a few scrapes run at once, the rest get 503.
+	if err := reg.Register(&caseCollector{store: s.store, now: s.now, log: s.log}); err != nil {
+		s.log.Error("metrics: case metrics not registered", "err", err)
+	}
+	prom := metrics.Handler(reg, s.log)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ok, err := s.metricsAllowed(r)
 		if err != nil {

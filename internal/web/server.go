@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/leakwatch/leakwatch/internal/auth"
 	"github.com/leakwatch/leakwatch/storage"
@@ -93,12 +94,18 @@ type Options struct {
 	// Ready are the dependencies GET /readyz checks besides the database
 	// (Temporal, in a process that has a client).
 	Ready []ReadyCheck
+	// Registry, if set, is the process's metrics registry (with the Go
+	// and process collectors, internal/metrics.NewRegistry): GET /metrics
+	// serves it with the case metrics added. nil: a registry of the
+	// server's own.
+	Registry *prometheus.Registry
 }
 
 // Server serves the UI and API.
 type Server struct {
 	store   *storage.Store
 	ready   []ReadyCheck
+	reg     *prometheus.Registry
 	log     *slog.Logger
 	now     func() time.Time
 	cases   CaseService
@@ -148,6 +155,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		store:            opts.Store,
 		ready:            opts.Ready,
+		reg:              opts.Registry,
 		log:              opts.Logger,
 		now:              opts.Now,
 		cases:            opts.Cases,
