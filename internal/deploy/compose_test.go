@@ -34,15 +34,15 @@ func load(t *testing.T, env ...string) (*types.Project, error) {
 // TestComposeStack loads docker-compose.yml as docker compose would and
 // checks the production stack: PostgreSQL, Temporal on it with its UI, the
 // one-shot schema and namespace jobs (creating the search attributes the
-// workflows set), a Tor proxy the workers crawl through, web and N
-// workers, health checks on everything that serves, secrets from an env
+// workflows set), a Tor proxy the workers fetch through, web and crawl,
+// scan and notify workers that together serve every queue, health checks on everything that serves, secrets from an env
 // file, and only real leakwatch settings in the environment.
 func TestComposeStack(t *testing.T) {
 	p, err := load(t, "POSTGRES_PASSWORD=0123abcd")
 	if err != nil {
 		t.Fatalf("docker-compose.yml does not load: %v", err)
 	}
-	want := []string{"postgresql", "temporal-schema", "temporal", "temporal-namespace", "temporal-ui", "tor", "leakwatch-worker", "leakwatch-web"}
+	want := []string{"postgresql", "temporal-schema", "temporal", "temporal-namespace", "temporal-ui", "tor", "leakwatch-crawler", "leakwatch-scanner", "leakwatch-notifier", "leakwatch-web"}
 	got := p.ServiceNames()
 	slices.Sort(got)
 	if w := slices.Sorted(slices.Values(want)); !slices.Equal(got, w) {
@@ -57,7 +57,7 @@ func TestComposeStack(t *testing.T) {
 	}
 
 	// Everything long-running that serves has a health check others wait on.
-	for _, name := range []string{"postgresql", "temporal", "tor", "leakwatch-web", "leakwatch-worker"} {
+	for _, name := range []string{"postgresql", "temporal", "tor", "leakwatch-web", "leakwatch-crawler", "leakwatch-scanner", "leakwatch-notifier"} {
 		hc := svc(name).HealthCheck
 		if hc == nil || hc.Disable || len(hc.Test) == 0 {
 			t.Errorf("%s has no health check", name)
@@ -82,7 +82,7 @@ func TestComposeStack(t *testing.T) {
 			settable[f.Env] = true
 		}
 	}
-	for _, name := range []string{"leakwatch-web", "leakwatch-worker"} {
+	for _, name := range []string{"leakwatch-web", "leakwatch-crawler", "leakwatch-scanner", "leakwatch-notifier"} {
 		s := svc(name)
 		for k := range s.Environment {
 			if strings.HasPrefix(k, config.EnvPrefix) && !settable[k] {
@@ -112,21 +112,62 @@ func TestComposeStack(t *testing.T) {
 		}
 	}
 
-	// Workers crawl through Tor, resolving names there.
-	w := svc("leakwatch-worker")
-	proxy := w.Environment["LEAKWATCH_CRAWLER_PROXY"]
-	if proxy == nil {
-		t.Fatal("workers have no crawler proxy")
+	// Each worker service serves one kind of heavy work, and together
+	// they serve every queue.
+	served := map[string]string{}
+	for _, name := range []string{"leakwatch-crawler", "leakwatch-scanner", "leakwatch-notifier"} {
+		w := svc(name)
+		if !slices.Equal(w.Command, []string{"worker", "--config", "/etc/leakwatch/leakwatch.yaml"}) {
+			t.Errorf("%s runs %v, want a worker", name, w.Command)
+		}
+		v := w.Environment["LEAKWATCH_WORKER_QUEUES"]
+		if v == nil {
+			t.Errorf("%s serves no named queues (LEAKWATCH_WORKER_QUEUES unset: every queue)", name)
+			continue
+		}
+		qs, err := config.ParseQueues(*v)
+		if err != nil {
+			t.Errorf("%s: LEAKWATCH_WORKER_QUEUES: %v", name, err)
+		}
+		for _, q := range qs {
+			served[q] = name
+		}
+		if w.Deploy == nil || w.Deploy.Replicas == nil || *w.Deploy.Replicas < 1 {
+			t.Errorf("%s: replicas %+v, want at least 1", name, w.Deploy)
+		}
 	}
-	u, err := url.Parse(*proxy)
-	if err != nil || u.Scheme != "socks5h" || u.Hostname() != "tor" || u.Port() != "9050" {
-		t.Errorf("worker proxy %q, want socks5h://tor:9050", *proxy)
+	for _, q := range config.WorkerQueues {
+		if served[q] == "" {
+			t.Errorf("no worker service serves the %s queue", q)
+		}
 	}
-	if d, ok := w.DependsOn["tor"]; !ok || d.Condition != types.ServiceConditionHealthy {
-		t.Errorf("workers do not wait for a healthy Tor: %+v", w.DependsOn)
+	// Whoever fetches (crawls, and scans: removal re-checks re-fetch) goes
+	// through Tor, resolving names there; notifiers fetch nothing.
+	for _, name := range []string{served[config.QueueCrawl], served[config.QueueScan]} {
+		if name == "" {
+			continue
+		}
+		w := svc(name)
+		proxy := w.Environment["LEAKWATCH_CRAWLER_PROXY"]
+		if proxy == nil {
+			t.Errorf("%s has no crawler proxy", name)
+			continue
+		}
+		u, err := url.Parse(*proxy)
+		if err != nil || u.Scheme != "socks5h" || u.Hostname() != "tor" || u.Port() != "9050" {
+			t.Errorf("%s proxy %q, want socks5h://tor:9050", name, *proxy)
+		}
+		if d, ok := w.DependsOn["tor"]; !ok || d.Condition != types.ServiceConditionHealthy {
+			t.Errorf("%s does not wait for a healthy Tor: %+v", name, w.DependsOn)
+		}
 	}
-	if w.Deploy == nil || w.Deploy.Replicas == nil || *w.Deploy.Replicas < 2 {
-		t.Errorf("workers: replicas %+v, want at least 2 by default", w.Deploy)
+	if c := svc(served[config.QueueCrawl]); c.Deploy == nil || c.Deploy.Replicas == nil || *c.Deploy.Replicas < 2 {
+		t.Errorf("crawlers: replicas %+v, want at least 2 by default", c.Deploy)
+	}
+	if name := served[config.QueueNotify]; name != "" && name != served[config.QueueCrawl] {
+		if _, ok := svc(name).Environment["LEAKWATCH_CRAWLER_PROXY"]; ok {
+			t.Errorf("%s only sends and should not carry the proxy", name)
+		}
 	}
 	if _, ok := svc("leakwatch-web").Environment["LEAKWATCH_CRAWLER_PROXY"]; ok {
 		t.Error("web crawls nothing and should not carry the proxy")
