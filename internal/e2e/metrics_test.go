@@ -335,9 +335,10 @@ func TestWorkerMetricsListener(t *testing.T) {
 		t.Errorf("GET /api/cases on the metrics listener: %v %v, want 404", resp, err)
 	}
 
-	// Another process on the same port: refused at start, naming it. (It
-	// would also need its own data directory: check the port first.)
-	_, errOut, code := h.cli("", "worker")
+	// Another process on the same port: refused at start, naming it. (In
+	// a data directory of its own: this one's lock is taken, and the lock
+	// comes first.)
+	_, errOut, code := h.cli("", "--data-dir", t.TempDir(), "worker")
 	if code == 0 || !strings.Contains(errOut, addr) {
 		t.Errorf("second worker on %s: exit %d, %q", addr, code, errOut)
 	}
