@@ -2,14 +2,13 @@ package tgmonitor
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 
 	"github.com/gotd/td/session"
-	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/leakwatch/leakwatch/fingerprints"
+	"github.com/leakwatch/leakwatch/internal/sealbox"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -18,27 +17,19 @@ import (
 // cannot sign in as the account.
 const sessionLabel = "telegram-session"
 
-// Sealer seals and opens account sessions (XChaCha20-Poly1305, the account
-// name as associated data so a sealed session cannot be moved to another
+// Sealer seals and opens account sessions (sealbox, the account name as
+// associated data so a sealed session cannot be moved to another
 // account's row).
 type Sealer struct {
-	key []byte
+	box *sealbox.Box
 }
 
 // NewSealer derives the session key from the fingerprint key.
-func NewSealer(k *fingerprints.Key) *Sealer { return &Sealer{key: k.Derive(sessionLabel)} }
+func NewSealer(k *fingerprints.Key) *Sealer { return &Sealer{box: sealbox.New(k.Derive(sessionLabel))} }
 
 // Seal encrypts a session for account.
 func (s *Sealer) Seal(account string, plain []byte) ([]byte, error) {
-	aead, err := chacha20poly1305.NewX(s.key)
-	if err != nil {
-		return nil, err
-	}
-	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	return aead.Seal(nonce, nonce, plain, []byte(account)), nil
+	return s.box.Seal(plain, []byte(account))
 }
 
 // ErrSessionKey means a stored session does not open with this key: the
@@ -47,18 +38,11 @@ var ErrSessionKey = errors.New("telegram session does not open with this fingerp
 
 // Open decrypts a session sealed for account.
 func (s *Sealer) Open(account string, sealed []byte) ([]byte, error) {
-	aead, err := chacha20poly1305.NewX(s.key)
-	if err != nil {
-		return nil, err
-	}
-	if len(sealed) < aead.NonceSize()+aead.Overhead() {
+	plain, err := s.box.Open(sealed, []byte(account))
+	if errors.Is(err, sealbox.ErrOpen) {
 		return nil, ErrSessionKey
 	}
-	plain, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], []byte(account))
-	if err != nil {
-		return nil, ErrSessionKey
-	}
-	return plain, nil
+	return plain, err
 }
 
 // dbSession is gotd's session storage for one account, sealed in its

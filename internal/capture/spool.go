@@ -2,7 +2,6 @@ package capture
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,11 +9,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/crypto/chacha20poly1305"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/leakwatch/leakwatch/fingerprints"
 	"github.com/leakwatch/leakwatch/internal/references"
+	"github.com/leakwatch/leakwatch/internal/sealbox"
 	"github.com/leakwatch/leakwatch/storage"
 )
 
@@ -24,15 +23,17 @@ import (
 // give away what was fetched.
 const spoolLabel = "scan-spool"
 
-// SpoolSealer seals and opens spooled captures (XChaCha20-Poly1305, the
-// capture id and part as associated data so a sealed body cannot be moved
-// to another row).
+// SpoolSealer seals and opens spooled captures (sealbox, the capture id
+// and part as associated data so a sealed body cannot be moved to another
+// row).
 type SpoolSealer struct {
-	key []byte
+	box *sealbox.Box
 }
 
 // NewSpoolSealer derives the spool key from the fingerprint key.
-func NewSpoolSealer(k *fingerprints.Key) *SpoolSealer { return &SpoolSealer{key: k.Derive(spoolLabel)} }
+func NewSpoolSealer(k *fingerprints.Key) *SpoolSealer {
+	return &SpoolSealer{box: sealbox.New(k.Derive(spoolLabel))}
+}
 
 // ErrSpoolKey means spooled content does not open with this key: the
 // fingerprint key differs from the crawl worker's, or the row was altered.
@@ -43,30 +44,15 @@ func spoolAD(captureID uint64, part string) []byte {
 }
 
 func (s *SpoolSealer) seal(captureID uint64, part string, plain []byte) ([]byte, error) {
-	aead, err := chacha20poly1305.NewX(s.key)
-	if err != nil {
-		return nil, err
-	}
-	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	return aead.Seal(nonce, nonce, plain, spoolAD(captureID, part)), nil
+	return s.box.Seal(plain, spoolAD(captureID, part))
 }
 
 func (s *SpoolSealer) open(captureID uint64, part string, sealed []byte) ([]byte, error) {
-	aead, err := chacha20poly1305.NewX(s.key)
-	if err != nil {
-		return nil, err
-	}
-	if len(sealed) < aead.NonceSize()+aead.Overhead() {
+	plain, err := s.box.Open(sealed, spoolAD(captureID, part))
+	if errors.Is(err, sealbox.ErrOpen) {
 		return nil, ErrSpoolKey
 	}
-	plain, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], spoolAD(captureID, part))
-	if err != nil {
-		return nil, ErrSpoolKey
-	}
-	return plain, nil
+	return plain, err
 }
 
 // spoolMeta is what matching a spooled capture needs besides its body:
