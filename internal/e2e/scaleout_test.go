@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -67,8 +69,8 @@ func BenchmarkScaleOut(b *testing.B) {
 		b.Fatalf("LEAKWATCH_SCALEOUT_SETUPS=%s: the first setup must be embedded (the others are compared with it)", strings.Join(setups, ","))
 	}
 	wl := newScaleWorkload(b, envInt(b, "LEAKWATCH_SCALEOUT_HOSTS", 30), envInt(b, "LEAKWATCH_SCALEOUT_PER_CLASS", 20))
-	b.Logf("workload: %d files, %.1f MB, %d leak sites; %d reference files, %.1f MB; load average %s",
-		wl.files, float64(wl.bytes)/1e6, len(wl.sites), wl.refFiles, float64(wl.refBytes)/1e6, loadAvg())
+	b.Logf("workload: %d files and %d HTML posts, %.1f MB, on %d leak sites; %d reference files, %.1f MB; load average %s",
+		wl.files, wl.pages, float64(wl.bytes)/1e6, len(wl.sites), wl.refFiles, float64(wl.refBytes)/1e6, loadAvg())
 
 	var results []scaleResult
 	for _, s := range setups {
@@ -116,7 +118,8 @@ type scaleWorkload struct {
 	refFiles int
 	refBytes int64
 	sites    [][]leaksim.File // one per loopback address
-	files    int
+	files    int              // served as files
+	pages    int              // HTML posts, served as pages
 	bytes    int64
 }
 
@@ -141,15 +144,75 @@ func newScaleWorkload(b *testing.B, hosts, perClass int) *scaleWorkload {
 	// Scanned pages are left out: their OCR (Tesseract) would dominate
 	// both setups' CPU alike; `leakwatch eval` measures it.
 	items = slices.DeleteFunc(items, func(it synth.LeakItem) bool { return it.Transform == synth.TScanned })
+	letters := scaleLetters(b, filepath.Join(wl.refsDir, "letters"), 60, 20)
+	for i, l := range letters.refs {
+		wl.refFiles++
+		wl.refBytes += int64(len(l))
+		switch {
+		case i%2 == 0: // half posted whole, renamed
+			items = append(items, synth.LeakItem{Name: fmt.Sprintf("letter-%03d.txt", i), Data: l, Transform: synth.TExact})
+		case i%3 == 1: // a third quoted in a post
+			items = append(items, synth.LeakItem{Name: fmt.Sprintf("post-%03d.txt", i), Transform: synth.TExcerpt,
+				Data: fmt.Appendf(nil, "anyone recognise this? from the dump:\n\n%s\n\nmore tomorrow\n", l[len(l)/3:len(l)/3+600])})
+		}
+	}
+	for i, l := range letters.fresh { // other patients' letters: must not match
+		items = append(items, synth.LeakItem{Name: fmt.Sprintf("fresh-%03d.txt", i), Data: l, Transform: synth.TDistractor})
+	}
+	// Interleave the classes over the sites: each site gets a bit of all.
+	rng := rand.New(rand.NewPCG(14, 14))
+	rng.Shuffle(len(items), func(i, j int) { items[i], items[j] = items[j], items[i] })
 	wl.sites = make([][]leaksim.File, hosts)
 	for i, it := range items {
 		h := i % hosts
 		wl.sites[h] = append(wl.sites[h], leaksim.File{Name: it.Name, Data: it.Data,
 			Thread: fmt.Sprintf("dump part %d", len(wl.sites[h])/5+1)})
-		wl.files++
 		wl.bytes += int64(len(it.Data))
+		if ext := strings.ToLower(filepath.Ext(it.Name)); ext == ".html" || ext == ".htm" {
+			wl.pages++ // served as a page, captured and matched as one
+		} else {
+			wl.files++
+		}
 	}
 	return wl
+}
+
+// scaleLetters writes n reference letters of a few KB (README: the
+// breach's letters average 4.7 KB; synth's notes are under 1 KB) into dir,
+// each six clinical notes of one generated set run together, and returns
+// them with fresh more letters of the same kind that are not references.
+func scaleLetters(b *testing.B, dir string, n, fresh int) (out struct{ refs, fresh [][]byte }) {
+	b.Helper()
+	src := b.TempDir()
+	docs, err := synth.Generate(src, synth.Options{Seed: 15, Patients: 200, Docs: (n + fresh) * 6 * 8 / 3})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var notes [][]byte
+	for _, d := range docs {
+		if d.Kind == synth.KindClinicalNote {
+			data, err := os.ReadFile(filepath.Join(src, filepath.FromSlash(d.RelPath)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			notes = append(notes, data)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i+6 <= len(notes) && len(out.refs)+len(out.fresh) < n+fresh; i += 6 {
+		l := bytes.Join(notes[i:i+6], []byte("\n"))
+		if len(out.refs) < n {
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("letter-%03d.txt", len(out.refs))), l, 0o644); err != nil {
+				b.Fatal(err)
+			}
+			out.refs = append(out.refs, l)
+		} else {
+			out.fresh = append(out.fresh, l)
+		}
+	}
+	return out
 }
 
 // scaleResult is one setup's figures; times in seconds.
