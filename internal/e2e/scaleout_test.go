@@ -72,28 +72,55 @@ func BenchmarkScaleOut(b *testing.B) {
 	b.Logf("workload: %d files and %d HTML posts, %.1f MB, on %d leak sites; %d reference files, %.1f MB; load average %s",
 		wl.files, wl.pages, float64(wl.bytes)/1e6, len(wl.sites), wl.refFiles, float64(wl.refBytes)/1e6, loadAvg())
 
-	var results []scaleResult
-	for _, s := range setups {
-		r := runScaleSetup(b, wl, s)
-		results = append(results, r)
-		line, _ := json.Marshal(r)
-		fmt.Printf("scaleout %s\n", line)
-		b.ReportMetric(r.FilesPerSec, s+"-files/s")
-		b.ReportMetric(r.MBPerSec, s+"-MB/s")
-		b.ReportMetric(r.CasesPerSec, s+"-cases/s")
-		b.ReportMetric(r.DraftP50, s+"-draft-p50-s")
-		b.ReportMetric(r.DraftP99, s+"-draft-p99-s")
+	// Rounds run the setups in turn, so that each ratio compares runs
+	// made minutes apart: this machine's load from other work swings.
+	rounds := envInt(b, "LEAKWATCH_SCALEOUT_ROUNDS", 1)
+	bySetup := map[string][]scaleResult{}
+	for round := range rounds {
+		var base scaleResult
+		for _, s := range setups {
+			r := runScaleSetup(b, wl, s)
+			r.Round = round + 1
+			bySetup[s] = append(bySetup[s], r)
+			line, _ := json.Marshal(r)
+			fmt.Printf("scaleout %s\n", line)
+			if s == setups[0] {
+				base = r
+				continue
+			}
+			ratio := map[string]any{"round": round + 1, "setup": r.Setup, "vs": base.Setup,
+				"files_per_sec": round3(r.FilesPerSec / base.FilesPerSec), "cases_per_sec": round3(r.CasesPerSec / base.CasesPerSec),
+				"draft_p50": round3(r.DraftP50 / base.DraftP50), "draft_p99": round3(r.DraftP99 / base.DraftP99),
+				"cpu_seconds": round3(r.CPUTotal / base.CPUTotal)}
+			line, _ = json.Marshal(ratio)
+			fmt.Printf("scaleout ratio %s\n", line)
+		}
 	}
-	base := results[0]
-	for _, r := range results[1:] {
-		ratio := map[string]any{"setup": r.Setup, "vs": base.Setup,
-			"files_per_sec": round(r.FilesPerSec / base.FilesPerSec), "cases_per_sec": round(r.CasesPerSec / base.CasesPerSec),
-			"draft_p50": round(r.DraftP50 / base.DraftP50), "draft_p99": round(r.DraftP99 / base.DraftP99),
-			"cpu_seconds": round(r.CPUTotal / base.CPUTotal)}
-		line, _ := json.Marshal(ratio)
-		fmt.Printf("scaleout ratio %s\n", line)
-		b.ReportMetric(r.FilesPerSec/base.FilesPerSec, r.Setup+"/embedded-files")
-		b.ReportMetric(r.CasesPerSec/base.CasesPerSec, r.Setup+"/embedded-cases")
+	// The reported metrics are each setup's median over the rounds.
+	med := func(rs []scaleResult, f func(scaleResult) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	base := bySetup[setups[0]]
+	for _, s := range setups {
+		rs := bySetup[s]
+		b.ReportMetric(med(rs, func(r scaleResult) float64 { return r.FilesPerSec }), s+"-files/s")
+		b.ReportMetric(med(rs, func(r scaleResult) float64 { return r.MBPerSec }), s+"-MB/s")
+		b.ReportMetric(med(rs, func(r scaleResult) float64 { return r.CasesPerSec }), s+"-cases/s")
+		b.ReportMetric(med(rs, func(r scaleResult) float64 { return r.DraftP50 }), s+"-draft-p50-s")
+		b.ReportMetric(med(rs, func(r scaleResult) float64 { return r.DraftP99 }), s+"-draft-p99-s")
+		b.ReportMetric(med(rs, func(r scaleResult) float64 { return r.CPUMsPerFile }), s+"-cpu-ms/file")
+		if s != setups[0] {
+			b.ReportMetric(med(rs, func(r scaleResult) float64 { return r.FilesPerSec })/med(base, func(r scaleResult) float64 { return r.FilesPerSec }), s+"/embedded-files")
+			b.ReportMetric(med(rs, func(r scaleResult) float64 { return r.CasesPerSec })/med(base, func(r scaleResult) float64 { return r.CasesPerSec }), s+"/embedded-cases")
+		}
 	}
 }
 
@@ -109,7 +136,7 @@ func envInt(b *testing.B, name string, def int) int {
 	return n
 }
 
-func round(f float64) float64 { return float64(int(f*1000+0.5)) / 1000 }
+func round3(f float64) float64 { return float64(int(f*1000+0.5)) / 1000 }
 
 // scaleWorkload is the reference set and the leak sites' files, the same
 // for every setup.
@@ -218,6 +245,7 @@ func scaleLetters(b *testing.B, dir string, n, fresh int) (out struct{ refs, fre
 // scaleResult is one setup's figures; times in seconds.
 type scaleResult struct {
 	Setup       string             `json:"setup"`
+	Round       int                `json:"round"`
 	Database    string             `json:"database"`
 	Sites       int                `json:"sites"`
 	Files       int64              `json:"files"`
@@ -235,9 +263,16 @@ type scaleResult struct {
 	TotalSecs   float64            `json:"total_seconds"` // crawl start → last draft
 	CPU         map[string]float64 `json:"cpu_seconds"`   // per process, during the measurement
 	CPUTotal    float64            `json:"cpu_seconds_total"`
-	PeakRSSMB   map[string]float64 `json:"peak_rss_mb"` // per process, since it started
-	LoadBefore  string             `json:"loadavg_before"`
-	LoadAfter   string             `json:"loadavg_after"`
+	// CPUMsPerFile is the CPU all processes spent per file captured, from
+	// the crawls' start to the last draft: the cost of the work, which the
+	// load of other processes on the machine changes less than the rates.
+	CPUMsPerFile float64 `json:"cpu_ms_per_file"`
+	// CoresUsed is that CPU over the same wall time: near the machine's
+	// core count, the setup was CPU-bound.
+	CoresUsed  float64            `json:"cores_used"`
+	PeakRSSMB  map[string]float64 `json:"peak_rss_mb"` // per process, since it started
+	LoadBefore string             `json:"loadavg_before"`
+	LoadAfter  string             `json:"loadavg_after"`
 }
 
 // draftDelay is the harness config's notices.draft_delay.
@@ -365,8 +400,8 @@ func runScaleSetup(b *testing.B, wl *scaleWorkload, setup string) scaleResult {
 	if files.N != int64(wl.files) {
 		b.Errorf("%s: %d files captured; want the sites' %d", setup, files.N, wl.files)
 	}
-	res.Files, res.MB = files.N, round(float64(files.Bytes)/1e6)
-	res.FilesPerSec, res.MBPerSec = round(float64(files.N)/res.ScanSeconds), round(float64(files.Bytes)/1e6/res.ScanSeconds)
+	res.Files, res.MB = files.N, round3(float64(files.Bytes)/1e6)
+	res.FilesPerSec, res.MBPerSec = round3(float64(files.N)/res.ScanSeconds), round3(float64(files.Bytes)/1e6/res.ScanSeconds)
 
 	// Every host with a hit gets a case, drafted after draft_delay.
 	var hits []storage.Hit
@@ -427,11 +462,11 @@ func runScaleSetup(b *testing.B, wl *scaleWorkload, setup string) scaleResult {
 	}
 	slices.Sort(lat)
 	res.Cases = len(lat)
-	res.CaseSeconds = round(last.Sub(first).Seconds())
-	res.CasesPerSec = round(float64(res.Cases) / last.Sub(first).Seconds())
-	res.DraftP50, res.DraftP99 = round(quantile(lat, 0.50)), round(quantile(lat, 0.99))
-	res.TotalSecs = round(end.Sub(start).Seconds())
-	res.ScanSeconds = round(res.ScanSeconds)
+	res.CaseSeconds = round3(last.Sub(first).Seconds())
+	res.CasesPerSec = round3(float64(res.Cases) / last.Sub(first).Seconds())
+	res.DraftP50, res.DraftP99 = round3(quantile(lat, 0.50)), round3(quantile(lat, 0.99))
+	res.TotalSecs = round3(end.Sub(start).Seconds())
+	res.ScanSeconds = round3(res.ScanSeconds)
 
 	res.CPU, res.PeakRSSMB = map[string]float64{}, map[string]float64{}
 	var pgCPU, pgRSS float64
@@ -447,18 +482,20 @@ func runScaleSetup(b *testing.B, wl *scaleWorkload, setup string) scaleResult {
 			pgN++
 			continue
 		}
-		res.CPU[name] = round(cpu)
-		res.PeakRSSMB[name] = round(a.hwmMB)
+		res.CPU[name] = round3(cpu)
+		res.PeakRSSMB[name] = round3(a.hwmMB)
 		res.CPUTotal += cpu
 	}
 	if pgN > 0 {
 		// Backends that exited during the run are not counted.
-		res.CPU[fmt.Sprintf("postgres (%d backends)", pgN)] = round(pgCPU)
-		res.PeakRSSMB["postgres (largest backend)"] = round(pgRSS)
+		res.CPU[fmt.Sprintf("postgres (%d backends)", pgN)] = round3(pgCPU)
+		res.PeakRSSMB["postgres (largest backend)"] = round3(pgRSS)
 		res.CPUTotal += pgCPU
 	}
-	res.CPU["fixture (this process: leak sites, polling)"] = round(selfCPU() - selfBefore)
-	res.CPUTotal = round(res.CPUTotal)
+	res.CPU["fixture (this process: leak sites, polling)"] = round3(selfCPU() - selfBefore)
+	res.CPUMsPerFile = round3(res.CPUTotal * 1000 / float64(res.Files))
+	res.CoresUsed = round3(res.CPUTotal / end.Sub(start).Seconds())
+	res.CPUTotal = round3(res.CPUTotal)
 	b.Logf("%s: %d files (%.1f MB) in %.1f s: %.1f files/s, %.2f MB/s; %d cases drafted %.2f/s, detection→draft p50 %.2f s p99 %.2f s; CPU %v",
 		setup, res.Files, res.MB, res.ScanSeconds, res.FilesPerSec, res.MBPerSec, res.Cases, res.CasesPerSec, res.DraftP50, res.DraftP99, res.CPU)
 	return res
