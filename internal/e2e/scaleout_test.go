@@ -54,7 +54,10 @@ import (
 //
 // It needs PostgreSQL (LEAKWATCH_TEST_POSTGRES_DSN, see
 // .ci/start-postgres.sh) and a built server (LEAKWATCH_TEMPORAL_BINARY);
-// without either it skips. Run it once:
+// without either it skips. LEAKWATCH_SCALEOUT_HOSTS (30 sites),
+// LEAKWATCH_SCALEOUT_PER_CLASS (20 files per leak-mix class) and
+// LEAKWATCH_SCALEOUT_ROUNDS (1) size it; LEAKWATCH_SCALEOUT_KEEP_LOGS=DIR
+// keeps each process's log. Run it once:
 //
 //	go test ./internal/e2e -run '^$' -bench ScaleOut -benchtime 1x -timeout 60m
 func BenchmarkScaleOut(b *testing.B) {
@@ -496,6 +499,19 @@ func runScaleSetup(b *testing.B, wl *scaleWorkload, setup string) scaleResult {
 	res.CPUMsPerFile = round3(res.CPUTotal * 1000 / float64(res.Files))
 	res.CoresUsed = round3(res.CPUTotal / end.Sub(start).Seconds())
 	res.CPUTotal = round3(res.CPUTotal)
+	if keep := os.Getenv("LEAKWATCH_SCALEOUT_KEEP_LOGS"); keep != "" {
+		// The processes' logs up to now, for where the time went.
+		logs, _ := filepath.Glob(filepath.Join(h.dir, "*.log"))
+		for _, l := range logs {
+			data, err := os.ReadFile(l)
+			if err == nil {
+				err = os.WriteFile(filepath.Join(keep, fmt.Sprintf("%s-%s", setup, filepath.Base(l))), data, 0o600)
+			}
+			if err != nil {
+				b.Logf("keep %s: %v", l, err)
+			}
+		}
+	}
 	b.Logf("%s: %d files (%.1f MB) in %.1f s: %.1f files/s, %.2f MB/s; %d cases drafted %.2f/s, detection→draft p50 %.2f s p99 %.2f s; CPU %v",
 		setup, res.Files, res.MB, res.ScanSeconds, res.FilesPerSec, res.MBPerSec, res.Cases, res.CasesPerSec, res.DraftP50, res.DraftP99, res.CPU)
 	return res
