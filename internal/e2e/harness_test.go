@@ -41,7 +41,7 @@ var bins struct {
 
 // binaries builds leakwatch once per test run and finds the cached
 // leakwatch-temporal build, the same binary `leakwatch up` supervises.
-func binaries(t *testing.T) (leakwatch, temporal string) {
+func binaries(t testing.TB) (leakwatch, temporal string) {
 	t.Helper()
 	temporal = temporaltest.Binary(t)
 	bins.once.Do(func() {
@@ -74,7 +74,7 @@ func TestMain(m *testing.M) {
 // harness is one leakwatch installation: a config file, a data directory, a
 // synthetic reference set, a leak forum posting some of it and an SMTP server.
 type harness struct {
-	t         *testing.T
+	t         testing.TB
 	leakwatch string
 	dir       string
 	cfgPath   string
@@ -98,7 +98,7 @@ type harnessOptions struct {
 	smtpAddr    string // send through this relay instead of the sink
 }
 
-func newHarness(t *testing.T, o harnessOptions) *harness {
+func newHarness(t testing.TB, o harnessOptions) *harness {
 	t.Helper()
 	lw, temporalBin := binaries(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -188,7 +188,7 @@ injunction:
 
 // writeKey writes a fresh fingerprint key file (tests only; a real key lives
 // outside the data directory).
-func writeKey(t *testing.T, dir string) string {
+func writeKey(t testing.TB, dir string) string {
 	t.Helper()
 	p := filepath.Join(dir, "fingerprint.key")
 	if err := os.WriteFile(p, []byte(strings.Repeat("5a", 32)+"\n"), 0o600); err != nil {
@@ -205,7 +205,7 @@ func (h *harness) read(d synth.Doc) []byte {
 	return b
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -253,7 +253,7 @@ func forumFiles(h *harness, n int) []leaksim.File {
 
 // cluster is the Temporal server, processes and database of one test.
 type cluster struct {
-	t      *testing.T
+	t      testing.TB
 	h      *harness
 	srv    *temporalproc.Server
 	tc     client.Client
@@ -264,7 +264,7 @@ type cluster struct {
 	procs []*proc
 }
 
-func newCluster(t *testing.T, h *harness, dsn string) *cluster {
+func newCluster(t testing.TB, h *harness, dsn string) *cluster {
 	t.Helper()
 	c := &cluster{t: t, h: h}
 	// The server is the test's, as a deployment's cluster would be: no
