@@ -130,3 +130,22 @@ func (s *Store) SpoolBacklog(ctx context.Context) (rows int64, oldest time.Time,
 	}
 	return rows, first.CreatedAt, nil
 }
+
+// PurgeSpool deletes (dry: counts) captures queued for matching before
+// before: content the retention policy no longer keeps, left by a source
+// removed or never crawled again (a source's next scan takes its leftovers).
+func (s *Store) PurgeSpool(ctx context.Context, before time.Time, dry bool) (int64, error) {
+	q := s.ctx(ctx).Where("created_at < ?", before.UTC())
+	if dry {
+		var n int64
+		if err := q.Model(&SpoolItem{}).Count(&n).Error; err != nil {
+			return 0, fmt.Errorf("count spooled captures before %s: %w", before.Format(time.RFC3339), err)
+		}
+		return n, nil
+	}
+	res := q.Delete(&SpoolItem{})
+	if res.Error != nil {
+		return 0, fmt.Errorf("purge spooled captures before %s: %w", before.Format(time.RFC3339), res.Error)
+	}
+	return res.RowsAffected, nil
+}

@@ -113,3 +113,42 @@ func TestScanSpool(t *testing.T) {
 		}
 	})
 }
+
+// TestPurgeSpool: spooled content older than the limit goes (a dry run
+// only counts it); younger rows stay for their scan.
+func TestPurgeSpool(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *storage.Store) {
+		ctx := t.Context()
+		src := mustSource(t, s, "forum")
+		run := mustRun(t, s, src.ID)
+		var ids []uint64
+		for _, u := range []string{"https://leaks.example/old1", "https://leaks.example/old2", "https://leaks.example/new"} {
+			c := mustCapture(t, s, run, u, sha(u))
+			it := storage.SpoolItem{RunID: run.ID, SourceID: src.ID, CaptureID: c.ID, Kind: storage.CaptureFile, URL: u, Meta: []byte("m")}
+			if _, err := s.SpoolCapture(ctx, &it); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, it.ID)
+		}
+		old := time.Now().Add(-100 * 24 * time.Hour).UTC()
+		if err := s.DB().Exec(`UPDATE scan_spool SET created_at = ? WHERE id IN (?, ?)`, old, ids[0], ids[1]).Error; err != nil {
+			t.Fatal(err)
+		}
+		limit := time.Now().Add(-90 * 24 * time.Hour)
+		if n, err := s.PurgeSpool(ctx, limit, true); err != nil || n != 2 {
+			t.Fatalf("dry PurgeSpool = %d, %v; want 2", n, err)
+		}
+		if n, _, _ := s.SpoolBacklog(ctx); n != 3 {
+			t.Fatalf("a dry run removed rows: %d left, want 3", n)
+		}
+		if n, err := s.PurgeSpool(ctx, limit, false); err != nil || n != 2 {
+			t.Fatalf("PurgeSpool = %d, %v; want 2", n, err)
+		}
+		if _, err := s.SpooledItem(ctx, ids[2]); err != nil {
+			t.Fatalf("the young row went too: %v", err)
+		}
+		if n, _, _ := s.SpoolBacklog(ctx); n != 1 {
+			t.Fatalf("%d rows left, want 1", n)
+		}
+	})
+}

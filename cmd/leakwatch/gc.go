@@ -93,6 +93,9 @@ func printGCReport(e *env, rep capture.GCReport) {
 	if rep.Swept > 0 {
 		fmt.Fprintf(e.stdout, "%s %d leftover file(s) in runs removed before\n", map[bool]string{true: "would sweep", false: "swept"}[rep.DryRun], rep.Swept)
 	}
+	if rep.SpoolPurged > 0 {
+		fmt.Fprintf(e.stdout, "%s %d spooled capture(s) no scan took before the limit\n", map[bool]string{true: "would remove", false: "removed"}[rep.DryRun], rep.SpoolPurged)
+	}
 	if rep.PlainFiles > 0 {
 		fmt.Fprintf(e.stdout, "%d WARC file(s) of kept runs are not encrypted at rest\n", rep.PlainFiles)
 	}

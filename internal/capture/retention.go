@@ -90,6 +90,10 @@ type GCReport struct {
 	Swept int `json:"swept,omitempty"`
 	// PlainFiles counts WARC files of kept runs stored unencrypted.
 	PlainFiles int `json:"plain_files"`
+	// SpoolPurged counts captures left in the scan spool (sealed content
+	// no scan took: a source removed, or never crawled again) that were
+	// older than content_days, and removed.
+	SpoolPurged int64 `json:"spool_purged"`
 }
 
 func (r *GCReport) add(rm RunRemoval) {
@@ -206,6 +210,11 @@ func GC(ctx context.Context, store *storage.Store, dataDir string, o GCOptions) 
 		}
 		rep.add(rm)
 	}
+	if o.Policy.ContentDays > 0 {
+		if rep.SpoolPurged, err = store.PurgeSpool(ctx, o.Now.Add(-days(o.Policy.ContentDays)), o.DryRun); err != nil {
+			return rep, err
+		}
+	}
 	if !o.DryRun {
 		kept := make([]string, 0, len(rep.Kept))
 		for k, n := range rep.Kept {
@@ -218,6 +227,9 @@ func GC(ctx context.Context, store *storage.Store, dataDir string, o GCOptions) 
 		}
 		if rep.Swept > 0 {
 			detail += fmt.Sprintf("; %d leftover files of removed runs swept", rep.Swept)
+		}
+		if rep.SpoolPurged > 0 {
+			detail += fmt.Sprintf("; %d unmatched spooled captures past the limit removed", rep.SpoolPurged)
 		}
 		if err := store.Audit(ctx, o.Actor, "retention.gc", "evidence", detail); err != nil {
 			return rep, err
