@@ -63,7 +63,11 @@ type doctor struct {
 	upRunning bool
 	postgres  bool
 	running   map[uint64]bool // crawl runs marked running: their evidence is still being written
+	schema    int             // the database's schema version
 }
+
+// spoolSchema is the schema version that added the scan spool.
+const spoolSchema = 20
 
 func (d *doctor) add(check string, sev severity, action, format string, args ...any) {
 	d.rep.Findings = append(d.rep.Findings, finding{Check: check, Severity: sev, Message: fmt.Sprintf(format, args...), Action: action})
@@ -315,6 +319,7 @@ func (d *doctor) checkSchema(ctx context.Context, st *storage.Store) bool {
 		return false
 	}
 	want := storage.SchemaVersion()
+	d.schema = have
 	switch {
 	case have == 0:
 		d.add("schema", sevWarn, "leakwatch up creates the schema at its first start",
@@ -436,6 +441,21 @@ func (d *doctor) checkStuck(ctx context.Context, st *storage.Store) {
 		}
 		if len(cs) == 0 {
 			d.add("cases", sevOK, "", "no case waits for a recipient or a new approval")
+		}
+	}
+
+	if d.schema >= spoolSchema {
+		// Crawl workers without the index leave captures here for scan
+		// workers; a backlog that does not move means none is running.
+		n, oldest, err := st.SpoolBacklog(ctx)
+		switch {
+		case err != nil:
+			d.add("scan-spool", sevWarn, "", "cannot check the scan spool: %v", err)
+		case n > 0 && oldest.Before(cutoff):
+			d.add("scan-spool", sevWarn, "start a scan worker (leakwatch worker --queues scan, or up): it matches them",
+				"%d captures wait in the scan spool to be matched, the oldest for %s", n, age(oldest))
+		default:
+			d.add("scan-spool", sevOK, "", "the scan spool holds %d captures, none waiting long", n)
 		}
 	}
 

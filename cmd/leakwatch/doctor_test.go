@@ -349,6 +349,13 @@ func TestDoctorStuckWork(t *testing.T) {
 	must(err)
 	must(store.SetCaseState(ctx, waiting.ID, storage.CaseNeedsRecipient, ""))
 	must(store.DB().Create(&storage.TelegramAccount{Name: "mon1", Phone: "+15550100", Status: storage.TelegramDead, Detail: "AUTH_KEY_UNREGISTERED"}).Error)
+	// A capture a crawl worker spooled hours ago that no scan worker took.
+	capt := storage.Capture{RunID: run.ID, SourceID: src.ID, Kind: storage.CaptureFile, URL: "http://leaks.example/a.pdf", Host: "leaks.example", FetchedAt: long}
+	_, err = store.SaveCapture(ctx, &capt)
+	must(err)
+	_, err = store.SpoolCapture(ctx, &storage.SpoolItem{RunID: run.ID, SourceID: src.ID, CaptureID: capt.ID, Kind: storage.CaptureFile, URL: capt.URL, Meta: []byte("sealed")})
+	must(err)
+	must(store.DB().Exec(`UPDATE scan_spool SET created_at = ?`, long).Error)
 	store.Close()
 
 	rep, res := doctorJSON(t)
@@ -363,6 +370,7 @@ func TestDoctorStuckWork(t *testing.T) {
 	wantFinding(t, rep, "cases", sevWarn, "case "+strconv.FormatUint(waiting.ID, 10)+" waits at needs-recipient",
 		"leakwatch cases recipient "+strconv.FormatUint(waiting.ID, 10)+" --as USER --to ADDRESS")
 	wantFinding(t, rep, "telegram", sevWarn, "Telegram account mon1 is dead", "leakwatch telegram login --account mon1")
+	wantFinding(t, rep, "scan-spool", sevWarn, "1 captures wait in the scan spool to be matched, the oldest for 3h0m0s", "leakwatch worker --queues scan")
 	for _, f := range rep.Findings {
 		if strings.Contains(f.Message, fresh.Reference) {
 			t.Errorf("a notice approved a moment ago is reported: %s", f.Message)
