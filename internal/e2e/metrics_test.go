@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,8 +15,8 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+
+	"github.com/leakwatch/leakwatch/internal/testkit/promscrape"
 )
 
 // TestMetricsAndJSONLogs runs `leakwatch up` with its metrics listener
@@ -59,7 +58,7 @@ func TestMetricsAndJSONLogs(t *testing.T) {
 	// The SDK hands its figures over every second: wait for them.
 	var mfs map[string]*dto.MetricFamily
 	h.eventually("Temporal SDK metrics on /metrics", time.Minute, func() (bool, error) {
-		mfs = scrapeMetrics(t, metricsURL+"/metrics")
+		mfs = promscrape.Scrape(t, metricsURL+"/metrics")
 		_, ok := mfs["temporal_activity_execution_latency_seconds"]
 		return ok, nil
 	})
@@ -103,7 +102,7 @@ func TestMetricsAndJSONLogs(t *testing.T) {
 
 	// The web listener serves the same registry (to loopback), with the
 	// case metrics from the database beside it.
-	web := scrapeMetrics(t, h.webURL+"/metrics")
+	web := promscrape.Scrape(t, h.webURL+"/metrics")
 	for _, name := range []string{"leakwatch_cases", "leakwatch_fetches_total", "temporal_request_total"} {
 		if _, ok := web[name]; !ok {
 			t.Errorf("web /metrics has no %s", name)
@@ -207,26 +206,6 @@ func (h *harness) checkJSONLog() {
 	}
 }
 
-// scrapeMetrics GETs a /metrics (from loopback) and parses it.
-func scrapeMetrics(t *testing.T, url string) map[string]*dto.MetricFamily {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("GET %s: HTTP %d %s", url, resp.StatusCode, b)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parse %s: %v", url, err)
-	}
-	return mfs
-}
-
 // sumSamples adds up family name's samples whose labels include labels:
 // counters' and gauges' values, histograms' counts.
 func sumSamples(mfs map[string]*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
@@ -320,7 +299,7 @@ func TestWorkerMetricsListener(t *testing.T) {
 	}
 	var mfs map[string]*dto.MetricFamily
 	h.eventually("Temporal SDK metrics on the worker's /metrics", time.Minute, func() (bool, error) {
-		mfs = scrapeMetrics(t, base+"/metrics")
+		mfs = promscrape.Scrape(t, base+"/metrics")
 		_, ok := mfs["temporal_request_total"]
 		return ok, nil
 	})

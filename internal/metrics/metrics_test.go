@@ -4,39 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/leakwatch/leakwatch/fingerprints/memindex"
 	"github.com/leakwatch/leakwatch/internal/references"
+	"github.com/leakwatch/leakwatch/internal/testkit/promscrape"
 )
-
-// scrape GETs url and parses the Prometheus text it serves.
-func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("GET %s: HTTP %d %s", url, resp.StatusCode, b)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parse %s: %v", url, err)
-	}
-	return mfs
-}
 
 // value is the sample of family name whose labels include want (nil: the
 // first), and whether there is one.
@@ -174,7 +152,7 @@ func TestListener(t *testing.T) {
 	}
 	resp.Body.Close()
 
-	mfs := scrape(t, base+"/metrics")
+	mfs := promscrape.Scrape(t, base+"/metrics")
 	for _, c := range []struct {
 		name   string
 		labels map[string]string
@@ -214,7 +192,7 @@ func TestListener(t *testing.T) {
 
 	// A queue that cannot be read says so instead of reporting 0.
 	queueErr = errors.New("database gone")
-	mfs = scrape(t, base+"/metrics")
+	mfs = promscrape.Scrape(t, base+"/metrics")
 	if up, ok := value(mfs, "leakwatch_queue_up", map[string]string{"queue": "hits"}); !ok || up != 0 {
 		t.Errorf("failing queue: up %v (present %v)", up, ok)
 	}
