@@ -144,6 +144,15 @@ func (s *Store) Dialect() string { return s.dialect }
 // what it needs instead, so every query lives in this package.
 func (s *Store) DB() *gorm.DB { return s.db }
 
+// Ping checks that the database answers (readiness probes).
+func (s *Store) Ping(ctx context.Context) error {
+	db, err := s.db.WithContext(ctx).DB()
+	if err != nil {
+		return err
+	}
+	return db.PingContext(ctx)
+}
+
 func (s *Store) ctx(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
 
 func notFound(err error, what string) error {

@@ -65,13 +65,7 @@ func (o *observability) temporalHandler(e *env) client.MetricsHandler {
 // process has a client) and the reference index.
 func (o *observability) readyChecks(store *storage.Store) []metrics.ReadyCheck {
 	return []metrics.ReadyCheck{
-		{Name: "database", Check: func(ctx context.Context) error {
-			db, err := store.DB().WithContext(ctx).DB()
-			if err != nil {
-				return err
-			}
-			return db.PingContext(ctx)
-		}},
+		{Name: "database", Check: store.Ping},
 		o.temporalCheck(),
 		o.index.ReadyCheck(),
 	}

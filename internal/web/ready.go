@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/leakwatch/leakwatch/internal/metrics"
@@ -16,14 +15,6 @@ type ReadyCheck = metrics.ReadyCheck
 // dependency answer, 503 otherwise, with each check's verdict as JSON
 // (metrics.ReadyHandler). /healthz only says the process is alive.
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
-	checks := append([]ReadyCheck{{Name: "database", Check: s.pingDatabase}}, s.ready...)
+	checks := append([]ReadyCheck{{Name: "database", Check: s.store.Ping}}, s.ready...)
 	metrics.ReadyHandler(checks, s.log).ServeHTTP(w, r)
-}
-
-func (s *Server) pingDatabase(ctx context.Context) error {
-	db, err := s.store.DB().WithContext(ctx).DB()
-	if err != nil {
-		return err
-	}
-	return db.PingContext(ctx)
 }
