@@ -32,14 +32,9 @@ func SnapshotSQLite(ctx context.Context, src, dst string) error {
 		os.Remove(dst) // a partial copy is no backup
 		return fmt.Errorf("snapshot %s: %w", src, err)
 	}
-	check, err := sql.Open("sqlite", "file:"+dst+"?mode=ro")
-	if err != nil {
-		return fmt.Errorf("snapshot %s: open the copy: %w", src, err)
-	}
-	defer check.Close()
-	var res string
-	if err := check.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&res); err != nil || res != "ok" {
-		return fmt.Errorf("snapshot %s: the copy fails its integrity check (%q, %v)", src, res, err)
+	problems, err := CheckSQLiteFile(ctx, dst, true)
+	if err != nil || len(problems) > 0 {
+		return fmt.Errorf("snapshot %s: the copy fails its integrity check (%q, %v)", src, problems, err)
 	}
 	return nil
 }
