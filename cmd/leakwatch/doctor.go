@@ -516,9 +516,8 @@ func (d *doctor) checkEvidence() {
 	var plain, sealed []string // relative to dir
 	runs, _ := os.ReadDir(dir)
 	for _, r := range runs {
-		id, ok := strings.CutPrefix(r.Name(), "run-")
-		n, perr := strconv.ParseUint(id, 10, 64)
-		if !r.IsDir() || !ok || perr != nil {
+		n, ok := capture.ParseEvidenceRunID(r.Name())
+		if !r.IsDir() || !ok {
 			continue
 		}
 		files, _ := os.ReadDir(filepath.Join(dir, r.Name()))

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -41,9 +39,8 @@ func EncryptLeftovers(ctx context.Context, store *storage.Store, dataDir string,
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		id, ok := strings.CutPrefix(e.Name(), "run-")
-		runID, perr := strconv.ParseUint(id, 10, 64)
-		if !e.IsDir() || !ok || perr != nil {
+		runID, ok := ParseEvidenceRunID(e.Name())
+		if !e.IsDir() || !ok {
 			continue
 		}
 		run, err := store.RunByID(ctx, runID)

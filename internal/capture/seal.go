@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -23,6 +25,17 @@ func EvidenceDir(dataDir string) string { return filepath.Join(dataDir, "evidenc
 
 // EvidenceRunID names a crawl run's WARC files.
 func EvidenceRunID(runID uint64) string { return fmt.Sprintf("run-%d", runID) }
+
+// ParseEvidenceRunID is the run id of an evidence directory's name (see
+// EvidenceRunID), and whether the name is one.
+func ParseEvidenceRunID(name string) (uint64, bool) {
+	id, ok := strings.CutPrefix(name, "run-")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(id, 10, 64)
+	return n, err == nil
+}
 
 // RunEvidence is a run's captures with their WARC records, in capture
 // order.

@@ -305,3 +305,22 @@ func TestSealTSAFailure(t *testing.T) {
 		t.Errorf("resealed run: %+v", run)
 	}
 }
+
+func TestParseEvidenceRunID(t *testing.T) {
+	for name, want := range map[string]struct {
+		id uint64
+		ok bool
+	}{
+		EvidenceRunID(42): {42, true},
+		"run-0":           {0, true},
+		"run-":            {0, false},
+		"run-4x":          {0, false},
+		"run--1":          {0, false},
+		"42":              {0, false},
+		"SHA256SUMS":      {0, false},
+	} {
+		if id, ok := ParseEvidenceRunID(name); id != want.id || ok != want.ok {
+			t.Errorf("ParseEvidenceRunID(%q) = %d, %v; want %d, %v", name, id, ok, want.id, want.ok)
+		}
+	}
+}
