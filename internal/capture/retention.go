@@ -388,19 +388,11 @@ type Tombstone struct {
 // records the removal done. Re-running it is harmless.
 func removeContent(ctx context.Context, store *storage.Store, dir string, m storage.EvidenceRemoval, now time.Time) error {
 	runDir := filepath.Join(dir, EvidenceRunID(m.RunID))
-	entries, err := os.ReadDir(runDir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	n, err := removeContentFiles(runDir)
+	if err != nil {
 		return fmt.Errorf("remove content of run %d: %w", m.RunID, err)
 	}
-	for _, e := range entries {
-		if e.Name() == TombstoneName {
-			continue
-		}
-		if err := os.RemoveAll(filepath.Join(runDir, e.Name())); err != nil {
-			return fmt.Errorf("remove content of run %d: %w", m.RunID, err)
-		}
-	}
-	if len(entries) > 0 || m.Files > 0 {
+	if n > 0 || m.Files > 0 {
 		ts := Tombstone{Format: TombstoneFormat, RunID: m.RunID, MarkedAt: m.MarkedAt.UTC(), RemovedAt: now.UTC(),
 			Policy: m.Policy, Reason: m.Reason, Files: m.Files, Bytes: m.Bytes, SHA256SUMS: m.Sums,
 			Note: "the scraped content of this run was removed by the retention policy; its capture rows, digests, hits and seal remain in the database"}
@@ -409,6 +401,25 @@ func removeContent(ctx context.Context, store *storage.Store, dir string, m stor
 		}
 	}
 	return store.FinishEvidenceRemoval(ctx, m.RunID, now)
+}
+
+// removeContentFiles removes everything in a run directory but its
+// tombstone, and says how many entries it found there (a missing
+// directory has none).
+func removeContentFiles(runDir string) (int, error) {
+	entries, err := os.ReadDir(runDir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, err
+	}
+	for _, e := range entries {
+		if e.Name() == TombstoneName {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(runDir, e.Name())); err != nil {
+			return 0, err
+		}
+	}
+	return len(entries), nil
 }
 
 func writeTombstone(runDir string, ts Tombstone) error {
@@ -443,13 +454,8 @@ func sweep(ctx context.Context, store *storage.Store, dir string, dry bool, rep 
 		if dry {
 			continue
 		}
-		entries, _ := os.ReadDir(runDir)
-		for _, e := range entries {
-			if e.Name() != TombstoneName {
-				if err := os.RemoveAll(filepath.Join(runDir, e.Name())); err != nil {
-					return fmt.Errorf("sweep run %d: %w", m.RunID, err)
-				}
-			}
+		if _, err := removeContentFiles(runDir); err != nil {
+			return fmt.Errorf("sweep run %d: %w", m.RunID, err)
 		}
 	}
 	return nil
