@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -19,6 +20,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -205,15 +207,46 @@ func (h *harness) read(d synth.Doc) []byte {
 	return b
 }
 
+// freeAddr returns a loopback address free for a process the test starts
+// to listen on. It is chosen below the kernel's ephemeral port range: a
+// port the kernel handed out for ":0" and then freed is soon handed out
+// again (to the Temporal server picking its own ports, say), so the
+// process would find it taken. Each port is handed out once per test
+// binary.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	lo := 32768 // Linux's default start of the ephemeral range
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				lo = n
+			}
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	const from = 10000
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 200 {
+		port := from + rand.IntN(max(lo-from, 1))
+		if portsGiven[port] {
+			continue
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		portsGiven[port] = true
+		return ln.Addr().String()
+	}
+	t.Fatal("no free loopback port below the ephemeral range")
+	return ""
 }
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
 
 // cli runs one leakwatch command to completion.
 func (h *harness) cli(stdin string, args ...string) (stdout, stderr string, code int) {
